@@ -2,7 +2,8 @@
 
 # %% auto #0
 __all__ = ['STAGES', 'RUNNER_PARAMETERS', 'notebooks_dir', 'stage_parameters', 'known_parameters', 'select_stages', 'list_runs',
-           'base_run', 'reuse_stages', 'cell_seconds', 'execute_stage', 'finish_stage', 'start_run', 'run_pipeline']
+           'base_run', 'reuse_stages', 'cell_seconds', 'quiet_kernel_manager', 'execute_stage', 'finish_stage',
+           'start_run', 'run_pipeline']
 
 # %% ../nbs/07_pipeline.ipynb #60b86710
 import ast, json, shutil, sys, time
@@ -75,6 +76,13 @@ def cell_seconds(notebook): # an executed notebook file
     cells = json.loads(Path(notebook).read_text())['cells']
     return sum(c.get('metadata', {}).get('papermill', {}).get('duration') or 0 for c in cells)
 
+def quiet_kernel_manager():
+    "A kernel manager whose kernels log errors only, without ipykernel's notice about local TCP."
+    from jupyter_client.manager import AsyncKernelManager
+    class QuietKernelManager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None): return [*super().format_kernel_cmd(extra_arguments), '--IPKernelApp.log_level=ERROR']
+    return QuietKernelManager
+
 def execute_stage(name, run_dir, parameters, folder=None): # stage, run dir, its parameters, notebooks folder
     "Run one stage notebook; return (error or None, seconds)."
     import papermill
@@ -83,7 +91,7 @@ def execute_stage(name, run_dir, parameters, folder=None): # stage, run dir, its
     try:
         papermill.execute_notebook(str(Path(folder or notebooks_dir())/STAGES[name]), str(out), kernel_name='python3',
                                    parameters={**parameters, 'run_dir': str(run_dir), 'workspace': str(Path(run_dir).parent.parent)},
-                                   cwd=str(run_dir), progress_bar=False, log_output=False)
+                                   cwd=str(run_dir), progress_bar=False, log_output=False, kernel_manager_class=quiet_kernel_manager())
         error = None
     except papermill.PapermillExecutionError as e: error = f"{e.ename}: {e.evalue}"
     except Exception as e: error = f"{type(e).__name__}: {e}"

@@ -34,7 +34,7 @@ def make_baseline(spec, seed=0): # feature spec, random seed
                                  ('numeric', make_pipeline(SimpleImputer(), StandardScaler()), spec['numeric'])])
     return Pipeline([('columns', columns), ('model', LogisticRegression(max_iter=1000, random_state=seed))])
 
-def make_model(spec, seed=0, max_iter=300, learning_rate=0.1, max_leaf_nodes=31): # feature spec, seed, boosting settings
+def make_model(spec, seed=0, max_iter=200, learning_rate=0.05, max_leaf_nodes=15): # feature spec, seed, boosting settings
     "Histogram gradient boosting with ordinal-encoded categories split natively."
     encoder = OrdinalEncoder(handle_unknown='use_encoded_value', unknown_value=np.nan, encoded_missing_value=np.nan, max_categories=250)
     columns = ColumnTransformer([('categorical', encoder, spec['categorical']), ('numeric', 'passthrough', spec['numeric'])])
