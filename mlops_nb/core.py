@@ -203,8 +203,8 @@ def canonical_skops(data): # bytes from skops.io.dumps
     with zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED) as target:
         def put(name, payload): target.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), payload, zipfile.ZIP_DEFLATED)
         put('schema.json', json.dumps(schema, indent=2))
-        for name in sorted(n for n in source.namelist() if n != 'schema.json'):
-            put(f"{ids[name]}.npy" if name in ids else name, source.read(name))
+        members = {(f"{ids[n]}.npy" if n in ids else n): n for n in source.namelist() if n != 'schema.json'}
+        for name in sorted(members): put(name, source.read(members[name]))
     return out.getvalue()
 
 # %% ../nbs/00_core.ipynb #9798711f

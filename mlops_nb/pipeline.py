@@ -119,12 +119,14 @@ def start_run(workspace, config): # the workspace, the resolved config
     return run_dir
 
 def run_pipeline(workspace, config, stages=None, base='', echo=print): # workspace, config, stage names, base run id, progress printer
-    "Run `stages` in a new run directory; return the final run record."
+    "Run `stages` in a new run directory; return the final run record. Keys missing from `config` take the notebooks' defaults."
     stages = stages or list(STAGES)
     parameters = stage_parameters()
-    run_dir = start_run(workspace, config)
+    config = {**known_parameters(parameters), **config}
     needed = [s for s in STAGES if list(STAGES).index(s) < list(STAGES).index(stages[0])]
-    if needed: reuse_stages(base_run(workspace, needed, base), run_dir, needed)
+    source = base_run(workspace, needed, base) if needed else None
+    run_dir = start_run(workspace, config)
+    if needed: reuse_stages(source, run_dir, needed)
     echo(f"run {run_dir.name}: {', '.join(stages)} -> {run_dir}")
     for i, name in enumerate(stages, 1):
         echo(f"[{i}/{len(stages)}] {name} ...")

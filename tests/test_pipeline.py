@@ -1,0 +1,112 @@
+"End-to-end: the pipeline on a slice of the real flights, run by the real command."
+import hashlib, json
+from pathlib import Path
+import numpy as np
+if not hasattr(np, 'unicode_'): np.unicode_ = np.str_   # whylogs 1.6.4 on numpy 2, as in mlops_nb.validate
+import whylogs as why
+from conftest import SLICE, cli, record
+
+STAGES = ['ingest', 'validate', 'features', 'train', 'evaluate', 'register']
+LEAKAGE = {'dep_time', 'dep_delay', 'arr_time', 'arr_delay', 'air_time'}
+
+
+def runs(workspace): return sorted(p for p in (workspace/'runs').iterdir() if p.name != 'dev')
+
+
+def test_run_record_lists_every_stage_with_hashed_outputs(slice_workspace):
+    run_dir = runs(slice_workspace)[0]
+    rec = json.loads((run_dir/'run.json').read_text())
+    assert rec['status'] == 'succeeded' and rec['failed_stage'] is None and rec['error'] is None
+    assert rec['run_id'] == run_dir.name and rec['started'] <= rec['ended']
+    assert [s['name'] for s in rec['stages']] == STAGES
+    for stage in rec['stages']:
+        assert stage['status'] == 'succeeded' and stage['seconds'] > 0 and stage['outputs']
+        assert (run_dir/stage['notebook']).is_file()
+        for out in stage['outputs'].values():
+            assert hashlib.sha256((run_dir/out['path']).read_bytes()).hexdigest() == out['sha256']
+    assert rec['config']['filter'] == 'month <= 3'
+    assert rec['lineage']['data_sha256'] == rec['stages'][0]['outputs']['data']['sha256']
+    assert len(rec['lineage']['git_sha']) == 40 and isinstance(rec['lineage']['git_dirty'], bool)
+
+
+def test_model_beats_baseline_on_held_out_month(slice_workspace):
+    metrics = record(slice_workspace, runs(slice_workspace)[0].name)['metrics']
+    assert metrics['test_roc_auc'] > metrics['baseline_test_roc_auc'] > 0.6
+    assert metrics['test_rows'] > 20000
+
+
+def test_cancelled_flights_are_counted_and_kept(slice_workspace):
+    import pandas as pd
+    run_dir = runs(slice_workspace)[0]
+    metrics = json.loads((run_dir/'run.json').read_text())['metrics']
+    unlabelled = pd.read_parquet(run_dir/'unlabelled.parquet')
+    assert metrics['rows_without_target'] == len(unlabelled) > 1000
+    assert unlabelled.arr_delay.isna().all()
+    assert metrics['rows'] + metrics['rows_without_target'] == 80789   # every Q1 2013 flight, none dropped
+
+
+def test_features_hold_no_leakage(slice_workspace):
+    spec = json.loads((runs(slice_workspace)[0]/'feature_spec.json').read_text())
+    assert not LEAKAGE & set(spec['numeric'] + spec['categorical'])
+    assert {'temp', 'visib', 'dayofweek', 'carrier'} <= set(spec['numeric'] + spec['categorical'])
+
+
+def test_same_config_and_seed_give_same_metrics_and_model(slice_workspace):
+    first, second = (record(slice_workspace, r.name) for r in runs(slice_workspace)[:2])
+    assert first['run_id'] != second['run_id']
+    assert first['metrics'] == second['metrics']
+    model = lambda rec: rec['stages'][3]['outputs']['model']['sha256']
+    assert model(first) == model(second)
+
+
+def test_whylogs_profile_of_ingested_data(slice_workspace):
+    run_dir = runs(slice_workspace)[0]
+    profile = why.read(str(run_dir/'profile.bin')).view().to_pandas()
+    assert profile.loc['distance', 'counts/n'] == json.loads((run_dir/'run.json').read_text())['metrics']['rows']
+
+
+def test_wandb_offline_runs_hold_data_model_and_metrics(slice_workspace):
+    run_id = runs(slice_workspace)[0].name
+    offline = list((slice_workspace/'wandb').glob('offline-run-*'))
+    assert len(offline) == 6   # ingest, train, evaluate for each of two runs
+    assert all(list(d.glob('*.wandb')) for d in offline)
+    artifacts = ' '.join(p.name for p in (slice_workspace/'wandb').rglob('*'))
+    assert 'model.skops' in artifacts and 'data.parquet' in artifacts
+
+
+def test_registry_finds_latest_model_with_lineage(slice_workspace):
+    shown = cli('models', 'show', 'flights_late', workspace=slice_workspace)
+    assert shown.returncode == 0, shown.stderr
+    entry = json.loads(shown.stdout)
+    latest = record(slice_workspace, runs(slice_workspace)[1].name)
+    assert entry['version'] == 2 and entry['run_id'] == latest['run_id']
+    assert entry['lineage']['data_sha256'] == latest['lineage']['data_sha256']
+    assert entry['lineage']['params']['seed'] == 42 and 'git_sha' in entry['lineage']
+    assert (slice_workspace/entry['artifact']).is_file()
+    listed = cli('models', 'list', workspace=slice_workspace)
+    assert listed.stdout.count('flights_late:') == 2
+
+
+def test_failing_stage_stops_the_pipeline(slice_workspace):
+    before = len(runs(slice_workspace))
+    result = cli('run', *SLICE, '--from', 'features', '-p', 'numeric=[distance, dep_delay]', workspace=slice_workspace)
+    assert result.returncode == 1
+    error_lines = [l for l in result.stderr.splitlines() if l.startswith('mlops-nb: error')]
+    assert len(error_lines) == 1 and "stage 'features' failed" in error_lines[0] and 'LeakageError' in error_lines[0]
+    assert 'notebooks/03_features.ipynb' in error_lines[0]
+    run_dir = runs(slice_workspace)[before]
+    rec = json.loads((run_dir/'run.json').read_text())
+    assert rec['status'] == 'failed' and rec['failed_stage'] == 'features' and 'dep_delay' in rec['error']
+    assert [s['name'] for s in rec['stages']] == ['ingest', 'validate', 'features']   # no later stage ran
+    assert (run_dir/'data.parquet').is_file()                                          # earlier outputs stay
+    executed = json.loads((run_dir/'notebooks/03_features.ipynb').read_text())
+    errors = [o for c in executed['cells'] for o in c.get('outputs', []) if o.get('output_type') == 'error']
+    assert errors[0]['ename'] == 'LeakageError' and errors[0]['traceback']
+    assert not (run_dir/'notebooks/04_train.ipynb').exists()
+
+
+def test_failed_gate_registers_nothing(slice_workspace):
+    result = cli('run', *SLICE, '--from', 'evaluate', '-p', 'min_test_roc_auc=0.99', workspace=slice_workspace)
+    assert result.returncode == 1 and "stage 'evaluate' failed: GateFailed" in result.stderr
+    assert record(slice_workspace)['stages'][-1]['name'] == 'evaluate'
+    assert cli('models', 'list', workspace=slice_workspace).stdout.count('flights_late:') == 2
