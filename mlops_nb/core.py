@@ -238,6 +238,8 @@ def start_tracking(run_dir, stage, config): # the run directory, stage name, par
     import wandb
     run_dir = Path(run_dir).absolute()
     workspace = run_dir.parent.parent
+    for name, folder in [('WANDB_DATA_DIR', 'data'), ('WANDB_CACHE_DIR', 'cache')]:   # staged artifacts stay in the workspace
+        os.environ.setdefault(name, str(workspace/'wandb'/folder))
     return wandb.init(project=config.get('project') or 'mlops_nb', dir=str(workspace), group=run_dir.name,
                       job_type=stage, name=f'{run_dir.name}-{stage}', config=config, mode=wandb_mode(),
                       settings=wandb.Settings(console='off', silent=True, x_disable_stats=True))

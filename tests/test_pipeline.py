@@ -66,12 +66,14 @@ def test_whylogs_profile_of_ingested_data(slice_workspace):
 
 
 def test_wandb_offline_runs_hold_data_model_and_metrics(slice_workspace):
-    run_id = runs(slice_workspace)[0].name
-    offline = list((slice_workspace/'wandb').glob('offline-run-*'))
-    assert len(offline) == 6   # ingest, train, evaluate for each of two runs
-    assert all(list(d.glob('*.wandb')) for d in offline)
-    artifacts = ' '.join(p.name for p in (slice_workspace/'wandb').rglob('*'))
-    assert 'model.skops' in artifacts and 'data.parquet' in artifacts
+    logs = [p.read_bytes() for p in (slice_workspace/'wandb').glob('offline-run-*/*.wandb')]
+    for run in runs(slice_workspace)[:2]:
+        mine = [log for log in logs if run.name.encode() in log]
+        assert len(mine) == 3   # one W&B run each for ingest, train and evaluate, grouped by the run id
+        assert any(b'data.parquet' in log for log in mine)                           # the data snapshot artifact
+        assert any(b'model.skops' in log and b'learning_rate' in log for log in mine)  # the model artifact and parameters
+        assert any(b'test_roc_auc' in log for log in mine)                           # the test metrics
+    assert not list(Path.home().glob('.local/share/wandb/artifacts/staging/*' + runs(slice_workspace)[0].name))
 
 
 def test_registry_finds_latest_model_with_lineage(slice_workspace):
