@@ -3,8 +3,9 @@
 # %% auto #0
 __all__ = ['DEFAULT_CONFIG', 'TRUSTED_PREFIXES', 'TRUSTED_TYPES', 'ConfigError', 'plain', 'load_config', 'parse_override',
            'type_name', 'check_type', 'resolve_config', 'workspace_path', 'new_run_id', 'now_iso', 'sha256_file',
-           'read_record', 'write_record', 'stage_entry', 'record_stage', 'output_path', 'stage_run_dir', 'git_lineage',
-           'project_dir', 'canonical_skops', 'save_model', 'load_model', 'wandb_mode', 'start_tracking']
+           'read_record', 'write_record', 'stage_entry', 'record_stage', 'output_path', 'stage_run_dir',
+           'run_workspace', 'git_lineage', 'project_dir', 'canonical_skops', 'save_model', 'load_model', 'wandb_mode',
+           'start_tracking']
 
 # %% ../nbs/00_core.ipynb #f5c0a959
 import datetime, getpass, hashlib, io, json, netrc, os, subprocess, uuid, zipfile
@@ -171,7 +172,13 @@ def stage_run_dir(run_dir='', workspace=''): # the injected run directory, the w
     path.mkdir(parents=True, exist_ok=True)
     return path
 
-# %% ../nbs/00_core.ipynb #b1f364d6
+# %% ../nbs/00_core.ipynb #8ab08e03
+def run_workspace(run_dir): # a run directory
+    "The workspace a run directory belongs to: two levels up from `runs/<id>`, else the directory itself."
+    run_dir = Path(run_dir).absolute()
+    return run_dir.parent.parent if run_dir.parent.name == 'runs' else run_dir
+
+# %% ../nbs/00_core.ipynb #0e93c94a
 def git_lineage(path): # a directory inside the project's git checkout
     "The git sha and dirty flag of the checkout holding `path` (None when it is not one)."
     def git(*args): return subprocess.run(['git', '-C', str(path), *args], capture_output=True, text=True)
@@ -183,7 +190,7 @@ def project_dir():
     "The project checkout: the parent of the installed package."
     return Path(__file__).absolute().parent.parent
 
-# %% ../nbs/00_core.ipynb #8593d9cb
+# %% ../nbs/00_core.ipynb #9798711f
 def _renumber(node, ids):
     "Rewrite `__id__` and `file` fields of a skops schema with sequential ids."
     if isinstance(node, list): return [_renumber(n, ids) for n in node]
@@ -207,7 +214,7 @@ def canonical_skops(data): # bytes from skops.io.dumps
         for name in sorted(members): put(name, source.read(members[name]))
     return out.getvalue()
 
-# %% ../nbs/00_core.ipynb #9798711f
+# %% ../nbs/00_core.ipynb #1971fe69
 TRUSTED_PREFIXES = ('sklearn.', 'numpy.', 'builtins.', 'collections.', 'mlops_nb.')
 TRUSTED_TYPES = ('functools.partial',)   # skops checks the function inside a partial on its own
 
@@ -225,7 +232,7 @@ def load_model(path, sha256=None): # a .skops file, its expected sha256
     if untrusted: raise ValueError(f"{path}: refusing to load untrusted types {untrusted}")
     return sio.load(path, trusted=sio.get_untrusted_types(file=path))
 
-# %% ../nbs/00_core.ipynb #406c5728
+# %% ../nbs/00_core.ipynb #ccff0e48
 def wandb_mode():
     "`WANDB_MODE` if set, `online` if the user has logged in to W&B, else `offline`."
     if os.environ.get('WANDB_MODE'): return os.environ['WANDB_MODE']
@@ -237,7 +244,7 @@ def start_tracking(run_dir, stage, config): # the run directory, stage name, par
     "Open a W&B run for one stage of one pipeline run."
     import wandb
     run_dir = Path(run_dir).absolute()
-    workspace = run_dir.parent.parent
+    workspace = run_workspace(run_dir)
     for name, folder in [('WANDB_DATA_DIR', 'data'), ('WANDB_CACHE_DIR', 'cache')]:   # staged artifacts stay in the workspace
         os.environ.setdefault(name, str(workspace/'wandb'/folder))
     return wandb.init(project=config.get('project') or 'mlops_nb', dir=str(workspace), group=run_dir.name,

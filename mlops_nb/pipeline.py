@@ -17,7 +17,9 @@ RUNNER_PARAMETERS = ('run_dir', 'workspace')
 
 def notebooks_dir():
     "The folder of the stage notebooks: `nbs/` in the project checkout."
-    return project_dir()/'nbs'
+    folder = project_dir()/'nbs'
+    if not (folder/STAGES['ingest']).exists(): raise ConfigError(f"stage notebooks not found in {folder}; install from a clone with `pip install -e .`")
+    return folder
 
 def stage_parameters(folder=None): # the notebooks folder; None for `nbs/`
     "Each stage's parameters and their defaults, read from its `parameters` cell."
