@@ -45,9 +45,10 @@ def run(config: Optional[Path] = typer.Option(None, '--config', help="YAML confi
     "Run the pipeline: each stage notebook in order, headless, with papermill."
     from mlops_nb.pipeline import known_parameters, run_pipeline, select_stages, stage_parameters
     try:
-        resolved = resolve_config(load_config(config), param, known_parameters(stage_parameters()))
+        parameters = stage_parameters()
+        resolved = resolve_config(load_config(config), param, known_parameters(parameters))
         chosen = select_stages(stages, start)
-        record = run_pipeline(workspace_path(workspace), resolved, chosen, base, echo=lambda m: typer.echo(m, err=True))
+        record = run_pipeline(workspace_path(workspace), resolved, chosen, base, lambda m: typer.echo(m, err=True), parameters)
     except ConfigError as e: fail(str(e), 2)
     run_dir = workspace_path(workspace)/'runs'/record['run_id']
     if record['status'] == 'failed': fail(failure_line(record, run_dir), 1)

@@ -8,7 +8,7 @@ __all__ = ['DEFAULT_CONFIG', 'TRUSTED_PREFIXES', 'TRUSTED_TYPES', 'ConfigError',
            'start_tracking']
 
 # %% ../nbs/00_core.ipynb #f5c0a959
-import datetime, getpass, hashlib, io, json, netrc, os, subprocess, uuid, zipfile
+import datetime, hashlib, io, json, netrc, os, subprocess, uuid, zipfile
 from pathlib import Path
 import yaml
 

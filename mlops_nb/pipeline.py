@@ -6,7 +6,7 @@ __all__ = ['STAGES', 'RUNNER_PARAMETERS', 'notebooks_dir', 'stage_parameters', '
            'start_run', 'run_pipeline']
 
 # %% ../nbs/07_pipeline.ipynb #60b86710
-import ast, json, shutil, sys, time
+import ast, json, shutil, time
 from pathlib import Path
 from .core import *
 
@@ -106,7 +106,7 @@ def finish_stage(run_dir, name, error, seconds): # run dir, stage, error or None
     entry = stage_entry(record, name)
     entry.update(status='failed' if error else 'succeeded', notebook=f'notebooks/{STAGES[name]}', seconds=round(seconds, 3),
                  cell_seconds=round(cell_seconds(notebook), 3) if notebook.exists() else None)
-    if error: record.update(status='failed', failed_stage=name, error=error.splitlines()[0] if error else None)
+    if error: record.update(status='failed', failed_stage=name, error=error.splitlines()[0])
     write_record(run_dir, record)
     return record
 
@@ -120,10 +120,10 @@ def start_run(workspace, config): # the workspace, the resolved config
     write_record(run_dir, record)
     return run_dir
 
-def run_pipeline(workspace, config, stages=None, base='', echo=print): # workspace, config, stage names, base run id, progress printer
+def run_pipeline(workspace, config, stages=None, base='', echo=print, parameters=None): # workspace, config, stage names, base run id, progress printer, `stage_parameters()`
     "Run `stages` in a new run directory; return the final run record. Keys missing from `config` take the notebooks' defaults."
     stages = stages or list(STAGES)
-    parameters = stage_parameters()
+    parameters = parameters or stage_parameters()
     config = {**known_parameters(parameters), **config}
     needed = [s for s in STAGES if list(STAGES).index(s) < list(STAGES).index(stages[0])]
     source = base_run(workspace, needed, base) if needed else None
