@@ -29,6 +29,29 @@ timestamp: time_hour                # orders the rows; splits are by time
 target: late
 target_expression: arr_delay > 15   # derives the target; empty if the column exists already
 target_requires: [arr_delay]        # rows missing these have no target (cancelled or diverted flights)
+# validate: a suite of constraints learned from reference data (see nbs/02_validate.ipynb)
+reference: ''                       # '' learns the suite from this data; 'latest' or a run id uses that run's suite
+suite: ''                           # a pinned suite YAML file, instead of either
+bounds:                             # validity: rows outside [min, max] are quarantined (null: no limit)
+  month: [1, 12]
+  day: [1, 31]
+  hour: [0, 23]
+  minute: [0, 59]
+  sched_dep_time: [0, 2359]
+  sched_arr_time: [0, 2359]
+  dep_time: [0, 2400]
+  arr_time: [0, 2400]
+  distance: [0, null]
+  air_time: [0, null]
+  humid: [0, 100]
+  wind_dir: [0, 360]
+  wind_speed: [0, 150]
+  wind_gust: [0, 200]
+  precip: [0, null]
+  visib: [0, null]
+  pressure: [850, 1100]
+fail_on: ['psi:distance']           # soft checks that fail instead of warn: volume, nulls, ks, chi2, psi, drift; CHECK:COLUMN
+max_quarantine_fraction: 0.01       # fail when more than this share of rows is quarantined
 # features
 id_columns: [carrier, flight, origin, dest]
 numeric: [sched_dep_time, sched_arr_time, distance]

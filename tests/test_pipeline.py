@@ -1,9 +1,7 @@
 "End-to-end: the pipeline on a slice of the real flights, run by the real command."
 import hashlib, json
 from pathlib import Path
-import numpy as np
-if not hasattr(np, 'unicode_'): np.unicode_ = np.str_   # whylogs 1.6.4 on numpy 2, as in mlops_nb.validate
-import whylogs as why
+from mlops_nb.validate import read_profile
 from conftest import SLICE, cli, record
 
 STAGES = ['ingest', 'validate', 'features', 'train', 'evaluate', 'register']
@@ -59,10 +57,11 @@ def test_same_config_and_seed_give_same_metrics_and_model(slice_workspace):
     assert model(first) == model(second)
 
 
-def test_whylogs_profile_of_ingested_data(slice_workspace):
+def test_whylogs_profile_of_validated_data(slice_workspace):
     run_dir = runs(slice_workspace)[0]
-    profile = why.read(str(run_dir/'profile.bin')).view().to_pandas()
-    assert profile.loc['distance', 'counts/n'] == json.loads((run_dir/'run.json').read_text())['metrics']['rows']
+    profile = read_profile(run_dir/'profile.bin').to_pandas()
+    metrics = json.loads((run_dir/'run.json').read_text())['metrics']
+    assert profile.loc['distance', 'counts/n'] == metrics['rows'] + metrics['rows_without_target'] - metrics['rows_quarantined']
 
 
 def test_wandb_offline_runs_hold_data_model_and_metrics(slice_workspace):
@@ -112,3 +111,17 @@ def test_failed_gate_registers_nothing(slice_workspace):
     assert result.returncode == 1 and "stage 'evaluate' failed: GateFailed" in result.stderr
     assert record(slice_workspace)['stages'][-1]['name'] == 'evaluate'
     assert cli('models', 'list', workspace=slice_workspace).stdout.count('flights_late:') == 2
+
+
+def test_validation_quarantines_the_bad_weather_row_and_trains_without_it(slice_workspace):
+    import pandas as pd
+    run_dir = runs(slice_workspace)[0]
+    rec = json.loads((run_dir/'run.json').read_text())
+    quarantined = pd.read_parquet(run_dir/'quarantine_weather.parquet')
+    assert len(quarantined) == rec['metrics']['rows_quarantined_weather'] == 1      # EWR, 2013-02-12: 1,048 mph
+    assert quarantined._reason[0] == 'wind_speed: 1048.36058 > max 150'
+    weather = pd.read_parquet(run_dir/'validated'/'weather.parquet')
+    assert weather.wind_speed.max() < 150 and len(weather) == 26115 - 1
+    report = json.loads((run_dir/'validation.json').read_text())
+    assert report['status'] == 'warn' and report['suite']['sha256'] == rec['lineage']['suite_sha256']
+    assert rec['stages'][1]['outputs']['suite']['sha256'] == rec['lineage']['suite_sha256']
