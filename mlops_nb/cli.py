@@ -104,8 +104,8 @@ def validate(data_file: Path = typer.Argument(..., help="CSV or Parquet file to 
                   max_quarantine if max_quarantine is not None else config.get('max_quarantine_fraction', 0.01))
         reference_view = reference_profiles(source, [table]).get(table)
     except ConfigError as e: fail(str(e), 2)
-    said = f"suite {suite}" if suite else f"run {source.name}'s suite"
-    typer.echo(f"validating {data_file} (table {table!r}) against {said}" + (f", drift against run {source.name}" if source else ", no reference profile"), err=True)
+    against = f"suite {suite}" if suite else f"run {source.name}'s suite"
+    typer.echo(f"validating {data_file} (table {table!r}) against {against}" + (f", drift against run {source.name}" if source else ", no reference profile"), err=True)
     try: report, quarantined, view = validate_chunks(progress(read_chunks(data_file, chunksize), lambda m: typer.echo(m, err=True)), rules, table, reference_view, *policy)
     except DataError as e: fail(str(e), 1)
     folder = Path(out) if out else root/'validations'/new_run_id()
