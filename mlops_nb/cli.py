@@ -5,7 +5,7 @@ __all__ = ['app', 'models_app', 'WORKSPACE', 'fail', 'failure_line', 'config', '
            'progress', 'validate', 'models_list', 'models_show', 'main']
 
 # %% ../nbs/08_cli.ipynb #1c594cf2
-import json, sys
+import json, os, sys
 from pathlib import Path
 from typing import List, Optional
 import typer
@@ -108,6 +108,9 @@ def validate(data_file: Path = typer.Argument(..., help="CSV or Parquet file to 
     typer.echo(f"validating {data_file} (table {table!r}) against {against}" + (f", drift against run {source.name}" if source else ", no reference profile"), err=True)
     try: report, quarantined, view = validate_chunks(progress(read_chunks(data_file, chunksize), lambda m: typer.echo(m, err=True)), rules, table, reference_view, *policy)
     except DataError as e: fail(str(e), 1)
+    except Exception as e:
+        if os.environ.get('MLOPS_NB_DEBUG'): raise
+        fail(f"could not validate {data_file}: {type(e).__name__}: {e} (MLOPS_NB_DEBUG=1 shows the traceback)", 1)
     folder = Path(out) if out else root/'validations'/new_run_id()
     folder.mkdir(parents=True, exist_ok=True)
     suite_file = Path(suite) if suite else source/'suite.yaml'

@@ -12,7 +12,7 @@ __all__ = ['KINDS', 'THRESHOLDS', 'SUITE_HEADER', 'GROUPS', 'DataError', 'Valida
            'target_checks', 'add_checks', 'failure_summary', 'show_checks', 'snapshot_rows']
 
 # %% ../nbs/02_validate.ipynb #d4a9d78e
-import csv, json
+import csv, json, os
 from collections import Counter
 from pathlib import Path
 import numpy as np, pandas as pd, scipy.stats, yaml
@@ -21,6 +21,8 @@ from .core import *
 # whylogs 1.6.4 still uses `np.unicode_`, which numpy 2 removed. This is the one module that imports
 # whylogs, so the alias lives here and nowhere else.
 if not hasattr(np, 'unicode_'): np.unicode_ = np.str_
+# whylogs posts usage statistics to stats.whylogs.com from every process unless this is set: no network at run time.
+os.environ.setdefault('WHYLOGS_NO_ANALYTICS', 'True')
 import whylogs as why
 from whylogs.core.constraints import ConstraintsBuilder
 from whylogs.core.constraints.factories import null_percentage_below_number

@@ -68,7 +68,7 @@ def test_fault_is_caught_naming_the_column(january, tmp_path, fault):
     path = tmp_path/'fault.csv'
     change(JANUARY).to_csv(path, index=False)
     result, report = validate(january, path)
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 1 and report is not None, result.stdout + result.stderr
     assert report['status'] == 'fail' and failing in statuses(report), statuses(report)
     errors = [l for l in result.stderr.splitlines() if l.startswith('mlops-nb: error:')]
     assert len(errors) == 1 and 'validation failed' in errors[0] and 'Traceback' not in result.stderr
