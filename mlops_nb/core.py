@@ -56,12 +56,17 @@ max_quarantine_fraction: 0.01       # fail when more than this share of rows is 
 id_columns: [carrier, flight, origin, dest]
 numeric: [sched_dep_time, sched_arr_time, distance]
 categorical: [carrier, origin, dest]
-calendar: [dayofweek]               # parts of the timestamp, in `timezone`
+calendar: [dayofweek]               # on-demand parts of the timestamp, in `timezone` (also: days_to_holiday)
 timezone: America/New_York
 joins:                              # weather at the origin at the scheduled hour
   - table: weather
     keys: [origin, time_hour]
     columns: [temp, dewp, humid, wind_dir, wind_speed, wind_gust, precip, pressure, visib]
+aggregates:                         # Feast views of a late rate over the labels known in a window
+  - entity: carrier
+    window_days: 28
+label_known_minutes: minute + dep_delay + air_time + 60   # a label is known this many minutes after `timestamp`
+feature_store_config: ''            # a feature_store.yaml (Redis, PostgreSQL, a warehouse) instead of local sqlite + duckdb
 leakage: [dep_time, dep_delay, arr_time, arr_delay, air_time]
 # train and evaluate
 valid_start: '2013-11-01'           # empty: split by valid_fraction and test_fraction instead

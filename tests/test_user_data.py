@@ -26,6 +26,7 @@ def user_config(source, **extra):
             'timestamp': 'ts', 'target': 'failed', 'target_expression': '', 'target_requires': [],
             'id_columns': ['reading_id', 'machine'], 'numeric': ['temperature', 'vibration', 'load'], 'categorical': ['site', 'machine'],
             'calendar': ['hour'], 'timezone': '', 'joins': [], 'leakage': ['repair_cost'],
+            'aggregates': [{'entity': 'machine', 'window_days': 7}], 'label_known_minutes': '60',   # a Feast view, by config alone
             'valid_start': '', 'test_start': '', 'min_test_roc_auc': 0.7, 'must_beat_baseline': True, **extra}
 
 
