@@ -48,13 +48,13 @@ def join_table(df, table, on, columns): # frame, other table, key columns, colum
     except pd.errors.MergeError: raise ValueError(f"join on {on}: the joined table has duplicate keys")
 
 # %% ../nbs/03_features.ipynb #53a0367a
-def aggregate_columns(aggregates): # the config's aggregates
-    "The feature columns the aggregates add."
-    return [f"{a['entity']}_{kind}_{a['window_days']}d" for a in aggregates for kind in ('late_rate', 'flights')]
+def aggregate_columns(aggregates, target): # the config's aggregates, the label
+    "The feature columns the aggregates add: each entity's label rate and label count over its window."
+    return [f"{a['entity']}_{kind}_{a['window_days']}d" for a in aggregates for kind in (f'{target}_rate', 'labels')]
 
 def feature_spec(numeric, categorical, calendar, joins, target, timestamp, aggregates=(), timezone=''): # config lists, target, timestamp, aggregates, zone
     "The model's input columns, by kind, with the target, timestamp and how to compute the on-demand parts."
-    numeric = [*numeric, *(c for j in joins for c in j['columns']), *aggregate_columns(aggregates), *calendar]
+    numeric = [*numeric, *(c for j in joins for c in j['columns']), *aggregate_columns(aggregates, target), *calendar]
     return {'numeric': numeric, 'categorical': list(categorical), 'target': target, 'timestamp': timestamp,
             'calendar': list(calendar), 'timezone': timezone}
 
@@ -79,7 +79,7 @@ def arrivals(df, timestamp='time_hour', target='late', known_minutes=''): # rows
 
 def window_rate(events, entity, hours, window_days=28, target='late'): # arrivals, entity column, hourly index, window, label
     "Per entity and hour h: the late rate and count of labels known in (h - window, h]."
-    name, count = f'{entity}_late_rate_{window_days}d', f'{entity}_flights_{window_days}d'
+    name, count = f'{entity}_{target}_rate_{window_days}d', f'{entity}_labels_{window_days}d'
     window, parts = pd.Timedelta(days=window_days), []
     for key, group in events.sort_values('known_at').groupby(entity):
         times, late = group['known_at'].values, np.concatenate([[0], group[target].cumsum().values])

@@ -46,7 +46,9 @@ def test_sql_table_runs_the_whole_pipeline(tmp_path):
     assert rec['metrics']['test_roc_auc'] > rec['metrics']['baseline_test_roc_auc']
     assert rec['metrics']['test_roc_auc'] >= 0.7
     spec = json.loads((tmp_path/'ws'/'runs'/rec['run_id']/'feature_spec.json').read_text())
-    assert spec['numeric'] == ['temperature', 'vibration', 'load', 'hour'] and 'repair_cost' not in spec['numeric']
+    assert spec['numeric'] == ['temperature', 'vibration', 'load', 'machine_failed_rate_7d', 'machine_labels_7d', 'hour']
+    assert 'repair_cost' not in spec['numeric']
+    assert [v['name'] for v in spec['store']['views']] == ['machine_rate_7d']            # a Feast view from config alone
     shown = json.loads(cli('models', 'show', 'machines:1', workspace=tmp_path/'ws').stdout)
     assert shown['run_id'] == rec['run_id']
 
