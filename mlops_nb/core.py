@@ -62,9 +62,9 @@ joins:                              # weather at the origin at the scheduled hou
   - table: weather
     keys: [origin, time_hour]
     columns: [temp, dewp, humid, wind_dir, wind_speed, wind_gust, precip, pressure, visib]
-aggregates:                         # Feast views of a late rate over the labels known in a window
-  - entity: carrier
-    window_days: 28
+aggregates:                         # Feast views of a late rate over the labels known in a window:
+  - entity: origin                  # each airport's flights that arrived in the last day
+    window_days: 1
 label_known_minutes: minute + dep_delay + air_time + 60   # a label is known this many minutes after `timestamp`
 feature_store_config: ''            # a feature_store.yaml (Redis, PostgreSQL, a warehouse) instead of local sqlite + duckdb
 leakage: [dep_time, dep_delay, arr_time, arr_delay, air_time]

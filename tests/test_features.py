@@ -63,14 +63,15 @@ def test_materialization_is_incremental(replay):
         assert all(start == previous for (start, _), (_, previous) in zip(intervals[1:], intervals))   # ...each from the last end
 
 
-def test_unknown_airport_and_carrier_get_missing_values_and_a_flag(replay):
+def test_unknown_airport_gets_missing_values_and_a_flag(replay):
     run, spec, store, served = replay
     request = served[-1][1].head(2).assign(origin=['XXX', 'JFK'], carrier=['ZZ', 'ZZ'])
     features, missing = get_features(requests_as_json(request), run, store)
     weather = [c for v in spec['store']['views'] if v['name'] == 'weather' for c in v['features']]
     assert features.loc[0, weather].isna().all() and features.loc[1, weather].notna().any()
-    assert features.loc[:, 'carrier_late_rate_28d'].isna().all()                # never a silent zero
-    assert missing.to_dict('list') == {'missing_weather': [True, False], 'missing_carrier_rate_28d': [True, True]}
+    assert np.isnan(features.loc[0, 'origin_late_rate_1d']) and features.loc[1, 'origin_labels_1d'] > 0   # never a silent zero
+    assert missing.to_dict('list') == {'missing_weather': [True, False], 'missing_origin_rate_1d': [True, False]}
+    assert features.loc[:, 'carrier'].tolist() == ['ZZ', 'ZZ']                    # an unseen category the model's encoder handles
     assert np.isfinite(load_model(run/'model.skops').predict_proba(features)).all()
 
 
@@ -89,4 +90,4 @@ def test_feast_cli_works_on_the_workspace_repository(slice_workspace):
     env = {**os.environ, 'FEAST_USAGE': 'False'}
     listed = subprocess.run(['feast', '-c', str(slice_workspace/'feature_repo'), 'feature-views', 'list'], capture_output=True, text=True, env=env)
     assert listed.returncode == 0, listed.stderr
-    assert 'weather' in listed.stdout and 'carrier_rate_28d' in listed.stdout
+    assert 'weather' in listed.stdout and 'origin_rate_1d' in listed.stdout
