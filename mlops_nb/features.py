@@ -3,8 +3,8 @@
 # %% auto #0
 __all__ = ['TS', 'REPO_PY', 'LeakageError', 'check_leakage', 'days_to_holiday', 'calendar_part', 'add_calendar', 'join_table',
            'aggregate_columns', 'feature_spec', 'feature_frame', 'as_micro', 'arrivals', 'window_rate', 'store_yaml',
-           'definitions', 'open_store', 'historical', 'online', 'write_repo', 'hourly', 'source', 'table_view',
-           'aggregate_view', 'materialize', 'conform', 'get_features']
+           'definitions', 'open_store', 'materialize', 'historical', 'online', 'write_repo', 'hourly', 'source',
+           'table_view', 'aggregate_view', 'conform', 'request_rows', 'get_features']
 
 # %% ../nbs/03_features.ipynb #10c7d79c
 import datetime as dt, json, os
@@ -115,6 +115,13 @@ def open_store(repo): # the repository folder
     return FeatureStore(repo_path=str(repo))
 
 # %% ../nbs/03_features.ipynb #c0d3bbe8
+def materialize(store, spec, start, end): # store, spec, first and last time
+    "Load the online store up to `end`, view by view: all of it the first time, then only what is new."
+    for view in spec['views']:
+        ends = [e for _, e in store.get_feature_view(view['name']).materialization_intervals]
+        if not ends: store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime(), feature_views=[view['name']])
+        elif end > max(ends): store.materialize_incremental(end_date=end.to_pydatetime(), feature_views=[view['name']])
+
 def historical(store, df, spec, timestamp='time_hour'): # store, rows, spec, the time to query as of
     "Point-in-time features for every row of `df` as of its `timestamp`, one query per view over distinct keys and times."
     out = df.assign(**{TS: as_micro(df[timestamp])})
@@ -176,24 +183,29 @@ def aggregate_view(events, aggregate, hours, folder, target): # arrivals, {'enti
     return {'name': name, 'entities': [entity], 'features': [c for c in table if c not in (entity, TS)], 'ttl_hours': 1,
             'path': source(table, TS, Path(folder)/f'{name}.parquet')}
 
-def materialize(store, spec, start, end): # store, spec, first and last time
-    "Load the online store up to `end`: all of it the first time, then only what is new."
-    done = [e for v in spec['views'] for _, e in store.get_feature_view(v['name']).materialization_intervals]
-    if not done: store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime())
-    elif end > min(done): store.materialize_incremental(end_date=end.to_pydatetime())
-
 # %% ../nbs/03_features.ipynb #a54a911c
 def conform(frame, spec): # rows with every model column, the feature spec
     "Exactly the model's columns, in order, with the training dtypes."
     columns = [*spec['numeric'], *spec['categorical']]
     return frame[columns].astype({c: spec['dtypes'][c] for c in columns}).reset_index(drop=True)
 
+def request_rows(records, spec): # request dicts or a frame, the feature spec
+    "Requests as a frame with a UTC timestamp; a `ValueError` naming what is missing or not a time."
+    rows, time = pd.DataFrame(records), spec['timestamp']
+    stored = {c for v in spec['store']['views'] for c in v['features']}
+    needed = [time, *(e for v in spec['store']['views'] for e in v['entities']),
+              *(c for c in [*spec['numeric'], *spec['categorical']] if c not in stored and c not in spec['calendar'])]
+    absent = [c for c in dict.fromkeys(needed) if c not in rows]
+    if absent: raise ValueError(f"requests are missing {absent}")
+    times = pd.to_datetime(rows[time], utc=True, errors='coerce', format='ISO8601')
+    bad = rows[time][times.isna()]
+    if len(bad): raise ValueError(f"request {bad.index[0]}: {time} {bad.iloc[0]!r} is not a time")
+    return rows.assign(**{time: times})
+
 def get_features(records, run_dir, store=None): # request dicts or a frame, the run whose model serves, an open store
     "Model inputs for raw requests from the online store and on-demand transforms: (features, missing flags)."
     spec = json.loads((Path(run_dir)/'feature_spec.json').read_text())
-    rows = pd.DataFrame(records)
-    rows[spec['timestamp']] = pd.to_datetime(rows[spec['timestamp']], utc=True)
-    rows = add_calendar(rows, spec['timestamp'], spec['calendar'], spec['timezone'])
+    rows = add_calendar(request_rows(records, spec), spec['timestamp'], spec['calendar'], spec['timezone'])
     store = store or open_store(spec['repo'])
     found, missing = online(store, rows, spec['store']) if spec['store']['views'] else (rows, pd.DataFrame(index=rows.index))
     return conform(found, spec), missing

@@ -14,6 +14,11 @@ def cli(*args, workspace=None, timeout=900):
     return subprocess.run(['mlops-nb', *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout)
 
 
+def first_run(workspace):
+    "The oldest run directory of the workspace."
+    return sorted(p for p in (Path(workspace)/'runs').iterdir() if p.name != 'dev')[0]
+
+
 def record(workspace, run_id=None):
     "The run record of `run_id`, or of the newest run."
     runs = sorted(p for p in (Path(workspace)/'runs').iterdir() if p.name != 'dev')

