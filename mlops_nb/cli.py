@@ -94,13 +94,13 @@ def validate(data_file: Path = typer.Argument(..., help="CSV or Parquet file to 
              chunksize: int = typer.Option(100_000, '--chunksize', min=1, help="Rows read at a time"),
              workspace: Optional[Path] = WORKSPACE):
     "Validate a data file against a suite: exit 0 on pass or warn, 1 on fail."
-    from mlops_nb.validate import DataError, failure_summary, read_chunks, reference_profiles, save_profile, snapshot_rows, validate_chunks
+    from mlops_nb.validate import DataError, check_fail_on, failure_summary, read_chunks, reference_profiles, save_profile, snapshot_rows, validate_chunks
     root = workspace_path(workspace)
     try:
         rules, source = validation_inputs(root, reference, suite)
         if table not in rules['tables']: raise ConfigError(f"the suite has no table {table!r} (tables: {', '.join(rules['tables'])})")
         config = read_record(source)['config'] if source else {}
-        policy = ([s.strip() for s in fail_on.split(',') if s.strip()] if fail_on is not None else config.get('fail_on', []),
+        policy = (check_fail_on([s.strip() for s in fail_on.split(',') if s.strip()] if fail_on is not None else config.get('fail_on', [])),
                   max_quarantine if max_quarantine is not None else config.get('max_quarantine_fraction', 0.01))
         reference_view = reference_profiles(source, [table]).get(table)
     except ConfigError as e: fail(str(e), 2)

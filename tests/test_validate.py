@@ -187,7 +187,8 @@ def test_pinned_suite_is_used_and_recorded(january, tmp_path):
 def test_usage_errors_exit_2(january, tmp_path):
     path = tmp_path/'jan.csv'
     JANUARY.head(100).to_csv(path, index=False)
-    for args, message in [(['--reference', 'nope'], "no run 'nope'"), (['--table', 'planes'], "no table 'planes'")]:
+    for args, message in [(['--reference', 'nope'], "no run 'nope'"), (['--table', 'planes'], "no table 'planes'"),
+                          (['--fail-on', 'psii'], "fail_on: 'psii' is not a soft check")]:
         result, _ = validate(january, path, *args)
         assert result.returncode == 2 and message in result.stderr and 'Traceback' not in result.stderr
 
