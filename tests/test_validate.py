@@ -165,7 +165,9 @@ def test_chunked_validation_equals_single_pass(january, tmp_path):
         assert (one['check'], one['column'], one['status']) == (many['check'], many['column'], many['status'])
         if one['check'] in ('ks', 'chi2'):
             assert abs(one['observed']['statistic'] - many['observed']['statistic']) <= 0.01 * max(1, one['observed']['statistic'])
-        elif one['check'] == 'psi': assert abs(one['observed'] - many['observed']) < 0.02
+        elif one['check'] == 'psi':   # KLL sketches are randomised: on March's converted distance (few distinct values),
+            # PSI against a fixed reference had std 0.007 over 30 sketches of the same rows (median 0.83), so allow ~5 std
+            assert abs(one['observed'] - many['observed']) <= 0.05 * max(1, one['observed'])
         else: assert one['observed'] == many['observed']
 
 
