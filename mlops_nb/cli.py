@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['app', 'models_app', 'WORKSPACE', 'fail', 'failure_line', 'config', 'run', 'validation_inputs', 'summary_lines',
-           'progress', 'validate', 'models_list', 'models_show', 'main']
+           'progress', 'validate', 'models_list', 'model_version', 'models_show', 'event_line', 'models_promote',
+           'models_rollback', 'models_history', 'main']
 
 # %% ../nbs/08_cli.ipynb #f168a47f
 import json, os, sys
@@ -16,7 +17,7 @@ from .core import *
 # %% ../nbs/08_cli.ipynb #7f17b59e
 app = typer.Typer(help="mlops_nb: notebook-first MLOps for tabular models.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False, context_settings={'help_option_names': ['-h', '--help']})
-models_app = typer.Typer(help="Inspect the model registry.", no_args_is_help=True)
+models_app = typer.Typer(help="The model registry: versions, stages, aliases and their history.", no_args_is_help=True)
 app.add_typer(models_app, name='models')
 
 def fail(message, code=1): # one line for the user, the exit code
@@ -128,22 +129,78 @@ def validate(data_file: Path = typer.Argument(..., help="CSV or Parquet file to 
 # %% ../nbs/08_cli.ipynb #65781f9b
 @models_app.command('list')
 def models_list(workspace: Optional[Path] = WORKSPACE):
-    "List registered model versions, newest first."
+    "List registered model versions, newest first, with their stage and aliases."
     from mlops_nb.registry import list_models
     rows = list_models(workspace_path(workspace))
     if not rows: typer.echo("no models registered yet; run `mlops-nb run`")
     for r in rows:
         auc = r['metrics'].get('test_roc_auc')
-        typer.echo(f"{r['name']}:{r['version']}  {r['created']}  run {r['run_id']}  sha256 {r['sha256'][:12]}" + (f"  test_roc_auc {auc:.4f}" if auc else ''))
+        tags = ''.join(f"  @{a}" for a in r['aliases'])
+        typer.echo(f"{r['name']}:{r['version']}  {r['stage']:<10}  {r['created'][:19]}  run {r['run_id']}  sha256 {r['sha256'][:12]}" +
+                   (f"  test_roc_auc {auc:.4f}" if auc else '') + tags)
+
+def model_version(text): # NAME or NAME:VERSION
+    "Split NAME[:VERSION] into the name and a version number (None for the latest)."
+    name, _, version = text.partition(':')
+    if version and not version.isdigit(): fail(f"version must be a number, got {version!r}", 2)
+    return name, int(version) if version else None
 
 @models_app.command('show')
 def models_show(model: str = typer.Argument(..., help="NAME or NAME:VERSION"), workspace: Optional[Path] = WORKSPACE):
-    "Show one model version (the latest by default) with its lineage and metrics, as JSON."
+    "Show one model version (the latest by default) with its stage, aliases, lineage and metrics, as JSON."
     from mlops_nb.registry import get_model_version
-    name, _, version = model.partition(':')
-    if version and not version.isdigit(): fail(f"version must be a number, got {version!r}", 2)
-    try: typer.echo(json.dumps(get_model_version(workspace_path(workspace), name, int(version) if version else None), indent=2))
+    try: typer.echo(json.dumps(get_model_version(workspace_path(workspace), *model_version(model)), indent=2))
     except KeyError as e: fail(e.args[0], 1)
+
+def event_line(event): # a registry event
+    "One line describing a registry event."
+    what = {'registered': f"version {event['version']} registered",
+            'stage': f"version {event['version']}: {event['previous']} -> {event['value']}",
+            'alias': (f"@{event['value']} -> version {event['version']}" if event['version'] is not None else f"@{event['value']} removed") +
+                     (f" (was version {event['previous']})" if event['previous'] else '')}[event['kind']]
+    return f"{event['at']}  {event['by']}  {what}: {event['reason']}"
+
+@models_app.command('promote')
+def models_promote(name: str = typer.Argument(..., help="Model name"), version: int = typer.Argument(..., help="Version number"),
+                   to: str = typer.Option(..., '--to', help="Stage: None, Staging, Production or Archived"),
+                   reason: str = typer.Option(..., '--reason', help="Why, recorded in the history"),
+                   workspace: Optional[Path] = WORKSPACE):
+    "Move a version to a stage. Production makes it the champion and archives the one it replaces."
+    from mlops_nb.registry import promote
+    try: events = promote(workspace_path(workspace), name, version, to, reason)
+    except ConfigError as e: fail(str(e), 2)
+    except KeyError as e: fail(e.args[0], 1)
+    for event in events: typer.echo(event_line(event))
+
+@models_app.command('rollback')
+def models_rollback(name: str = typer.Argument(..., help="Model name"),
+                    reason: str = typer.Option('rollback', '--reason', help="Why, recorded in the history"),
+                    workspace: Optional[Path] = WORKSPACE):
+    "Make the previous champion the champion (Production) again."
+    from mlops_nb.registry import rollback
+    try: events = rollback(workspace_path(workspace), name, reason)
+    except ConfigError as e: fail(str(e), 1)
+    except KeyError as e: fail(e.args[0], 1)
+    for event in events: typer.echo(event_line(event))
+
+@models_app.command('history')
+def models_history(name: str = typer.Argument(..., help="Model name"),
+                   at: Optional[str] = typer.Option(None, '--at', help="An ISO time (UTC unless it has a zone): show who held each stage then"),
+                   as_json: bool = typer.Option(False, '--json', help="Print JSON instead of lines"),
+                   workspace: Optional[Path] = WORKSPACE):
+    "The model's history of registrations, stage changes and aliases; with --at, its state at that moment."
+    from mlops_nb.registry import history, state_at
+    try: events, state = history(workspace_path(workspace), name, at), state_at(workspace_path(workspace), name, at)
+    except ConfigError as e: fail(str(e), 2)
+    except KeyError as e: fail(e.args[0], 1)
+    if as_json: return typer.echo(json.dumps({'at': at, 'state': {'stages': state['stages'], 'aliases': {a: e['version'] for a, e in state['aliases'].items()}},
+                                              'events': events}, indent=2))
+    if at is None:
+        for event in events: typer.echo(event_line(event))
+        return
+    for stage in ('Production', 'Staging'):
+        held = state['stages'][stage]
+        typer.echo(f"{stage} at {at}: " + (', '.join(f"version {v} (since {state['events'][v]['at']}, by {state['events'][v]['by']}: {state['events'][v]['reason']})" for v in held) or 'none'))
 
 # %% ../nbs/08_cli.ipynb #ae47ae06
 def main():

@@ -7,7 +7,7 @@ __all__ = ['DEFAULT_CONFIG', 'TRUSTED_PREFIXES', 'TRUSTED_TYPES', 'ConfigError',
            'type_name', 'check_type', 'resolve_config', 'workspace_path', 'new_run_id', 'now_iso', 'sha256_file',
            'read_record', 'write_record', 'stage_entry', 'record_stage', 'output_path', 'stage_run_dir',
            'run_workspace', 'git_lineage', 'project_dir', 'canonical_skops', 'save_model', 'load_model', 'wandb_mode',
-           'start_tracking']
+           'start_tracking', 'wandb_records', 'read_wandb_run', 'wandb_runs']
 
 # %% ../nbs/00_core.ipynb #ed579daa
 import datetime, hashlib, io, json, netrc, os, subprocess, uuid, zipfile
@@ -70,16 +70,32 @@ aggregates:                         # Feast views of a late rate over the labels
 label_known_minutes: minute + dep_delay + air_time + 60   # a label is known this many minutes after `timestamp`
 feature_store_config: ''            # a feature_store.yaml (Redis, PostgreSQL, a warehouse) instead of local sqlite + duckdb
 leakage: [dep_time, dep_delay, arr_time, arr_delay, air_time]
-# train and evaluate
+# train: Optuna searches the model families on the validation period (see nbs/04_train.ipynb)
+task: classification                # classification (a 0/1 target) or regression (a numeric target, e.g. arr_delay)
 valid_start: '2013-11-01'           # empty: split by valid_fraction and test_fraction instead
 test_start: '2013-12-01'
 valid_fraction: 0.15
 test_fraction: 0.15
-max_iter: 200
+families: [hist_gradient_boosting, random_forest, logistic]   # model families the search may pick
+trials: 8                           # Optuna trial budget; a resumed study runs only the trials it still lacks
+folds: 2                            # validation windows per trial: the validation period and the ones before it
+resume_study: ''                    # a run id whose Optuna study (optuna.db) this run continues
+max_iter: 200                       # the first trial: gradient boosting with these settings
 learning_rate: 0.05
 max_leaf_nodes: 15
-min_test_roc_auc: 0.68
-must_beat_baseline: true
+decision_threshold: 0.3             # classification: predict 1 at or above this probability (F1, McNemar)
+# evaluate: quality gates, and the comparison with the champion (see nbs/05_evaluate.ipynb)
+min_test_roc_auc: 0.68              # classification floor
+must_beat_baseline: true            # the model must beat the linear baseline on the test rows
+floors: {}                          # more floors, test metric: bound, e.g. {test_pr_auc: 0.4}; for errors (rmse, mae, log_loss, brier) a ceiling
+slices: [carrier, origin, month]    # columns, or parts of the timestamp, whose slices are scored
+slice_margin: 0.1                   # no slice may score worse than the whole by more than this share of it
+slice_min_rows: 500                 # smaller slices are reported but not gated
+min_effect: 0.0                     # promote only if the bootstrap interval of the gain over the champion lies above this
+bootstrap_resamples: 1000
+confidence: 0.95
+# register
+auto_promote: true                  # a recommended challenger becomes champion (Production) at once; else it waits in Staging
 """
 
 # %% ../nbs/00_core.ipynb #47bff77f
@@ -270,13 +286,43 @@ def wandb_mode():
     try: return 'online' if netrc.netrc().authenticators('api.wandb.ai') else 'offline'
     except (OSError, netrc.NetrcParseError): return 'offline'
 
-def start_tracking(run_dir, stage, config): # the run directory, stage name, parameters to log
-    "Open a W&B run for one stage of one pipeline run."
+def start_tracking(run_dir, stage, config, name=''): # the run directory, stage (the W&B job type), parameters to log, run name
+    "Open a W&B run for one stage (or one trial) of one pipeline run, grouped by the run id."
     import wandb
     run_dir = Path(run_dir).absolute()
     workspace = run_workspace(run_dir)
-    for name, folder in [('WANDB_DATA_DIR', 'data'), ('WANDB_CACHE_DIR', 'cache')]:   # staged artifacts stay in the workspace
-        os.environ.setdefault(name, str(workspace/'wandb'/folder))
+    for variable, folder in [('WANDB_DATA_DIR', 'data'), ('WANDB_CACHE_DIR', 'cache')]:   # staged artifacts stay in the workspace
+        os.environ.setdefault(variable, str(workspace/'wandb'/folder))
     return wandb.init(project=config.get('project') or 'mlops_nb', dir=str(workspace), group=run_dir.name,
-                      job_type=stage, name=f'{run_dir.name}-{stage}', config=config, mode=wandb_mode(),
+                      job_type=stage, name=name or f'{run_dir.name}-{stage}', config=config, mode=wandb_mode(),
                       settings=wandb.Settings(console='off', silent=True, x_disable_stats=True))
+
+# %% ../nbs/00_core.ipynb #db159c46
+def wandb_records(path, block=32768): # a .wandb file
+    "The raw protobuf records of a W&B run file."
+    data, pos, parts = Path(path).read_bytes(), 7, b''
+    while pos + 7 <= len(data):
+        if block - pos % block < 7: pos += block - pos % block; continue    # a block's tail too short for a header
+        length, kind = int.from_bytes(data[pos + 4:pos + 6], 'little'), data[pos + 6]
+        parts, pos = parts + data[pos + 7:pos + 7 + length], pos + 7 + length
+        if kind in (1, 4): yield parts; parts = b''                           # a full record, or the last piece of one
+
+def read_wandb_run(path): # a .wandb file
+    "A W&B run file's name, group, job type, config and summary."
+    from wandb.proto import wandb_internal_pb2
+    out = {'path': str(path), 'config': {}, 'summary': {}}
+    values = lambda items: {i.key: json.loads(i.value_json) for i in items if i.key and not i.key.startswith('_')}
+    for data in wandb_records(path):
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(data)
+        kind = record.WhichOneof('record_type')
+        if kind == 'run':
+            out.update(name=record.run.display_name, group=record.run.run_group, job_type=record.run.job_type)
+            out['config'].update(values(record.run.config.update))
+        elif kind == 'config': out['config'].update(values(record.config.update))
+        elif kind == 'summary': out['summary'].update(values(record.summary.update))
+    return out
+
+def wandb_runs(workspace): # the workspace
+    "Every W&B run stored offline in the workspace, oldest first."
+    return [read_wandb_run(p) for p in sorted(Path(workspace, 'wandb').glob('offline-run-*/run-*.wandb'))]

@@ -519,9 +519,14 @@ def pipeline_checks(df, table, numeric=(), required=(), timestamp=None): # a fra
         out.append(check(table, timestamp, 'type', 'hard', 'fail', str(df[timestamp].dtype), 'time', f"column {timestamp!r}: expected times, got {df[timestamp].dtype}"))
     return out
 
-def target_checks(df, target): # accepted rows with a target, the target column
-    "The target must have two classes among the accepted rows."
-    classes = df[target].nunique() if target in df else 0
+def target_checks(df, target, task='classification'): # accepted rows with a target, the target column, the task
+    "A classification target must have two classes among the accepted rows; a regression target numbers that vary."
+    values = df[target] if target in df else pd.Series([], dtype=float)
+    if task == 'regression':
+        if pd.api.types.is_numeric_dtype(values) and values.nunique() > 1: return []
+        got = str(values.dtype) if not pd.api.types.is_numeric_dtype(values) else f"{values.nunique()} distinct values"
+        return [check('data', target, 'target', 'hard', 'fail', got, 'numbers that vary', f"column {target!r}: a regression target must be numbers that vary, got {got}")]
+    classes = values.nunique()
     return [] if classes == 2 else [check('data', target, 'target', 'hard', 'fail', classes, 2, f"column {target!r}: expected 2 classes, got {classes}")]
 
 def add_checks(report, extra): # a table report, more checks

@@ -49,4 +49,4 @@ def test_printed_default_config_is_accepted_as_a_file(tmp_path):
 
 def test_unknown_model_is_a_clear_error(tmp_path):
     result = cli('models', 'show', 'nope:3', workspace=tmp_path)
-    assert result.returncode == 1 and result.stderr.strip() == "mlops-nb: error: no model 'nope' version 3 in the registry"
+    assert result.returncode == 1 and result.stderr.strip() == "mlops-nb: error: no model 'nope' in the registry"
