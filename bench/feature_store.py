@@ -11,15 +11,7 @@ workspace (or reuses DIR if it has such a run), then times, in-process against t
 import argparse, json, os, statistics, subprocess, tempfile, time
 from pathlib import Path
 import numpy as np, pandas as pd
-
-
-def features_run(workspace):
-    "The newest run in `workspace` with a features stage, made if there is none."
-    runs = sorted(p for p in (Path(workspace)/'runs').glob('*') if (p/'feature_spec.json').exists())
-    if runs: return runs[-1]
-    env = {**os.environ, 'MLOPS_NB_WORKSPACE': str(workspace), 'WANDB_MODE': os.environ.get('WANDB_MODE', 'offline')}
-    subprocess.run(['mlops-nb', 'run', '--stages', 'ingest,validate,features'], env=env, check=True)
-    return features_run(workspace)
+from common import features_run
 
 
 def percentiles(seconds): return np.percentile(seconds, 50) * 1e3, np.percentile(seconds, 99) * 1e3

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['PRIMARY', 'LOWER_IS_BETTER', 'FAMILIES', 'time_split', 'time_folds', 'better', 'check_task', 'score', 'columns',
            'estimator', 'make_model', 'make_baseline', 'predict', 'suggest', 'first_trial', 'open_study', 'finished',
-           'log_trial', 'fold_scores', 'objective']
+           'check_resumable', 'log_trial', 'fold_scores', 'objective']
 
 # %% ../nbs/04_train.ipynb #96410bdb
 import json, os, shutil, time
@@ -133,6 +133,12 @@ def open_study(run_dir, seed, direction, resume=''): # run dir, seed, 'maximize'
 def finished(study): # an Optuna study
     "Its completed trials."
     return [t for t in study.trials if t.state.name == 'COMPLETE']
+
+def check_resumable(study, families): # a loaded study, the families this run searches
+    "Raise `ConfigError` if the study searched other families: Optuna cannot change a choice's options mid-study."
+    searched = next((t.distributions['family'].choices for t in study.trials if 'family' in t.distributions), None)
+    if searched is not None and list(searched) != list(families):
+        raise ConfigError(f"resume_study: the study searched families {list(searched)}; resume it with the same families, not {list(families)}")
 
 # %% ../nbs/04_train.ipynb #a01f1599
 def log_trial(run_dir, number, params, metrics): # run dir, trial number, its settings, its metrics and fit seconds
