@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['SCHEMA', 'STAGES', 'STAGE_ALIAS', 'open_registry', 'store_artifact', 'transaction', 'moment', 'add_event',
            'environment', 'environment_sha256', 'register_model', 'aliases_of', 'list_models', 'model_names',
-           'get_model_version', 'alias_version', 'load_registered', 'check_stage', 'set_stage', 'set_alias',
+           'get_model_version', 'holder', 'alias_version', 'load_registered', 'check_stage', 'set_stage', 'set_alias',
            'mirror_aliases', 'promote', 'rollback', 'parse_moment', 'history', 'state_at']
 
 # %% ../nbs/06_register.ipynb #7ad51ccc
@@ -105,11 +105,14 @@ def get_model_version(workspace, name, version=None): # workspace, model name, v
             raise KeyError(f"no model {name!r} in the registry" + (f" (models: {', '.join(known)})" if known else ''))
         return _as_dict(row, aliases_of(conn, name, row['version']))
 
-def alias_version(workspace, name, alias): # workspace, model name, alias
+def holder(conn, name, alias): # connection, model name, alias
     "The version an alias points at, or None."
-    with open_registry(workspace) as conn:
-        row = conn.execute('select version from aliases where name = ? and alias = ?', (name, alias)).fetchone()
+    row = conn.execute('select version from aliases where name = ? and alias = ?', (name, alias)).fetchone()
     return row[0] if row else None
+
+def alias_version(workspace, name, alias): # workspace, model name, alias
+    "The version an alias points at in the workspace's registry, or None."
+    with open_registry(workspace) as conn: return holder(conn, name, alias)
 
 # %% ../nbs/06_register.ipynb #58541460
 def load_registered(workspace, name, version=None): # workspace, model name, version (None: latest)
@@ -135,10 +138,10 @@ def set_stage(conn, name, version, stage, reason, at): # connection, model, vers
 
 def set_alias(conn, name, alias, version, reason, at): # connection, model, alias, version (None: remove), why, when
     "Point `alias` at `version` (or remove it), with its event naming the previous holder."
-    row = conn.execute('select version from aliases where name = ? and alias = ?', (name, alias)).fetchone()
+    previous = holder(conn, name, alias)
     conn.execute('delete from aliases where name = ? and alias = ?', (name, alias))
     if version is not None: conn.execute('insert into aliases values (?, ?, ?)', (name, alias, version))
-    add_event(conn, name, version, 'alias', alias, row[0] if row else None, reason, at)
+    add_event(conn, name, version, 'alias', alias, previous, reason, at)
 
 # %% ../nbs/06_register.ipynb #caa66dbf
 def mirror_aliases(workspace, name, events, project='mlops_nb'): # workspace, model, events written, W&B project
@@ -170,10 +173,9 @@ def promote(workspace, name, version, stage, reason): # workspace, model, versio
         if stage == 'Production':
             for (other,) in conn.execute("select version from model_versions where name = ? and stage = 'Production' and version != ?", (name, version)).fetchall():
                 set_stage(conn, name, other, 'Archived', f"replaced by version {version}: {reason}", at)
-        for alias, held in STAGE_ALIAS.items():                                       # a version leaving a stage loses its alias
-            if held != stage and (alias_holder := conn.execute('select version from aliases where name = ? and alias = ?', (name, STAGE_ALIAS[alias])).fetchone()) and alias_holder[0] == version:
-                set_alias(conn, name, STAGE_ALIAS[alias], None, reason, at)
-        if stage in STAGE_ALIAS: set_alias(conn, name, STAGE_ALIAS[stage], version, reason, at)
+        for held, alias in STAGE_ALIAS.items():                                       # a version leaving a stage loses its alias
+            if held != stage and holder(conn, name, alias) == version: set_alias(conn, name, alias, None, reason, at)
+        if stage in STAGE_ALIAS and holder(conn, name, STAGE_ALIAS[stage]) != version: set_alias(conn, name, STAGE_ALIAS[stage], version, reason, at)
         set_stage(conn, name, version, stage, reason, at)
         events = [dict(r) for r in conn.execute('select * from events where id > ? order by id', (first,))]
     mirror_aliases(workspace, name, events)
