@@ -13,7 +13,7 @@ import numpy as np, pandas as pd
 from scipy import stats
 from sklearn.calibration import calibration_curve
 from .core import *
-from .train import LOWER_IS_BETTER, PRIMARY, better, predict, score
+from .train import LOWER_IS_BETTER, METRICS, PRIMARY, better, predict, score
 
 # %% ../nbs/05_evaluate.ipynb #3dc5eca9
 def holdout_metrics(model, baseline, test, target, task='classification', threshold=0.5): # fitted model and baseline, test rows, target, task, threshold
@@ -43,9 +43,9 @@ def slice_metrics(frame, y, prediction, slices, timestamp, task, threshold=0.5, 
     for name in slices:
         for value, index in pd.Series(range(len(frame))).groupby(slice_values(frame, name, timestamp, timezone).values).groups.items():
             yi, pi = np.asarray(y)[index], np.asarray(prediction)[index]
-            if task == 'classification' and len(set(yi)) < 2: continue      # one class only: no AUC
-            out.append({'slice': name, 'value': str(value), 'rows': len(index), **score(yi, pi, task, threshold)})
-    return pd.DataFrame(out)
+            scored = task == 'regression' or len(set(yi)) == 2                  # one class only: no AUC, metrics left empty
+            out.append({'slice': name, 'value': str(value), 'rows': len(index), **(score(yi, pi, task, threshold) if scored else {})})
+    return pd.DataFrame(out, columns=['slice', 'value', 'rows', *METRICS[task]])
 
 # %% ../nbs/05_evaluate.ipynb #23fa46cd
 class GateFailed(ValueError):
