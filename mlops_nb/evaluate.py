@@ -13,23 +13,22 @@ import numpy as np, pandas as pd
 from scipy import stats
 from sklearn.calibration import calibration_curve
 from .core import *
-from .train import LOWER_IS_BETTER, METRICS, PRIMARY, better, predict, score
+from .train import LOWER_IS_BETTER, METRICS, PRIMARY, better, check_range, predict, score
 
-# %% ../nbs/05_evaluate.ipynb #3dc5eca9
-def holdout_metrics(model, baseline, test, target, task='classification', threshold=0.5): # fitted model and baseline, test rows, target, task, threshold
+# %% ../nbs/05_evaluate.ipynb #765f7398
+def holdout_metrics(y, prediction, baseline, task='classification', threshold=0.5): # test truth, model and baseline predictions, task, threshold
     "Test metrics of the model (`test_*`) and the baseline (`baseline_test_*`)."
-    y = test[target]
-    return ({f'test_{k}': v for k, v in score(y, predict(model, test, task), task, threshold).items()} |
-            {f'baseline_test_{k}': v for k, v in score(y, predict(baseline, test, task), task, threshold).items()} |
-            {'test_rows': len(test), 'test_target_mean': float(y.mean())} | ({'test_target_rate': float(y.mean())} if task == 'classification' else {}))
+    return ({f'test_{k}': v for k, v in score(y, prediction, task, threshold).items()} |
+            {f'baseline_test_{k}': v for k, v in score(y, baseline, task, threshold).items()} |
+            {'test_rows': len(y), 'test_target_mean': float(np.mean(y))} | ({'test_target_rate': float(np.mean(y))} if task == 'classification' else {}))
 
-# %% ../nbs/05_evaluate.ipynb #bd6aedb0
+# %% ../nbs/05_evaluate.ipynb #74087812
 def calibration_table(y, p, bins=10): # 0/1 labels, predicted probabilities, number of bins
     "Mean predicted probability and observed rate per quantile bin."
     observed, predicted = calibration_curve(y, p, n_bins=bins, strategy='quantile')
     return pd.DataFrame({'predicted': predicted, 'observed': observed})
 
-# %% ../nbs/05_evaluate.ipynb #d86cf8ca
+# %% ../nbs/05_evaluate.ipynb #712d14ae
 def slice_values(frame, name, timestamp, timezone=''): # feature rows, a column or timestamp part, timestamp column, time zone
     "The value of slice `name` for each row."
     if name in frame: return frame[name]
@@ -47,7 +46,7 @@ def slice_metrics(frame, y, prediction, slices, timestamp, task, threshold=0.5, 
             out.append({'slice': name, 'value': str(value), 'rows': len(index), **(score(yi, pi, task, threshold) if scored else {})})
     return pd.DataFrame(out, columns=['slice', 'value', 'rows', *METRICS[task]])
 
-# %% ../nbs/05_evaluate.ipynb #23fa46cd
+# %% ../nbs/05_evaluate.ipynb #d481df54
 class GateFailed(ValueError):
     "A model that did not pass a quality gate."
 
@@ -72,7 +71,7 @@ def slice_failures(table, whole, metric, margin, min_rows): # slice metrics, the
     return [f"slice {r.slice}={r.value} ({r.rows} rows): {metric} {r[metric]:.4f} is worse than {limit:.4f} (the whole's {whole:.4f} with margin {margin})"
             for _, r in bad.iterrows()]
 
-# %% ../nbs/05_evaluate.ipynb #f4183ad4
+# %% ../nbs/05_evaluate.ipynb #01455a9b
 def weighted_auc(groups, y, weights): # score rank group per row (ties share one), 0/1 labels, row weights
     "ROC AUC with each row counted `weights` times."
     size = groups.max() + 1
@@ -94,7 +93,7 @@ def bootstrap_gain(y, new, old, task='classification', resamples=1000, confidenc
     low, high = np.quantile(gains, [(1 - confidence) / 2, (1 + confidence) / 2])
     return {'gain': gain(np.ones(n)), 'low': float(low), 'high': float(high), 'resamples': resamples, 'confidence': confidence}
 
-# %% ../nbs/05_evaluate.ipynb #7c61f7c2
+# %% ../nbs/05_evaluate.ipynb #05e39952
 def mcnemar(y, new, old, threshold=0.5): # 0/1 labels, challenger and champion probabilities, decision threshold
     "McNemar's test of the two models' decisions: discordant counts, statistic and p-value."
     y = np.asarray(y).astype(bool)
@@ -105,7 +104,7 @@ def mcnemar(y, new, old, threshold=0.5): # 0/1 labels, challenger and champion p
     statistic = (abs(b - c) - 1) ** 2 / (b + c)
     return {'b': b, 'c': c, 'statistic': statistic, 'p_value': float(stats.chi2.sf(statistic, 1)), 'exact': False}
 
-# %% ../nbs/05_evaluate.ipynb #fe7274d0
+# %% ../nbs/05_evaluate.ipynb #da0a69f7
 def recommend(comparison, min_effect=0.0): # the bootstrap result (None: no champion), least gain
     "Whether to promote the challenger, and why."
     if comparison is None: return True, 'no champion yet'

@@ -50,8 +50,11 @@ def test_regression_task_runs_end_to_end(tmp_path):
     assert len(shown['lineage']['environment_sha256']) == 64 and shown['lineage']['features_sha256']
 
 
-def test_unknown_task_or_family_is_one_line(slice_workspace):
-    for param, message in [('task=ranking', "task 'ranking' is not one of classification, regression"),
-                           ('families=[svm]', "model family 'svm' is not one of logistic, hist_gradient_boosting, random_forest")]:
-        result = cli('run', *SLICE, '--from', 'train', '--stages', 'train', '-p', param, workspace=slice_workspace)
-        assert result.returncode == 1 and f"stage 'train' failed: ConfigError: {message}" in result.stderr
+def test_unknown_task_family_or_out_of_range_setting_is_one_line(slice_workspace):
+    for stage, param, message in [('train', 'task=ranking', "task 'ranking' is not one of classification, regression"),
+                                  ('train', 'families=[svm]', "model family 'svm' is not one of logistic, hist_gradient_boosting, random_forest"),
+                                  ('train', 'trials=0', "parameter 'trials': 0 is not at least 1"),
+                                  ('evaluate', 'confidence=1.5', "parameter 'confidence': 1.5 is not between 0 and 1")]:
+        result = cli('run', *SLICE, '--from', stage, '--stages', stage, '-p', param, workspace=slice_workspace)
+        errors = [l for l in result.stderr.splitlines() if l.startswith('mlops-nb: error')]
+        assert result.returncode == 1 and len(errors) == 1 and f"stage '{stage}' failed: ConfigError: {message}" in errors[0]
