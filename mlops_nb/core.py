@@ -10,7 +10,7 @@ __all__ = ['DEFAULT_CONFIG', 'TRUSTED_PREFIXES', 'TRUSTED_TYPES', 'ConfigError',
            'start_tracking', 'wandb_records', 'read_wandb_run', 'wandb_runs']
 
 # %% ../nbs/00_core.ipynb #ed579daa
-import datetime, hashlib, io, json, netrc, os, subprocess, uuid, zipfile
+import datetime, hashlib, io, json, netrc, os, subprocess, time, uuid, zipfile
 from pathlib import Path
 import yaml
 
@@ -310,7 +310,7 @@ def wandb_records(path, block=32768): # a .wandb file
 def read_wandb_run(path): # a .wandb file
     "A W&B run file's name, group, job type, config and summary."
     from wandb.proto import wandb_internal_pb2
-    out = {'path': str(path), 'config': {}, 'summary': {}}
+    out = {'path': str(path), 'config': {}, 'summary': {}, 'finished': False}
     values = lambda items: {i.key: json.loads(i.value_json) for i in items if i.key and not i.key.startswith('_')}
     for data in wandb_records(path):
         record = wandb_internal_pb2.Record()
@@ -321,8 +321,13 @@ def read_wandb_run(path): # a .wandb file
             out['config'].update(values(record.run.config.update))
         elif kind == 'config': out['config'].update(values(record.config.update))
         elif kind == 'summary': out['summary'].update(values(record.summary.update))
+        elif kind == 'exit': out['finished'] = True
     return out
 
-def wandb_runs(workspace): # the workspace
-    "Every W&B run stored offline in the workspace, oldest first."
-    return [read_wandb_run(p) for p in sorted(Path(workspace, 'wandb').glob('offline-run-*/run-*.wandb'))]
+def wandb_runs(workspace, timeout=10.0): # the workspace, seconds to wait for W&B to finish writing
+    "Every W&B run stored offline in the workspace, oldest first, once W&B has written them out (or `timeout` passed)."
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = [read_wandb_run(p) for p in sorted(Path(workspace, 'wandb').glob('offline-run-*/run-*.wandb'))]
+        if all(r['finished'] for r in runs) or time.monotonic() > deadline: return runs
+        time.sleep(0.1)
