@@ -6,7 +6,7 @@
 __all__ = ['TS', 'REPO_PY', 'LeakageError', 'check_leakage', 'days_to_holiday', 'calendar_part', 'add_calendar', 'join_table',
            'aggregate_columns', 'feature_spec', 'feature_frame', 'as_micro', 'arrivals', 'window_rate', 'store_yaml',
            'definitions', 'open_store', 'materialize', 'historical', 'online', 'write_repo', 'hourly', 'source',
-           'table_view', 'aggregate_view', 'conform', 'request_rows', 'get_features']
+           'table_view', 'aggregate_view', 'store_views', 'conform', 'request_rows', 'get_features']
 
 # %% ../nbs/03_features.ipynb #71702ea1
 import datetime as dt, json, os
@@ -18,49 +18,80 @@ from .core import *
 class LeakageError(ValueError):
     "A feature that would not be known at prediction time."
 
-def check_leakage(columns, leakage): # feature columns, columns that must never be features
+def check_leakage(columns, # the feature columns
+                  leakage, # columns that must never be features
+                 ):
     "Raise `LeakageError` if any feature is a leakage column."
     leaked = [c for c in columns if c in set(leakage)]
     if leaked: raise LeakageError(f"features {leaked} are listed in `leakage` and would not be known at prediction time")
 
 # %% ../nbs/03_features.ipynb #d538063c
-def days_to_holiday(days, cap=7): # local dates (naive, midnight), the most days counted
-    "Days from each date to the nearest US federal holiday, at most `cap` (a week or more away is just far)."
+def days_to_holiday(days,  # local dates (naive, at midnight)
+                    cap=7, # the most days counted: a week or more away is just far
+                   ):
+    "Days from each date to the nearest US federal holiday, at most `cap`."
     from pandas.tseries.holiday import USFederalHolidayCalendar
     if not len(days): return pd.Series([], dtype='int64', index=days.index)
     holidays = USFederalHolidayCalendar().holidays(days.min() - pd.Timedelta(days=400), days.max() + pd.Timedelta(days=400)).values
     gaps = np.abs(days.values[:, None] - holidays[None, :]).min(axis=1)
     return pd.Series(np.minimum(gaps / np.timedelta64(1, 'D'), cap).astype('int64'), index=days.index)
 
-def calendar_part(local, part): # local times, a dt attribute or 'days_to_holiday'
+# %% ../nbs/03_features.ipynb #2e80212b
+def calendar_part(local, # local times
+                  part,  # a `Series.dt` attribute, or days_to_holiday
+                 ):
     "One calendar part of local times, as integers."
     if part == 'days_to_holiday': return days_to_holiday(local.dt.tz_localize(None).dt.normalize())
     return getattr(local.dt, part).astype('int64')
 
-def add_calendar(df, timestamp, parts, timezone=''): # frame, timestamp column, dt attributes or days_to_holiday, IANA zone
+# %% ../nbs/03_features.ipynb #6adda788
+def add_calendar(df,          # a frame
+                 timestamp,   # its time column
+                 parts,       # `Series.dt` attributes, or days_to_holiday
+                 timezone='', # the IANA zone the parts are read in; '' for the times' own
+                ):
     "Add one integer column per calendar part of `timestamp`: the on-demand features, the same code for training and serving."
     local = df[timestamp].dt.tz_convert(timezone) if timezone else df[timestamp]
     return df.assign(**{part: calendar_part(local, part) for part in parts})
 
 # %% ../nbs/03_features.ipynb #92ca191f
-def join_table(df, table, on, columns): # frame, other table, key columns, columns to add
+def join_table(df,      # a frame
+               table,   # the table joined onto it
+               on,      # the key columns
+               columns, # the table's columns to add
+              ):
     "Left-join `columns` of `table` onto `df` by the keys `on`, keeping every row of `df` once."
     right = table[[*on, *columns]]
     try: return df.merge(right, on=on, how='left', validate='many_to_one')
     except pd.errors.MergeError: raise ValueError(f"join on {on}: the joined table has duplicate keys")
 
 # %% ../nbs/03_features.ipynb #791e8a9e
-def aggregate_columns(aggregates, target): # the config's aggregates, the label
+def aggregate_columns(aggregates, # the config's aggregates: [{'entity', 'window_days'}]
+                      target,     # the label
+                     ):
     "The feature columns the aggregates add: each entity's label rate and label count over its window."
     return [f"{a['entity']}_{kind}_{a['window_days']}d" for a in aggregates for kind in (f'{target}_rate', 'labels')]
 
-def feature_spec(numeric, categorical, calendar, joins, target, timestamp, aggregates=(), timezone=''): # config lists, target, timestamp, aggregates, zone
+# %% ../nbs/03_features.ipynb #d71b81a6
+def feature_spec(numeric,       # numeric columns of the data
+                 categorical,   # categorical columns of the data
+                 calendar,      # on-demand parts of the timestamp
+                 joins,         # the config's joins, whose columns become features
+                 target,        # the label
+                 timestamp,     # the time column
+                 aggregates=(), # the config's aggregates
+                 timezone='',   # the zone calendar parts are read in
+                ):
     "The model's input columns, by kind, with the target, timestamp and how to compute the on-demand parts."
     numeric = [*numeric, *(c for j in joins for c in j['columns']), *aggregate_columns(aggregates, target), *calendar]
     return {'numeric': numeric, 'categorical': list(categorical), 'target': target, 'timestamp': timestamp,
             'calendar': list(calendar), 'timezone': timezone}
 
-def feature_frame(df, spec, id_columns): # frame with all inputs, spec, id columns
+# %% ../nbs/03_features.ipynb #6f7e6154
+def feature_frame(df,         # rows with every input
+                  spec,       # the feature spec
+                  id_columns, # columns that name each row
+                 ):
     "Only the columns training needs: ids, timestamp, features and target, sorted by time."
     columns = list(dict.fromkeys([*id_columns, spec['timestamp'], *spec['numeric'], *spec['categorical'], spec['target']]))
     return df[columns].sort_values(spec['timestamp'], kind='stable').reset_index(drop=True)
@@ -73,13 +104,23 @@ def as_micro(times): # a datetime column
     return times.astype('datetime64[us, UTC]')
 
 # %% ../nbs/03_features.ipynb #df52ba65
-def arrivals(df, timestamp='time_hour', target='late', known_minutes=''): # rows, their time, label, minutes after `timestamp` the label is known
-    "Labelled rows with `known_at`, when their label became known (`known_minutes` is a pandas expression)."
+def arrivals(df,                    # rows
+             timestamp='time_hour', # their time column
+             target='late',         # the label
+             known_minutes='',      # a pandas expression: how many minutes after `timestamp` the label is known
+            ):
+    "Labelled rows with `known_at`, when their label became known."
     done = df[df[target].notna()]
     delay = done.eval(known_minutes) if known_minutes else 0
     return done.assign(known_at=done[timestamp] + pd.to_timedelta(delay, unit='min'))
 
-def window_rate(events, entity, hours, window_days=28, target='late'): # arrivals, entity column, hourly index, window, label
+# %% ../nbs/03_features.ipynb #8fd8b58d
+def window_rate(events,         # arrivals, with `known_at`
+                entity,         # the entity column
+                hours,          # the hourly index to compute at
+                window_days=28, # the window
+                target='late',  # the label
+               ):
     "Per entity and hour h: the late rate and count of labels known in (h - window, h]."
     name, count = f'{entity}_{target}_rate_{window_days}d', f'{entity}_labels_{window_days}d'
     window, parts = pd.Timedelta(days=window_days), []
@@ -91,13 +132,17 @@ def window_rate(events, entity, hours, window_days=28, target='late'): # arrival
     return pd.concat(parts, ignore_index=True)
 
 # %% ../nbs/03_features.ipynb #02955e4f
-def store_yaml(project='mlops_nb', online=None, offline=None): # Feast project, online and offline store settings
+def store_yaml(project='mlops_nb', # the Feast project
+               online=None,        # online store settings; None for sqlite in `data/`
+               offline=None,       # offline store settings; None for duckdb over the Parquet sources
+              ):
     "feature_store.yaml for a local repository: sqlite online, duckdb over Parquet offline."
     import yaml
     return yaml.safe_dump({'project': project, 'registry': 'data/registry.db', 'provider': 'local',
                            'online_store': online or {'type': 'sqlite', 'path': 'data/online.db'},
                            'offline_store': offline or {'type': 'duckdb'}, 'entity_key_serialization_version': 3}, sort_keys=False)
 
+# %% ../nbs/03_features.ipynb #25ea17f1
 def definitions(spec): # {'views': [{'name', 'entities', 'features', 'ttl_hours', 'path'}]}
     "Feast entities and feature views for `spec`."
     os.environ.setdefault('FEAST_USAGE', 'False')            # Feast's telemetry: no network at run time
@@ -110,6 +155,7 @@ def definitions(spec): # {'views': [{'name', 'entities', 'features', 'ttl_hours'
              for v in spec['views']]
     return [*entities.values(), *views]
 
+# %% ../nbs/03_features.ipynb #28ef55e5
 def open_store(repo): # the repository folder
     "The Feast feature store in `repo`."
     os.environ.setdefault('FEAST_USAGE', 'False')
@@ -117,14 +163,23 @@ def open_store(repo): # the repository folder
     return FeatureStore(repo_path=str(repo))
 
 # %% ../nbs/03_features.ipynb #1a75ee2f
-def materialize(store, spec, start, end): # store, spec, first and last time
+def materialize(store, # the feature store
+                spec,  # its spec: {'views': [...]}
+                start, # the first time, for a view never materialized
+                end,   # the time to load up to
+               ):
     "Load the online store up to `end`, view by view: all of it the first time, then only what is new."
     for view in spec['views']:
         ends = [e for _, e in store.get_feature_view(view['name']).materialization_intervals]
         if not ends: store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime(), feature_views=[view['name']])
         elif end > max(ends): store.materialize_incremental(end_date=end.to_pydatetime(), feature_views=[view['name']])
 
-def historical(store, df, spec, timestamp='time_hour'): # store, rows, spec, the time to query as of
+# %% ../nbs/03_features.ipynb #e1a2d622
+def historical(store,                 # the feature store
+               df,                    # the rows to add features to
+               spec,                  # the store's spec
+               timestamp='time_hour', # the time each row is queried as of
+              ):
     "Point-in-time features for every row of `df` as of its `timestamp`, one query per view over distinct keys and times."
     out = df.assign(**{TS: as_micro(df[timestamp])})
     for view in spec['views']:
@@ -133,7 +188,11 @@ def historical(store, df, spec, timestamp='time_hour'): # store, rows, spec, the
         out = out.merge(found.assign(**{TS: as_micro(found[TS])}), on=[*view['entities'], TS], how='left', validate='many_to_one')
     return out.drop(columns=TS)
 
-def online(store, df, spec): # store, request rows, spec
+# %% ../nbs/03_features.ipynb #44fc60f8
+def online(store, # the feature store
+           df,    # the request rows
+           spec,  # the store's spec
+          ):
     "The latest materialized features for each row of `df`, and a flag per view where the entity is unknown."
     keys = sorted({e for v in spec['views'] for e in v['entities']})
     found = store.get_online_features(features=[f"{v['name']}:{c}" for v in spec['views'] for c in v['features']],
@@ -152,12 +211,15 @@ for _object in definitions(json.loads((pathlib.Path(__file__).parent / 'spec.jso
     globals()[f"{type(_object).__name__}_{_object.name}"] = _object
 '''
 
-def write_repo(repo, spec, settings=None): # the repository folder, the spec, feature_store.yaml text
+def write_repo(repo,          # the repository folder
+               spec,          # the store's spec
+               settings=None, # the text of feature_store.yaml; None for `store_yaml()`
+              ):
     "Write a Feast repository for `spec` and return its folder."
     repo = Path(repo)
     (repo/'data').mkdir(parents=True, exist_ok=True)
     (repo/'feature_store.yaml').write_text(settings or store_yaml())
-    (repo/'spec.json').write_text(json.dumps(spec, indent=2, default=str))
+    write_json(repo/'spec.json', spec)
     (repo/'repo.py').write_text(REPO_PY)
     return repo
 
@@ -166,18 +228,33 @@ def hourly(times): # a UTC time column
     "Every hour from the first time to the last."
     return pd.date_range(times.min().floor('h'), times.max().ceil('h'), freq='h')
 
-def source(frame, timestamp, path): # rows, their time column, the .parquet to write
+# %% ../nbs/03_features.ipynb #80164abb
+def source(frame,     # rows
+           timestamp, # their time column
+           path,      # the .parquet file to write
+          ):
     "Write a feature source with its time as Feast's event timestamp (microseconds)."
     frame.assign(**{TS: as_micro(frame[timestamp])}).drop(columns=[timestamp] if timestamp != TS else []).to_parquet(path, index=False)
     return str(Path(path).absolute())
 
-def table_view(table, join, timestamp, folder): # validated table, its join config, time column, folder for sources
+# %% ../nbs/03_features.ipynb #b8782427
+def table_view(table,     # a validated joined table
+               join,      # its join in the config
+               timestamp, # the time column
+               folder,    # where its Parquet source goes
+              ):
     "The view of a joined table keyed by its entities and timestamp."
     entities = [k for k in join['keys'] if k != timestamp]
     path = source(table[[*entities, timestamp, *join['columns']]], timestamp, Path(folder)/f"{join['table']}.parquet")
     return {'name': join['table'], 'entities': entities, 'features': list(join['columns']), 'ttl_hours': 1, 'path': path}
 
-def aggregate_view(events, aggregate, hours, folder, target): # arrivals, {'entity', 'window_days'}, hourly index, folder, label
+# %% ../nbs/03_features.ipynb #653db788
+def aggregate_view(events,    # arrivals, with `known_at`
+                   aggregate, # {'entity', 'window_days'}
+                   hours,     # the hourly index
+                   folder,    # where its Parquet source goes
+                   target,    # the label
+                  ):
     "The view of an entity's late rate over a window, per hour."
     entity, days = aggregate['entity'], aggregate['window_days']
     table = window_rate(events, entity, hours, days, target).astype({entity: str})
@@ -185,13 +262,36 @@ def aggregate_view(events, aggregate, hours, folder, target): # arrivals, {'enti
     return {'name': name, 'entities': [entity], 'features': [c for c in table if c not in (entity, TS)], 'ttl_hours': 1,
             'path': source(table, TS, Path(folder)/f'{name}.parquet')}
 
+# %% ../nbs/03_features.ipynb #13f862d1
+def store_views(data,          # validated rows
+                tables,        # table: its validated rows, for the joins
+                joins,         # the config's joins
+                aggregates,    # the config's aggregates
+                known_minutes, # how many minutes after its timestamp a row's label is known (a pandas expression)
+                timestamp,     # the time column
+                target,        # the label
+                folder,        # where the views' Parquet sources go
+               ):
+    "The rows with static lookups joined, and the feature views: one per join on the timestamp, one per aggregate."
+    views = []
+    for join in joins:
+        if timestamp in join['keys']: views.append(table_view(tables[join['table']], join, timestamp, folder))
+        else: data = join_table(data, tables[join['table']], join['keys'], join['columns'])      # a static lookup table
+    events = arrivals(data, timestamp, target, known_minutes)
+    return data, views + [aggregate_view(events, a, hourly(data[timestamp]), folder, target) for a in aggregates]
+
 # %% ../nbs/03_features.ipynb #cb6dbefc
-def conform(frame, spec): # rows with every model column, the feature spec
+def conform(frame, # rows with every model column
+            spec,  # the feature spec
+           ):
     "Exactly the model's columns, in order, with the training dtypes."
     columns = [*spec['numeric'], *spec['categorical']]
     return frame[columns].astype({c: spec['dtypes'][c] for c in columns}).reset_index(drop=True)
 
-def request_rows(records, spec): # request dicts or a frame, the feature spec
+# %% ../nbs/03_features.ipynb #425273b2
+def request_rows(records, # request dicts, or a frame
+                 spec,    # the feature spec
+                ):
     "Requests as a frame with a UTC timestamp; a `ValueError` naming what is missing or not a time."
     rows, time = pd.DataFrame(records), spec['timestamp']
     stored = {c for v in spec['store']['views'] for c in v['features']}
@@ -204,7 +304,11 @@ def request_rows(records, spec): # request dicts or a frame, the feature spec
     if len(bad): raise ValueError(f"request {bad.index[0]}: {time} {bad.iloc[0]!r} is not a time")
     return rows.assign(**{time: times})
 
-def get_features(records, run_dir, store=None): # request dicts or a frame, the run whose model serves, an open store
+# %% ../nbs/03_features.ipynb #5ecf364f
+def get_features(records,    # request dicts, or a frame
+                 run_dir,    # the run whose model serves
+                 store=None, # an open feature store; None opens the run's
+                ):
     "Model inputs for raw requests from the online store and on-demand transforms: (features, missing flags)."
     spec = json.loads((Path(run_dir)/'feature_spec.json').read_text())
     rows = add_calendar(request_rows(records, spec), spec['timestamp'], spec['calendar'], spec['timezone'])

@@ -3,7 +3,7 @@ import json
 import numpy as np, pandas as pd
 from hypothesis import given, settings, strategies as st
 from scipy.stats import norm
-from mlops_nb.core import load_model
+from mlops_nb.core import list_runs, load_model
 from mlops_nb.evaluate import bootstrap_gain, mcnemar, recommend
 from mlops_nb.train import predict
 from conftest import first_run
@@ -55,7 +55,7 @@ def test_real_model_beats_its_weakened_copy_on_a_test_month(slice_workspace):
 
 
 def test_identical_retrain_is_compared_and_not_promoted(slice_workspace):
-    first, second = sorted(p for p in (slice_workspace/'runs').iterdir() if p.name != 'dev')[:2]
+    first, second = list_runs(slice_workspace)[:2]
     assert json.loads((first/'comparison.json').read_text())['reason'] == 'no champion yet'
     decision = json.loads((second/'comparison.json').read_text())
     assert decision['comparison']['champion_version'] == 1 and not decision['recommended']

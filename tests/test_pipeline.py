@@ -1,19 +1,17 @@
 "End-to-end: the pipeline on a slice of the real flights, run by the real command."
 import hashlib, json
 from pathlib import Path
-from mlops_nb.core import wandb_runs
-from mlops_nb.validate import read_profile
+from mlops_nb.core import list_runs
+from mlops_nb.drift import read_profile
+from wandb_files import wandb_runs
 from conftest import SLICE, cli, record
 
 STAGES = ['ingest', 'validate', 'features', 'train', 'evaluate', 'register']
 LEAKAGE = {'dep_time', 'dep_delay', 'arr_time', 'arr_delay', 'air_time'}
 
 
-def runs(workspace): return sorted(p for p in (workspace/'runs').iterdir() if p.name != 'dev')
-
-
 def test_run_record_lists_every_stage_with_hashed_outputs(slice_workspace):
-    run_dir = runs(slice_workspace)[0]
+    run_dir = list_runs(slice_workspace)[0]
     rec = json.loads((run_dir/'run.json').read_text())
     assert rec['status'] == 'succeeded' and rec['failed_stage'] is None and rec['error'] is None
     assert rec['run_id'] == run_dir.name and rec['started'] <= rec['ended']
@@ -29,14 +27,14 @@ def test_run_record_lists_every_stage_with_hashed_outputs(slice_workspace):
 
 
 def test_model_beats_baseline_on_held_out_month(slice_workspace):
-    metrics = record(slice_workspace, runs(slice_workspace)[0].name)['metrics']
+    metrics = record(slice_workspace, list_runs(slice_workspace)[0].name)['metrics']
     assert metrics['test_roc_auc'] > metrics['baseline_test_roc_auc'] > 0.6
     assert metrics['test_rows'] > 20000
 
 
 def test_cancelled_flights_are_counted_and_kept(slice_workspace):
     import pandas as pd
-    run_dir = runs(slice_workspace)[0]
+    run_dir = list_runs(slice_workspace)[0]
     metrics = json.loads((run_dir/'run.json').read_text())['metrics']
     unlabelled = pd.read_parquet(run_dir/'unlabelled.parquet')
     assert metrics['rows_without_target'] == len(unlabelled) > 1000
@@ -45,13 +43,13 @@ def test_cancelled_flights_are_counted_and_kept(slice_workspace):
 
 
 def test_features_hold_no_leakage(slice_workspace):
-    spec = json.loads((runs(slice_workspace)[0]/'feature_spec.json').read_text())
+    spec = json.loads((list_runs(slice_workspace)[0]/'feature_spec.json').read_text())
     assert not LEAKAGE & set(spec['numeric'] + spec['categorical'])
     assert {'temp', 'visib', 'dayofweek', 'carrier'} <= set(spec['numeric'] + spec['categorical'])
 
 
 def test_same_config_and_seed_give_same_metrics_and_model(slice_workspace):
-    first, second = (record(slice_workspace, r.name) for r in runs(slice_workspace)[:2])
+    first, second = (record(slice_workspace, r.name) for r in list_runs(slice_workspace)[:2])
     assert first['run_id'] != second['run_id']
     versus = ('champion_', 'promotion_')     # the second run is compared with the first, which is now the champion
     same = lambda rec: {k: v for k, v in rec['metrics'].items() if not k.startswith(versus)}
@@ -61,7 +59,7 @@ def test_same_config_and_seed_give_same_metrics_and_model(slice_workspace):
 
 
 def test_whylogs_profile_of_validated_data(slice_workspace):
-    run_dir = runs(slice_workspace)[0]
+    run_dir = list_runs(slice_workspace)[0]
     profile = read_profile(run_dir/'profile.bin').to_pandas()
     metrics = json.loads((run_dir/'run.json').read_text())['metrics']
     assert profile.loc['distance', 'counts/n'] == metrics['rows'] + metrics['rows_without_target'] - metrics['rows_quarantined']
@@ -70,7 +68,7 @@ def test_whylogs_profile_of_validated_data(slice_workspace):
 def test_wandb_offline_runs_hold_data_model_and_metrics(slice_workspace):
     logged = wandb_runs(slice_workspace)
     logs = [p.read_bytes() for p in (slice_workspace/'wandb').glob('offline-run-*/*.wandb')]
-    for run in runs(slice_workspace)[:2]:
+    for run in list_runs(slice_workspace)[:2]:
         mine = {r['job_type']: r for r in logged if r['group'] == run.name and r['job_type'] != 'trial'}
         assert sorted(mine) == ['evaluate', 'ingest', 'train']          # one W&B run per tracked stage, grouped by the run id
         assert mine['train']['config']['family'] and mine['train']['summary']['trials'] == 4
@@ -84,7 +82,7 @@ def test_registry_finds_latest_model_with_lineage(slice_workspace):
     shown = cli('models', 'show', 'flights_late', workspace=slice_workspace)
     assert shown.returncode == 0, shown.stderr
     entry = json.loads(shown.stdout)
-    latest = record(slice_workspace, runs(slice_workspace)[1].name)
+    latest = record(slice_workspace, list_runs(slice_workspace)[1].name)
     assert entry['version'] == 2 and entry['run_id'] == latest['run_id']
     assert entry['lineage']['data_sha256'] == latest['lineage']['data_sha256']
     assert entry['lineage']['params']['seed'] == 42 and 'git_sha' in entry['lineage']
@@ -94,13 +92,13 @@ def test_registry_finds_latest_model_with_lineage(slice_workspace):
 
 
 def test_failing_stage_stops_the_pipeline(slice_workspace):
-    before = len(runs(slice_workspace))
+    before = len(list_runs(slice_workspace))
     result = cli('run', *SLICE, '--from', 'features', '-p', 'numeric=[distance, dep_delay]', workspace=slice_workspace)
     assert result.returncode == 1
     error_lines = [l for l in result.stderr.splitlines() if l.startswith('mlops-nb: error')]
     assert len(error_lines) == 1 and "stage 'features' failed" in error_lines[0] and 'LeakageError' in error_lines[0]
     assert 'notebooks/03_features.ipynb' in error_lines[0]
-    run_dir = runs(slice_workspace)[before]
+    run_dir = list_runs(slice_workspace)[before]
     rec = json.loads((run_dir/'run.json').read_text())
     assert rec['status'] == 'failed' and rec['failed_stage'] == 'features' and 'dep_delay' in rec['error']
     assert [s['name'] for s in rec['stages']] == ['ingest', 'validate', 'features']   # no later stage ran
@@ -120,7 +118,7 @@ def test_failed_gate_registers_nothing(slice_workspace):
 
 def test_validation_quarantines_the_bad_weather_row_and_trains_without_it(slice_workspace):
     import pandas as pd
-    run_dir = runs(slice_workspace)[0]
+    run_dir = list_runs(slice_workspace)[0]
     rec = json.loads((run_dir/'run.json').read_text())
     quarantined = pd.read_parquet(run_dir/'quarantine_weather.parquet')
     assert len(quarantined) == rec['metrics']['rows_quarantined_weather'] == 1      # EWR, 2013-02-12: 1,048 mph

@@ -5,8 +5,8 @@ from pathlib import Path
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
-from mlops_nb.core import save_model
-from mlops_nb.registry import get_model_version, load_registered, moment, register_model
+from mlops_nb.core import now_iso, save_model
+from mlops_nb.registry import get_model_version, load_registered, register_model
 from conftest import cli
 
 MODEL = LogisticRegression().fit(np.array([[0.], [1.], [2.], [3.]]), [0, 0, 1, 1])
@@ -63,7 +63,7 @@ def state(workspace, at):
 
 def test_history_answers_which_version_was_in_production(tmp_path, model_file):
     for run in ('r1', 'r2', 'r3'): register_model(tmp_path, 'm', model_file, run)
-    before = moment()
+    before = now_iso('microseconds')
     steps = [('promote', 'm', '1', '--to', 'Production', '--reason', 'first model'),
              ('promote', 'm', '2', '--to', 'production', '--reason', 'AUC +0.01 over v1'),
              ('rollback', 'm', '--reason', 'v2 alerts on latency')]
@@ -71,7 +71,7 @@ def test_history_answers_which_version_was_in_production(tmp_path, model_file):
     for step in steps:
         result = cli('models', *step, workspace=tmp_path)
         assert result.returncode == 0, result.stderr
-        instants.append(moment())
+        instants.append(now_iso('microseconds'))
     assert [state(tmp_path, t)['stages']['Production'] for t in [before, *instants]] == [[], [1], [2], [1]]
     assert [state(tmp_path, t)['aliases'] for t in instants] == [{'champion': 1}, {'champion': 2}, {'champion': 1}]
     assert state(tmp_path, instants[1])['stages']['Archived'] == [1]

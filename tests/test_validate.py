@@ -225,7 +225,7 @@ def test_stage_against_latest_reference_warns_on_july(january):
 
 
 def test_whylogs_profiles_constraints_and_drift_on_installed_numpy():
-    from mlops_nb.validate import why, ConstraintsBuilder, null_percentage_below_number, KS, chi_square
+    from mlops_nb.drift import why, ConstraintsBuilder, null_percentage_below_number, KS, chi_square
     assert int(np.__version__.split('.')[0]) >= 2
     view = why.log(pandas=JANUARY.head(5000)).view()
     later = why.log(pandas=FLIGHTS[FLIGHTS.month == 7].head(5000)).view()
