@@ -1,7 +1,7 @@
 "Tuning: every Optuna trial is a W&B run, the study resumes, and the regression task runs end to end."
 import json
 import pandas as pd
-from mlops_nb.core import wandb_runs
+from wandb_files import wandb_runs
 from conftest import SLICE, cli, first_run, record
 
 
@@ -43,6 +43,9 @@ def test_regression_task_runs_end_to_end(tmp_path):
     rec = record(tmp_path)
     metrics = rec['metrics']
     assert {'test_rmse', 'test_mae', 'test_r2', 'baseline_test_rmse', 'valid_rmse'} <= set(metrics) and 'test_roc_auc' not in metrics
+    assert 'target_mean' in metrics and 'target_rate' not in metrics                 # minutes of delay have a mean, not a rate
+    assert result.stdout.strip().splitlines()[-1].startswith(f"run {rec['run_id']} succeeded: test_rmse {metrics['test_rmse']:.4f}, "
+                                                             f"baseline_test_rmse {metrics['baseline_test_rmse']:.4f}; record in ")
     assert 0.05 < metrics['test_r2'] < 1 and metrics['test_mae'] < metrics['test_rmse'] < 60
     assert json.loads((tmp_path/'runs'/rec['run_id']/'params.json').read_text())['task'] == 'regression'
     shown = json.loads(cli('models', 'show', 'flights_delay', workspace=tmp_path).stdout)

@@ -71,3 +71,25 @@ def test_leaky_feature_in_user_config_fails(tmp_path):
     config = write_config(tmp_path/'m.yaml', user_config(str(tmp_path/'r.csv'), numeric=['temperature', 'repair_cost']))
     result = cli('run', '--config', config, '--stages', 'ingest,validate,features', workspace=tmp_path/'ws')
     assert result.returncode == 1 and "stage 'features' failed: LeakageError" in result.stderr
+
+
+# --- relative paths mean what the user means ----------------------------------------------------------
+
+def test_relative_paths_are_read_from_the_config_file_or_the_current_directory(tmp_path):
+    for folder in ('data', 'conf', 'elsewhere'): (tmp_path/folder).mkdir()
+    data = machine_readings(500)
+    data.to_csv(tmp_path/'data'/'tiny.csv', index=False)
+    with sqlite3.connect(tmp_path/'data'/'plant.db') as conn: data.to_sql('readings', conn, index=False)
+    write_config(tmp_path/'conf'/'machines.yaml', user_config('../data/tiny.csv'))             # relative to the config file
+    runs = {'config': (tmp_path/'elsewhere', ['--config', '../conf/machines.yaml']),
+            'csv': (tmp_path/'data', ['--config', '../conf/machines.yaml', '-p', 'source=tiny.csv']),   # -p: relative to here
+            'sqlite': (tmp_path/'data', ['--config', '../conf/machines.yaml', '-p', 'source=sqlite:///plant.db', '-p', 'table=readings'])}
+    expected = {'config': str(tmp_path/'data'/'tiny.csv'), 'csv': str(tmp_path/'data'/'tiny.csv'), 'sqlite': f"sqlite:///{tmp_path/'data'/'plant.db'}"}
+    for name, (cwd, args) in runs.items():
+        result = cli('run', *args, '--stages', 'ingest', '--workspace', tmp_path/'ws', cwd=cwd)
+        assert result.returncode == 0, (name, result.stderr)
+        rec = record(tmp_path/'ws')
+        assert rec['config']['source'] == expected[name] and rec['metrics']['rows'] == len(data), name   # the absolute path is recorded
+    result = cli('run', '--config', '../conf/machines.yaml', '-p', 'source=missing.csv', '--stages', 'ingest', '--workspace', tmp_path/'ws', cwd=tmp_path/'elsewhere')
+    errors = [l for l in result.stderr.splitlines() if l.startswith('mlops-nb: error:')]
+    assert result.returncode == 1 and len(errors) == 1 and f"{tmp_path/'elsewhere'/'missing.csv'}: no such file" in errors[0]
