@@ -14,8 +14,8 @@ def one_run(workspace, extra):
     start = time.perf_counter()
     subprocess.run(['mlops-nb', 'run', *extra], env=env, check=True, capture_output=True)
     wall = time.perf_counter() - start
-    run = sorted((Path(workspace)/'runs').iterdir())[-1]
-    return wall, json.loads((run/'run.json').read_text())
+    from mlops_nb.core import find_run, read_record
+    return wall, read_record(find_run(workspace))
 
 
 def main():

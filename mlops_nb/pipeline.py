@@ -154,9 +154,14 @@ def cell_seconds(notebook): # an executed notebook file
 
 # %% ../nbs/07_pipeline.ipynb #778899ae
 def quiet_kernel_manager():
-    "A kernel manager whose kernels log errors only, without ipykernel's notice about local TCP."
+    "The kernel manager papermill runs stages with: its kernels log errors only, and its client starts no heartbeat thread."
+    from jupyter_client.asynchronous import AsyncKernelClient
     from jupyter_client.manager import AsyncKernelManager
+    from traitlets import Type
+    class Client(AsyncKernelClient):
+        def start_channels(self, shell=True, iopub=True, stdin=True, hb=False, control=True): super().start_channels(shell, iopub, stdin, False, control)
     class QuietKernelManager(AsyncKernelManager):
+        client_factory = Type(Client, klass=AsyncKernelClient)
         def format_kernel_cmd(self, extra_arguments=None): return [*super().format_kernel_cmd(extra_arguments), '--IPKernelApp.log_level=ERROR']
     return QuietKernelManager
 

@@ -3,7 +3,7 @@ import nbformat, pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from mlops_nb.core import read_record
-from mlops_nb.pipeline import STAGES, notebooks_dir
+from mlops_nb.pipeline import STAGES, notebooks_dir, quiet_kernel_manager
 from mlops_nb.registry import list_models
 
 
@@ -11,7 +11,8 @@ def execute(notebook, edit=''):
     "Run a notebook of nbs/ top to bottom in a fresh kernel, in nbs/; `edit` is a line a person adds to its parameters cell."
     nb = nbformat.read(notebooks_dir()/notebook, as_version=4)
     if edit: next(c for c in nb.cells if 'parameters' in c.metadata.get('tags', [])).source += f'\n{edit}'
-    NotebookClient(nb, timeout=1200, kernel_name='python3', resources={'metadata': {'path': str(notebooks_dir())}}).execute()
+    NotebookClient(nb, timeout=1200, kernel_name='python3', resources={'metadata': {'path': str(notebooks_dir())}},
+                   kernel_manager_class=quiet_kernel_manager()).execute()    # a kernel as JupyterLab starts it, without the heartbeat that can hang
 
 
 @pytest.fixture(scope='module')
