@@ -27,6 +27,9 @@ create table if not exists aliases (name text not null, alias text not null, ver
 create table if not exists events (
     id integer primary key autoincrement, name text not null, version integer, at text not null, by text not null,
     kind text not null, value text not null, previous text, reason text not null);
+create table if not exists releases (name text primary key, candidate integer, mode text, share real, at text, reason text);
+create table if not exists serving (name text not null, version integer not null, decision text not null, onnx text, at text not null,
+    primary key (name, version));
 """
 
 # %% ../nbs/06_register.ipynb #1a2b3c4d
@@ -244,6 +247,8 @@ def promote(workspace, # the workspace
         if stage == 'Production':
             for (other,) in conn.execute("select version from model_versions where name = ? and stage = 'Production' and version != ?", (name, version)).fetchall():
                 set_stage(conn, name, other, 'Archived', f"replaced by version {version}: {reason}", at)
+            conn.execute('update releases set candidate = null, mode = null, share = 0, at = ?, reason = ? where name = ? and candidate = ?',
+                         (at, f"promoted to Production: {reason}", name, version))   # a canary or shadow promoted is no longer one
         for held, alias in STAGE_ALIAS.items():                                       # a version leaving a stage loses its alias
             if held != stage and holder(conn, name, alias) == version: set_alias(conn, name, alias, None, reason, at)
         if stage in STAGE_ALIAS and holder(conn, name, STAGE_ALIAS[stage]) != version: set_alias(conn, name, STAGE_ALIAS[stage], version, reason, at)
@@ -293,6 +298,7 @@ def state_at(workspace, # the workspace
     stages, aliases = {}, {}
     for event in history(workspace, name, at):
         if event['kind'] in ('registered', 'stage'): stages[event['version']] = event
+        elif event['kind'] != 'alias': continue                                    # release events: see 06a_release
         elif event['version'] is None: aliases.pop(event['value'], None)
         else: aliases[event['value']] = event
     by_stage = {s: [v for v, e in sorted(stages.items()) if e['value'] == s] for s in MODEL_STAGES}
