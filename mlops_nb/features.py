@@ -6,7 +6,8 @@
 __all__ = ['TS', 'REPO_PY', 'LeakageError', 'check_leakage', 'days_to_holiday', 'calendar_part', 'add_calendar', 'join_table',
            'aggregate_columns', 'feature_spec', 'feature_frame', 'as_micro', 'arrivals', 'window_rate', 'store_yaml',
            'definitions', 'open_store', 'materialize', 'historical', 'online', 'write_repo', 'hourly', 'source',
-           'table_view', 'aggregate_view', 'store_views', 'conform', 'request_rows', 'get_features']
+           'table_view', 'aggregate_view', 'store_views', 'conform', 'request_rows', 'get_features', 'field_kind',
+           'request_fields']
 
 # %% ../nbs/03_features.ipynb #71702ea1
 import datetime as dt, json, os
@@ -36,7 +37,7 @@ def days_to_holiday(days,  # local dates (naive, at midnight)
     gaps = np.abs(days.values[:, None] - holidays[None, :]).min(axis=1)
     return pd.Series(np.minimum(gaps / np.timedelta64(1, 'D'), cap).astype('int64'), index=days.index)
 
-# %% ../nbs/03_features.ipynb #2e80212b
+# %% ../nbs/03_features.ipynb #fc288d0f
 def calendar_part(local, # local times
                   part,  # a `Series.dt` attribute, or days_to_holiday
                  ):
@@ -44,7 +45,7 @@ def calendar_part(local, # local times
     if part == 'days_to_holiday': return days_to_holiday(local.dt.tz_localize(None).dt.normalize())
     return getattr(local.dt, part).astype('int64')
 
-# %% ../nbs/03_features.ipynb #6adda788
+# %% ../nbs/03_features.ipynb #a66d7ed8
 def add_calendar(df,          # a frame
                  timestamp,   # its time column
                  parts,       # `Series.dt` attributes, or days_to_holiday
@@ -72,7 +73,7 @@ def aggregate_columns(aggregates, # the config's aggregates: [{'entity', 'window
     "The feature columns the aggregates add: each entity's label rate and label count over its window."
     return [f"{a['entity']}_{kind}_{a['window_days']}d" for a in aggregates for kind in (f'{target}_rate', 'labels')]
 
-# %% ../nbs/03_features.ipynb #d71b81a6
+# %% ../nbs/03_features.ipynb #f1a3a7f0
 def feature_spec(numeric,       # numeric columns of the data
                  categorical,   # categorical columns of the data
                  calendar,      # on-demand parts of the timestamp
@@ -87,7 +88,7 @@ def feature_spec(numeric,       # numeric columns of the data
     return {'numeric': numeric, 'categorical': list(categorical), 'target': target, 'timestamp': timestamp,
             'calendar': list(calendar), 'timezone': timezone}
 
-# %% ../nbs/03_features.ipynb #6f7e6154
+# %% ../nbs/03_features.ipynb #0fcc73b9
 def feature_frame(df,         # rows with every input
                   spec,       # the feature spec
                   id_columns, # columns that name each row
@@ -114,7 +115,7 @@ def arrivals(df,                    # rows
     delay = done.eval(known_minutes) if known_minutes else 0
     return done.assign(known_at=done[timestamp] + pd.to_timedelta(delay, unit='min'))
 
-# %% ../nbs/03_features.ipynb #8fd8b58d
+# %% ../nbs/03_features.ipynb #55cc19da
 def window_rate(events,         # arrivals, with `known_at`
                 entity,         # the entity column
                 hours,          # the hourly index to compute at
@@ -142,7 +143,7 @@ def store_yaml(project='mlops_nb', # the Feast project
                            'online_store': online or {'type': 'sqlite', 'path': 'data/online.db'},
                            'offline_store': offline or {'type': 'duckdb'}, 'entity_key_serialization_version': 3}, sort_keys=False)
 
-# %% ../nbs/03_features.ipynb #25ea17f1
+# %% ../nbs/03_features.ipynb #bc821ecf
 def definitions(spec): # {'views': [{'name', 'entities', 'features', 'ttl_hours', 'path'}]}
     "Feast entities and feature views for `spec`."
     os.environ.setdefault('FEAST_USAGE', 'False')            # Feast's telemetry: no network at run time
@@ -155,7 +156,7 @@ def definitions(spec): # {'views': [{'name', 'entities', 'features', 'ttl_hours'
              for v in spec['views']]
     return [*entities.values(), *views]
 
-# %% ../nbs/03_features.ipynb #28ef55e5
+# %% ../nbs/03_features.ipynb #bf367f31
 def open_store(repo): # the repository folder
     "The Feast feature store in `repo`."
     os.environ.setdefault('FEAST_USAGE', 'False')
@@ -174,7 +175,7 @@ def materialize(store, # the feature store
         if not ends: store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime(), feature_views=[view['name']])
         elif end > max(ends): store.materialize_incremental(end_date=end.to_pydatetime(), feature_views=[view['name']])
 
-# %% ../nbs/03_features.ipynb #e1a2d622
+# %% ../nbs/03_features.ipynb #ea010b2d
 def historical(store,                 # the feature store
                df,                    # the rows to add features to
                spec,                  # the store's spec
@@ -188,7 +189,7 @@ def historical(store,                 # the feature store
         out = out.merge(found.assign(**{TS: as_micro(found[TS])}), on=[*view['entities'], TS], how='left', validate='many_to_one')
     return out.drop(columns=TS)
 
-# %% ../nbs/03_features.ipynb #44fc60f8
+# %% ../nbs/03_features.ipynb #9dd21999
 def online(store, # the feature store
            df,    # the request rows
            spec,  # the store's spec
@@ -228,7 +229,7 @@ def hourly(times): # a UTC time column
     "Every hour from the first time to the last."
     return pd.date_range(times.min().floor('h'), times.max().ceil('h'), freq='h')
 
-# %% ../nbs/03_features.ipynb #80164abb
+# %% ../nbs/03_features.ipynb #f31aedbe
 def source(frame,     # rows
            timestamp, # their time column
            path,      # the .parquet file to write
@@ -237,7 +238,7 @@ def source(frame,     # rows
     frame.assign(**{TS: as_micro(frame[timestamp])}).drop(columns=[timestamp] if timestamp != TS else []).to_parquet(path, index=False)
     return str(Path(path).absolute())
 
-# %% ../nbs/03_features.ipynb #b8782427
+# %% ../nbs/03_features.ipynb #81832a2e
 def table_view(table,     # a validated joined table
                join,      # its join in the config
                timestamp, # the time column
@@ -248,7 +249,7 @@ def table_view(table,     # a validated joined table
     path = source(table[[*entities, timestamp, *join['columns']]], timestamp, Path(folder)/f"{join['table']}.parquet")
     return {'name': join['table'], 'entities': entities, 'features': list(join['columns']), 'ttl_hours': 1, 'path': path}
 
-# %% ../nbs/03_features.ipynb #653db788
+# %% ../nbs/03_features.ipynb #f30436a7
 def aggregate_view(events,    # arrivals, with `known_at`
                    aggregate, # {'entity', 'window_days'}
                    hours,     # the hourly index
@@ -262,7 +263,7 @@ def aggregate_view(events,    # arrivals, with `known_at`
     return {'name': name, 'entities': [entity], 'features': [c for c in table if c not in (entity, TS)], 'ttl_hours': 1,
             'path': source(table, TS, Path(folder)/f'{name}.parquet')}
 
-# %% ../nbs/03_features.ipynb #13f862d1
+# %% ../nbs/03_features.ipynb #aa07b133
 def store_views(data,          # validated rows
                 tables,        # table: its validated rows, for the joins
                 joins,         # the config's joins
@@ -288,7 +289,7 @@ def conform(frame, # rows with every model column
     columns = [*spec['numeric'], *spec['categorical']]
     return frame[columns].astype({c: spec['dtypes'][c] for c in columns}).reset_index(drop=True)
 
-# %% ../nbs/03_features.ipynb #425273b2
+# %% ../nbs/03_features.ipynb #e6cf5839
 def request_rows(records, # request dicts, or a frame
                  spec,    # the feature spec
                 ):
@@ -304,7 +305,7 @@ def request_rows(records, # request dicts, or a frame
     if len(bad): raise ValueError(f"request {bad.index[0]}: {time} {bad.iloc[0]!r} is not a time")
     return rows.assign(**{time: times})
 
-# %% ../nbs/03_features.ipynb #5ecf364f
+# %% ../nbs/03_features.ipynb #b46238bb
 def get_features(records,    # request dicts, or a frame
                  run_dir,    # the run whose model serves
                  store=None, # an open feature store; None opens the run's
@@ -315,3 +316,23 @@ def get_features(records,    # request dicts, or a frame
     store = store or open_store(spec['repo'])
     found, missing = online(store, rows, spec['store']) if spec['store']['views'] else (rows, pd.DataFrame(index=rows.index))
     return conform(found, spec), missing
+
+# %% ../nbs/03_features.ipynb #ccff209c
+def field_kind(series): # a column of the validated data
+    "The kind a request gives this field as: integer, number, string, bool or time."
+    if pd.api.types.is_bool_dtype(series): return 'bool'
+    if pd.api.types.is_integer_dtype(series): return 'integer'
+    if pd.api.types.is_numeric_dtype(series): return 'number'
+    return 'time' if pd.api.types.is_datetime64_any_dtype(series) else 'string'
+
+def request_fields(data,       # validated rows, with every raw column
+                   spec,       # the feature spec, with its store
+                   id_columns, # the columns that name a row
+                  ):
+    "Each field a served request carries: {name: {'kind', 'example'}}, the timestamp first."
+    stored = {c for v in spec['store']['views'] for c in v['features']}
+    names = [spec['timestamp'], *(e for v in spec['store']['views'] for e in v['entities']), *id_columns,
+             *(c for c in [*spec['numeric'], *spec['categorical']] if c not in stored and c not in spec['calendar'])]
+    example = data.iloc[0]
+    def plain(value): return value.isoformat() if hasattr(value, 'isoformat') else value.item() if hasattr(value, 'item') else value
+    return {name: {'kind': field_kind(data[name]), 'example': plain(example[name])} for name in dict.fromkeys(names) if name in data}
