@@ -5,6 +5,7 @@ from hypothesis import given, settings, strategies as st
 from scipy.stats import norm
 from mlops_nb.core import list_runs, load_model
 from mlops_nb.evaluate import bootstrap_gain, mcnemar, recommend
+from mlops_nb.registry import get_model_version
 from mlops_nb.train import predict
 from conftest import first_run
 
@@ -60,5 +61,5 @@ def test_identical_retrain_is_compared_and_not_promoted(slice_workspace):
     decision = json.loads((second/'comparison.json').read_text())
     assert decision['comparison']['champion_version'] == 1 and not decision['recommended']
     assert decision['comparison']['gain'] == decision['comparison']['low'] == 0          # the same model, bit for bit
-    assert json.loads((first/'registered.json').read_text())['stage'] == 'Production'
-    assert json.loads((second/'registered.json').read_text())['stage'] == 'Staging'
+    assert [json.loads((run/'deploy.json').read_text())['strategy'] for run in (first, second)] == ['replace', 'none']   # only the first is released
+    assert [get_model_version(slice_workspace, 'flights_late', v)['stage'] for v in (1, 2)] == ['Production', 'Staging']

@@ -6,7 +6,7 @@ from mlops_nb.drift import read_profile
 from wandb_files import wandb_runs
 from conftest import SLICE, cli, record
 
-STAGES = ['ingest', 'validate', 'features', 'train', 'evaluate', 'register']
+STAGES = ['ingest', 'validate', 'features', 'train', 'evaluate', 'register', 'deploy']
 LEAKAGE = {'dep_time', 'dep_delay', 'arr_time', 'arr_delay', 'air_time'}
 
 
