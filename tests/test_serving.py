@@ -1,0 +1,403 @@
+"""Serving: a real `mlops-nb serve` on loopback over a real pipeline run: faults, fuzzing, parity through HTTP, ONNX,
+canary split, shadow, automatic rollback, hot swap under load, restart after SIGKILL, and batch scoring."""
+import json, os, signal, socket, subprocess, threading, time
+from pathlib import Path
+import httpx, numpy as np, pandas as pd, pytest, schemathesis
+from hypothesis import HealthCheck, settings
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from mlops_nb.core import list_runs, load_model, read_record, save_model
+from mlops_nb.registry import history, register_model
+from mlops_nb.release import release_state, start_candidate, withdraw
+from mlops_nb.train import make_model
+from conftest import SLICE, cli
+
+MODEL = 'flights_late'
+KEYS = ['carrier', 'flight', 'origin', 'dest', 'time_hour']
+RAW = ['time_hour', 'origin', 'carrier', 'flight', 'dest', 'sched_dep_time', 'sched_arr_time', 'distance']
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    "`mlops-nb serve` in a subprocess on loopback: start, wait until ready, kill."
+    def __init__(self, workspace, *options):
+        self.workspace, self.options, self.process = workspace, options, None
+
+    def start(self):
+        self.port = free_port()
+        self.url = f'http://127.0.0.1:{self.port}'
+        env = {**os.environ, 'WANDB_MODE': 'offline'}
+        self.process = subprocess.Popen(['mlops-nb', 'serve', '--workspace', self.workspace, '--port', str(self.port), *self.options],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            assert self.process.poll() is None, self.process.stderr.read()
+            try:
+                if httpx.get(f'{self.url}/ready', timeout=2).status_code == 200: return self
+            except httpx.TransportError: pass
+            time.sleep(0.5)
+        raise AssertionError('the server did not become ready in 180 s')
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(60)
+
+    def wait_for(self, check, timeout=20):
+        "Poll /metadata until `check(metadata)` holds."
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            metadata = httpx.get(f'{self.url}/metadata').json()
+            if check(metadata): return metadata
+            time.sleep(0.2)
+        raise AssertionError(f'/metadata never satisfied the check: {metadata}')
+
+
+def as_requests(rows):
+    "Rows as a client sends them: the raw fields, plain values, times as ISO strings."
+    rows = rows[RAW].assign(time_hour=rows.time_hour.dt.strftime('%Y-%m-%dT%H:%M:%SZ'))
+    return [{k: (v.item() if hasattr(v, 'item') else v) for k, v in r.items()} for r in rows.to_dict('records')]
+
+
+@pytest.fixture(scope='module')
+def workspace(tmp_path_factory):
+    "A workspace with one pipeline run on the first quarter (March is the test month): its model is production."
+    workspace = tmp_path_factory.mktemp('serving')
+    result = cli('run', *SLICE, workspace=workspace)
+    assert result.returncode == 0, result.stderr
+    return workspace
+
+
+@pytest.fixture(scope='module')
+def server(workspace):
+    live = LiveServer(workspace, '--canary-min-requests', '40').start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope='module')
+def run(workspace): return list_runs(workspace)[0]
+
+
+@pytest.fixture(scope='module')
+def march(run):
+    "The validated flights of the test month, as the ingest stage read them."
+    data = pd.read_parquet(run/'validated'/'data.parquet')
+    return data[data.time_hour >= pd.Timestamp('2013-03-01', tz='UTC')].reset_index(drop=True)
+
+
+def predict(server, records):
+    response = httpx.post(f'{server.url}/predict', json=records, timeout=60)
+    assert response.status_code == 200, response.text
+    return response.json()['predictions']
+
+
+# --- the server answers, and says what it serves ----------------------------------------------------------
+
+def test_ready_and_metadata_name_the_inference_path(server):
+    assert httpx.get(f'{server.url}/health').json() == {'status': 'ok'}
+    metadata = httpx.get(f'{server.url}/metadata').json()
+    [production] = metadata['versions']
+    assert (production['version'], production['route'], metadata['release']['strategy']) == (1, 'production', 'replace')
+    assert production['inference']['path'] == 'numpy'                                  # the fast path, exact within 1e-5...
+    assert production['inference']['why'].startswith("onnx: refused (ValueError: Unable to create node 'TreeEnsembleClassifier')")   # ...because ONNX refused
+    assert production['lineage']['data_sha256'] and production['metrics']['test_roc_auc'] > 0.7
+
+
+def test_openapi_documents_every_field_with_type_example_and_meaning(server):
+    schemas = httpx.get(f'{server.url}/openapi.json').json()['components']['schemas']
+    for name in ('Record', 'Answer', 'Truth', 'Stored', 'Problem', 'Readiness'):
+        for field, spec in schemas[name]['properties'].items():
+            assert spec.get('description') and 'examples' in spec and ('type' in spec or 'anyOf' in spec or 'enum' in spec), (name, field)
+    assert set(schemas['Record']['properties']) == set(RAW)                               # the raw fields, not the engineered features
+
+
+# --- a client's mistake is a 4xx naming the field -------------------------------------------------------------
+
+GOOD = {'time_hour': '2013-03-20T14:00:00Z', 'origin': 'JFK', 'carrier': 'B6', 'flight': 1545, 'dest': 'MCO', 'sched_dep_time': 955, 'sched_arr_time': 1250, 'distance': 944}
+FAULTS = {   # name: (raw body, status, text of the message)
+    'malformed JSON': (b'{"time_hour": ', 422, 'body: not valid JSON'),
+    'a string body': (b'"a flight"', 422, 'body: Input should be a valid dictionary'),
+    'a number body': (b'5', 422, 'body: Input should be a valid dictionary'),
+    'a missing field': (json.dumps({k: v for k, v in GOOD.items() if k != 'distance'}).encode(), 422, 'body.distance: Field required'),
+    'an extra field': (json.dumps({**GOOD, 'tailnum': 'N1'}).encode(), 422, 'body.tailnum: Extra inputs are not permitted'),
+    'a wrong type': (json.dumps({**GOOD, 'distance': '944 mi'}).encode(), 422, 'body.distance: Input should be a valid integer'),
+    'NaN': (json.dumps({**GOOD, 'sched_dep_time': float('nan')}).encode(), 422, 'body.sched_dep_time'),
+    'infinity': (json.dumps([GOOD, {**GOOD, 'distance': float('inf')}]).encode(), 422, 'body[1].distance'),
+    'a time that is not a time': (json.dumps({**GOOD, 'time_hour': '2013-03-20 25:99'}).encode(), 422, "body.time_hour: Value error, '2013-03-20 25:99' is not an ISO 8601 time"),
+    'a time as a number': (json.dumps({**GOOD, 'time_hour': 1363788000}).encode(), 422, 'body.time_hour: Value error, expected an ISO 8601 time as a string'),
+    'an empty batch': (b'[]', 422, 'body: List should have at least 1 item'),
+    'an oversized batch': (json.dumps([GOOD] * 1001).encode(), 413, 'body: a batch holds at most 1,000 records, this one has 1,001'),
+}
+
+
+@pytest.mark.parametrize('fault', FAULTS)
+def test_a_fault_gets_its_status_and_names_the_field(server, fault):
+    body, status, text = FAULTS[fault]
+    response = httpx.post(f'{server.url}/predict', content=body, headers={'content-type': 'application/json'})
+    assert response.status_code == status and text in response.json()['message'], response.text
+    assert response.json()['detail'][0] == response.json()['message']
+
+
+def test_unknown_categories_and_entities_take_the_missing_path_and_are_flagged(server):
+    known, odd = predict(server, [GOOD, {**GOOD, 'origin': 'XXX', 'carrier': 'ZZ'}])
+    assert (known['missing'], known['unknown_categories']) == ([], [])
+    assert odd['missing'] == ['weather', 'origin_rate_1d'] and odd['unknown_categories'] == ['carrier', 'origin']
+    assert 0 < odd['probability'] < 1 and odd['label'] in (0, 1) and odd['route'] == 'production'
+
+
+def test_feedback_counts_an_id_once_and_names_unknown_ids(server):
+    [answer] = predict(server, [GOOD])
+    sent = httpx.post(f'{server.url}/feedback', json=[{'request_id': answer['request_id'], 'truth': 1}, {'request_id': answer['request_id'], 'truth': 1}])
+    assert sent.json() == {'stored': 1, 'repeated': [answer['request_id']]}
+    again = httpx.post(f'{server.url}/feedback', json={'request_id': answer['request_id'], 'truth': 0})
+    assert again.json() == {'stored': 0, 'repeated': [answer['request_id']]}
+    unknown = httpx.post(f'{server.url}/feedback', json=[{'request_id': 'nope', 'truth': 1}])
+    assert unknown.status_code == 404 and unknown.json()['message'] == 'unknown request ids: nope'
+
+
+def test_metrics_count_requests_by_route_and_version(server):
+    before = httpx.get(f'{server.url}/metrics').text
+    predict(server, [GOOD] * 3)
+    after = httpx.get(f'{server.url}/metrics').text
+    count = lambda text: float(next((l.split()[-1] for l in text.splitlines() if l.startswith('mlops_predictions_total{route="production",version="1"}')), 0))
+    assert count(after) == count(before) + 3
+    assert 'mlops_request_latency_seconds_bucket{le="0.005",version="1"}' in after and 'mlops_batch_size_count' in after
+
+
+def test_prometheus_scrapes_the_metrics_and_reads_what_they_say(server, tmp_path):
+    "A real Prometheus server on loopback scrapes /metrics every second; its queries return the server's own counts."
+    predict(server, [GOOD] * 3)
+    port, config = free_port(), tmp_path/'prometheus.yml'
+    config.write_text(f"global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: mlops_nb\n    static_configs:\n"
+                      f"      - targets: ['127.0.0.1:{server.port}']\n")
+    prometheus = subprocess.Popen(['prometheus', f'--config.file={config}', f'--storage.tsdb.path={tmp_path/"data"}',
+                                   f'--web.listen-address=127.0.0.1:{port}'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    query = lambda q: httpx.get(f'http://127.0.0.1:{port}/api/v1/query', params={'query': q}).json()['data']['result']
+    try:
+        deadline, found = time.time() + 60, []
+        while time.time() < deadline and not found:
+            time.sleep(1)
+            try: found = query('mlops_predictions_total{route="production",version="1"}')
+            except httpx.TransportError: pass
+        [target] = httpx.get(f'http://127.0.0.1:{port}/api/v1/targets').json()['data']['activeTargets']
+        assert (target['health'], target['lastError']) == ('up', '')
+        served = httpx.get(f'{server.url}/metrics').text
+        assert float(found[0]['value'][1]) == float(next(l.split()[-1] for l in served.splitlines() if l.startswith('mlops_predictions_total{route="production",version="1"}')))
+        [p99] = query('histogram_quantile(0.99, sum by (le) (mlops_request_latency_seconds_bucket))')
+        assert 0 < float(p99['value'][1]) < 10
+    finally:
+        prometheus.terminate()
+        prometheus.wait(30)
+
+
+# --- fuzzing: schemathesis against the server's own OpenAPI document ------------------------------------------
+
+@pytest.fixture(scope='module')
+def api_schema(server):
+    "The server's own OpenAPI document; a client's invalid body is rejected with 422, or 413 when the batch is too large."
+    config = schemathesis.config.SchemathesisConfig.from_str('[checks.negative_data_rejection]\nexpected-statuses = ["413", "422"]\n')
+    return schemathesis.openapi.from_url(f'{server.url}/openapi.json', config=config)
+
+
+schema = schemathesis.pytest.from_fixture('api_schema')
+
+
+@schema.parametrize()
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_5xx_and_no_response_that_breaks_the_schema(case):
+    case.call_and_validate()
+
+
+# --- parity through the real path --------------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def replay(server, run, march):
+    """The workspace's online store re-materialized at 10 busy hours of March, one after another, with 50 of each
+    hour's flights sent through HTTP while the store holds that hour: the server's cache follows the store."""
+    from mlops_nb.features import open_store
+    spec = json.loads((run/'feature_spec.json').read_text())
+    store, busy = open_store(spec['repo']), march.time_hour.value_counts()
+    served = []
+    for i, hour in enumerate(sorted(busy[busy >= 50].sample(10, random_state=0).index)):
+        store.materialize(start_date=(hour - pd.Timedelta(hours=3)).to_pydatetime(), end_date=hour.to_pydatetime())
+        flights = march[march.time_hour == hour].sample(50, random_state=i)
+        served.append((hour, flights, predict(server, as_requests(flights))))
+    return spec, served
+
+
+def test_500_flights_over_http_match_the_training_pipeline(replay, run):
+    spec, served = replay
+    features, model = pd.read_parquet(run/'features.parquet'), load_model(run/'model.skops')
+    compared = 0
+    for hour, flights, answers in served:
+        trained = flights[KEYS].merge(features, on=KEYS, how='left', validate='one_to_one')
+        expected = model.predict_proba(trained[[*spec['numeric'], *spec['categorical']]])[:, 1]
+        got = np.array([a['probability'] for a in answers])
+        assert np.abs(got - expected).max() <= 1e-6, (hour, np.abs(got - expected).max())
+        assert all(a['missing'] == [] and a['version'] == 1 for a in answers)
+        compared += len(answers)
+    assert compared == 500
+
+
+def test_batch_scoring_matches_predict(replay, march, tmp_path, workspace):
+    _, served = replay
+    hour, flights, answers = served[-1]                             # the store holds this hour now, so /predict serves its values
+    march[RAW].to_parquet(tmp_path/'march.parquet')
+    result = cli('score', tmp_path/'march.parquet', '--out', tmp_path/'scored.parquet', workspace=workspace)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"scored {len(march):,} records with {MODEL} version 1: {tmp_path/'scored.parquet'}"
+    scored = pd.read_parquet(tmp_path/'scored.parquet')
+    assert len(scored) == len(march) and scored.request_id.is_unique and (scored.version == 1).all()
+    batch = flights[KEYS].merge(scored, on=KEYS, how='left', validate='one_to_one')
+    assert np.abs(batch.probability.to_numpy() - np.array([a['probability'] for a in answers])).max() <= 1e-9
+
+
+# --- releases: ONNX, canary, shadow, automatic rollback ---------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def linear_version(workspace, run):
+    "A second version, a linear model, trained by the pipeline from the train stage on: ONNX converts it exactly."
+    result = cli('run', *SLICE, '--from', 'train', '-p', 'families=[logistic]', '-p', 'trials=1', '--base', run.name, workspace=workspace)
+    assert result.returncode == 0, result.stderr
+    deployed = json.loads((list_runs(workspace)[-1]/'deploy.json').read_text())
+    assert (deployed['version'], deployed['strategy']) == (2, 'none')                 # not better than the champion: checked, not released
+    return deployed
+
+
+def test_onnx_serves_a_model_it_converts_exactly(linear_version, server, workspace):
+    assert linear_version['inference']['path'] == 'onnx' and linear_version['inference']['onnx']['max_abs_diff'] <= 1e-5
+    result = cli('deploy', MODEL, 2, '--strategy', 'shadow', workspace=workspace)
+    assert result.returncode == 0, result.stderr
+    assert 'served by the onnx path (onnx: max |diff|' in result.stdout
+    metadata = server.wait_for(lambda m: len(m['versions']) == 2)
+    assert {v['version']: (v['route'], v['inference']['path']) for v in metadata['versions']} == {1: ('production', 'numpy'), 2: ('shadow', 'onnx')}
+    assert cli('models', 'rollback', MODEL, '--reason', 'shadow seen', workspace=workspace).returncode == 0      # withdraws the shadow
+    server.wait_for(lambda m: len(m['versions']) == 1)
+
+
+def records(march, n, seed=0):
+    "n distinct flights of March as requests, each with a key of its own."
+    return as_requests(march.sample(n, random_state=seed))
+
+
+def test_a_canary_takes_its_share_and_a_key_always_takes_one_route(linear_version, server, workspace, march):
+    assert cli('deploy', MODEL, 2, '--strategy', 'canary', '--percent', 5, workspace=workspace).returncode == 0
+    server.wait_for(lambda m: m['release']['strategy'] == 'canary')
+    sent = [dict(r, flight=10_000 + i) for i, r in enumerate(records(march, 10_000, seed=1))]       # 10,000 distinct keys
+    routes = [a['route'] for chunk in range(0, len(sent), 1000) for a in predict(server, sent[chunk:chunk + 1000])]
+    share = routes.count('canary') / len(routes)
+    assert 0.04 <= share <= 0.06, share
+    again = [a['route'] for a in predict(server, sent[:1000])]
+    assert again == routes[:1000]                                                        # sticky per key
+    assert cli('models', 'promote', MODEL, 2, '--to', 'Production', '--reason', 'the canary did well', workspace=workspace).returncode == 0
+    server.wait_for(lambda m: (m['release']['strategy'], m['release']['production']) == ('replace', 2))
+    assert {a['route'] for a in predict(server, sent[:1000])} == {'production'}
+    assert cli('models', 'rollback', MODEL, '--reason', 'split measured', workspace=workspace).returncode == 0
+    server.wait_for(lambda m: m['release']['production'] == 1)
+    assert [e['version'] for e in history(workspace, MODEL) if e['kind'] == 'alias' and e['value'] == 'champion'][-2:] == [2, 1]
+
+
+def strict_model(run):
+    "A real linear model whose encoder refuses categories it never saw: it raises on an unknown carrier."
+    spec, features = json.loads((run/'feature_spec.json').read_text()), pd.read_parquet(run/'features.parquet')   # every category of the quarter
+    columns = ColumnTransformer([('categorical', OneHotEncoder(handle_unknown='error'), spec['categorical']),
+                                 ('numeric', make_pipeline(SimpleImputer(), StandardScaler()), spec['numeric'])])
+    return Pipeline([('columns', columns), ('model', LogisticRegression(max_iter=300))]).fit(features, features.late.astype(int))
+
+
+def register(workspace, run, model, tmp_path, name):
+    "Register `model` as a version of the flights model, trained on `run`'s features."
+    return register_model(workspace, MODEL, save_model(model, tmp_path/f'{name}.skops'), run.name, {'params': {'task': 'classification'}})
+
+
+def test_a_failing_or_slow_shadow_never_changes_a_response(server, workspace, run, march, tmp_path):
+    sent = records(march, 150, seed=2)
+    sent[:50] = [dict(r, carrier='ZZ') for r in sent[:50]]                              # the strict shadow raises on these...
+    requests = [sent[i:i + 10] for i in range(0, len(sent), 10)]                        # ...which come in requests of their own
+    alone = [a for r in requests for a in predict(server, r)]
+    failing = register(workspace, run, strict_model(run), tmp_path, 'strict')
+    assert cli('deploy', MODEL, failing, '--strategy', 'shadow', workspace=workspace).returncode == 0
+    server.wait_for(lambda m: m['release']['strategy'] == 'shadow')
+    shadowed = [a for r in requests for a in predict(server, r)]
+    assert [(a['probability'], a['route'], a['version']) for a in shadowed] == [(a['probability'], a['route'], a['version']) for a in alone]
+    slow = register(workspace, run, make_model(json.loads((run/'feature_spec.json').read_text()), family='random_forest', n_estimators=600)
+                    .fit(pd.read_parquet(run/'features.parquet').head(5000), pd.read_parquet(run/'features.parquet').late.head(5000).astype(int)), tmp_path, 'slow')
+    start_candidate(workspace, MODEL, slow, 'shadow', 1.0, 'a slow shadow')         # served by scikit-learn: 600 trees per call
+    server.wait_for(lambda m: any(v['version'] == slow for v in m['versions']))
+    started = time.perf_counter()
+    slowed = [predict(server, [r])[0] for r in sent[:60]]
+    client_ms = (time.perf_counter() - started) / 60 * 1000
+    assert [a['probability'] for a in slowed] == [a['probability'] for a in alone[:60]]
+    withdraw(workspace, MODEL, 'shadows seen')
+    server.wait_for(lambda m: m['release']['strategy'] == 'replace')
+    time.sleep(1.5)                                                                      # the log's writer flushes every second
+    logged = pd.read_parquet(Path(workspace)/'predictions'/MODEL/'.parts'/'predictions')
+    assert client_ms < logged[(logged.route == 'shadow') & (logged.version == slow)].latency_ms.median() / 2     # clients never waited for it
+    shadow = logged[(logged.route == 'shadow') & (logged.version == failing)]
+    assert len(shadow) == len(sent) and shadow.error.notna().sum() == 50 and shadow[shadow.error.notna()].request.map(lambda r: json.loads(r)['carrier']).eq('ZZ').all()
+    assert shadow.error.dropna().str.contains('Unknown Category').all()
+
+
+def test_a_failing_canary_is_withdrawn_automatically_with_its_reason(server, workspace, run, march, tmp_path):
+    failing = register(workspace, run, strict_model(run), tmp_path, 'strict-canary')
+    assert cli('deploy', MODEL, failing, '--strategy', 'canary', '--percent', 50, workspace=workspace).returncode == 0
+    server.wait_for(lambda m: m['release']['strategy'] == 'canary')
+    answers = [a for i in range(40) for a in predict(server, [dict(r, carrier='ZZ', flight=20_000 + 5 * i + k) for k, r in enumerate(records(march, 5, seed=i))])]
+    assert {a['route'] for a in answers} == {'production'}                               # every failing canary record was answered by production...
+    assert any(a['fallback'] and a['fallback'].startswith(f'canary version {failing} failed') for a in answers)    # ...and says so
+    server.wait_for(lambda m: m['release']['strategy'] == 'replace')
+    withdrawn = [e for e in history(workspace, MODEL) if e['kind'] == 'release' and e['value'] == 'withdrawn'][-1]
+    assert withdrawn['previous'] == str(failing) and withdrawn['reason'].startswith(f'automatic rollback: canary version {failing} failed 100.0% of ')
+    assert release_state(workspace, MODEL)['candidate'] is None
+
+
+# --- hot swap under load, and a restart after SIGKILL --------------------------------------------------------------
+
+def test_a_deploy_and_a_rollback_under_load_drop_or_fail_no_request(linear_version, server, workspace, march):
+    sent, outcomes, stop = records(march, 400, seed=3), [], threading.Event()
+    def client(k):
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            i = k
+            while not stop.is_set():
+                response = http.post('/predict', json=sent[i % len(sent)])
+                outcomes.append((response.status_code, response.json()['predictions'][0]['version'] if response.status_code == 200 else response.text))
+                i += 4
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in threads: t.start()
+    time.sleep(3)
+    assert cli('deploy', MODEL, 2, '--strategy', 'replace', '--reason', 'swap under load', workspace=workspace).returncode == 0
+    server.wait_for(lambda m: m['release']['production'] == 2)
+    time.sleep(3)
+    assert cli('models', 'rollback', MODEL, '--reason', 'back under load', workspace=workspace).returncode == 0
+    server.wait_for(lambda m: m['release']['production'] == 1)
+    time.sleep(3)
+    stop.set()
+    for t in threads: t.join(30)
+    assert len(outcomes) > 200 and {status for status, _ in outcomes} == {200}, [o for o in outcomes if o[0] != 200][:3]
+    assert {version for _, version in outcomes} == {1, 2} and outcomes[-1][1] == 1
+
+
+def test_a_killed_server_restarts_with_the_same_routing_and_a_readable_log(server, workspace, march, linear_version):
+    assert cli('deploy', MODEL, 2, '--strategy', 'canary', '--percent', 30, workspace=workspace).returncode == 0
+    server.wait_for(lambda m: m['release']['strategy'] == 'canary')
+    sent = records(march, 300, seed=4)
+    answers = predict(server, sent)
+    time.sleep(1.5)                                                                      # one flush interval
+    server.stop(signal.SIGKILL)
+    logged = pd.read_parquet(Path(workspace)/'predictions'/MODEL/'.parts'/'predictions')  # every part is whole: it reads back
+    assert {a['request_id'] for a in answers} <= set(logged.request_id)                  # nothing answered before the last flush is lost
+    server.start()
+    metadata = httpx.get(f'{server.url}/metadata').json()
+    assert (metadata['release']['strategy'], metadata['release']['candidate'], metadata['release']['share']) == ('canary', 2, 0.3)
+    assert [a['route'] for a in predict(server, sent)] == [a['route'] for a in answers]
+    compacted = list((Path(workspace)/'predictions'/MODEL).glob('*.parquet'))              # the dead writer's parts, compacted at start
+    assert compacted and all(len(pd.read_parquet(p)) for p in compacted)
