@@ -1,0 +1,200 @@
+"""Serving speed, side by side on this machine over loopback: `mlops-nb serve` against a reference FastAPI app.
+
+    python bench/serving.py [--workspace DIR] [--runs 3] [--requests 2000] [--seconds 20] [--workers 1]
+
+Without --workspace (or with one holding no deployed model) it first runs the default pipeline (the full year,
+ingest to deploy) in a scratch workspace. Then, in each of --runs rounds:
+- single-record /predict latency p50, p95, p99 over --requests sequential keep-alive requests, and the same
+  server's /health p50 (the HTTP floor);
+- throughput and p99 with 8 and with 32 concurrent keep-alive clients for --seconds each;
+- the same for the reference (bench/reference_app.py: `pipeline.predict_proba` on a one-row DataFrame of
+  the request's engineered features, no feature store, no batching, no log).
+Once: in-process single-row latency of each inference path, of the feature path alone, and of Feast's own
+`get_online_features`, and `mlops-nb score` rows per second on the full year. Figures are medians over rounds.
+"""
+import argparse, asyncio, json, os, socket, statistics, subprocess, sys, tempfile, time
+from pathlib import Path
+import httpx, numpy as np, pandas as pd
+
+HERE = Path(__file__).parent
+RAW = ['time_hour', 'origin', 'carrier', 'flight', 'dest', 'sched_dep_time', 'sched_arr_time', 'distance']
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def start(command, env, ready):
+    "Start a server process; return it once `ready` answers 200."
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if process.poll() is not None: sys.exit(f"server exited: {process.stderr.read()[-2000:]}")
+        try:
+            if httpx.get(ready, timeout=2).status_code == 200: return process
+        except httpx.TransportError: pass
+        time.sleep(0.5)
+    process.kill()
+    sys.exit(f"{command[0]} not ready after 300 s")
+
+
+def deployed(workspace):
+    "The workspace's production model (name, version) and the run it came from, after a default `mlops-nb run` if there is none."
+    from mlops_nb.release import default_model, release_state
+    from mlops_nb.registry import get_model_version
+    try:
+        name = default_model(workspace)
+        version = release_state(workspace, name)['production']
+        if version is not None: return name, version, Path(workspace)/'runs'/get_model_version(workspace, name, version)['run_id']
+    except Exception: pass
+    print('no deployed model: running the default pipeline (the full year) first...', file=sys.stderr, flush=True)
+    subprocess.run(['mlops-nb', 'run', '--workspace', str(workspace)], check=True, env={**os.environ, 'WANDB_MODE': os.environ.get('WANDB_MODE', 'offline')})
+    return deployed(workspace)
+
+
+def bodies(run, n):
+    "n flights of the test month as requests: the raw fields for mlops-nb, the engineered features for the reference."
+    config = json.loads((run/'run.json').read_text())['config']
+    data = pd.read_parquet(run/'features.parquet')
+    data = data[data.time_hour >= pd.Timestamp(config['test_start'], tz='UTC')].sample(n, random_state=0, replace=n > len(data))
+    spec = json.loads((run/'feature_spec.json').read_text())
+    raw = data[RAW].assign(time_hour=data.time_hour.dt.strftime('%Y-%m-%dT%H:%M:%SZ'))
+    plain = lambda frame: [{k: (v.item() if hasattr(v, 'item') else v) for k, v in r.items()} for r in frame.to_dict('records')]
+    features = data[spec['numeric'] + spec['categorical']].astype(object).where(data[spec['numeric'] + spec['categorical']].notna(), None)
+    return plain(raw), plain(features)
+
+
+def sequential(url, path, sent, n):
+    "Milliseconds of n requests one after another on one keep-alive connection."
+    times = []
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for i in range(n):
+            start = time.perf_counter()
+            response = http.post(path, json=sent[i % len(sent)]) if sent else http.get(path)
+            times.append((time.perf_counter() - start) * 1000)
+            assert response.status_code == 200, response.text
+    return times
+
+
+async def concurrent(url, sent, clients, seconds):
+    "(requests per second, p99 ms, failures) of `clients` clients, each with its own keep-alive connection, posting for `seconds`."
+    times, failures, stop = [], 0, time.perf_counter() + seconds
+    async def client(k):                                       # one httpx client each: a shared pool stalls at 32 connections
+        nonlocal failures
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            i = k
+            while time.perf_counter() < stop:
+                start = time.perf_counter()
+                response = await http.post('/predict', json=sent[i % len(sent)])
+                times.append((time.perf_counter() - start) * 1000)
+                failures += response.status_code != 200
+                i += clients
+    began = time.perf_counter()
+    await asyncio.gather(*(client(k) for k in range(clients)))
+    return len(times) / (time.perf_counter() - began), float(np.percentile(times, 99)), failures
+
+
+def http_round(url, sent, requests, seconds):
+    "One round of HTTP figures for one server."
+    predict = sequential(url, '/predict', sent, requests)
+    health = sequential(url, '/health', None, requests)
+    figures = {'p50': np.percentile(predict, 50), 'p95': np.percentile(predict, 95), 'p99': np.percentile(predict, 99), 'health_p50': np.percentile(health, 50)}
+    for clients in (8, 32):
+        rate, p99, failures = asyncio.run(concurrent(url, sent, clients, seconds))
+        assert failures == 0, f"{failures} failed requests with {clients} clients"
+        figures[f'rps_{clients}'], figures[f'p99_{clients}'] = rate, p99
+    return figures
+
+
+def timed(call, n):
+    "p50 and p99 milliseconds of n calls (after one warm-up call)."
+    call(0)
+    times = []
+    for i in range(n):
+        start = time.perf_counter(); call(i); times.append((time.perf_counter() - start) * 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+
+
+def in_process(workspace, name, version, records, n):
+    "Single-row milliseconds (p50, p99) of the feature path, of Feast alone, of each inference path and of the whole Served.predict."
+    from mlops_nb.features import open_store
+    from mlops_nb.inference import OnnxPath, SklearnPath, compile_numpy, onnx_bytes, parity
+    from mlops_nb.registry import load_registered
+    from mlops_nb.server import Served
+    served, model = Served(workspace, name, version), load_registered(workspace, name, version)
+    spec, store = served.spec, open_store(served.spec['repo'])
+    numbers, categories, _ = served.features.assemble(records)
+    refs = [f"{v['name']}:{c}" for v in spec['store']['views'] for c in v['features']]
+    entities = [{e: r[e] for v in spec['store']['views'] for e in v['entities']} for r in records]
+    one = lambda path: (lambda i: path.predict(numbers[i % len(records):i % len(records) + 1], categories[i % len(records):i % len(records) + 1]))
+    figures = {'feature path (cache + on-demand parts)': timed(lambda i: served.features.assemble([records[i % len(records)]]), n),
+               "Feast get_online_features alone": timed(lambda i: store.get_online_features(features=refs, entity_rows=[entities[i % len(records)]]).to_dict(), n)}
+    paths = {'sklearn': SklearnPath(model, spec, served.task)}
+    try: paths['numpy'] = compile_numpy(model, spec, served.task)
+    except Exception as e: figures['numpy path'] = f"none: {str(e).splitlines()[0][:120]}"
+    try: paths['onnx'] = OnnxPath(onnx_bytes(model, spec), spec, served.task)
+    except Exception as e: figures['onnx path'] = f"none: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
+    reference = paths['sklearn'].predict(numbers, categories)
+    for key, path in paths.items():
+        difference = parity(path, reference, numbers, categories)                       # all rows in one call, and 100 one at a time
+        figures[f"{key} path (max |diff| {difference:.1e}{', refused' if difference > 1e-5 else ''})"] = timed(one(path), n)
+    figures[f"whole Served.predict, one record ({served.decision['path']} path in use)"] = timed(lambda i: served.predict([records[i % len(records)]]), n)
+    return figures
+
+
+def score_rate(workspace, run):
+    "Rows per second of `mlops-nb score` on the run's validated data (the full year), wall time of the command."
+    data = run/'validated'/'data.parquet'
+    rows = len(pd.read_parquet(data, columns=['flight']))
+    with tempfile.TemporaryDirectory() as scratch:
+        start = time.perf_counter()
+        subprocess.run(['mlops-nb', 'score', str(data), '--out', f'{scratch}/scores.parquet', '--workspace', str(workspace)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, 'WANDB_MODE': 'offline'})
+        seconds = time.perf_counter() - start
+    return rows, seconds
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--workspace', help='a workspace with a deployed model; default: a scratch one with a fresh default run')
+    parser.add_argument('--runs', type=int, default=3, help='rounds of the HTTP figures; medians are reported')
+    parser.add_argument('--requests', type=int, default=2000, help='sequential requests per latency figure')
+    parser.add_argument('--seconds', type=float, default=20, help='seconds per concurrency level')
+    parser.add_argument('--workers', type=int, default=1, help='uvicorn workers of mlops-nb serve')
+    args = parser.parse_args()
+    workspace = Path(args.workspace or tempfile.mkdtemp(prefix='bench-serving-'))
+    name, version, run = deployed(workspace)
+    raw, features = bodies(run, max(args.requests, 5000))
+    env = {**os.environ, 'WANDB_MODE': 'offline', 'MLOPS_NB_WORKSPACE': str(workspace), 'REFERENCE_MODEL': name, 'REFERENCE_VERSION': str(version), 'PYTHONPATH': str(HERE)}
+    ours, reference = free_port(), free_port()
+    servers = [start(['mlops-nb', 'serve', '--port', str(ours), '--workers', str(args.workers)], env, f'http://127.0.0.1:{ours}/ready'),
+               start([sys.executable, '-m', 'uvicorn', '--factory', 'reference_app:app', '--port', str(reference), '--log-level', 'warning'], env,
+                     f'http://127.0.0.1:{reference}/health')]
+    rounds = {'mlops-nb serve': [], 'reference': []}
+    try:
+        for i in range(args.runs):
+            rounds['mlops-nb serve'].append(http_round(f'http://127.0.0.1:{ours}', raw, args.requests, args.seconds))
+            rounds['reference'].append(http_round(f'http://127.0.0.1:{reference}', features, args.requests, args.seconds))
+            print(f"round {i + 1}/{args.runs}: " + '; '.join(f"{k} p50 {r[-1]['p50']:.2f} ms, 8 clients {r[-1]['rps_8']:.0f}/s" for k, r in rounds.items()), file=sys.stderr, flush=True)
+    finally:
+        for s in servers: s.terminate(); s.wait(60)
+    median = lambda key, server: statistics.median(r[key] for r in rounds[server])
+    metadata = f"model {name} version {version}, run {run.name}, {args.workers} worker(s), {os.cpu_count()} cores"
+    print(f"\nHTTP over loopback, medians of {args.runs} rounds ({metadata})")
+    print(f"{'server':<16} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'/health p50':>11} {'8 clients/s':>11} {'p99 ms':>7} {'32 clients/s':>12} {'p99 ms':>7}")
+    for server in rounds:
+        m = lambda k: median(k, server)
+        print(f"{server:<16} {m('p50'):7.2f} {m('p95'):7.2f} {m('p99'):7.2f} {m('health_p50'):11.2f} {m('rps_8'):11.0f} {m('p99_8'):7.1f} {m('rps_32'):12.0f} {m('p99_32'):7.1f}")
+    ours_m, ref_m = (lambda k: median(k, 'mlops-nb serve')), (lambda k: median(k, 'reference'))
+    print(f"targets: /predict p50 / /health p50 = {ours_m('p50') / ours_m('health_p50'):.2f} (<= 1.5); /predict p99 = {ours_m('p99'):.2f} ms (<= 10); "
+          f"8-client throughput / reference = {ours_m('rps_8') / ref_m('rps_8'):.1f}x (>= 10); 32 clients: {ours_m('rps_32') / ref_m('rps_32'):.1f}x")
+    print(f"\nin process, one row, {args.requests} calls (ms):")
+    for label, figure in in_process(workspace, name, version, raw, args.requests).items():
+        print(f"  {label:<70} " + (f"p50 {figure[0]:6.3f}  p99 {figure[1]:6.3f}" if isinstance(figure, tuple) else figure))
+    rows, seconds = score_rate(workspace, run)
+    print(f"\nmlops-nb score, the full year: {rows:,} rows in {seconds:.1f} s = {rows / seconds:,.0f} rows/s (command wall time, start-up included)")
+
+
+if __name__ == '__main__': main()
