@@ -42,11 +42,15 @@ class Scorer:
         self.path = load_path(decision or {'path': 'sklearn'}, load_registered(workspace, entry['name'], entry['version']), self.spec, self.task, onnx)
         self.store = open_store(self.spec['repo']) if self.spec['store']['views'] else None
 
-    def score(self, rows): # raw records: the request fields of the model
-        "The records' predictions with their time, ids, a request id, the model and the version."
+    def features(self, rows): # raw records: the request fields of the model
+        "The records, checked, with their point-in-time features; and the model's feature frame."
         rows = request_rows(rows, self.spec)
         if self.store is not None: rows = historical(self.store, rows, self.spec['store'], self.spec['timestamp'])
-        features = conform(add_calendar(rows, self.spec['timestamp'], self.spec['calendar'], self.spec['timezone']), self.spec)
+        return rows, conform(add_calendar(rows, self.spec['timestamp'], self.spec['calendar'], self.spec['timezone']), self.spec)
+
+    def score(self, rows): # raw records: the request fields of the model
+        "The records' predictions with their time, ids, a request id, the model and the version."
+        rows, features = self.features(rows)
         output = self.path.predict(*model_inputs(features, self.spec))
         keep = [c for c in dict.fromkeys([self.spec['timestamp'], *self.spec.get('id_columns', [])]) if c in rows]
         out = rows[keep].reset_index(drop=True).assign(request_id=[uuid.uuid4().hex for _ in range(len(rows))], model=self.entry['name'],

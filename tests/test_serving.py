@@ -1,6 +1,6 @@
 """Serving: a real `mlops-nb serve` on loopback over a real pipeline run: faults, fuzzing, parity through HTTP, ONNX,
 canary split, shadow, automatic rollback, hot swap under load, restart after SIGKILL, and batch scoring."""
-import json, os, signal, socket, subprocess, threading, time
+import contextlib, json, os, signal, socket, subprocess, threading, time
 from pathlib import Path
 import httpx, numpy as np, pandas as pd, pytest, schemathesis
 from hypothesis import HealthCheck, settings
@@ -173,30 +173,46 @@ def test_metrics_count_requests_by_route_and_version(server):
     assert 'mlops_request_latency_seconds_bucket{le="0.005",version="1"}' in after and 'mlops_batch_size_count' in after
 
 
+@contextlib.contextmanager
+def prometheus(server, folder, rules=None):
+    "A real Prometheus on loopback scraping the server every second (with alerting rules, if given); yields its query function."
+    port, config = free_port(), folder/'prometheus.yml'
+    config.write_text(f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n" + (f"rule_files: ['{rules}']\n" if rules else '') +
+                      f"scrape_configs:\n  - job_name: mlops_nb\n    static_configs:\n      - targets: ['127.0.0.1:{server.port}']\n")
+    process = subprocess.Popen(['prometheus', f'--config.file={config}', f'--storage.tsdb.path={folder/"data"}',
+                                f'--web.listen-address=127.0.0.1:{port}'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def query(q, path='query'):
+        return httpx.get(f'http://127.0.0.1:{port}/api/v1/{path}', params={'query': q}).json()['data']
+    def wait(q, timeout=60):
+        "The result of query `q` once it has one."
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            time.sleep(1)
+            try:
+                if found := query(q)['result']: return found
+            except httpx.TransportError: pass
+        raise AssertionError(f'Prometheus never answered {q!r}')
+    try: yield query, wait
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def scraped(server, name):
+    "The value of one line of the server's own /metrics."
+    return float(next(l.split()[-1] for l in httpx.get(f'{server.url}/metrics').text.splitlines() if l.startswith(name)))
+
+
 def test_prometheus_scrapes_the_metrics_and_reads_what_they_say(server, tmp_path):
     "A real Prometheus server on loopback scrapes /metrics every second; its queries return the server's own counts."
     predict(server, [GOOD] * 3)
-    port, config = free_port(), tmp_path/'prometheus.yml'
-    config.write_text(f"global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: mlops_nb\n    static_configs:\n"
-                      f"      - targets: ['127.0.0.1:{server.port}']\n")
-    prometheus = subprocess.Popen(['prometheus', f'--config.file={config}', f'--storage.tsdb.path={tmp_path/"data"}',
-                                   f'--web.listen-address=127.0.0.1:{port}'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    query = lambda q: httpx.get(f'http://127.0.0.1:{port}/api/v1/query', params={'query': q}).json()['data']['result']
-    try:
-        deadline, found = time.time() + 60, []
-        while time.time() < deadline and not found:
-            time.sleep(1)
-            try: found = query('mlops_predictions_total{route="production",version="1"}')
-            except httpx.TransportError: pass
-        [target] = httpx.get(f'http://127.0.0.1:{port}/api/v1/targets').json()['data']['activeTargets']
+    with prometheus(server, tmp_path) as (query, wait):
+        found = wait('mlops_predictions_total{route="production",version="1"}')
+        [target] = query('', 'targets')['activeTargets']
         assert (target['health'], target['lastError']) == ('up', '')
-        served = httpx.get(f'{server.url}/metrics').text
-        assert float(found[0]['value'][1]) == float(next(l.split()[-1] for l in served.splitlines() if l.startswith('mlops_predictions_total{route="production",version="1"}')))
-        [p99] = query('histogram_quantile(0.99, sum by (le) (mlops_request_latency_seconds_bucket))')
+        assert float(found[0]['value'][1]) == scraped(server, 'mlops_predictions_total{route="production",version="1"}')
+        [p99] = query('histogram_quantile(0.99, sum by (le) (mlops_request_latency_seconds_bucket))')['result']
         assert 0 < float(p99['value'][1]) < 10
-    finally:
-        prometheus.terminate()
-        prometheus.wait(30)
 
 
 # --- fuzzing: schemathesis against the server's own OpenAPI document ------------------------------------------
@@ -401,3 +417,75 @@ def test_a_killed_server_restarts_with_the_same_routing_and_a_readable_log(serve
     assert [a['route'] for a in predict(server, sent)] == [a['route'] for a in answers]
     compacted = list((Path(workspace)/'predictions'/MODEL).glob('*.parquet'))              # the dead writer's parts, compacted at start
     assert compacted and all(len(pd.read_parquet(p)) for p in compacted)
+
+
+# --- monitoring the traffic above (issue 11) ---------------------------------------------------------------------
+
+def test_monitor_reads_the_log_by_window_with_routes_feedback_health_and_alerts(server, workspace, run, march):
+    answers = predict(server, records(march, 200, seed=7))
+    sent = httpx.post(f'{server.url}/feedback', json=[{'request_id': a['request_id'], 'truth': int(t)} for a, t in zip(answers, march.sample(200, random_state=7).late)])
+    assert sent.json()['stored'] == 200
+    server.stop()                                                                        # a clean shutdown rolls every hour of the log
+    try:
+        result = cli('monitor', '--window', '1d', '-p', 'drift_draws=50', workspace=workspace)
+        assert result.returncode in (0, 1) and 'window(s) of 1d' in result.stdout, result.stderr
+        summary = json.loads((Path(workspace)/'monitoring'/MODEL/'latest.json').read_text())
+        assert (result.returncode == 1) == bool(summary['alerts'])
+        assert json.loads((Path(workspace)/'monitoring'/'alerts.json').read_text())['alerts'] == summary['alerts']
+        logged = pd.read_parquet(Path(workspace)/'predictions'/MODEL)
+        window = summary['windows'][-1]
+        assert sum(w['rows'] for w in summary['windows']) == (logged.route != 'shadow').sum()
+        spec = json.loads((run/'feature_spec.json').read_text())
+        assert set(window['drift']['features']) == {*spec['numeric'], *spec['categorical']}
+        assert all(f['threshold'] > 0 and f['p_value'] is not None for f in window['drift']['features'].values())
+        assert {r['route'] for w in summary['windows'] for r in w['routes']} >= {'production', 'canary', 'shadow'}
+        assert window['performance']['labels'] >= 200 and window['performance']['roc_auc'] is not None
+        assert window['estimated']['roc_auc'] is not None and window['health']['latency_ms']['p99'] > 0
+        assert window['prediction']['threshold'] > 0 and 0 <= window['prediction']['positive_share'] <= 1
+    finally:
+        server.start()
+
+
+def test_monitor_a_file_measures_and_estimates_performance_per_window(workspace, march, tmp_path):
+    march.to_parquet(tmp_path/'march.parquet')
+    result = cli('monitor', '--data', tmp_path/'march.parquet', '--window', '1w', '-p', 'drift_draws=50', '-p', 'alert_drift_share=0', workspace=workspace)
+    assert 'window(s) of 1w' in result.stdout, result.stderr
+    summary = json.loads((Path(workspace)/'monitoring'/MODEL/'latest.json').read_text())
+    assert result.returncode == (1 if summary['alerts'] else 0) and summary['source'].endswith('march.parquet'), result.stderr
+    assert [w['start'][:10] for w in summary['windows']] == ['2013-02-25', '2013-03-04', '2013-03-11', '2013-03-18', '2013-03-25', '2013-04-01']   # weeks from Monday, UTC
+    assert sum(w['rows'] for w in summary['windows']) == len(march)
+    for window in summary['windows'][1:-1]:                                              # whole weeks: measured and estimated ROC AUC side by side
+        assert window['performance']['labels'] == window['rows'] and abs(window['performance']['roc_auc'] - window['estimated']['roc_auc']) < 0.1, window
+    assert {a['rule'] for a in summary['alerts']} <= {'estimated_auc_drop', 'realised_auc_drop'}
+
+
+@pytest.mark.parametrize('options, message', [
+    (['--window', '1month'], "window '1month': expected a number and a unit, such as 1h, 6h, 1d or 1w"),
+    (['-p', 'drift_alpha=often'], "parameter 'drift_alpha': expected float, got str 'often'"),
+    (['--data', 'nowhere.csv'], 'nowhere.csv'),
+])
+def test_monitor_refuses_bad_input_in_one_line(workspace, options, message):
+    result = cli('monitor', *options, workspace=workspace)
+    assert result.returncode in (1, 2) and message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+RULES = Path(__file__).parent.parent/'reports'/'prometheus'/'alerts.yml'
+
+
+def test_promtool_accepts_the_shipped_alerting_rules():
+    result = subprocess.run(['promtool', 'check', 'rules', str(RULES)], capture_output=True, text=True)
+    assert result.returncode == 0 and 'SUCCESS: 5 rules found' in result.stdout, result.stdout + result.stderr
+
+
+def test_prometheus_reads_the_drift_and_estimated_performance_gauges_and_loads_the_rules(server, workspace, tmp_path):
+    "After `mlops-nb monitor`, /metrics carries the latest window's gauges; Prometheus scrapes them and evaluates the shipped rules."
+    latest = json.loads((Path(workspace)/'monitoring'/MODEL/'latest.json').read_text())['windows'][-1]
+    with prometheus(server, tmp_path, RULES) as (query, wait):
+        [share] = wait('mlops_drift_share')
+        assert float(share['value'][1]) == pytest.approx(latest['drift']['share']) and share['metric']['model'] == MODEL
+        [estimated] = wait('mlops_estimated_roc_auc')
+        assert float(estimated['value'][1]) == pytest.approx(latest['estimated']['roc_auc'])
+        assert wait('mlops_predictions_total') and len(wait('mlops_feature_drift_ratio')) == len(latest['drift']['features'])
+        groups = {g['name']: g for g in query('', 'rules')['groups']}
+        assert set(groups) == {'mlops_nb_serving', 'mlops_nb_monitoring'}
+        assert all(r['health'] == 'ok' for g in groups.values() for r in g['rules']), groups
