@@ -21,7 +21,6 @@ os.environ.setdefault('WHYLOGS_NO_ANALYTICS', 'True')
 import whylogs as why
 from whylogs.core.constraints import ConstraintsBuilder
 from whylogs.core.constraints.factories import null_percentage_below_number
-from whylogs.viz.drift.column_drift_algorithms import KS
 from whylogs.viz.utils.frequent_items_calculations import get_frequent_stats
 
 # %% ../nbs/02a_drift.ipynb #bee944e7
@@ -132,12 +131,19 @@ def chi_square(target,    # the target's column profile view
     return statistic, float(scipy.stats.chi2.sf(statistic, len(expected) - 1))
 
 # %% ../nbs/02a_drift.ipynb #36be6b64
-def ks_test(target,    # the target's column profile view
-            reference, # the reference's column profile view
+def ks_test(target,     # the target's column profile view, or its KLL sketch
+            reference,  # the reference's column profile view, or its KLL sketch
+            points=200, # quantiles of each sketch the CDFs are compared at
            ):
-    "whylogs' two-sample Kolmogorov-Smirnov test on the KLL sketches: (statistic, p-value)."
-    result = KS().calculate(target, reference)
-    return None if result is None else (float(result.statistic), float(result.pvalue))
+    "Two-sample Kolmogorov-Smirnov test on two KLL sketches: (statistic, p-value)."
+    ref, new = kll(reference), kll(target)
+    if ref is None or new is None: return None
+    levels = list(np.linspace(0, 1, points + 1))
+    grid = list(np.unique([*ref.get_quantiles(levels), *new.get_quantiles(levels)]))
+    statistic = float(np.max(np.abs(np.array(ref.get_cdf(grid)) - np.array(new.get_cdf(grid)))))
+    n = ref.get_n() * new.get_n() / (ref.get_n() + new.get_n())          # the effective size of the two samples
+    p = scipy.stats.kstwo.sf(statistic, round(n)) if n <= 10_000 else scipy.stats.kstwobign.sf(statistic * np.sqrt(n))
+    return statistic, float(p)
 
 # %% ../nbs/02a_drift.ipynb #fddabf91
 def wasserstein(target,     # the target's column profile view, or its KLL sketch
