@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['app', 'models_app', 'WORKSPACE', 'fail', 'one_line_errors', 'command', 'config', 'run', 'validate', 'version_line',
            'models_list', 'model_version', 'models_show', 'event_line', 'models_promote', 'models_rollback',
-           'state_lines', 'models_history', 'serve', 'deploy_lines', 'deploy', 'score', 'monitor', 'main']
+           'state_lines', 'models_history', 'serve', 'deploy_lines', 'deploy', 'score', 'monitor', 'report', 'main']
 
 # %% ../nbs/10_cli.ipynb #f168a47f
 import functools, json, os
@@ -244,6 +244,18 @@ def monitor(window: str = typer.Option('', '--window', help="Window length: a nu
     for alert in summary['alerts']: typer.echo(f"ALERT {alert['message']}")
     typer.echo(f"{summary['model']}: {len(summary['windows'])} window(s) of {summary['window']}, {len(summary['alerts'])} alert(s); reports in {workspace_path(workspace)/'monitoring'/summary['model']}")
     if summary['alerts']: raise typer.Exit(1)
+
+# %% ../nbs/10_cli.ipynb #c8d4e2fa
+@command(app)
+def report(name: str = typer.Argument(..., help="The report: monitoring, experiments or pipeline"),
+           port: int = typer.Option(8866, '--port', help="Port on 127.0.0.1 to serve it on"),
+           html: Optional[Path] = typer.Option(None, '--html', help="Write a static HTML snapshot (with its plots) to this file instead of serving"),
+           workspace: Optional[Path] = WORKSPACE):
+    "Serve a Voila report of the workspace on localhost and print its URL, or write it as static HTML."
+    from mlops_nb.dashboards import html_report, report_notebook, serve_report
+    report_notebook(name)
+    if html: return typer.echo(f"wrote the {name} report of {workspace_path(workspace)} to {html_report(name, workspace_path(workspace), html)}")
+    raise typer.Exit(serve_report(name, workspace_path(workspace), port, typer.echo))
 
 # %% ../nbs/10_cli.ipynb #ae47ae06
 def main():

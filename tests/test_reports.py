@@ -1,0 +1,141 @@
+"""The Voila reports in a real browser: `mlops-nb report` serves each on loopback, Debian's Chromium (driven by
+Playwright through `executable_path`) opens it; and JupyterLab opens a stage notebook and starts its kernel.
+Screenshots go to test-artifacts/ (or $MLOPS_NB_ARTIFACTS)."""
+import os, re, signal, subprocess, time
+from pathlib import Path
+import httpx, pandas as pd, pytest
+from playwright.sync_api import sync_playwright
+from conftest import cli, first_run
+
+CHROMIUM = '/usr/bin/chromium'
+ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
+ARTIFACTS = Path(os.environ.get('MLOPS_NB_ARTIFACTS', Path(__file__).parent.parent/'test-artifacts'))
+PROJECT = Path(__file__).parent.parent
+TITLES = {'monitoring': ['Model monitoring', 'Drift per feature over time', 'Estimated and realised performance', 'Alerts', 'Routes in the latest window'],
+          'experiments': ['Experiments', 'Runs', 'Trials of one run', "The champion's history"],
+          'pipeline': ['Pipeline run', 'Stages', 'Metrics']}
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def reported(slice_workspace, tmp_path_factory):
+    "The sliced workspace (two runs, a registered model) with March monitored from a file, by day and by week."
+    data = tmp_path_factory.mktemp('reports')/'march.parquet'
+    validated = pd.read_parquet(first_run(slice_workspace)/'validated'/'data.parquet')
+    validated[validated.time_hour >= pd.Timestamp('2013-03-01', tz='UTC')].to_parquet(data)
+    for window in ('1d', '1w'):
+        result = cli('monitor', '--data', data, '--window', window, '-p', 'drift_draws=50', workspace=slice_workspace)
+        assert result.returncode in (0, 1) and f'window(s) of {window}' in result.stdout, result.stderr
+    return slice_workspace
+
+
+@pytest.fixture(scope='module')
+def browser():
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def serve(*command, url, timeout=120):
+    "Start a server process and return it once `url` answers."
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert process.poll() is None, process.stderr.read()[-2000:]
+        try:
+            if httpx.get(url, timeout=5).status_code == 200: return process
+        except httpx.TransportError: pass
+        time.sleep(0.5)
+    raise AssertionError(f'{command[0]} did not answer {url} in {timeout} s')
+
+
+def stop(process):
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(30)
+
+
+def images(page):
+    "The source of every plot on the page."
+    return page.eval_on_selector_all('.jp-OutputArea img', 'images => images.map(i => i.src)')
+
+
+@pytest.mark.parametrize('name', list(TITLES))
+def test_each_report_renders_in_chromium_and_a_widget_changes_its_plot(reported, browser, name):
+    port = free_port()
+    server = serve('mlops-nb', 'report', name, '--port', str(port), '--workspace', str(reported), url=f'http://127.0.0.1:{port}/')
+    try:
+        page = browser.new_page(viewport={'width': 1280, 'height': 1600})
+        started = time.perf_counter()
+        page.goto(f'http://127.0.0.1:{port}/', timeout=180_000)
+        page.wait_for_selector('.jp-OutputArea img', timeout=180_000)
+        print(f"{name}: first plot {time.perf_counter() - started:.1f} s after the request")
+        text = page.inner_text('body')
+        for title in TITLES[name]: assert title in text, f'{name}: no {title!r} on the page'
+        assert 'Traceback' not in text and 'Error' not in re.sub(r'error rate|Error rate', '', text), text[:2000]
+        assert page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').count() == 0
+        before = images(page)
+        page.screenshot(path=str(ARTIFACTS/f'report-{name}.png'), full_page=True)
+        selects = page.locator('.widget-dropdown select')
+        choice = selects.nth({'monitoring': 3, 'experiments': 1, 'pipeline': 0}[name])        # feature; parameter; run
+        options = choice.locator('option').all_inner_texts()
+        assert len(options) > 1, f'{name}: the widget has one option only: {options}'
+        choice.select_option(label=[o for o in options if o != choice.input_value()][0])
+        page.wait_for_function('before => [...document.querySelectorAll(".jp-OutputArea img")].map(i => i.src).join() !== before', arg=','.join(before), timeout=60_000)
+        assert images(page) != before
+        page.screenshot(path=str(ARTIFACTS/f'report-{name}-changed.png'), full_page=True)
+    finally:
+        stop(server)
+
+
+@pytest.mark.parametrize('name', list(TITLES))
+def test_report_html_writes_a_static_page_with_its_plots(reported, tmp_path, name):
+    out = tmp_path/f'{name}.html'
+    result = cli('report', name, '--html', out, workspace=reported)
+    assert result.returncode == 0 and out.exists(), result.stderr
+    page = out.read_text()
+    assert 'Traceback' not in page and page.count('data:image/png') >= 1
+    for title in TITLES[name]: assert title in page, title
+
+
+def test_the_pipeline_report_names_every_stage_of_a_finished_run(reported, tmp_path):
+    page = tmp_path/'pipeline.html'
+    assert cli('report', 'pipeline', '--html', page, workspace=reported).returncode == 0
+    text = page.read_text()
+    for stage in ('ingest', 'validate', 'features', 'train', 'evaluate', 'register', 'deploy'): assert f'>{stage}<' in text, stage
+
+
+def test_reports_say_plainly_when_there_is_nothing_yet(tmp_path):
+    for name in TITLES:
+        result = cli('report', name, '--html', tmp_path/f'{name}.html', workspace=tmp_path/'empty')
+        assert result.returncode == 0, result.stderr
+        page = (tmp_path/f'{name}.html').read_text()
+        assert 'Traceback' not in page and re.search(r'No (monitoring results|runs) yet', page), name
+
+
+def test_jupyterlab_opens_a_stage_notebook_and_starts_its_kernel(browser):
+    port, token = free_port(), 'mlops-nb-test-token'
+    lab = serve('jupyter', 'lab', '--no-browser', f'--port={port}', '--ServerApp.ip=127.0.0.1', f'--IdentityProvider.token={token}',
+                f'--ServerApp.root_dir={PROJECT}', '--LabApp.news_url=', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate', '--ServerApp.allow_root=True',
+                url=f'http://127.0.0.1:{port}/api/status?token={token}')
+    try:
+        page = browser.new_page(viewport={'width': 1280, 'height': 900})
+        page.goto(f'http://127.0.0.1:{port}/lab/tree/nbs/01_ingest.ipynb?token={token}', timeout=180_000)
+        page.wait_for_selector('.jp-Notebook h1', timeout=180_000)
+        assert 'Ingest' in page.inner_text('.jp-Notebook h1')
+        page.wait_for_function("document.title.includes('01_ingest.ipynb')", timeout=60_000)          # the notebook's tab is the current one
+        deadline, states = time.time() + 120, []
+        while time.time() < deadline and 'idle' not in states:
+            states = [k['execution_state'] for k in httpx.get(f'http://127.0.0.1:{port}/api/kernels', params={'token': token}).json()]
+            time.sleep(1)
+        assert 'idle' in states, states
+        page.screenshot(path=str(ARTIFACTS/'jupyterlab-01_ingest.png'))
+    finally:
+        stop(lab)
