@@ -145,7 +145,9 @@ def create_app(workspace, # the workspace
     @app.exception_handler(RequestValidationError)
     async def invalid(request, exc): return validation_problem(exc, settings['max_batch'])
     @app.exception_handler(HTTPException)
-    async def refused(request, exc): # bytes that are not JSON text at all; an unknown path or method
+    async def refused(request, # the request refused
+                      exc,     # why: bytes that are not JSON text at all, an unknown path or method
+                     ):
         if exc.status_code == 400: return problem(422, f"body: not valid JSON ({exc.detail})")
         response = problem(exc.status_code, f"{request.url.path}: {exc.detail}")
         response.headers.update(exc.headers or {})                                 # a 405 keeps its Allow header
