@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['ORIGIN', 'LOG_COLUMNS', 'RULES', 'window_length', 'window_starts', 'hourly_files', 'Reference', 'feature_drift',
            'sketch', 'prediction_drift', 'percentiles', 'health', 'routes', 'window_alerts', 'between', 'log_traffic',
-           'file_traffic', 'window_report', 'serving_version', 'monitor', 'window_line', 'latest_gauges',
+           'file_traffic', 'window_report', 'serving_version', 'traffic', 'monitor', 'window_line', 'latest_gauges',
            'monitor_settings', 'monitor_config']
 
-# %% ../nbs/08_monitor.ipynb #0cf1db8a
+# %% ../nbs/08_monitor.ipynb #0d7d452b
 import json, re
 from functools import reduce
 from pathlib import Path
@@ -22,7 +22,7 @@ from .registry import get_model_version, load_registered
 from .release import default_model
 from .train import predict
 
-# %% ../nbs/08_monitor.ipynb #49ad4e96
+# %% ../nbs/08_monitor.ipynb #a7aeb214
 ORIGIN = pd.Timestamp('2000-01-03', tz='UTC')       # a Monday at midnight: days start at midnight UTC and weeks on Mondays
 
 def window_length(text): # such as 1h, 6h, 1d or 1w
@@ -31,7 +31,7 @@ def window_length(text): # such as 1h, 6h, 1d or 1w
     if not match or int(match[1]) == 0: raise ConfigError(f"window {text!r}: expected a number and a unit, such as 1h, 6h, 1d or 1w")
     return pd.Timedelta(int(match[1]), unit={'h': 'h', 'd': 'D', 'w': 'W'}[match[2]])
 
-# %% ../nbs/08_monitor.ipynb #136c021b
+# %% ../nbs/08_monitor.ipynb #426f6f43
 def window_starts(times,  # UTC times
                   length, # the window length
                  ):
@@ -39,7 +39,7 @@ def window_starts(times,  # UTC times
     times = pd.to_datetime(pd.Series(times), utc=True)
     return ORIGIN + ((times - ORIGIN) // length) * length
 
-# %% ../nbs/08_monitor.ipynb #fe04d858
+# %% ../nbs/08_monitor.ipynb #c68f7ff1
 def hourly_files(folder, # a folder of the prediction log: predictions, profiles or feedback of one model
                  suffix, # .parquet or .bin
                 ):
@@ -47,7 +47,7 @@ def hourly_files(folder, # a folder of the prediction log: predictions, profiles
     files = sorted(p for p in Path(folder).glob(f'*{suffix}') if not p.name.startswith('.'))
     return pd.DataFrame({'hour': pd.to_datetime([p.name[:13] for p in files], format='%Y-%m-%dT%H', utc=True), 'path': files})
 
-# %% ../nbs/08_monitor.ipynb #0d72296e
+# %% ../nbs/08_monitor.ipynb #f4ae283c
 class Reference:
     "A registered version's training reference: feature kinds, profile, rows, test-month scores, and thresholds per window size."
     def __init__(self,
@@ -106,7 +106,7 @@ class Reference:
         found = json.loads(path.read_text())
         return {k: v for k, v in found.items() if not k.startswith('__')}, found.get('__score')
 
-# %% ../nbs/08_monitor.ipynb #7b64f9d9
+# %% ../nbs/08_monitor.ipynb #bdc3e4a9
 def feature_drift(view,       # the window's profile of the served features
                   reference,  # the reference's profile
                   kinds,      # feature: number or category
@@ -126,7 +126,7 @@ def feature_drift(view,       # the window's profile of the served features
     drifted = [n for n, f in out.items() if f['drifted']]
     return {'features': out, 'drifted': drifted, 'share': len(drifted) / len(out) if out else None}
 
-# %% ../nbs/08_monitor.ipynb #a8433eed
+# %% ../nbs/08_monitor.ipynb #bd0b8494
 def sketch(values): # numbers
     "A KLL sketch of the numbers, as whylogs makes them."
     made = whylogs_sketching.kll_doubles_sketch(1024)
@@ -134,7 +134,7 @@ def sketch(values): # numbers
     made.update(values[~np.isnan(values)])
     return made
 
-# %% ../nbs/08_monitor.ipynb #98820b10
+# %% ../nbs/08_monitor.ipynb #f25ec7d3
 def prediction_drift(scores,    # the window's scores (probabilities)
                      test,      # the test month's scores
                      threshold, # the calibrated threshold of the scores' Wasserstein distance
@@ -149,13 +149,13 @@ def prediction_drift(scores,    # the window's scores (probabilities)
             'mean_score': float(scores.mean()), 'test_mean_score': float(np.mean(test)),
             'positive_share': float(np.mean(scores >= decision)), 'test_positive_share': float(np.mean(np.asarray(test) >= decision))}
 
-# %% ../nbs/08_monitor.ipynb #a42ec808
+# %% ../nbs/08_monitor.ipynb #e914c2c5
 def percentiles(values): # numbers
     "p50, p95 and p99 of the numbers, or None if there are none."
     values = pd.Series(values, dtype=float).dropna()
     return None if values.empty else {f'p{q}': float(np.percentile(values, q)) for q in (50, 95, 99)}
 
-# %% ../nbs/08_monitor.ipynb #e0d23ed2
+# %% ../nbs/08_monitor.ipynb #d42e6790
 def health(frame,   # the window's log rows: route, latency_ms, error
            seconds, # the window's length in seconds
           ):
@@ -165,7 +165,7 @@ def health(frame,   # the window's log rows: route, latency_ms, error
     return {'requests': int(len(served)), 'per_second': len(served) / seconds, 'latency_ms': percentiles(served.latency_ms),
             'errors': errors, 'error_rate': errors / len(served) if len(served) else None}
 
-# %% ../nbs/08_monitor.ipynb #2dffa838
+# %% ../nbs/08_monitor.ipynb #a0b8893d
 def routes(frame): # the window's log rows: request_id, route, version, output, latency_ms, error, truth
     "Each route and version's figures, and once labels come, each candidate against production: the A/B result."
     out = []
@@ -183,7 +183,7 @@ def routes(frame): # the window's log rows: request_id, route, version, output, 
         else: entry['against_production'] = compare_versions((production.truth, production.output), (rows.truth, rows.output), paired=False)
     return out
 
-# %% ../nbs/08_monitor.ipynb #8c2a9677
+# %% ../nbs/08_monitor.ipynb #70903990
 def window_alerts(report, # a window's report
                   rules,  # rule: threshold (drift_share, estimated_auc_drop, realised_auc_drop, latency_p99_ms, error_rate)
                   test_auc, # the version's test-month ROC AUC, the base of the drops
@@ -200,7 +200,7 @@ def window_alerts(report, # a window's report
     return [{'window': at, 'rule': rule, 'value': value, 'threshold': rules[rule], 'message': f"window {at}: {words[rule]} {value:.3g} above {rules[rule]:g}"}
             for rule, value in values.items() if rules.get(rule) and value is not None and value > rules[rule]]
 
-# %% ../nbs/08_monitor.ipynb #bb1cf4fd
+# %% ../nbs/08_monitor.ipynb #3e2f6eec
 def between(times,    # UTC times
             start='', # the first time kept, ISO; '' for no limit
             end='',   # the time to stop before, ISO; '' for no limit
@@ -212,7 +212,7 @@ def between(times,    # UTC times
     if end: kept &= times < pd.Timestamp(end).tz_localize('UTC') if pd.Timestamp(end).tz is None else times < pd.Timestamp(end)
     return kept.to_numpy()
 
-# %% ../nbs/08_monitor.ipynb #589b20db
+# %% ../nbs/08_monitor.ipynb #04385e19
 LOG_COLUMNS = ['request_id', 'at', 'version', 'route', 'output', 'latency_ms', 'error']
 
 def log_traffic(workspace, # the workspace
@@ -232,7 +232,7 @@ def log_traffic(workspace, # the workspace
         views = [read_profile(p) for p in profiles[window_starts(profiles.hour, length).values == at].path]
         yield pd.Timestamp(at), rows, reduce(lambda a, b: a.merge(b), views) if views else None
 
-# %% ../nbs/08_monitor.ipynb #b3a60507
+# %% ../nbs/08_monitor.ipynb #731389ec
 def file_traffic(workspace, # the workspace
                  entry,     # the registered version that scores the file
                  data,      # a CSV or Parquet file of records (with the target, for performance)
@@ -255,7 +255,7 @@ def file_traffic(workspace, # the workspace
     for at, index in frame[keep].groupby(window_starts(frame['at'][keep], length).values).groups.items():
         yield pd.Timestamp(at), frame.loc[index], profile_frame(features.loc[index, [*spec['numeric'], *spec['categorical']]])
 
-# %% ../nbs/08_monitor.ipynb #7a717b31
+# %% ../nbs/08_monitor.ipynb #5cec671d
 def window_report(start,     # the window's start
                   length,    # its length
                   rows,      # its log rows, with `truth`
@@ -275,13 +275,26 @@ def window_report(start,     # the window's start
             'estimated': estimated_metrics(served.output), 'test_roc_auc': reference.metrics.get('test_roc_auc'),
             'routes': routes(rows), 'health': health(rows, length.total_seconds())}
 
-# %% ../nbs/08_monitor.ipynb #0b785372
+# %% ../nbs/08_monitor.ipynb #74da1193
 def serving_version(rows): # a window's log rows
     "The version that answered most of the window's production requests."
     production = rows[rows.route == 'production']
     return int((production if len(production) else rows).version.mode().iloc[0])
 
-# %% ../nbs/08_monitor.ipynb #fce8d721
+# %% ../nbs/08_monitor.ipynb #b88a0494
+def traffic(workspace, # the workspace
+            name,      # the model
+            length,    # the window length
+            start='',  # the first time to read, ISO; '' for all
+            end='',    # the time to stop before, ISO; '' for all
+            data='',   # a file of records, scored by the production version; '' for the prediction log
+           ):
+    "Each window to monitor, from the prediction log or from a file: (start, rows, profile)."
+    if not data: return log_traffic(workspace, name, length, start, end)
+    from mlops_nb.score import scoring_version
+    return file_traffic(workspace, scoring_version(workspace, name), data, length, start, end)
+
+# %% ../nbs/08_monitor.ipynb #e29e0985
 RULES = ('drift_share', 'estimated_auc_drop', 'realised_auc_drop', 'latency_p99_ms', 'error_rate')
 
 def monitor(workspace,     # the workspace
@@ -301,13 +314,9 @@ def monitor(workspace,     # the workspace
     def reference(version):
         if version not in references: references[version] = Reference(workspace, name, version, alpha, draws)
         return references[version]
-    if data:
-        from mlops_nb.score import scoring_version
-        traffic = file_traffic(workspace, scoring_version(workspace, name), data, length, start, end)
-    else: traffic = log_traffic(workspace, name, length, start, end)
     folder, windows, alerts = Path(workspace)/'monitoring'/name, [], []
     (folder/'windows'/window).mkdir(parents=True, exist_ok=True)
-    for at, rows, view in traffic:
+    for at, rows, view in traffic(workspace, name, length, start, end, data):
         ref = reference(serving_version(rows))
         report = window_report(at, length, rows, view, ref, fixed)
         report['alerts'] = window_alerts(report, rules or {}, ref.metrics.get('test_roc_auc'))
@@ -320,7 +329,7 @@ def monitor(workspace,     # the workspace
     write_json(Path(workspace)/'monitoring'/'alerts.json', {k: summary[k] for k in ('model', 'window', 'from', 'to', 'source', 'at', 'alerts')})
     return summary
 
-# %% ../nbs/08_monitor.ipynb #be1ddec9
+# %% ../nbs/08_monitor.ipynb #927f1986
 def window_line(report): # a window's report
     "One line for a person: rows, drift, performance measured or estimated, latency, alerts."
     drift, measured, estimated = report['drift'], report['performance'], report['estimated']
@@ -332,7 +341,7 @@ def window_line(report): # a window's report
              f"{len(report['alerts'])} alert(s)" if report['alerts'] else 'no alert']
     return '; '.join(p for p in parts if p)
 
-# %% ../nbs/08_monitor.ipynb #c41e3eb3
+# %% ../nbs/08_monitor.ipynb #b26d886d
 def latest_gauges(summary): # what `monitor` returned (latest.json)
     "The latest window's figures as Prometheus gauges: [(name, help, labels, value)]."
     if not summary.get('windows'): return []
@@ -351,14 +360,14 @@ def latest_gauges(summary): # what `monitor` returned (latest.json)
              {**base, 'feature': name}, ratio(f)) for name, f in (w['drift']['features'].items() if w['drift'] else [])]
     return [g for g in out if g[3] is not None]
 
-# %% ../nbs/08_monitor.ipynb #81a2e500
+# %% ../nbs/08_monitor.ipynb #7149d700
 def monitor_settings(parameters): # the monitor notebook's parameters, resolved from the config
     "The keyword arguments of `monitor` that the config sets."
     return {'model': parameters['model_name'], 'window': parameters['monitor_window'], 'data': parameters['monitor_data'],
             'alpha': parameters['drift_alpha'], 'draws': parameters['drift_draws'], 'fixed': parameters['drift_thresholds'],
             'rules': {rule: parameters[f'alert_{rule}'] for rule in RULES}}
 
-# %% ../nbs/08_monitor.ipynb #e7543d6f
+# %% ../nbs/08_monitor.ipynb #a71aeb2d
 def monitor_config(workspace,        # the workspace
                    config_file=None, # a YAML config; None for the flights config
                    overrides=(),     # `-p key=value` overrides
