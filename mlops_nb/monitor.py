@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['ORIGIN', 'LOG_COLUMNS', 'RULES', 'window_length', 'window_starts', 'hourly_files', 'Reference', 'feature_drift',
-           'sketch', 'prediction_drift', 'percentiles', 'health', 'routes', 'window_alerts', 'between', 'log_traffic',
-           'file_traffic', 'window_report', 'serving_version', 'traffic', 'monitor', 'window_line', 'latest_gauges',
-           'monitor_settings', 'monitor_config']
+           'sketch', 'prediction_drift', 'percentiles', 'health', 'routes', 'window_alerts', 'between',
+           'feedback_truth', 'log_traffic', 'file_traffic', 'event_traffic', 'window_report', 'serving_version',
+           'traffic', 'monitor', 'window_line', 'latest_gauges', 'monitor_settings', 'monitor_config']
 
 # %% ../nbs/08_monitor.ipynb #0d7d452b
 import json, re
@@ -212,6 +212,12 @@ def between(times,    # UTC times
     if end: kept &= times < pd.Timestamp(end).tz_localize('UTC') if pd.Timestamp(end).tz is None else times < pd.Timestamp(end)
     return kept.to_numpy()
 
+# %% ../nbs/08_monitor.ipynb #6583918e
+def feedback_truth(folder): # the feedback folder of one model
+    "The ground truth received for each request id, once each."
+    answers = [pd.read_parquet(p, columns=['request_id', 'truth']) for p in hourly_files(folder, '.parquet').path]
+    return pd.concat(answers).drop_duplicates('request_id') if answers else pd.DataFrame({'request_id': pd.Series(dtype=str), 'truth': pd.Series(dtype=float)})
+
 # %% ../nbs/08_monitor.ipynb #04385e19
 LOG_COLUMNS = ['request_id', 'at', 'version', 'route', 'output', 'latency_ms', 'error']
 
@@ -225,8 +231,7 @@ def log_traffic(workspace, # the workspace
     folder = Path(workspace)
     files, profiles = hourly_files(folder/'predictions'/model, '.parquet'), hourly_files(folder/'profiles'/model, '.bin')
     files, profiles = files[between(files.hour, start, end)], profiles[between(profiles.hour, start, end)]
-    answers = [pd.read_parquet(p, columns=['request_id', 'truth']) for p in hourly_files(folder/'feedback'/model, '.parquet').path]
-    truth = pd.concat(answers).drop_duplicates('request_id') if answers else pd.DataFrame({'request_id': pd.Series(dtype=str), 'truth': pd.Series(dtype=float)})
+    truth = feedback_truth(folder/'feedback'/model)
     for at, group in files.groupby(window_starts(files.hour, length).values):
         rows = pd.concat([pd.read_parquet(p, columns=LOG_COLUMNS) for p in group.path], ignore_index=True).merge(truth, on='request_id', how='left')
         views = [read_profile(p) for p in profiles[window_starts(profiles.hour, length).values == at].path]
@@ -254,6 +259,25 @@ def file_traffic(workspace, # the workspace
     features = features.astype({c: object for c in spec['categorical']})
     for at, index in frame[keep].groupby(window_starts(frame['at'][keep], length).values).groups.items():
         yield pd.Timestamp(at), frame.loc[index], profile_frame(features.loc[index, [*spec['numeric'], *spec['categorical']]])
+
+# %% ../nbs/08_monitor.ipynb #5b4d5e2c
+def event_traffic(workspace, # the workspace
+                  model,     # the model's name
+                  length,    # the window length
+                  start='',  # the first event time to read, ISO; '' for all
+                  end='',    # the event time to stop before, ISO; '' for all
+                 ):
+    "Each window of the prediction log by the records' own time: (start, its rows with `truth`, the profile of their features)."
+    folder = Path(workspace)
+    rows = [pd.read_parquet(p) for p in hourly_files(folder/'predictions'/model, '.parquet').path]
+    if not rows: return
+    rows = pd.concat(rows, ignore_index=True).merge(feedback_truth(folder/'feedback'/model), on='request_id', how='left')
+    rows['at'] = pd.to_datetime(rows.pop('event_time'), utc=True, format='ISO8601')
+    rows = rows[between(rows['at'], start, end)]
+    features = [c for c in rows.columns if c not in [*LOG_COLUMNS, 'truth', 'model', 'request', 'label'] and not c.startswith('missing_')]
+    for at, group in rows.groupby(window_starts(rows['at'], length).values):
+        served = group[group.route != 'shadow']
+        yield pd.Timestamp(at), group.reset_index(drop=True), profile_frame(served[features].astype({c: object for c in features if served[c].dtype == object}))
 
 # %% ../nbs/08_monitor.ipynb #5cec671d
 def window_report(start,     # the window's start
@@ -288,9 +312,11 @@ def traffic(workspace, # the workspace
             start='',  # the first time to read, ISO; '' for all
             end='',    # the time to stop before, ISO; '' for all
             data='',   # a file of records, scored by the production version; '' for the prediction log
+            clock='served', # the log's windows by the time requests were served, or by the records' own time (event)
            ):
     "Each window to monitor, from the prediction log or from a file: (start, rows, profile)."
-    if not data: return log_traffic(workspace, name, length, start, end)
+    if clock not in ('served', 'event'): raise ConfigError(f"monitor_clock {clock!r} is not one of served, event")
+    if not data: return (event_traffic if clock == 'event' else log_traffic)(workspace, name, length, start, end)
     from mlops_nb.score import scoring_version
     return file_traffic(workspace, scoring_version(workspace, name), data, length, start, end)
 
@@ -308,6 +334,7 @@ def monitor(workspace,     # the workspace
             fixed=None,    # feature: a fixed drift threshold instead of the calibrated one
             rules=None,    # alert rule: threshold (RULES); 0 or missing is off
             echo=print,    # called with a line per window
+            clock='served', # windows by serving time, or by the records' own time (event), as a replay needs
            ):
     "Monitor each window; write its report under monitoring/<model>/, and alerts.json; return the summary."
     name, length, references = model or default_model(workspace), window_length(window), {}
@@ -316,7 +343,7 @@ def monitor(workspace,     # the workspace
         return references[version]
     folder, windows, alerts = Path(workspace)/'monitoring'/name, [], []
     (folder/'windows'/window).mkdir(parents=True, exist_ok=True)
-    for at, rows, view in traffic(workspace, name, length, start, end, data):
+    for at, rows, view in traffic(workspace, name, length, start, end, data, clock):
         ref = reference(serving_version(rows))
         report = window_report(at, length, rows, view, ref, fixed)
         report['alerts'] = window_alerts(report, rules or {}, ref.metrics.get('test_roc_auc'))
@@ -364,6 +391,7 @@ def latest_gauges(summary): # what `monitor` returned (latest.json)
 def monitor_settings(parameters): # the monitor notebook's parameters, resolved from the config
     "The keyword arguments of `monitor` that the config sets."
     return {'model': parameters['model_name'], 'window': parameters['monitor_window'], 'data': parameters['monitor_data'],
+            'clock': parameters['monitor_clock'],
             'alpha': parameters['drift_alpha'], 'draws': parameters['drift_draws'], 'fixed': parameters['drift_thresholds'],
             'rules': {rule: parameters[f'alert_{rule}'] for rule in RULES}}
 

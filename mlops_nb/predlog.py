@@ -178,10 +178,10 @@ def log_row(request_id, # the record's request id
             at,         # when (UTC)
             error=None, # what failed, for a shadow
            ):
-    "One row of the prediction log: who, when, the raw request, the features as served, and the output."
+    "One row of the prediction log: who, when (served, and the event's own time), the raw request, the features as served, and the output."
     row = {'request_id': request_id, 'at': at, 'model': served.name, 'version': served.version, 'route': route, 'request': json.dumps(record, default=str),
            'output': float(output), 'label': int(output >= served.threshold) if served.task == 'classification' and np.isfinite(output) else None,
-           'latency_ms': latency_ms, 'error': error}
+           'latency_ms': latency_ms, 'error': error, 'event_time': str(record.get(served.spec.get('timestamp'), ''))}
     if inputs is not None: row.update(zip(served.spec['numeric'], map(float, inputs[0]))); row.update(zip(served.spec['categorical'], map(storable, inputs[1])))
     row.update({f"missing_{v['name']}": v['name'] in missing for v in served.spec['store']['views']})
     return row

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SCHEMA', 'MODEL_STAGES', 'STAGE_ALIAS', 'RegistryError', 'open_registry', 'store_artifact', 'transaction',
-           'add_event', 'environment', 'environment_sha256', 'register_model', 'aliases_of', 'list_models',
+           'add_event', 'set_clock', 'environment', 'environment_sha256', 'register_model', 'aliases_of', 'list_models',
            'model_names', 'get_model_version', 'holder', 'alias_version', 'load_registered', 'check_stage', 'set_stage',
            'set_alias', 'mirror_aliases', 'promote', 'rollback', 'parse_moment', 'history', 'state_at', 'NotEvaluated',
            'check_evaluated']
@@ -26,7 +26,8 @@ create table if not exists model_versions (
 create table if not exists aliases (name text not null, alias text not null, version integer not null, primary key (name, alias));
 create table if not exists events (
     id integer primary key autoincrement, name text not null, version integer, at text not null, by text not null,
-    kind text not null, value text not null, previous text, reason text not null);
+    kind text not null, value text not null, previous text, reason text not null, simulated text);
+create table if not exists clock (simulated text);
 create table if not exists releases (name text primary key, candidate integer, mode text, share real, at text, reason text);
 create table if not exists serving (name text not null, version integer not null, decision text not null, onnx text, at text not null,
     primary key (name, version));
@@ -40,6 +41,8 @@ def open_registry(workspace): # the workspace directory
     conn.executescript(SCHEMA)
     if 'stage' not in [c[1] for c in conn.execute('pragma table_info(model_versions)')]:     # a registry from before stages
         conn.execute("alter table model_versions add column stage text not null default 'None'")
+    if 'simulated' not in [c[1] for c in conn.execute('pragma table_info(events)')]:                # a registry from before replays
+        conn.execute('alter table events add column simulated text')
     conn.row_factory = sqlite3.Row
     return conn
 
@@ -75,9 +78,18 @@ def add_event(conn,     # a connection in a transaction
               reason,   # why
               at,       # when: an ISO time
              ):
-    "Append one event to the registry's history."
-    conn.execute('insert into events (name, version, at, by, kind, value, previous, reason) values (?, ?, ?, ?, ?, ?, ?, ?)',
+    "Append one event to the registry's history, with the replay's simulated time when a replay set the clock."
+    conn.execute('insert into events (name, version, at, by, kind, value, previous, reason, simulated) values (?, ?, ?, ?, ?, ?, ?, ?, (select max(simulated) from clock))',
                  (name, version, at, getpass.getuser(), kind, value, None if previous is None else str(previous), reason))
+
+# %% ../nbs/06_register.ipynb #efa4c3aa
+def set_clock(workspace,       # the workspace
+              simulated=None,  # the simulated time, ISO; None stops the clock
+             ):
+    "Set (or clear) the simulated time that the registry's events carry."
+    with transaction(workspace) as conn:
+        conn.execute('delete from clock')
+        if simulated is not None: conn.execute('insert into clock values (?)', (str(simulated),))
 
 # %% ../nbs/06_register.ipynb #5c994e50
 def environment():
