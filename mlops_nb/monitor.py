@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['ORIGIN', 'LOG_COLUMNS', 'RULES', 'window_length', 'window_starts', 'hourly_files', 'Reference', 'feature_drift',
-           'sketch', 'prediction_drift', 'percentiles', 'health', 'routes', 'window_alerts', 'between',
-           'feedback_truth', 'log_traffic', 'file_traffic', 'event_traffic', 'window_report', 'serving_version',
-           'traffic', 'monitor', 'window_line', 'latest_gauges', 'monitor_settings', 'monitor_config']
+           'sketch', 'prediction_drift', 'percentiles', 'health', 'routes', 'window_alerts', 'between', 'read_frames',
+           'feedback_truth', 'log_traffic', 'file_traffic', 'log_rows', 'event_traffic', 'window_report',
+           'serving_version', 'traffic', 'monitor', 'window_line', 'latest_gauges', 'monitor_settings',
+           'monitor_config']
 
 # %% ../nbs/08_monitor.ipynb #0d7d452b
 import json, re
@@ -213,10 +214,22 @@ def between(times,    # UTC times
     return kept.to_numpy()
 
 # %% ../nbs/08_monitor.ipynb #6583918e
-def feedback_truth(folder): # the feedback folder of one model
+def read_frames(paths,        # Parquet files of the log
+                columns=None, # the columns to read; None for all
+               ):
+    "The files' rows in one frame; a part the writer rolled away meanwhile is skipped (its rows are in the hour's file)."
+    frames = []
+    for path in paths:
+        try: frames.append(pd.read_parquet(path, columns=columns))
+        except FileNotFoundError: pass
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns or [])
+
+def feedback_truth(folder,   # the feedback folder of one model
+                   parts=(), # feedback parts not rolled yet (the hour being written)
+                  ):
     "The ground truth received for each request id, once each."
-    answers = [pd.read_parquet(p, columns=['request_id', 'truth']) for p in hourly_files(folder, '.parquet').path]
-    return pd.concat(answers).drop_duplicates('request_id') if answers else pd.DataFrame({'request_id': pd.Series(dtype=str), 'truth': pd.Series(dtype=float)})
+    answers = read_frames([*hourly_files(folder, '.parquet').path, *parts], ['request_id', 'truth'])
+    return answers.drop_duplicates('request_id').astype({'request_id': str, 'truth': float})
 
 # %% ../nbs/08_monitor.ipynb #04385e19
 LOG_COLUMNS = ['request_id', 'at', 'version', 'route', 'output', 'latency_ms', 'error']
@@ -260,6 +273,17 @@ def file_traffic(workspace, # the workspace
     for at, index in frame[keep].groupby(window_starts(frame['at'][keep], length).values).groups.items():
         yield pd.Timestamp(at), frame.loc[index], profile_frame(features.loc[index, [*spec['numeric'], *spec['categorical']]])
 
+# %% ../nbs/08_monitor.ipynb #ea6261ab
+def log_rows(workspace, # the workspace
+             model,     # the model's name
+            ):
+    "Every answer in the prediction log, the hour still being written included, with the `truth` received for it."
+    folder, parts = Path(workspace), Path(workspace)/'predictions'/model/'.parts'
+    rows = read_frames([*hourly_files(folder/'predictions'/model, '.parquet').path, *sorted(parts.glob('predictions/*/*.parquet'))])
+    if rows.empty: return rows.assign(truth=pd.Series(dtype=float))
+    truth = feedback_truth(folder/'feedback'/model, sorted(parts.glob('feedback/*/*.parquet')))
+    return rows.drop_duplicates(['request_id', 'route']).merge(truth, on='request_id', how='left')
+
 # %% ../nbs/08_monitor.ipynb #5b4d5e2c
 def event_traffic(workspace, # the workspace
                   model,     # the model's name
@@ -268,10 +292,8 @@ def event_traffic(workspace, # the workspace
                   end='',    # the event time to stop before, ISO; '' for all
                  ):
     "Each window of the prediction log by the records' own time: (start, its rows with `truth`, the profile of their features)."
-    folder = Path(workspace)
-    rows = [pd.read_parquet(p) for p in hourly_files(folder/'predictions'/model, '.parquet').path]
-    if not rows: return
-    rows = pd.concat(rows, ignore_index=True).merge(feedback_truth(folder/'feedback'/model), on='request_id', how='left')
+    rows = log_rows(workspace, model)
+    if rows.empty: return
     rows['at'] = pd.to_datetime(rows.pop('event_time'), utc=True, format='ISO8601')
     rows = rows[between(rows['at'], start, end)]
     features = [c for c in rows.columns if c not in [*LOG_COLUMNS, 'truth', 'model', 'request', 'label'] and not c.startswith('missing_')]

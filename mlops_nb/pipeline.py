@@ -7,7 +7,7 @@ __all__ = ['STAGES', 'ON_DEMAND', 'NOTEBOOKS', 'RUNNER_PARAMETERS', 'FLIGHTS', '
            'parameters_cell', 'parameter_comments', 'notebook_parameters', 'stage_parameters', 'known_parameters',
            'default_config', 'inline', 'config_lines', 'config_text', 'select_stages', 'base_run', 'reuse_stages',
            'cell_seconds', 'quiet_kernel_manager', 'execute_stage', 'finish_stage', 'start_run', 'run_pipeline',
-           'run_config', 'failure_line', 'summary_line']
+           'run_config', 'full_config', 'failure_line', 'summary_line']
 
 # %% ../nbs/10_pipeline.ipynb #b697430f
 import ast, io, json, os, shutil, time, tokenize
@@ -18,7 +18,7 @@ from .core import *
 # %% ../nbs/10_pipeline.ipynb #5033b927
 STAGES = {'ingest': '01_ingest.ipynb', 'validate': '02_validate.ipynb', 'features': '03_features.ipynb',
           'train': '04_train.ipynb', 'evaluate': '05_evaluate.ipynb', 'register': '06_register.ipynb', 'deploy': '07_deploy.ipynb'}
-ON_DEMAND = {'monitor': '08_monitor.ipynb'}      # stage notebooks that commands run, not `mlops-nb run`; their parameters are in the config too
+ON_DEMAND = {'monitor': '08_monitor.ipynb', 'retrain': '09_retrain.ipynb'}  # stage notebooks that commands run, not `mlops-nb run`; their parameters are in the config too
 NOTEBOOKS = {**STAGES, **ON_DEMAND}
 RUNNER_PARAMETERS = ('run_dir', 'workspace')
 
@@ -254,6 +254,15 @@ def run_config(workspace,        # the workspace
     parameters = stage_parameters()
     config = resolve_config(load_config(config_file) if config_file else default_config(parameters), overrides, known_parameters(parameters))
     return run_pipeline(workspace, config, select_stages(stages, start), base, echo, parameters)
+
+# %% ../nbs/10_pipeline.ipynb #08299cee
+def full_config(config_file=None, # a YAML config; None for the flights config
+                overrides=(),     # `-p key=value` overrides
+               ):
+    "The config as `mlops-nb run` resolves it, every parameter's default filled in: what retrain and simulate start from."
+    parameters = stage_parameters()
+    config = resolve_config(load_config(config_file) if config_file else default_config(parameters), overrides, known_parameters(parameters))
+    return {**known_parameters(parameters), **config}
 
 # %% ../nbs/10_pipeline.ipynb #22334459
 def failure_line(record,  # a failed run's record

@@ -26,6 +26,7 @@ SETTINGS = {'max_batch': 1000,             # the most records one request may se
             'canary_min_requests': 100,    # a canary is judged after answering this many requests
             'canary_error_margin': 0.02,   # ...and withdrawn if its error rate exceeds production's by more than this
             'canary_latency_margin': 1.0,  # ...or its p99 latency exceeds production's by more than this share of it
+            'canary_latency_floor_ms': 2.0, # ...and by more than this many milliseconds (below it, the difference is noise)
             'shadow_queue': 10_000}        # requests waiting for the shadow; more are not shadowed (and counted)
 
 def server_settings(**changes): # settings to change
@@ -111,7 +112,7 @@ class CanaryWatch:
             return f"automatic rollback: canary version {self.version} failed {rate(c):.1%} of {c['requests']} requests, production {rate(p):.1%} (margin {s['canary_error_margin']:.0%})"
         if len(c['latency']) >= s['canary_min_requests'] and len(p['latency']) >= s['canary_min_requests']:
             slow, fast = np.percentile(c['latency'], 99), np.percentile(p['latency'], 99)
-            if slow > fast * (1 + s['canary_latency_margin']): return f"automatic rollback: canary version {self.version} p99 latency {slow:.2f} ms against production's {fast:.2f} ms"
+            if slow > fast * (1 + s['canary_latency_margin']) and slow - fast > s['canary_latency_floor_ms']: return f"automatic rollback: canary version {self.version} p99 latency {slow:.2f} ms against production's {fast:.2f} ms"
         return None
 
 # %% ../nbs/07d_server.ipynb #a4e1f0c2
