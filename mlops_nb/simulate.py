@@ -8,7 +8,7 @@ __all__ = ['STEPS', 'OFF', 'POLICIES', 'replay_rows', 'replay_steps', 'free_port
            'simulation_file', 'simulate', 'stage_defaults', 'wait_for_log', 'final_metrics', 'named_policy',
            'comparison', 'comparison_lines', 'compare_policies']
 
-# %% ../nbs/09b_simulate.ipynb #763a3b5d
+# %% ../nbs/09b_simulate.ipynb #57182b67
 import http.client, json, os, shutil, signal, socket, subprocess, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -17,7 +17,7 @@ from .policy import *
 from .registry import alias_version, set_clock
 from .release import release_state
 
-# %% ../nbs/09b_simulate.ipynb #d29eafb4
+# %% ../nbs/09b_simulate.ipynb #2aa5d6f1
 def replay_rows(config): # the resolved config
     "The source's labelled and unlabelled rows in time order, with `known_at`: when their truth is known."
     from mlops_nb.ingest import derive_target, parse_timestamp, read_table, slice_rows
@@ -28,7 +28,7 @@ def replay_rows(config): # the resolved config
     known = rows[config['timestamp']] + pd.to_timedelta(minutes, unit='min')
     return rows.assign(known_at=known.where(rows[config['target']].notna())).sort_values(config['timestamp'], kind='stable').reset_index(drop=True)
 
-# %% ../nbs/09b_simulate.ipynb #7c4b5917
+# %% ../nbs/09b_simulate.ipynb #0fa6633e
 STEPS = {'day': 'D', 'week': 'W-MON', 'month': 'MS'}
 
 def replay_steps(start, # the first step's start: an ISO date or month (2013-03)
@@ -45,7 +45,7 @@ def replay_steps(start, # the first step's start: an ISO date or month (2013-03)
     nxt = starts[-1] + (pd.offsets.MonthBegin(1) if step == 'month' else pd.Timedelta(days=7 if step == 'week' else 1))
     return list(zip(starts, [*starts[1:], nxt]))
 
-# %% ../nbs/09b_simulate.ipynb #06801d70
+# %% ../nbs/09b_simulate.ipynb #681bb694
 def free_port():
     "A free TCP port on 127.0.0.1."
     with socket.socket() as s:
@@ -70,7 +70,7 @@ class Client:
         if status != 200: raise RuntimeError(f"{path} answered {status}: {answer}")
         return answer
 
-# %% ../nbs/09b_simulate.ipynb #5fdf94f3
+# %% ../nbs/09b_simulate.ipynb #14d6a327
 class Served:
     "`mlops-nb serve` for the workspace, in its own process, on loopback; a context manager."
     def __init__(self, workspace, name): self.workspace, self.name, self.process = Path(workspace), name, None # the workspace; the model
@@ -94,7 +94,7 @@ class Served:
             try: self.process.wait(60)
             except subprocess.TimeoutExpired: self.process.kill(); self.process.wait()
 
-# %% ../nbs/09b_simulate.ipynb #9adc2ab2
+# %% ../nbs/09b_simulate.ipynb #4bf35940
 def follow_release(client,    # a Client of the server
                    workspace, # the workspace
                    name,      # the model
@@ -110,7 +110,7 @@ def follow_release(client,    # a Client of the server
         time.sleep(0.2)
     raise RuntimeError(f"the server did not follow the release {wanted} within {timeout} s")
 
-# %% ../nbs/09b_simulate.ipynb #f51c607c
+# %% ../nbs/09b_simulate.ipynb #0d867a54
 def request_records(rows,   # replayed rows
                     fields, # the request's fields (the server's schema)
                     time,   # the timestamp column
@@ -119,7 +119,7 @@ def request_records(rows,   # replayed rows
     frame = rows[list(fields)].assign(**{time: rows[time].dt.strftime('%Y-%m-%dT%H:%M:%SZ')})
     return [{k: (None if pd.isna(v) else v.item() if hasattr(v, 'item') else v) for k, v in r.items()} for r in frame.to_dict('records')]
 
-# %% ../nbs/09b_simulate.ipynb #1a895710
+# %% ../nbs/09b_simulate.ipynb #3c669bca
 def send_feedback(client,  # a Client
                   pending, # frame of request_id, truth, known_at
                   until,   # send the truths known before this time
@@ -130,7 +130,7 @@ def send_feedback(client,  # a Client
         client.post('/feedback', [{'request_id': r, 'truth': float(t)} for r, t in zip(due.request_id[start:start + 10_000], due.truth[start:start + 10_000])])
     return pending[pending.known_at >= until]
 
-# %% ../nbs/09b_simulate.ipynb #47704bea
+# %% ../nbs/09b_simulate.ipynb #d5f1cb82
 def serve_step(client,  # a Client
                rows,    # the step's rows, in time order
                pending, # truths still to come from earlier steps
@@ -151,18 +151,18 @@ def serve_step(client,  # a Client
         pending = pd.concat([pending, pd.DataFrame({'request_id': known.request_id, 'truth': known[config['target']].astype(float), 'known_at': known.known_at})], ignore_index=True)
     return send_feedback(client, pending, end), served
 
-# %% ../nbs/09b_simulate.ipynb #e3e943d4
+# %% ../nbs/09b_simulate.ipynb #e97b583e
 def first_model(workspace, # the workspace
                 config,    # the resolved config
                 policy,    # the policy
                 start,     # the replay's first moment
                 echo=print, # called with progress lines
                ):
-    "Train and release a first model on the policy's window before `start`; return its version."
+    "Train and release a first model on the policy's window before `start`, split by the config's shares; return its version."
     from mlops_nb.pipeline import run_pipeline
     from mlops_nb.retrain import retrain_overrides
     set_clock(workspace, start.isoformat())
-    overrides = {**retrain_overrides(policy, start, config), 'strategy': 'auto', 'auto_release': 'replace'}
+    overrides = {**retrain_overrides(policy, start, config), 'strategy': 'auto', 'auto_release': 'replace', 'valid_start': '', 'test_start': ''}
     echo(f"no production model: training a first one on the data before {start.date()}")
     record = run_pipeline(workspace, {**config, **overrides}, echo=echo)
     if record['status'] != 'succeeded': raise RuntimeError(f"the first model's run {record['run_id']} failed in stage {record['failed_stage']}: {record['error']}")
@@ -170,7 +170,7 @@ def first_model(workspace, # the workspace
     if version is None: raise RuntimeError(f"the first model's run {record['run_id']} released no model")
     return version
 
-# %% ../nbs/09b_simulate.ipynb #0dc16190
+# %% ../nbs/09b_simulate.ipynb #c94cb289
 def step_metrics(rows,   # the log's rows (`log_rows`) with `event_time`
                  start,  # the step's start
                  end,    # its end
@@ -184,7 +184,7 @@ def step_metrics(rows,   # the log's rows (`log_rows`) with `event_time`
     return {'rows': int(len(rows)), 'labels': int(measured['labels']), 'target_rate': float(rows.truth.mean()) if measured['labels'] else None,
             'roc_auc': measured.get('roc_auc'), 'log_loss': measured.get('log_loss'), 'served': served}
 
-# %% ../nbs/09b_simulate.ipynb #347c92c8
+# %% ../nbs/09b_simulate.ipynb #31b52e3c
 def step_record(number,  # the step's number, from 1
                 start,   # its start
                 end,     # its end
@@ -200,7 +200,7 @@ def step_record(number,  # the step's number, from 1
     return {'step': number, 'from': start.isoformat(), 'to': end.isoformat(), 'served': metrics.pop('served'), 'metrics': metrics, 'checks': checks,
             'retrains': retrains, 'events': [{'kind': e['kind'], 'version': e['version'], 'reason': e['reason']} for e in events], 'seconds': round(seconds, 1)}
 
-# %% ../nbs/09b_simulate.ipynb #e1287ba1
+# %% ../nbs/09b_simulate.ipynb #419c1f98
 def simulation_file(workspace, # the workspace
                     settings,  # the replay's settings: from, to, step, policy_sha256...
                    ):
@@ -208,11 +208,12 @@ def simulation_file(workspace, # the workspace
     path = Path(workspace)/'simulation.json'
     if not path.exists(): return {**settings, 'status': 'running', 'steps': []}
     record = json.loads(path.read_text())
-    differ = [k for k in settings if record.get(k) != settings[k]]
+    differ = [k for k in settings if record.get(k) != settings[k] and k != 'to']           # a later --to replays further
+    if settings['to'] < record['to']: differ.append('to')
     if differ: raise ConfigError(f"{path} is a replay with other settings ({', '.join(differ)}); continue it with them, or replay into another --workspace")
-    return {**record, 'status': 'running'}
+    return {**record, 'to': settings['to'], 'status': 'running'}
 
-# %% ../nbs/09b_simulate.ipynb #66dce249
+# %% ../nbs/09b_simulate.ipynb #7b6f3eb0
 def simulate(workspace,       # the workspace (a replay's own)
              config,          # the resolved config
              policy_file='',  # a policy YAML; '' for the default
@@ -266,13 +267,13 @@ def simulate(workspace,       # the workspace (a replay's own)
         write_json(path, record)
     return record
 
-# %% ../nbs/09b_simulate.ipynb #b6f82516
+# %% ../nbs/09b_simulate.ipynb #b2e11ec4
 def stage_defaults(stage): # an on-demand stage: monitor or retrain
     "The stage notebook's parameters with their defaults."
     from mlops_nb.pipeline import stage_parameters
     return stage_parameters()[stage]
 
-# %% ../nbs/09b_simulate.ipynb #159569ec
+# %% ../nbs/09b_simulate.ipynb #6bd5eb5b
 def wait_for_log(workspace, # the workspace
                  name,      # the model
                  rows,      # the rows the step sent
@@ -289,7 +290,7 @@ def wait_for_log(workspace, # the workspace
         time.sleep(0.5)
     raise RuntimeError(f"the server's log holds fewer than the {len(rows)} answers of the step from {start.date()} after {timeout} s")
 
-# %% ../nbs/09b_simulate.ipynb #8bed1d04
+# %% ../nbs/09b_simulate.ipynb #a651fc78
 def final_metrics(workspace, # the workspace
                   name,      # the model
                   record,    # simulation.json
@@ -303,7 +304,7 @@ def final_metrics(workspace, # the workspace
         entry['final'] = step_metrics(logged, a, b)
     return record
 
-# %% ../nbs/09b_simulate.ipynb #a8c06855
+# %% ../nbs/09b_simulate.ipynb #c4d9e5d6
 OFF = {'drift_share': 0, 'estimated_auc_drop': 0, 'realised_auc_drop': 0, 'schedule': '', 'new_labels': 0}
 POLICIES = {'never': OFF, 'monthly': {**OFF, 'schedule': '28d'}, 'drift': {**OFF, 'drift_share': 0.3},
             'performance': {**OFF, 'realised_auc_drop': 0.03}}
@@ -322,7 +323,7 @@ def named_policy(name,      # never, monthly, drift, performance, or a policy fi
     path.write_text(f"# the {name!r} policy of `mlops-nb simulate --compare`\n" + yaml.safe_dump({**policy, 'triggers': POLICIES[name]}, sort_keys=False))
     return path
 
-# %% ../nbs/09b_simulate.ipynb #7d5bd108
+# %% ../nbs/09b_simulate.ipynb #3affb620
 def comparison(records, # policy name: its simulation.json
               ):
     "One table: each step's ROC AUC under each policy and who served it, then each policy's retrains and their compute."
@@ -334,7 +335,7 @@ def comparison(records, # policy name: its simulation.json
               for name, r in records.items()}
     return steps, totals
 
-# %% ../nbs/09b_simulate.ipynb #3e549038
+# %% ../nbs/09b_simulate.ipynb #dad29b2d
 def comparison_lines(steps,  # from `comparison`
                      totals, # from `comparison`
                     ):
@@ -346,7 +347,7 @@ def comparison_lines(steps,  # from `comparison`
         lines.append(f"{key:<12}"[:12] + ''.join(f"{totals[p][key]:>13.4f}" if key == 'mean_roc_auc' else f"{totals[p][key]:>13g}" for p in totals))
     return lines
 
-# %% ../nbs/09b_simulate.ipynb #2e4d60c4
+# %% ../nbs/09b_simulate.ipynb #d316ff16
 def compare_policies(workspace,       # the workspace; each policy replays in compare/<name>/
                      config,          # the resolved config
                      names,           # policy names or files
