@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['STEPS', 'OFF', 'POLICIES', 'replay_rows', 'replay_steps', 'free_port', 'Client', 'Served', 'follow_release',
            'request_records', 'send_feedback', 'serve_step', 'first_model', 'step_metrics', 'step_record',
-           'simulation_file', 'simulate', 'stage_defaults', 'wait_for_log', 'final_metrics', 'named_policy',
-           'comparison', 'comparison_lines', 'compare_policies']
+           'simulation_file', 'simulate', 'stage_defaults', 'log_counts', 'wait_for_log', 'final_metrics',
+           'named_policy', 'comparison', 'comparison_lines', 'compare_policies']
 
-# %% ../nbs/09b_simulate.ipynb #57182b67
+# %% ../nbs/09b_simulate.ipynb #87726cc1
 import http.client, json, os, shutil, signal, socket, subprocess, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -17,7 +17,7 @@ from .policy import *
 from .registry import alias_version, set_clock
 from .release import release_state
 
-# %% ../nbs/09b_simulate.ipynb #2aa5d6f1
+# %% ../nbs/09b_simulate.ipynb #26000339
 def replay_rows(config): # the resolved config
     "The source's labelled and unlabelled rows in time order, with `known_at`: when their truth is known."
     from mlops_nb.ingest import derive_target, parse_timestamp, read_table, slice_rows
@@ -28,7 +28,7 @@ def replay_rows(config): # the resolved config
     known = rows[config['timestamp']] + pd.to_timedelta(minutes, unit='min')
     return rows.assign(known_at=known.where(rows[config['target']].notna())).sort_values(config['timestamp'], kind='stable').reset_index(drop=True)
 
-# %% ../nbs/09b_simulate.ipynb #0fa6633e
+# %% ../nbs/09b_simulate.ipynb #a329b201
 STEPS = {'day': 'D', 'week': 'W-MON', 'month': 'MS'}
 
 def replay_steps(start, # the first step's start: an ISO date or month (2013-03)
@@ -45,7 +45,7 @@ def replay_steps(start, # the first step's start: an ISO date or month (2013-03)
     nxt = starts[-1] + (pd.offsets.MonthBegin(1) if step == 'month' else pd.Timedelta(days=7 if step == 'week' else 1))
     return list(zip(starts, [*starts[1:], nxt]))
 
-# %% ../nbs/09b_simulate.ipynb #681bb694
+# %% ../nbs/09b_simulate.ipynb #e13786ce
 def free_port():
     "A free TCP port on 127.0.0.1."
     with socket.socket() as s:
@@ -70,7 +70,7 @@ class Client:
         if status != 200: raise RuntimeError(f"{path} answered {status}: {answer}")
         return answer
 
-# %% ../nbs/09b_simulate.ipynb #14d6a327
+# %% ../nbs/09b_simulate.ipynb #de96a84d
 class Served:
     "`mlops-nb serve` for the workspace, in its own process, on loopback; a context manager."
     def __init__(self, workspace, name): self.workspace, self.name, self.process = Path(workspace), name, None # the workspace; the model
@@ -94,7 +94,7 @@ class Served:
             try: self.process.wait(60)
             except subprocess.TimeoutExpired: self.process.kill(); self.process.wait()
 
-# %% ../nbs/09b_simulate.ipynb #4bf35940
+# %% ../nbs/09b_simulate.ipynb #090e62d9
 def follow_release(client,    # a Client of the server
                    workspace, # the workspace
                    name,      # the model
@@ -110,7 +110,7 @@ def follow_release(client,    # a Client of the server
         time.sleep(0.2)
     raise RuntimeError(f"the server did not follow the release {wanted} within {timeout} s")
 
-# %% ../nbs/09b_simulate.ipynb #0d867a54
+# %% ../nbs/09b_simulate.ipynb #e9d016c1
 def request_records(rows,   # replayed rows
                     fields, # the request's fields (the server's schema)
                     time,   # the timestamp column
@@ -119,7 +119,7 @@ def request_records(rows,   # replayed rows
     frame = rows[list(fields)].assign(**{time: rows[time].dt.strftime('%Y-%m-%dT%H:%M:%SZ')})
     return [{k: (None if pd.isna(v) else v.item() if hasattr(v, 'item') else v) for k, v in r.items()} for r in frame.to_dict('records')]
 
-# %% ../nbs/09b_simulate.ipynb #3c669bca
+# %% ../nbs/09b_simulate.ipynb #ec1c109b
 def send_feedback(client,  # a Client
                   pending, # frame of request_id, truth, known_at
                   until,   # send the truths known before this time
@@ -130,7 +130,7 @@ def send_feedback(client,  # a Client
         client.post('/feedback', [{'request_id': r, 'truth': float(t)} for r, t in zip(due.request_id[start:start + 10_000], due.truth[start:start + 10_000])])
     return pending[pending.known_at >= until]
 
-# %% ../nbs/09b_simulate.ipynb #d5f1cb82
+# %% ../nbs/09b_simulate.ipynb #9df46cfc
 def serve_step(client,  # a Client
                rows,    # the step's rows, in time order
                pending, # truths still to come from earlier steps
@@ -139,8 +139,8 @@ def serve_step(client,  # a Client
                end,     # the step's end
                batch=1000, # rows per /predict request
               ):
-    "Send the step's rows and the truths due; return the truths still to come and how the rows were served."
-    time, served = config['timestamp'], []
+    "Send the step's rows and the truths due; return the truths still to come, how the rows were served and how many truths were sent."
+    time, served, before = config['timestamp'], [], len(pending)
     for start in range(0, len(rows), batch):
         part = rows.iloc[start:start + batch]
         pending = send_feedback(client, pending, part[time].iloc[0])
@@ -149,9 +149,11 @@ def serve_step(client,  # a Client
         known = part.assign(request_id=[a['request_id'] for a in answers])
         known = known[known.known_at.notna()]
         pending = pd.concat([pending, pd.DataFrame({'request_id': known.request_id, 'truth': known[config['target']].astype(float), 'known_at': known.known_at})], ignore_index=True)
-    return send_feedback(client, pending, end), served
+        before += len(known)
+    pending = send_feedback(client, pending, end)
+    return pending, served, before - len(pending)
 
-# %% ../nbs/09b_simulate.ipynb #e97b583e
+# %% ../nbs/09b_simulate.ipynb #ac891945
 def first_model(workspace, # the workspace
                 config,    # the resolved config
                 policy,    # the policy
@@ -170,7 +172,7 @@ def first_model(workspace, # the workspace
     if version is None: raise RuntimeError(f"the first model's run {record['run_id']} released no model")
     return version
 
-# %% ../nbs/09b_simulate.ipynb #c94cb289
+# %% ../nbs/09b_simulate.ipynb #df10c6e6
 def step_metrics(rows,   # the log's rows (`log_rows`) with `event_time`
                  start,  # the step's start
                  end,    # its end
@@ -184,7 +186,7 @@ def step_metrics(rows,   # the log's rows (`log_rows`) with `event_time`
     return {'rows': int(len(rows)), 'labels': int(measured['labels']), 'target_rate': float(rows.truth.mean()) if measured['labels'] else None,
             'roc_auc': measured.get('roc_auc'), 'log_loss': measured.get('log_loss'), 'served': served}
 
-# %% ../nbs/09b_simulate.ipynb #31b52e3c
+# %% ../nbs/09b_simulate.ipynb #6fcec9d4
 def step_record(number,  # the step's number, from 1
                 start,   # its start
                 end,     # its end
@@ -200,7 +202,7 @@ def step_record(number,  # the step's number, from 1
     return {'step': number, 'from': start.isoformat(), 'to': end.isoformat(), 'served': metrics.pop('served'), 'metrics': metrics, 'checks': checks,
             'retrains': retrains, 'events': [{'kind': e['kind'], 'version': e['version'], 'reason': e['reason']} for e in events], 'seconds': round(seconds, 1)}
 
-# %% ../nbs/09b_simulate.ipynb #419c1f98
+# %% ../nbs/09b_simulate.ipynb #c59d0509
 def simulation_file(workspace, # the workspace
                     settings,  # the replay's settings: from, to, step, policy_sha256...
                    ):
@@ -213,7 +215,7 @@ def simulation_file(workspace, # the workspace
     if differ: raise ConfigError(f"{path} is a replay with other settings ({', '.join(differ)}); continue it with them, or replay into another --workspace")
     return {**record, 'to': settings['to'], 'status': 'running'}
 
-# %% ../nbs/09b_simulate.ipynb #7b6f3eb0
+# %% ../nbs/09b_simulate.ipynb #10381e99
 def simulate(workspace,       # the workspace (a replay's own)
              config,          # the resolved config
              policy_file='',  # a policy YAML; '' for the default
@@ -240,14 +242,16 @@ def simulate(workspace,       # the workspace (a replay's own)
     fields, monitoring = list(production_spec(workspace, name)['request']), monitor_settings({**stage_defaults('monitor'), **config})
     try:
         with Served(workspace, name) as client:
+            expected = list(log_counts(workspace, name))                                     # what the log holds before this replay's answers
             for number, (a, b) in enumerate(steps, 1):
                 if number <= len(record['steps']): continue
                 began = time.monotonic()
                 set_clock(workspace, a.isoformat())
                 part = rows[(rows[config['timestamp']] >= a) & (rows[config['timestamp']] < b)]
                 echo(f"step {number}/{len(steps)}: {a.date()} to {b.date()}, {len(part):,} rows")
-                pending, served = serve_step(client, part, pending, fields, config, b)
-                wait_for_log(workspace, name, part, a, b)
+                pending, served, sent = serve_step(client, part, pending, fields, config, b)
+                expected = [expected[0] + len(part), expected[1] + sent]
+                wait_for_log(workspace, name, *expected)
                 set_clock(workspace, b.isoformat())
                 monitor(workspace, **{**monitoring, 'window': window, 'data': '', 'clock': 'event'}, start=a.isoformat(), end=b.isoformat(), echo=lambda line: None)
                 summary = retrain(workspace, config, policy_file, b.isoformat(), echo)
@@ -256,7 +260,8 @@ def simulate(workspace,       # the workspace (a replay's own)
                 record['steps'].append(step_record(number, a, b, summary, step_metrics(logged, a, b), time.monotonic() - began))
                 pending.to_parquet(pending_file)
                 write_json(path, record)
-            pending = send_feedback(client, pending, pd.Timestamp.max.tz_localize('UTC'))   # the truths that come after the last step
+            send_feedback(client, pending, pd.Timestamp.max.tz_localize('UTC'))              # the truths that come after the last step
+            wait_for_log(workspace, name, expected[0], expected[1] + len(pending))
         record = final_metrics(workspace, name, record, steps)
         record['status'] = 'finished'
     except BaseException:
@@ -267,30 +272,42 @@ def simulate(workspace,       # the workspace (a replay's own)
         write_json(path, record)
     return record
 
-# %% ../nbs/09b_simulate.ipynb #b2e11ec4
+# %% ../nbs/09b_simulate.ipynb #ea344e2b
 def stage_defaults(stage): # an on-demand stage: monitor or retrain
     "The stage notebook's parameters with their defaults."
     from mlops_nb.pipeline import stage_parameters
     return stage_parameters()[stage]
 
-# %% ../nbs/09b_simulate.ipynb #6bd5eb5b
-def wait_for_log(workspace, # the workspace
-                 name,      # the model
-                 rows,      # the rows the step sent
-                 start,     # the step's start
-                 end,       # its end
+# %% ../nbs/09b_simulate.ipynb #c8c0f212
+def log_counts(workspace, # the workspace
+               name,      # the model
+              ):
+    "Rows written so far to the prediction log and to its feedback, from the Parquet footers alone."
+    import pyarrow.parquet as pq
+    def rows(paths):
+        total = 0
+        for path in paths:
+            try: total += pq.read_metadata(path).num_rows
+            except (FileNotFoundError, OSError): pass                                  # rolled away meanwhile: counted in the hour's file
+        return total
+    log, feedback = Path(workspace)/'predictions'/name, Path(workspace)/'feedback'/name
+    return rows([*log.glob('*.parquet'), *log.glob('.parts/predictions/*/*.parquet')]), rows([*feedback.glob('*.parquet'), *log.glob('.parts/feedback/*/*.parquet')])
+
+def wait_for_log(workspace,  # the workspace
+                 name,       # the model
+                 answers,    # the answers the replay has had since it began
+                 truths,     # the truths it has sent to /feedback
                  timeout=60, # seconds
                 ):
-    "Wait until the server's log writer has written the step's answers (it flushes every second)."
-    from mlops_nb.monitor import between, log_rows
+    "Wait until the server's log writer (it flushes every second) has written every answer and truth the replay sent."
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        logged = log_rows(workspace, name)
-        if len(logged) and (logged[logged.route != 'shadow'].event_time.pipe(between, start.isoformat(), end.isoformat())).sum() >= len(rows): return
-        time.sleep(0.5)
-    raise RuntimeError(f"the server's log holds fewer than the {len(rows)} answers of the step from {start.date()} after {timeout} s")
+        written = log_counts(workspace, name)
+        if written[0] >= answers and written[1] >= truths: return written
+        time.sleep(0.2)
+    raise RuntimeError(f"the server's log holds {written[0]} answers and {written[1]} truths of the {answers} and {truths} sent, after {timeout} s")
 
-# %% ../nbs/09b_simulate.ipynb #a651fc78
+# %% ../nbs/09b_simulate.ipynb #cdcb8d72
 def final_metrics(workspace, # the workspace
                   name,      # the model
                   record,    # simulation.json
@@ -298,13 +315,12 @@ def final_metrics(workspace, # the workspace
                  ):
     "Each step's metrics again, now that every truth has come: the figures the comparison reports."
     from mlops_nb.monitor import log_rows
-    time.sleep(1.5)                                            # the log writer flushes the last feedback
     logged = log_rows(workspace, name)
     for entry, (a, b) in zip(record['steps'], steps):
         entry['final'] = step_metrics(logged, a, b)
     return record
 
-# %% ../nbs/09b_simulate.ipynb #c4d9e5d6
+# %% ../nbs/09b_simulate.ipynb #504487ad
 OFF = {'drift_share': 0, 'estimated_auc_drop': 0, 'realised_auc_drop': 0, 'schedule': '', 'new_labels': 0}
 POLICIES = {'never': OFF, 'monthly': {**OFF, 'schedule': '28d'}, 'drift': {**OFF, 'drift_share': 0.3},
             'performance': {**OFF, 'realised_auc_drop': 0.03}}
@@ -323,7 +339,7 @@ def named_policy(name,      # never, monthly, drift, performance, or a policy fi
     path.write_text(f"# the {name!r} policy of `mlops-nb simulate --compare`\n" + yaml.safe_dump({**policy, 'triggers': POLICIES[name]}, sort_keys=False))
     return path
 
-# %% ../nbs/09b_simulate.ipynb #3affb620
+# %% ../nbs/09b_simulate.ipynb #9f0fe5e3
 def comparison(records, # policy name: its simulation.json
               ):
     "One table: each step's ROC AUC under each policy and who served it, then each policy's retrains and their compute."
@@ -335,7 +351,7 @@ def comparison(records, # policy name: its simulation.json
               for name, r in records.items()}
     return steps, totals
 
-# %% ../nbs/09b_simulate.ipynb #dad29b2d
+# %% ../nbs/09b_simulate.ipynb #0e99a1cf
 def comparison_lines(steps,  # from `comparison`
                      totals, # from `comparison`
                     ):
@@ -347,7 +363,7 @@ def comparison_lines(steps,  # from `comparison`
         lines.append(f"{key:<12}"[:12] + ''.join(f"{totals[p][key]:>13.4f}" if key == 'mean_roc_auc' else f"{totals[p][key]:>13g}" for p in totals))
     return lines
 
-# %% ../nbs/09b_simulate.ipynb #d316ff16
+# %% ../nbs/09b_simulate.ipynb #4d23f242
 def compare_policies(workspace,       # the workspace; each policy replays in compare/<name>/
                      config,          # the resolved config
                      names,           # policy names or files
