@@ -238,6 +238,7 @@ def serve_week(workspace, start, policy_sample=0.1):
 def crash_workspace(replay, tmp_path_factory):
     workspace = tmp_path_factory.mktemp('crash')/'ws'
     shutil.copytree(replay['workspace'], workspace)
+    (workspace/'sure.yaml').write_text(POLICY.replace('canary_max_duration: 7d}', 'canary_max_duration: 7d, canary_alpha: 0.000000001}'))   # "not worse" unless absurd
     return workspace
 
 
@@ -259,7 +260,6 @@ def test_a_worse_canary_is_rolled_back(replay, tmp_path_factory):
 
 def test_kill_during_promotion_leaves_one_production_and_recovers(crash_workspace, replay):
     workspace = crash_workspace
-    (workspace/'sure.yaml').write_text(POLICY.replace('canary_max_duration: 7d}', 'canary_max_duration: 7d, canary_alpha: 0.000000001}'))   # "not worse" unless absurd
     before = consistent(workspace)
     assert before['mode'] == 'canary'                                                      # the replay's last step started one
     serve_week(workspace, '2013-03-25')
@@ -307,7 +307,8 @@ def test_kill_during_retraining_recovers(crash_workspace):
     assert consistent(workspace) == before
     result = cli('retrain', '--policy', workspace/'sure.yaml', '--now', '2013-04-30', *SMALL, workspace=workspace)
     assert result.returncode == 0, result.stderr
-    assert f"recovered: run {training.name} was interrupted (process {process.pid} died in stage train); marked failed" in result.stdout
+    found = next(line for line in result.stdout.splitlines() if line.startswith(f"recovered: run {training.name} was interrupted (process {process.pid} died "))
+    assert found.endswith('marked failed, its model never released') and ('in stage train' in found or 'after stage train' in found)   # its kernel may finish the cell
     assert 'trigger skipped: schedule fired, but in cooldown' in result.stdout               # the killed retrain had started
     assert read_record(training)['status'] == 'failed'
     assert consistent(workspace) == before
