@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['TYPES', 'INDEX', 'window_of', 'now_utc', 'steady', 'write_parquet', 'compact', 'alive', 'PredictionLog', 'storable',
-           'log_row', 'UnknownRequests', 'add_feedback']
+           'log_row', 'UnknownRequests', 'add_feedback', 'hourly_files', 'read_frames', 'feedback_truth', 'log_rows']
 
 # %% ../nbs/07c_predlog.ipynb #75daa46a
 import datetime, json, os, queue, sqlite3, threading, time
@@ -207,3 +207,40 @@ def add_feedback(log,   # a PredictionLog
             (fresh if new else repeated).append(item)
     log.queue.put(('feedback', [{'request_id': i['request_id'], 'truth': float(i['truth']), 'at': at} for i in fresh]))
     return {'stored': len(fresh), 'repeated': [i['request_id'] for i in repeated]}
+
+# %% ../nbs/07c_predlog.ipynb #c68f7ff1
+def hourly_files(folder, # a folder of the prediction log: predictions, profiles or feedback of one model
+                 suffix, # .parquet or .bin
+                ):
+    "The log's rolled files in `folder`, with the UTC hour each holds."
+    files = sorted(p for p in Path(folder).glob(f'*{suffix}') if not p.name.startswith('.'))
+    return pd.DataFrame({'hour': pd.to_datetime([p.name[:13] for p in files], format='%Y-%m-%dT%H', utc=True), 'path': files})
+
+# %% ../nbs/07c_predlog.ipynb #6583918e
+def read_frames(paths,        # Parquet files of the log
+                columns=None, # the columns to read; None for all
+               ):
+    "The files' rows in one frame; a part the writer rolled away meanwhile is skipped (its rows are in the hour's file)."
+    frames = []
+    for path in paths:
+        try: frames.append(pd.read_parquet(path, columns=columns))
+        except FileNotFoundError: pass
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns or [])
+
+def feedback_truth(folder,   # the feedback folder of one model
+                   parts=(), # feedback parts not rolled yet (the hour being written)
+                  ):
+    "The ground truth received for each request id, once each."
+    answers = read_frames([*hourly_files(folder, '.parquet').path, *parts], ['request_id', 'truth'])
+    return answers.drop_duplicates('request_id').astype({'request_id': str, 'truth': float})
+
+# %% ../nbs/07c_predlog.ipynb #ea6261ab
+def log_rows(workspace, # the workspace
+             model,     # the model's name
+            ):
+    "Every answer in the prediction log, the hour still being written included, with the `truth` received for it."
+    folder, parts = Path(workspace), Path(workspace)/'predictions'/model/'.parts'
+    rows = read_frames([*hourly_files(folder/'predictions'/model, '.parquet').path, *sorted(parts.glob('predictions/*/*.parquet'))])
+    if rows.empty: return rows.assign(truth=pd.Series(dtype=float))
+    truth = feedback_truth(folder/'feedback'/model, sorted(parts.glob('feedback/*/*.parquet')))
+    return rows.drop_duplicates(['request_id', 'route']).merge(truth, on='request_id', how='left')

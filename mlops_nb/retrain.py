@@ -8,7 +8,7 @@ __all__ = ['WORDS', 'RetrainBusy', 'Lock', 'read_state', 'write_state', 'crash_p
            'monitored_windows', 'retrain_overrides', 'run_retraining', 'gate_events', 'canary_verdict', 'judge_canary',
            'retrain', 'consider', 'retrain_config']
 
-# %% ../nbs/09_retrain.ipynb #2551da02
+# %% ../nbs/09_retrain.ipynb #2c367d76
 import fcntl, json, os, signal, socket, time
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -19,7 +19,7 @@ from .predlog import alive
 from .registry import RegistryError, add_event, alias_version, get_model_version, open_registry, promote, transaction
 from .release import release_state, withdraw
 
-# %% ../nbs/09_retrain.ipynb #73316791
+# %% ../nbs/09_retrain.ipynb #1a2b6e0a
 class RetrainBusy(ValueError):
     "Another retrain holds the lock."
 
@@ -41,7 +41,7 @@ class Lock:
         "Empty the file and let go of the lock."
         os.ftruncate(self.fd, 0); fcntl.flock(self.fd, fcntl.LOCK_UN); os.close(self.fd)
 
-# %% ../nbs/09_retrain.ipynb #bebb13b7
+# %% ../nbs/09_retrain.ipynb #07f8cdc1
 def read_state(folder): # the workspace's retrain folder
     "The retrain state: phase (idle, training, canary, promoting) and what it concerns."
     path = Path(folder)/'state.json'
@@ -56,12 +56,12 @@ def write_state(folder, # the workspace's retrain folder
     os.replace(write_json(Path(folder)/'state.tmp', state), Path(folder)/'state.json')
     return state
 
-# %% ../nbs/09_retrain.ipynb #588ae08c
+# %% ../nbs/09_retrain.ipynb #852bc924
 def crash_point(name): # where the retrain is: canary or promotion
     "Die at once (SIGKILL) if `MLOPS_NB_CRASH_AT` names this point."
     if os.environ.get('MLOPS_NB_CRASH_AT') == name: os.kill(os.getpid(), signal.SIGKILL)
 
-# %% ../nbs/09_retrain.ipynb #661931ac
+# %% ../nbs/09_retrain.ipynb #1bb5ae27
 def interrupted_runs(workspace): # the workspace
     "Mark runs whose runner process died as failed; one line for each."
     lines = []
@@ -77,7 +77,7 @@ def interrupted_runs(workspace): # the workspace
         lines.append(f"run {record['run_id']} was interrupted (process {pid} died {where}); marked failed, its model never released")
     return lines
 
-# %% ../nbs/09_retrain.ipynb #d7b1d280
+# %% ../nbs/09_retrain.ipynb #fb76ba3d
 def release_problems(workspace, # the workspace
                      name,      # the model
                     ):
@@ -89,7 +89,7 @@ def release_problems(workspace, # the workspace
     if state['production'] not in production: lines.append(f"the champion alias is on version {state['production']}, not in Production")
     return lines
 
-# %% ../nbs/09_retrain.ipynb #9cec066e
+# %% ../nbs/09_retrain.ipynb #d2de3d75
 class Session:
     "One retrain: its folder `retrain/<id>/` with the policy it used, its events and its summary."
     def __init__(self,
@@ -104,7 +104,12 @@ class Session:
         self.folder.mkdir(parents=True)
         (self.folder/'policy.yaml').write_text(loaded['text'])
 
-    def event(self, kind, reason, version=None, **details):
+    def event(self,
+              kind,         # what was decided: trigger fired, gate passed, promoted...
+              reason,       # why, in a sentence
+              version=None, # the version it concerns
+              **details,    # more for the events file: checks, window, run_id...
+             ):
         "Record one decision in the registry and the events file; return it."
         at = now_iso('microseconds')
         with transaction(self.workspace) as conn: add_event(conn, self.name, version, 'retrain', kind, None, reason, at)
@@ -120,7 +125,7 @@ class Session:
         write_json(self.folder/'retrain.json', summary)
         return summary
 
-# %% ../nbs/09_retrain.ipynb #469ae0d5
+# %% ../nbs/09_retrain.ipynb #52ae9b96
 def recover(session): # the retrain's Session
     "Say what an earlier crash left, and make the state file agree with the registry."
     folder, name, workspace = session.workspace/'retrain', session.name, session.workspace
@@ -140,7 +145,7 @@ def recover(session): # the retrain's Session
     for line in lines: session.event('recovered', line)
     return lines
 
-# %% ../nbs/09_retrain.ipynb #78da8b36
+# %% ../nbs/09_retrain.ipynb #0b15a714
 def window_values(window, # a monitored window's report
                   policy, # the policy
                  ):
@@ -152,7 +157,7 @@ def window_values(window, # a monitored window's report
             'estimated_auc_drop': test - estimated if test is not None and estimated is not None else None,
             'realised_auc_drop': test - measured['roc_auc'] if test is not None and measured.get('roc_auc') is not None and measured['labels'] >= policy['min_labels'] else None}
 
-# %% ../nbs/09_retrain.ipynb #f7c8d124
+# %% ../nbs/09_retrain.ipynb #f3d518a3
 WORDS = {'drift_share': 'share of drifted features', 'estimated_auc_drop': 'estimated ROC AUC below the test month by',
          'realised_auc_drop': 'labelled ROC AUC below the test month by', 'schedule': 'time since the training data ended',
          'new_labels': 'labelled rows since the training data ended'}
@@ -171,7 +176,7 @@ def check(name,      # the trigger
     return {'trigger': name, 'value': value.total_seconds() / 86400 if isinstance(value, pd.Timedelta) else value,
             'threshold': threshold, 'fired': fired, 'reason': reason}
 
-# %% ../nbs/09_retrain.ipynb #839ec32f
+# %% ../nbs/09_retrain.ipynb #4dfb0b4d
 def trigger_checks(policy,    # the policy
                    windows,   # the monitored windows that count
                    since,     # time since the production model's training data ended
@@ -185,7 +190,7 @@ def trigger_checks(policy,    # the policy
         out.append(check(name, value, policy['triggers'][name], f" in the window from {start}" if start else ''))
     return out + [check('schedule', since, policy['triggers']['schedule']), check('new_labels', labels, policy['triggers']['new_labels'])]
 
-# %% ../nbs/09_retrain.ipynb #4f38b596
+# %% ../nbs/09_retrain.ipynb #be8d383a
 def cooldown_reason(policy, # the policy
                     now,    # the moment
                     last,   # when the last retrain started, ISO; None if never
@@ -195,7 +200,7 @@ def cooldown_reason(policy, # the policy
     if last is None or wait is None or utc(now) - utc(last) >= wait: return None
     return f"in cooldown: the last retrain started {utc(last).isoformat()}, the next may start from {(utc(last) + wait).isoformat()}"
 
-# %% ../nbs/09_retrain.ipynb #8a979f7a
+# %% ../nbs/09_retrain.ipynb #d95534ec
 def data_end(workspace, # the workspace
              entry,     # a registered version
              timestamp, # the config's timestamp column
@@ -204,7 +209,7 @@ def data_end(workspace, # the workspace
     path = Path(workspace)/'runs'/str(entry['run_id'])/'data.parquet'
     return utc(pd.read_parquet(path, columns=[timestamp])[timestamp].max()) if path.exists() else None
 
-# %% ../nbs/09_retrain.ipynb #a0b5d06f
+# %% ../nbs/09_retrain.ipynb #dea43af0
 def monitored_windows(workspace, # the workspace
                       name,      # the model
                       version,   # the production version
@@ -215,7 +220,7 @@ def monitored_windows(workspace, # the workspace
     windows = json.loads(path.read_text())['windows'] if path.exists() else []
     return [w for w in windows if w['reference_version'] == version and (since is None or utc(w['start']) >= utc(since))]
 
-# %% ../nbs/09_retrain.ipynb #3ab0af21
+# %% ../nbs/09_retrain.ipynb #39d2f379
 def retrain_overrides(policy,  # the policy
                       now,     # the moment the retrain starts
                       config,  # the resolved config
@@ -226,7 +231,7 @@ def retrain_overrides(policy,  # the policy
             'confidence': float(promotion['confidence']), 'strategy': 'auto', 'auto_promote': True, 'auto_release': 'canary',
             'percent': 100 * float(promotion['canary_share'])}
 
-# %% ../nbs/09_retrain.ipynb #a07e17fe
+# %% ../nbs/09_retrain.ipynb #555c7320
 def run_retraining(session, # the retrain's Session
                    config,  # the resolved config
                    checks,  # the trigger checks that fired it
@@ -248,7 +253,7 @@ def run_retraining(session, # the retrain's Session
     crash_point('canary')
     return record, run_dir
 
-# %% ../nbs/09_retrain.ipynb #2f157d8b
+# %% ../nbs/09_retrain.ipynb #e509383c
 def gate_events(session, # the retrain's Session
                 record,  # the pipeline run's record
                 run_dir, # its directory
@@ -267,7 +272,7 @@ def gate_events(session, # the retrain's Session
     session.event('canary started', f"version {version} answers {release['share']:.0%} of the traffic beside version {production}", version, share=release['share'])
     return write_state(folder, phase='canary', version=version, started=session.now.isoformat())
 
-# %% ../nbs/09_retrain.ipynb #ad9b9835
+# %% ../nbs/09_retrain.ipynb #ae5b3041
 def canary_verdict(policy,     # the policy
                    production, # (truth, scores) of production's labelled answers since the canary started
                    canary,     # (truth, scores) of the canary's
@@ -286,11 +291,11 @@ def canary_verdict(policy,     # the policy
             f"{ab['production_roc_auc']:.3f}) on {ab['rows'][1]} and {ab['rows'][0]} labelled answers")
     return ('rolled back', f"worse than production: {text}", ab) if worse else ('promoted', f"not worse than production: {text}", ab)
 
-# %% ../nbs/09_retrain.ipynb #b5ade0b9
+# %% ../nbs/09_retrain.ipynb #906c0ab0
 def judge_canary(session, # the retrain's Session
                 ):
     "Promote the canary, roll it back, or let it wait; record the decision."
-    from mlops_nb.monitor import log_rows
+    from mlops_nb.predlog import log_rows
     folder, state, release = session.workspace/'retrain', read_state(session.workspace/'retrain'), release_state(session.workspace, session.name)
     rows = log_rows(session.workspace, session.name)
     rows = rows[(pd.to_datetime(rows['at'], utc=True) >= utc(release['since'])) & rows.truth.notna() & rows.output.notna()]
@@ -308,7 +313,7 @@ def judge_canary(session, # the retrain's Session
     write_state(folder, phase='idle')
     return session.event(verdict, reason, release['candidate'], against_production=ab)
 
-# %% ../nbs/09_retrain.ipynb #ff6d3e09
+# %% ../nbs/09_retrain.ipynb #7e0ce616
 def retrain(workspace,    # the workspace
             config,       # the resolved config (its model_name, timestamp and data)
             policy_file='', # a policy YAML; '' for the default policy
@@ -328,7 +333,7 @@ def retrain(workspace,    # the workspace
         return session.summary()
     finally: lock.release()
 
-# %% ../nbs/09_retrain.ipynb #6f88d4c7
+# %% ../nbs/09_retrain.ipynb #a7ed675a
 def consider(session, # the retrain's Session
              config,  # the resolved config
              echo=print, # called with the pipeline's progress lines
@@ -348,7 +353,7 @@ def consider(session, # the retrain's Session
     session.event('trigger fired', '; '.join(c['reason'] for c in fired), checks=checks)
     gate_events(session, *run_retraining(session, config, checks, echo))
 
-# %% ../nbs/09_retrain.ipynb #db219303
+# %% ../nbs/09_retrain.ipynb #b9de5689
 def retrain_config(workspace,        # the workspace
                    config_file=None, # a YAML config; None for the flights config
                    overrides=(),     # `-p key=value` overrides

@@ -8,7 +8,7 @@ __all__ = ['STEPS', 'OFF', 'POLICIES', 'replay_rows', 'replay_steps', 'free_port
            'simulation_file', 'simulate', 'stage_defaults', 'log_counts', 'wait_for_log', 'final_metrics',
            'named_policy', 'comparison', 'comparison_lines', 'compare_policies']
 
-# %% ../nbs/09b_simulate.ipynb #87726cc1
+# %% ../nbs/09b_simulate.ipynb #0c0652fd
 import http.client, json, os, shutil, signal, socket, subprocess, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -17,7 +17,7 @@ from .policy import *
 from .registry import alias_version, set_clock
 from .release import release_state
 
-# %% ../nbs/09b_simulate.ipynb #26000339
+# %% ../nbs/09b_simulate.ipynb #e4da59c2
 def replay_rows(config): # the resolved config
     "The source's labelled and unlabelled rows in time order, with `known_at`: when their truth is known."
     from mlops_nb.ingest import derive_target, parse_timestamp, read_table, slice_rows
@@ -28,7 +28,7 @@ def replay_rows(config): # the resolved config
     known = rows[config['timestamp']] + pd.to_timedelta(minutes, unit='min')
     return rows.assign(known_at=known.where(rows[config['target']].notna())).sort_values(config['timestamp'], kind='stable').reset_index(drop=True)
 
-# %% ../nbs/09b_simulate.ipynb #a329b201
+# %% ../nbs/09b_simulate.ipynb #03cd376b
 STEPS = {'day': 'D', 'week': 'W-MON', 'month': 'MS'}
 
 def replay_steps(start, # the first step's start: an ISO date or month (2013-03)
@@ -45,7 +45,7 @@ def replay_steps(start, # the first step's start: an ISO date or month (2013-03)
     nxt = starts[-1] + (pd.offsets.MonthBegin(1) if step == 'month' else pd.Timedelta(days=7 if step == 'week' else 1))
     return list(zip(starts, [*starts[1:], nxt]))
 
-# %% ../nbs/09b_simulate.ipynb #e13786ce
+# %% ../nbs/09b_simulate.ipynb #c139f95f
 def free_port():
     "A free TCP port on 127.0.0.1."
     with socket.socket() as s:
@@ -56,7 +56,11 @@ class Client:
     "A keep-alive HTTP client for the replay's server."
     def __init__(self, port): self.port, self.conn, self.used = port, http.client.HTTPConnection('127.0.0.1', port, timeout=120), time.monotonic() # the server's port
 
-    def call(self, method, path, body=None):
+    def call(self,
+             method,    # GET or POST
+             path,      # /predict, /feedback, /metadata...
+             body=None, # what to send as JSON
+            ):
         "The response's status and JSON body, on a new connection after 2 s idle (uvicorn closes idle ones after 5 s)."
         if time.monotonic() - self.used > 2: self.conn.close()
         self.conn.request(method, path, body=None if body is None else json.dumps(body, default=str), headers={'content-type': 'application/json'})
@@ -64,16 +68,23 @@ class Client:
         self.used = time.monotonic()
         return response.status, json.loads(response.read() or b'null')
 
-    def post(self, path, body):
+    def post(self,
+             path, # /predict or /feedback
+             body, # what to send as JSON
+            ):
         "POST `body`; a `RuntimeError` with the server's answer unless it is 200."
         status, answer = self.call('POST', path, body)
         if status != 200: raise RuntimeError(f"{path} answered {status}: {answer}")
         return answer
 
-# %% ../nbs/09b_simulate.ipynb #de96a84d
+# %% ../nbs/09b_simulate.ipynb #af6cb2cd
 class Served:
     "`mlops-nb serve` for the workspace, in its own process, on loopback; a context manager."
-    def __init__(self, workspace, name): self.workspace, self.name, self.process = Path(workspace), name, None # the workspace; the model
+    def __init__(self,
+                 workspace, # the workspace
+                 name,      # the model
+                ):
+        self.workspace, self.name, self.process = Path(workspace), name, None
 
     def __enter__(self):
         self.port, log = free_port(), open(self.workspace/'simulation'/'server.log', 'a')
@@ -94,7 +105,7 @@ class Served:
             try: self.process.wait(60)
             except subprocess.TimeoutExpired: self.process.kill(); self.process.wait()
 
-# %% ../nbs/09b_simulate.ipynb #090e62d9
+# %% ../nbs/09b_simulate.ipynb #624eaf9f
 def follow_release(client,    # a Client of the server
                    workspace, # the workspace
                    name,      # the model
@@ -110,7 +121,7 @@ def follow_release(client,    # a Client of the server
         time.sleep(0.2)
     raise RuntimeError(f"the server did not follow the release {wanted} within {timeout} s")
 
-# %% ../nbs/09b_simulate.ipynb #e9d016c1
+# %% ../nbs/09b_simulate.ipynb #34b5693e
 def request_records(rows,   # replayed rows
                     fields, # the request's fields (the server's schema)
                     time,   # the timestamp column
@@ -119,7 +130,7 @@ def request_records(rows,   # replayed rows
     frame = rows[list(fields)].assign(**{time: rows[time].dt.strftime('%Y-%m-%dT%H:%M:%SZ')})
     return [{k: (None if pd.isna(v) else v.item() if hasattr(v, 'item') else v) for k, v in r.items()} for r in frame.to_dict('records')]
 
-# %% ../nbs/09b_simulate.ipynb #ec1c109b
+# %% ../nbs/09b_simulate.ipynb #126ecfbe
 def send_feedback(client,  # a Client
                   pending, # frame of request_id, truth, known_at
                   until,   # send the truths known before this time
@@ -130,7 +141,7 @@ def send_feedback(client,  # a Client
         client.post('/feedback', [{'request_id': r, 'truth': float(t)} for r, t in zip(due.request_id[start:start + 10_000], due.truth[start:start + 10_000])])
     return pending[pending.known_at >= until]
 
-# %% ../nbs/09b_simulate.ipynb #9df46cfc
+# %% ../nbs/09b_simulate.ipynb #f03fa59a
 def serve_step(client,  # a Client
                rows,    # the step's rows, in time order
                pending, # truths still to come from earlier steps
@@ -153,7 +164,7 @@ def serve_step(client,  # a Client
     pending = send_feedback(client, pending, end)
     return pending, served, before - len(pending)
 
-# %% ../nbs/09b_simulate.ipynb #ac891945
+# %% ../nbs/09b_simulate.ipynb #e61f7417
 def first_model(workspace, # the workspace
                 config,    # the resolved config
                 policy,    # the policy
@@ -172,7 +183,7 @@ def first_model(workspace, # the workspace
     if version is None: raise RuntimeError(f"the first model's run {record['run_id']} released no model")
     return version
 
-# %% ../nbs/09b_simulate.ipynb #df10c6e6
+# %% ../nbs/09b_simulate.ipynb #ef00d491
 def step_metrics(rows,   # the log's rows (`log_rows`) with `event_time`
                  start,  # the step's start
                  end,    # its end
@@ -186,7 +197,7 @@ def step_metrics(rows,   # the log's rows (`log_rows`) with `event_time`
     return {'rows': int(len(rows)), 'labels': int(measured['labels']), 'target_rate': float(rows.truth.mean()) if measured['labels'] else None,
             'roc_auc': measured.get('roc_auc'), 'log_loss': measured.get('log_loss'), 'served': served}
 
-# %% ../nbs/09b_simulate.ipynb #6fcec9d4
+# %% ../nbs/09b_simulate.ipynb #39757693
 def step_record(number,  # the step's number, from 1
                 start,   # its start
                 end,     # its end
@@ -202,7 +213,7 @@ def step_record(number,  # the step's number, from 1
     return {'step': number, 'from': start.isoformat(), 'to': end.isoformat(), 'served': metrics.pop('served'), 'metrics': metrics, 'checks': checks,
             'retrains': retrains, 'events': [{'kind': e['kind'], 'version': e['version'], 'reason': e['reason']} for e in events], 'seconds': round(seconds, 1)}
 
-# %% ../nbs/09b_simulate.ipynb #c59d0509
+# %% ../nbs/09b_simulate.ipynb #bb566952
 def simulation_file(workspace, # the workspace
                     settings,  # the replay's settings: from, to, step, policy_sha256...
                    ):
@@ -215,7 +226,7 @@ def simulation_file(workspace, # the workspace
     if differ: raise ConfigError(f"{path} is a replay with other settings ({', '.join(differ)}); continue it with them, or replay into another --workspace")
     return {**record, 'to': settings['to'], 'status': 'running'}
 
-# %% ../nbs/09b_simulate.ipynb #10381e99
+# %% ../nbs/09b_simulate.ipynb #8de299ce
 def simulate(workspace,       # the workspace (a replay's own)
              config,          # the resolved config
              policy_file='',  # a policy YAML; '' for the default
@@ -227,7 +238,8 @@ def simulate(workspace,       # the workspace (a replay's own)
              echo=print,      # called with progress lines
             ):
     "Replay the source as production traffic, step by step, with monitoring and retraining; return simulation.json."
-    from mlops_nb.monitor import log_rows, monitor, monitor_settings
+    from mlops_nb.monitor import monitor, monitor_settings
+    from mlops_nb.predlog import log_rows
     from mlops_nb.retrain import retrain
     loaded, steps, name, workspace = load_policy(policy_file), replay_steps(start, end, step), config['model_name'], Path(workspace).absolute()
     (Path(workspace)/'simulation').mkdir(parents=True, exist_ok=True)
@@ -272,13 +284,13 @@ def simulate(workspace,       # the workspace (a replay's own)
         write_json(path, record)
     return record
 
-# %% ../nbs/09b_simulate.ipynb #ea344e2b
+# %% ../nbs/09b_simulate.ipynb #3a007504
 def stage_defaults(stage): # an on-demand stage: monitor or retrain
     "The stage notebook's parameters with their defaults."
     from mlops_nb.pipeline import stage_parameters
     return stage_parameters()[stage]
 
-# %% ../nbs/09b_simulate.ipynb #c8c0f212
+# %% ../nbs/09b_simulate.ipynb #0ed63b5d
 def log_counts(workspace, # the workspace
                name,      # the model
               ):
@@ -307,20 +319,20 @@ def wait_for_log(workspace,  # the workspace
         time.sleep(0.2)
     raise RuntimeError(f"the server's log holds {written[0]} answers and {written[1]} truths of the {answers} and {truths} sent, after {timeout} s")
 
-# %% ../nbs/09b_simulate.ipynb #cdcb8d72
+# %% ../nbs/09b_simulate.ipynb #26ab7b6a
 def final_metrics(workspace, # the workspace
                   name,      # the model
                   record,    # simulation.json
                   steps,     # the replay's steps
                  ):
     "Each step's metrics again, now that every truth has come: the figures the comparison reports."
-    from mlops_nb.monitor import log_rows
+    from mlops_nb.predlog import log_rows
     logged = log_rows(workspace, name)
     for entry, (a, b) in zip(record['steps'], steps):
         entry['final'] = step_metrics(logged, a, b)
     return record
 
-# %% ../nbs/09b_simulate.ipynb #504487ad
+# %% ../nbs/09b_simulate.ipynb #b98bc95b
 OFF = {'drift_share': 0, 'estimated_auc_drop': 0, 'realised_auc_drop': 0, 'schedule': '', 'new_labels': 0}
 POLICIES = {'never': OFF, 'monthly': {**OFF, 'schedule': '28d'}, 'drift': {**OFF, 'drift_share': 0.3},
             'performance': {**OFF, 'realised_auc_drop': 0.03}}
@@ -339,7 +351,7 @@ def named_policy(name,      # never, monthly, drift, performance, or a policy fi
     path.write_text(f"# the {name!r} policy of `mlops-nb simulate --compare`\n" + yaml.safe_dump({**policy, 'triggers': POLICIES[name]}, sort_keys=False))
     return path
 
-# %% ../nbs/09b_simulate.ipynb #9f0fe5e3
+# %% ../nbs/09b_simulate.ipynb #db24d686
 def comparison(records, # policy name: its simulation.json
               ):
     "One table: each step's ROC AUC under each policy and who served it, then each policy's retrains and their compute."
@@ -351,7 +363,7 @@ def comparison(records, # policy name: its simulation.json
               for name, r in records.items()}
     return steps, totals
 
-# %% ../nbs/09b_simulate.ipynb #0e99a1cf
+# %% ../nbs/09b_simulate.ipynb #479d74dd
 def comparison_lines(steps,  # from `comparison`
                      totals, # from `comparison`
                     ):
@@ -363,7 +375,7 @@ def comparison_lines(steps,  # from `comparison`
         lines.append(f"{key:<12}"[:12] + ''.join(f"{totals[p][key]:>13.4f}" if key == 'mean_roc_auc' else f"{totals[p][key]:>13g}" for p in totals))
     return lines
 
-# %% ../nbs/09b_simulate.ipynb #4d23f242
+# %% ../nbs/09b_simulate.ipynb #be1cd64c
 def compare_policies(workspace,       # the workspace; each policy replays in compare/<name>/
                      config,          # the resolved config
                      names,           # policy names or files
