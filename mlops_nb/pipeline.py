@@ -6,8 +6,8 @@
 __all__ = ['STAGES', 'ON_DEMAND', 'NOTEBOOKS', 'RUNNER_PARAMETERS', 'FLIGHTS', 'CONFIG_HEADER', 'notebooks_dir',
            'parameters_cell', 'parameter_comments', 'notebook_parameters', 'stage_parameters', 'known_parameters',
            'default_config', 'inline', 'config_lines', 'config_text', 'select_stages', 'base_run', 'reuse_stages',
-           'cell_seconds', 'quiet_kernel_manager', 'execute_stage', 'finish_stage', 'start_run', 'run_pipeline',
-           'run_config', 'full_config', 'failure_line', 'summary_line']
+           'cell_seconds', 'quiet_kernel_manager', 'execute_stage', 'begin_stage', 'finish_stage', 'start_run',
+           'run_pipeline', 'run_config', 'full_config', 'failure_line', 'summary_line']
 
 # %% ../nbs/10_pipeline.ipynb #b697430f
 import ast, io, json, os, shutil, time, tokenize
@@ -187,6 +187,16 @@ def execute_stage(name,        # the stage
     except Exception as e: error = f"{type(e).__name__}: {e}"
     return error, time.perf_counter() - start
 
+# %% ../nbs/10_pipeline.ipynb #258dd4d0
+def begin_stage(run_dir, # the run directory
+                name,    # the stage about to run
+               ):
+    "Record that stage `name` is running, so the record shows where a run is, and where it died if its runner dies."
+    record = read_record(run_dir)
+    stage_entry(record, name).update(status='running', notebook=f'notebooks/{STAGES[name]}')
+    write_record(run_dir, record)
+    return record
+
 # %% ../nbs/10_pipeline.ipynb #99aabbc0
 def finish_stage(run_dir, # the run directory
                  name,    # the stage
@@ -232,6 +242,7 @@ def run_pipeline(workspace,       # the workspace
     echo(f"run {run_dir.name}: {', '.join(stages)} -> {run_dir}")
     for i, name in enumerate(stages, 1):
         echo(f"[{i}/{len(stages)}] {name} ...")
+        begin_stage(run_dir, name)
         error, seconds = execute_stage(name, run_dir, {k: config[k] for k in parameters[name] if k in config})
         record = finish_stage(run_dir, name, error, seconds)
         echo(f"[{i}/{len(stages)}] {name} {'FAILED' if error else 'done'} in {seconds:.1f}s")

@@ -301,9 +301,10 @@ def test_kill_during_retraining_recovers(crash_workspace):
     while time.time() < deadline and training is None:
         for run in set(list_runs(workspace)) - runs:
             if any(s['name'] == 'train' and s['status'] == 'running' for s in read_record(run)['stages']): training = run
-        time.sleep(0.2)
+        time.sleep(0.1)
+    time.sleep(2)
     process.kill(); process.wait()                                                          # kill -9 in the middle of the train stage
-    assert training is not None
+    assert training is not None and process.returncode == -signal.SIGKILL
     assert consistent(workspace) == before
     result = cli('retrain', '--policy', workspace/'sure.yaml', '--now', '2013-04-30', *SMALL, workspace=workspace)
     assert result.returncode == 0, result.stderr
