@@ -8,7 +8,7 @@ __all__ = ['STEPS', 'OFF', 'POLICIES', 'replay_rows', 'replay_steps', 'free_port
            'simulation_file', 'simulate', 'stage_defaults', 'log_counts', 'wait_for_log', 'final_metrics',
            'named_policy', 'comparison', 'comparison_lines', 'compare_policies']
 
-# %% ../nbs/09b_simulate.ipynb #0c0652fd
+# %% ../nbs/09b_simulate.ipynb #fb172b55
 import http.client, json, os, shutil, signal, socket, subprocess, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -17,7 +17,7 @@ from .policy import *
 from .registry import alias_version, set_clock
 from .release import release_state
 
-# %% ../nbs/09b_simulate.ipynb #e4da59c2
+# %% ../nbs/09b_simulate.ipynb #75b1d939
 def replay_rows(config): # the resolved config
     "The source's labelled and unlabelled rows in time order, with `known_at`: when their truth is known."
     from mlops_nb.ingest import derive_target, parse_timestamp, read_table, slice_rows
@@ -28,7 +28,7 @@ def replay_rows(config): # the resolved config
     known = rows[config['timestamp']] + pd.to_timedelta(minutes, unit='min')
     return rows.assign(known_at=known.where(rows[config['target']].notna())).sort_values(config['timestamp'], kind='stable').reset_index(drop=True)
 
-# %% ../nbs/09b_simulate.ipynb #03cd376b
+# %% ../nbs/09b_simulate.ipynb #5b3a8f0f
 STEPS = {'day': 'D', 'week': 'W-MON', 'month': 'MS'}
 
 def replay_steps(start, # the first step's start: an ISO date or month (2013-03)
@@ -45,7 +45,7 @@ def replay_steps(start, # the first step's start: an ISO date or month (2013-03)
     nxt = starts[-1] + (pd.offsets.MonthBegin(1) if step == 'month' else pd.Timedelta(days=7 if step == 'week' else 1))
     return list(zip(starts, [*starts[1:], nxt]))
 
-# %% ../nbs/09b_simulate.ipynb #c139f95f
+# %% ../nbs/09b_simulate.ipynb #653f92b2
 def free_port():
     "A free TCP port on 127.0.0.1."
     with socket.socket() as s:
@@ -77,7 +77,7 @@ class Client:
         if status != 200: raise RuntimeError(f"{path} answered {status}: {answer}")
         return answer
 
-# %% ../nbs/09b_simulate.ipynb #af6cb2cd
+# %% ../nbs/09b_simulate.ipynb #51bb31c6
 class Served:
     "`mlops-nb serve` for the workspace, in its own process, on loopback; a context manager."
     def __init__(self,
@@ -105,7 +105,7 @@ class Served:
             try: self.process.wait(60)
             except subprocess.TimeoutExpired: self.process.kill(); self.process.wait()
 
-# %% ../nbs/09b_simulate.ipynb #624eaf9f
+# %% ../nbs/09b_simulate.ipynb #0e05dcd1
 def follow_release(client,    # a Client of the server
                    workspace, # the workspace
                    name,      # the model
@@ -121,7 +121,7 @@ def follow_release(client,    # a Client of the server
         time.sleep(0.2)
     raise RuntimeError(f"the server did not follow the release {wanted} within {timeout} s")
 
-# %% ../nbs/09b_simulate.ipynb #34b5693e
+# %% ../nbs/09b_simulate.ipynb #5e740d33
 def request_records(rows,   # replayed rows
                     fields, # the request's fields (the server's schema)
                     time,   # the timestamp column
@@ -130,18 +130,18 @@ def request_records(rows,   # replayed rows
     frame = rows[list(fields)].assign(**{time: rows[time].dt.strftime('%Y-%m-%dT%H:%M:%SZ')})
     return [{k: (None if pd.isna(v) else v.item() if hasattr(v, 'item') else v) for k, v in r.items()} for r in frame.to_dict('records')]
 
-# %% ../nbs/09b_simulate.ipynb #126ecfbe
+# %% ../nbs/09b_simulate.ipynb #446eb422
 def send_feedback(client,  # a Client
                   pending, # frame of request_id, truth, known_at
                   until,   # send the truths known before this time
                  ):
-    "Send the truths known before `until`; return those still to come."
-    due = pending[pending.known_at < until]
+    "Send the truths known before `until`; return those still to come, and how many the server stored (a repeated id is not)."
+    due, stored = pending[pending.known_at < until], 0
     for start in range(0, len(due), 10_000):
-        client.post('/feedback', [{'request_id': r, 'truth': float(t)} for r, t in zip(due.request_id[start:start + 10_000], due.truth[start:start + 10_000])])
-    return pending[pending.known_at >= until]
+        stored += client.post('/feedback', [{'request_id': r, 'truth': float(t)} for r, t in zip(due.request_id[start:start + 10_000], due.truth[start:start + 10_000])])['stored']
+    return pending[pending.known_at >= until], stored
 
-# %% ../nbs/09b_simulate.ipynb #f03fa59a
+# %% ../nbs/09b_simulate.ipynb #ca41ebb5
 def serve_step(client,  # a Client
                rows,    # the step's rows, in time order
                pending, # truths still to come from earlier steps
@@ -150,21 +150,21 @@ def serve_step(client,  # a Client
                end,     # the step's end
                batch=1000, # rows per /predict request
               ):
-    "Send the step's rows and the truths due; return the truths still to come, how the rows were served and how many truths were sent."
-    time, served, before = config['timestamp'], [], len(pending)
+    "Send the step's rows and the truths due; return the truths still to come, how the rows were served and how many truths the server stored."
+    time, served, stored = config['timestamp'], [], 0
     for start in range(0, len(rows), batch):
         part = rows.iloc[start:start + batch]
-        pending = send_feedback(client, pending, part[time].iloc[0])
+        pending, count = send_feedback(client, pending, part[time].iloc[0])
+        stored += count
         answers = client.post('/predict', request_records(part, fields, time))['predictions']
         served += [(a['route'], a['version']) for a in answers]
         known = part.assign(request_id=[a['request_id'] for a in answers])
         known = known[known.known_at.notna()]
         pending = pd.concat([pending, pd.DataFrame({'request_id': known.request_id, 'truth': known[config['target']].astype(float), 'known_at': known.known_at})], ignore_index=True)
-        before += len(known)
-    pending = send_feedback(client, pending, end)
-    return pending, served, before - len(pending)
+    pending, count = send_feedback(client, pending, end)
+    return pending, served, stored + count
 
-# %% ../nbs/09b_simulate.ipynb #e61f7417
+# %% ../nbs/09b_simulate.ipynb #a095120f
 def first_model(workspace, # the workspace
                 config,    # the resolved config
                 policy,    # the policy
@@ -183,7 +183,7 @@ def first_model(workspace, # the workspace
     if version is None: raise RuntimeError(f"the first model's run {record['run_id']} released no model")
     return version
 
-# %% ../nbs/09b_simulate.ipynb #ef00d491
+# %% ../nbs/09b_simulate.ipynb #75e34d5a
 def step_metrics(rows,   # the log's rows (`log_rows`) with `event_time`
                  start,  # the step's start
                  end,    # its end
@@ -197,7 +197,7 @@ def step_metrics(rows,   # the log's rows (`log_rows`) with `event_time`
     return {'rows': int(len(rows)), 'labels': int(measured['labels']), 'target_rate': float(rows.truth.mean()) if measured['labels'] else None,
             'roc_auc': measured.get('roc_auc'), 'log_loss': measured.get('log_loss'), 'served': served}
 
-# %% ../nbs/09b_simulate.ipynb #39757693
+# %% ../nbs/09b_simulate.ipynb #ff1d7fad
 def step_record(number,  # the step's number, from 1
                 start,   # its start
                 end,     # its end
@@ -213,7 +213,7 @@ def step_record(number,  # the step's number, from 1
     return {'step': number, 'from': start.isoformat(), 'to': end.isoformat(), 'served': metrics.pop('served'), 'metrics': metrics, 'checks': checks,
             'retrains': retrains, 'events': [{'kind': e['kind'], 'version': e['version'], 'reason': e['reason']} for e in events], 'seconds': round(seconds, 1)}
 
-# %% ../nbs/09b_simulate.ipynb #bb566952
+# %% ../nbs/09b_simulate.ipynb #51acd0e6
 def simulation_file(workspace, # the workspace
                     settings,  # the replay's settings: from, to, step, policy_sha256...
                    ):
@@ -226,7 +226,7 @@ def simulation_file(workspace, # the workspace
     if differ: raise ConfigError(f"{path} is a replay with other settings ({', '.join(differ)}); continue it with them, or replay into another --workspace")
     return {**record, 'to': settings['to'], 'status': 'running'}
 
-# %% ../nbs/09b_simulate.ipynb #8de299ce
+# %% ../nbs/09b_simulate.ipynb #95ef5045
 def simulate(workspace,       # the workspace (a replay's own)
              config,          # the resolved config
              policy_file='',  # a policy YAML; '' for the default
@@ -272,8 +272,8 @@ def simulate(workspace,       # the workspace (a replay's own)
                 record['steps'].append(step_record(number, a, b, summary, step_metrics(logged, a, b), time.monotonic() - began))
                 pending.to_parquet(pending_file)
                 write_json(path, record)
-            send_feedback(client, pending, pd.Timestamp.max.tz_localize('UTC'))              # the truths that come after the last step
-            wait_for_log(workspace, name, expected[0], expected[1] + len(pending))
+            stored = send_feedback(client, pending, pd.Timestamp.max.tz_localize('UTC'))[1]   # the truths that come after the last step
+            wait_for_log(workspace, name, expected[0], expected[1] + stored)
         record = final_metrics(workspace, name, record, steps)
         record['status'] = 'finished'
     except BaseException:
@@ -284,13 +284,13 @@ def simulate(workspace,       # the workspace (a replay's own)
         write_json(path, record)
     return record
 
-# %% ../nbs/09b_simulate.ipynb #3a007504
+# %% ../nbs/09b_simulate.ipynb #3c5fe5e0
 def stage_defaults(stage): # an on-demand stage: monitor or retrain
     "The stage notebook's parameters with their defaults."
     from mlops_nb.pipeline import stage_parameters
     return stage_parameters()[stage]
 
-# %% ../nbs/09b_simulate.ipynb #0ed63b5d
+# %% ../nbs/09b_simulate.ipynb #39b5e398
 def log_counts(workspace, # the workspace
                name,      # the model
               ):
@@ -319,7 +319,7 @@ def wait_for_log(workspace,  # the workspace
         time.sleep(0.2)
     raise RuntimeError(f"the server's log holds {written[0]} answers and {written[1]} truths of the {answers} and {truths} sent, after {timeout} s")
 
-# %% ../nbs/09b_simulate.ipynb #26ab7b6a
+# %% ../nbs/09b_simulate.ipynb #570fb390
 def final_metrics(workspace, # the workspace
                   name,      # the model
                   record,    # simulation.json
@@ -332,7 +332,7 @@ def final_metrics(workspace, # the workspace
         entry['final'] = step_metrics(logged, a, b)
     return record
 
-# %% ../nbs/09b_simulate.ipynb #b98bc95b
+# %% ../nbs/09b_simulate.ipynb #c91616f7
 OFF = {'drift_share': 0, 'estimated_auc_drop': 0, 'realised_auc_drop': 0, 'schedule': '', 'new_labels': 0}
 POLICIES = {'never': OFF, 'monthly': {**OFF, 'schedule': '28d'}, 'drift': {**OFF, 'drift_share': 0.3},
             'performance': {**OFF, 'realised_auc_drop': 0.03}}
@@ -351,7 +351,7 @@ def named_policy(name,      # never, monthly, drift, performance, or a policy fi
     path.write_text(f"# the {name!r} policy of `mlops-nb simulate --compare`\n" + yaml.safe_dump({**policy, 'triggers': POLICIES[name]}, sort_keys=False))
     return path
 
-# %% ../nbs/09b_simulate.ipynb #db24d686
+# %% ../nbs/09b_simulate.ipynb #6eb5fd95
 def comparison(records, # policy name: its simulation.json
               ):
     "One table: each step's ROC AUC under each policy and who served it, then each policy's retrains and their compute."
@@ -363,7 +363,7 @@ def comparison(records, # policy name: its simulation.json
               for name, r in records.items()}
     return steps, totals
 
-# %% ../nbs/09b_simulate.ipynb #479d74dd
+# %% ../nbs/09b_simulate.ipynb #a7779e0c
 def comparison_lines(steps,  # from `comparison`
                      totals, # from `comparison`
                     ):
@@ -375,7 +375,7 @@ def comparison_lines(steps,  # from `comparison`
         lines.append(f"{key:<12}"[:12] + ''.join(f"{totals[p][key]:>13.4f}" if key == 'mean_roc_auc' else f"{totals[p][key]:>13g}" for p in totals))
     return lines
 
-# %% ../nbs/09b_simulate.ipynb #be1cd64c
+# %% ../nbs/09b_simulate.ipynb #203e05f4
 def compare_policies(workspace,       # the workspace; each policy replays in compare/<name>/
                      config,          # the resolved config
                      names,           # policy names or files

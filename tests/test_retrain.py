@@ -229,8 +229,8 @@ def serve_week(workspace, start, policy_sample=0.1):
     with Served(workspace, NAME) as client:
         pending, _, sent = serve_step(client, part, pd.DataFrame({'request_id': [], 'truth': [], 'known_at': pd.Series(dtype='datetime64[ns, UTC]')}),
                                       list(production_spec(workspace, NAME)['request']), config, end)
-        send_feedback(client, pending, pd.Timestamp.max.tz_localize('UTC'))
-        wait_for_log(workspace, NAME, answers + len(part), truths + sent + len(pending))
+        late = send_feedback(client, pending, pd.Timestamp.max.tz_localize('UTC'))[1]
+        wait_for_log(workspace, NAME, answers + len(part), truths + sent + late)
     return len(part)
 
 
