@@ -278,7 +278,8 @@ def simulate(start: str = typer.Option('2013-03', '--from', help="The first step
              workspace: Optional[Path] = WORKSPACE):
     "Replay the config's data as production traffic through a real server, with monitoring and the retraining policy after each step."
     from mlops_nb.pipeline import full_config
-    from mlops_nb.simulate import compare_policies, comparison_lines, simulate as replay
+    from mlops_nb.compare import compare_policies, comparison_lines
+    from mlops_nb.simulate import simulate as replay
     settings, echo, resolved = dict(start=start, end=end, step=step, window=window, feedback_delay=feedback_delay), lambda m: typer.echo(m, err=True), full_config(config, param)
     policy = str(policy or resolved['retrain_policy'])
     if compare:
