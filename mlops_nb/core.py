@@ -184,6 +184,8 @@ def record_stage(run_dir,      # the run directory
     entry = stage_entry(record, name)
     for key, path in (outputs or {}).items():
         entry['outputs'][key] = {'path': str(Path(path).absolute().relative_to(run_dir.absolute())), 'sha256': sha256_file(path)}
+    entry.setdefault('metrics', {}).update(metrics or {})      # the stage's own, so a cached stage brings them along
+    entry.setdefault('lineage', {}).update(lineage or {})
     record['metrics'].update(metrics or {})
     record['lineage'].update(lineage or {})
     write_record(run_dir, record)

@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['FAMILIES', 'time_split', 'time_folds', 'check_range', 'score', 'columns', 'estimator', 'make_model', 'make_baseline',
            'predict', 'suggest', 'first_trial', 'open_study', 'finished', 'check_resumable', 'log_trial', 'fold_scores',
-           'objective']
+           'trial_metrics', 'record_trial', 'objective', 'optimize_on_dask']
 
 # %% ../nbs/04_train.ipynb #96410bdb
-import json, os, shutil, time
+import json, os, shutil, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -20,6 +20,7 @@ from sklearn.metrics import (average_precision_score, brier_score_loss, f1_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from .core import *
+from .engine import dask_setting, engine
 
 # %% ../nbs/04_train.ipynb #4820c446
 def time_split(times,               # the rows' timestamps
@@ -166,7 +167,8 @@ def open_study(run_dir,   # the run directory, which holds optuna.db
     "The run's Optuna study in `optuna.db`, continuing `resume`'s study if given."
     import optuna
     path = Path(run_dir)/'optuna.db'
-    if resume and not path.exists():
+    path.unlink(missing_ok=True)           # a stage run again in its run (`--resume`) starts its study afresh
+    if resume:
         source = run_workspace(run_dir)/'runs'/resume/'optuna.db'
         if not source.exists(): raise ConfigError(f"resume_study: run {resume!r} has no study ({source} not found)")
         shutil.copyfile(source, path)
@@ -219,6 +221,34 @@ def fold_scores(spec,      # the feature spec, with the target
     return {f'valid_{k}': float(np.mean([s[k] for s in scores])) for k in scores[0]}, [s[PRIMARY[task]] for s in scores]
 
 # %% ../nbs/04_train.ipynb #23344556
+def trial_metrics(spec,      # the feature spec, with the target
+                  task,      # classification or regression
+                  family,    # the trial's model family
+                  params,    # its settings
+                  rows,      # the feature rows
+                  folds,     # (train, valid) masks from `time_folds`
+                  seed,      # the models' seed
+                  threshold, # the decision threshold
+                 ):
+    "Fit and score one trial's model on every fold (in-process or on a Dask worker); return (metrics with `fit_seconds`, per-fold scores)."
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='Inside a Dask worker')   # a worker has one thread: a forest uses it alone, as asked
+        metrics, per_fold = fold_scores(spec, task, family, params, rows, folds, seed, threshold)
+    return {**metrics, 'fit_seconds': time.perf_counter() - start}, per_fold
+
+# %% ../nbs/04_train.ipynb #a66e918a
+def record_trial(trial,    # an Optuna trial
+                 metrics,  # its metrics, from `trial_metrics`
+                 per_fold, # its per-fold scores
+                 run_dir,  # the run directory, for the trial's W&B run
+                ):
+    "Log a trial to W&B and keep its metrics on the trial."
+    metrics = {**metrics, 'log_seconds': log_trial(run_dir, trial.number, trial.params, metrics)}
+    for k, v in {**metrics, 'fold_scores': per_fold}.items(): trial.set_user_attr(k, v)
+    return metrics
+
+# %% ../nbs/04_train.ipynb #2d32b284
 def objective(spec,      # the feature spec, with the target
               task,      # classification or regression
               rows,      # the feature rows
@@ -230,11 +260,31 @@ def objective(spec,      # the feature spec, with the target
              ):
     "The function Optuna optimises: one trial's mean validation primary metric over the folds."
     def run_trial(trial):
-        start = time.perf_counter()
         family, params = suggest(trial, families)
-        metrics, per_fold = fold_scores(spec, task, family, params, rows, folds, seed, threshold)
-        metrics['fit_seconds'] = time.perf_counter() - start
-        metrics['log_seconds'] = log_trial(run_dir, trial.number, trial.params, metrics)
-        for k, v in {**metrics, 'fold_scores': per_fold}.items(): trial.set_user_attr(k, v)
-        return metrics[f'valid_{PRIMARY[task]}']
+        return record_trial(trial, *trial_metrics(spec, task, family, params, rows, folds, seed, threshold), run_dir)[f'valid_{PRIMARY[task]}']
     return run_trial
+
+# %% ../nbs/04_train.ipynb #0f6fd409
+def optimize_on_dask(client,    # a dask.distributed Client
+                     study,     # the Optuna study
+                     n_trials,  # how many trials to run
+                     spec,      # the feature spec, with the target
+                     task,      # classification or regression
+                     rows,      # the feature rows
+                     folds,     # (train, valid) masks from `time_folds`
+                     families,  # the families searched
+                     seed,      # the models' seed
+                     threshold, # the decision threshold
+                     run_dir,   # the run directory, for the trials' W&B runs
+                     callback,  # called with (study, trial) after each trial, as Optuna's callbacks are
+                    ):
+    "Run `n_trials` trials in batches of one per worker: ask a batch, fit it on the workers, tell the results in trial order."
+    batch = len(client.scheduler_info()['workers'])
+    shared = client.scatter([rows, folds], broadcast=True)
+    while n_trials > 0:
+        trials = [study.ask() for _ in range(min(batch, n_trials))]
+        futures = [client.submit(trial_metrics, spec, task, *suggest(trial, families), *shared, seed, threshold, pure=False) for trial in trials]
+        for trial, (metrics, per_fold) in zip(trials, client.gather(futures)):
+            study.tell(trial, record_trial(trial, metrics, per_fold, run_dir)[f'valid_{PRIMARY[task]}'])
+            callback(study, study.trials[trial.number])
+        n_trials -= len(trials)

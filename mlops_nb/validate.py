@@ -6,17 +6,19 @@
 __all__ = ['GROUPS', 'SOFT', 'ValidationFailed', 'row_violations', 'row_hashes', 'duplicate_mask', 'reasons', 'TableCheck',
            'schema_checks', 'row_checks', 'domain_checks', 'volume_checks', 'null_checks', 'fails_on', 'apply_policy',
            'check_fail_on', 'verdict', 'table_report', 'validate_chunks', 'frame_chunks', 'output_name',
-           'reference_profiles', 'write_validation', 'validation_policy', 'validate_file', 'report_lines',
-           'pipeline_checks', 'target_checks', 'add_checks', 'failure_summary', 'show_checks']
+           'reference_profiles', 'write_validation', 'report_lines', 'pipeline_checks', 'target_checks', 'add_checks',
+           'failure_summary', 'show_checks']
 
 # %% ../nbs/02_validate.ipynb #519f9510
+import contextlib
 from collections import Counter
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
-from .ingest import counted, read_chunks, snapshot
+from .ingest import snapshot
 from .drift import check, drift_checks, null_shares, profile_frame, read_profile, save_profile
 from .suite import as_kind, column_kind, make_suite, reference_suite, save_suite
+from .engine import dask_setting, engine, engine_record
 
 # %% ../nbs/02_validate.ipynb #daccf202
 class ValidationFailed(ValueError):
@@ -80,12 +82,16 @@ class TableCheck:
         self.rows, self.accepted, self.view, self.seen, self.header = 0, 0, None, set(), None
         self.violations, self.problems, self.outside, self.examples, self.quarantine = Counter(), {}, Counter(), {}, []
 
-    def add(self, chunk): # the next rows of the table
+    def add(self,
+            chunk,           # the next rows of the table
+            duplicates=None, # a mask of its rows that repeat earlier ones, when found elsewhere (Dask); None to find them here
+           ):
         "Check `chunk`; return its accepted rows."
         chunk = self.typed(chunk.reset_index(drop=True))
         columns = {c: s for c, s in self.spec['columns'].items() if c not in self.problems}
         masks = row_violations(chunk, columns)
-        if self.spec.get('unique_rows'): masks[('duplicate', None)] = duplicate_mask(chunk, self.seen)
+        if self.spec.get('unique_rows'):
+            masks[('duplicate', None)] = duplicate_mask(chunk, self.seen) if duplicates is None else pd.Series(duplicates, index=chunk.index)
         bad = np.logical_or.reduce([m.values for m in masks.values()]) if masks else np.zeros(len(chunk), bool)
         self.violations.update({k: int(m.sum()) for k, m in masks.items()})
         if bad.any(): self.quarantine.append(chunk[bad].assign(_row=np.flatnonzero(bad) + self.rows, _reason=reasons(chunk[bad], masks, columns)))
@@ -119,6 +125,15 @@ class TableCheck:
         if not len(rows) and self.view is not None: return
         part = profile_frame(rows)
         self.view = part if self.view is None else self.view.merge(part)
+
+    def merge(self, other): # the check of the rows that follow this one's, made apart
+        "Add `other`'s counts, problems, quarantine (renumbered) and profile to this check; return it."
+        self.quarantine += [q.assign(_row=q['_row'] + self.rows) for q in other.quarantine]
+        self.violations.update(other.violations); self.outside.update(other.outside)
+        for mine, theirs in ((self.problems, other.problems), (self.examples, other.examples)): mine.update({k: v for k, v in theirs.items() if k not in mine})
+        self.view = other.view if self.view is None else self.view.merge(other.view) if other.view is not None else self.view
+        self.rows, self.accepted, self.header = self.rows + other.rows, self.accepted + other.accepted, self.header or other.header
+        return self
 
     def quarantined(self):
         "The quarantined rows with their row number (`_row`) and reason (`_reason`)."
@@ -290,41 +305,6 @@ def write_validation(folder,      # where to write
     for table, view in views.items():
         if view is not None: outputs[output_name('profile', table)] = save_profile(view, folder/f"{output_name('profile', table)}.bin")
     return outputs
-
-# %% ../nbs/02_validate.ipynb #3d4e5f71
-def validation_policy(config,              # the reference run's config ({} without one)
-                      fail_on=None,        # comma-separated soft checks that fail; None for the config's
-                      max_quarantine=None, # the largest quarantined share of rows that passes; None for the config's
-                     ):
-    "The `fail_on` entries and the quarantine limit: as given, else the reference run's, else the defaults."
-    entries = [s.strip() for s in fail_on.split(',') if s.strip()] if fail_on is not None else config.get('fail_on', [])
-    return check_fail_on(entries), max_quarantine if max_quarantine is not None else config.get('max_quarantine_fraction', 0.01)
-
-# %% ../nbs/02_validate.ipynb #5f607193
-def validate_file(path,                # the CSV or Parquet file to check
-                  workspace,           # the workspace holding the reference runs
-                  reference='latest',  # the run whose suite and profile are the reference: a run id or 'latest'
-                  suite='',            # a pinned suite file, instead of the reference run's
-                  table='data',        # the suite's table to check the file against
-                  fail_on=None,        # comma-separated soft checks that fail; None for the reference run's
-                  max_quarantine=None, # the largest quarantined share of rows that passes; None for the reference run's
-                  out='',              # the folder to write to; '' for a new `validations/<id>` in the workspace
-                  chunksize=100_000,   # rows read at a time
-                  echo=print,          # called with progress lines
-                 ):
-    "Validate a file as `mlops-nb validate` does; write report.json, the quarantine and the profile; return the report and its folder."
-    rules, source = reference_suite(workspace, reference, str(suite or ''))
-    if rules is None: raise ConfigError("nothing to validate against: give --reference RUN_ID|latest or --suite FILE")
-    if table not in rules['tables']: raise ConfigError(f"the suite has no table {table!r} (tables: {', '.join(rules['tables'])})")
-    policy = validation_policy(read_record(source)['config'] if source else {}, fail_on, max_quarantine)
-    suite_file = Path(suite) if suite else source/'suite.yaml'
-    echo(f"validating {path} (table {table!r}) against {f'suite {suite}' if suite else f'run {source.name}'}" + (f", drift against run {source.name}" if source else ", no reference profile"))
-    report, quarantined, view = validate_chunks(counted(read_chunks(path, chunksize), echo), rules, table, reference_profiles(source, [table]).get(table), *policy)
-    report = {**report, 'file': str(Path(path).absolute()), 'file_sha256': sha256_file(path), 'fail_on': policy[0], 'max_quarantine_fraction': policy[1],
-              'suite': {'path': str(suite_file.absolute()), 'sha256': sha256_file(suite_file), 'reference_run': source.name if source else None}}
-    folder = Path(out) if out else Path(workspace)/'validations'/new_run_id()
-    write_validation(folder, 'report.json', report, {table: quarantined}, {table: view})
-    return report, folder
 
 # %% ../nbs/02_validate.ipynb #8293a4bc
 def report_lines(report,   # a table's report

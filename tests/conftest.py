@@ -27,9 +27,9 @@ def record(workspace, run_id=None):
 
 @pytest.fixture(scope='session')
 def slice_workspace(tmp_path_factory):
-    "A workspace with two runs of the same sliced config."
+    "A workspace with two runs of the same sliced config, both executed (`--no-cache`), as two runs on two days would be."
     workspace = tmp_path_factory.mktemp('slice')
     for _ in range(2):
-        result = cli('run', *SLICE, workspace=workspace)
+        result = cli('run', *SLICE, '--no-cache', workspace=workspace)
         assert result.returncode == 0, result.stderr
     return workspace
