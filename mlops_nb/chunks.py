@@ -6,7 +6,7 @@
 __all__ = ['partition_hashes', 'cross_duplicates', 'check_partition', 'validate_parts', 'validate_frame', 'validation_policy',
            'validate_file']
 
-# %% ../nbs/02c_chunks.ipynb #bcbc7501
+# %% ../nbs/02c_chunks.ipynb #6c061d97
 import functools
 import numpy as np, pandas as pd
 from .core import *
@@ -14,9 +14,9 @@ from pathlib import Path
 from .engine import engine_record
 from .ingest import counted, read_chunks
 from .suite import reference_suite
-from .validate import TableCheck, check_fail_on, frame_chunks, reference_profiles, row_hashes, table_report, validate_chunks, write_validation
+from .validate import SeenRows, TableCheck, check_fail_on, frame_chunks, reference_profiles, row_hashes, table_report, validate_chunks, write_validation
 
-# %% ../nbs/02c_chunks.ipynb #89db89b9
+# %% ../nbs/02c_chunks.ipynb #41c484cb
 def partition_hashes(chunk, # one chunk of the table
                      suite, # the suite
                      table, # the suite's table
@@ -24,13 +24,13 @@ def partition_hashes(chunk, # one chunk of the table
     "The row hashes of a chunk as its check types it, to find duplicates across chunks checked apart."
     return row_hashes(TableCheck(suite, table).typed(chunk.reset_index(drop=True)))
 
-# %% ../nbs/02c_chunks.ipynb #8b162fed
+# %% ../nbs/02c_chunks.ipynb #a6cc2b78
 def cross_duplicates(hashes): # each chunk's row hashes, in file order
     "For each chunk, the mask of its rows that repeat an earlier row of any chunk."
     found = pd.concat(hashes, ignore_index=True).duplicated().to_numpy()
     return np.split(found, np.cumsum([len(h) for h in hashes])[:-1])
 
-# %% ../nbs/02c_chunks.ipynb #11b410bc
+# %% ../nbs/02c_chunks.ipynb #c31d8cbc
 def check_partition(chunk,      # one chunk of the table
                     duplicates, # its rows that repeat earlier ones, or None
                     suite,      # the suite
@@ -40,10 +40,10 @@ def check_partition(chunk,      # one chunk of the table
     "Check one chunk on its own, as a Dask task; return (its check, its accepted rows if `keep` else None)."
     tc = TableCheck(suite, table)
     accepted = tc.add(chunk, duplicates)
-    tc.seen = set()
+    tc.seen = SeenRows()                     # the client found the duplicates; the workers need not send their hashes back
     return tc, accepted if keep else None
 
-# %% ../nbs/02c_chunks.ipynb #cf320ca7
+# %% ../nbs/02c_chunks.ipynb #ca2db490
 def validate_parts(client,                       # a dask.distributed Client
                    parts,                        # futures of the table's chunks, in file order
                    suite,                        # the suite
@@ -61,7 +61,7 @@ def validate_parts(client,                       # a dask.distributed Client
     accepted = pd.concat([r[1] for r in results], ignore_index=True) if keep else None
     return table_report(tc, reference, fail_on, max_quarantine_fraction), tc.quarantined(), tc.view, accepted
 
-# %% ../nbs/02c_chunks.ipynb #08c1a67f
+# %% ../nbs/02c_chunks.ipynb #050401f6
 def validate_frame(frame,                        # a table in memory
                    suite,                        # the suite
                    table='data',                 # the suite's table
