@@ -1,4 +1,4 @@
-"""Wall time of the default `mlops-nb run`, split per stage into cell time and papermill/kernel overhead.
+"""Wall time of the default `mlops-nb run` (every stage executed: `--no-cache`), split per stage into cell time and papermill/kernel overhead.
 
 Run by hand:  python bench/pipeline_time.py [--runs 3] [-- extra mlops-nb run args]
 Prints the median over the runs of each stage's wall seconds, the seconds spent executing its cells,
@@ -12,7 +12,7 @@ def one_run(workspace, extra):
     "Time one `mlops-nb run`; return (wall seconds, run record)."
     env = {**os.environ, 'MLOPS_NB_WORKSPACE': str(workspace), 'WANDB_MODE': os.environ.get('WANDB_MODE', 'offline')}
     start = time.perf_counter()
-    subprocess.run(['mlops-nb', 'run', *extra], env=env, check=True, capture_output=True)
+    subprocess.run(['mlops-nb', 'run', '--no-cache', *extra], env=env, check=True, capture_output=True)
     wall = time.perf_counter() - start
     from mlops_nb.core import find_run, read_record
     return wall, read_record(find_run(workspace))

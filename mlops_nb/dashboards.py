@@ -196,12 +196,15 @@ def comparison_plot(table): # ROC AUC per step and policy, from `comparison_tabl
 
 # %% ../nbs/08c_dashboards.ipynb #0334b51f
 def runs_table(workspace): # the workspace
-    "Every run: status, start, seconds, test and baseline ROC AUC, trials and rows."
+    "Every run: status (`interrupted` when its runner died), start, stages reused, seconds executing, test and baseline ROC AUC, trials and rows."
+    from mlops_nb.runs import run_status
     rows = []
     for run in list_runs(workspace):
         record, metrics = read_record(run), read_record(run).get('metrics', {})
-        rows.append({'run': run.name, 'status': record.get('status'), 'started': record.get('started'), 'failed stage': record.get('failed_stage'),
-                     'seconds': round(sum(s.get('seconds') or 0 for s in record.get('stages', [])), 1), 'test ROC AUC': metrics.get('test_roc_auc'),
+        executed = [s for s in record.get('stages', []) if not s.get('cached_from')]
+        rows.append({'run': run.name, 'status': run_status(run, record), 'started': record.get('started'), 'failed stage': record.get('failed_stage'),
+                     'reused stages': len(record.get('stages', [])) - len(executed),
+                     'seconds': round(sum(s.get('seconds') or 0 for s in executed), 1), 'test ROC AUC': metrics.get('test_roc_auc'),
                      'baseline ROC AUC': metrics.get('baseline_test_roc_auc'), 'trials': metrics.get('trials'), 'rows': metrics.get('rows')})
     return pd.DataFrame(rows)
 

@@ -15,7 +15,7 @@ import numpy as np, pandas as pd
 from .core import *
 from .policy import *
 from .performance import compare_versions, labelled_metrics
-from .predlog import alive
+from .runs import run_status
 from .registry import RegistryError, add_event, alias_version, get_model_version, open_registry, promote, transaction
 from .release import release_state, withdraw
 
@@ -68,7 +68,7 @@ def interrupted_runs(workspace): # the workspace
     for run_dir in list_runs(workspace):
         record = read_record(run_dir)
         pid = (record.get('runner') or {}).get('pid')
-        if record['status'] != 'running' or not pid or alive(pid): continue
+        if not pid or run_status(run_dir, record) != 'interrupted': continue
         running = [s['name'] for s in record['stages'] if s['status'] == 'running']
         done = [s['name'] for s in record['stages'] if s['status'] == 'succeeded']
         where = f"in stage {running[0]}" if running else f"after stage {done[-1]}" if done else 'before its first stage'
