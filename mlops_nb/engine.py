@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['DASK_ENVIRONMENT', 'LOCAL_WORKERS', 'dask_setting', 'dask_client', 'engine_record', 'engine']
 
-# %% ../nbs/00b_engine.ipynb #0e0c8417
+# %% ../nbs/00b_engine.ipynb #9d2aedde
 import contextlib, os, re
 from .core import *
 
-# %% ../nbs/00b_engine.ipynb #54324234
+# %% ../nbs/00b_engine.ipynb #82f63d33
 DASK_ENVIRONMENT = 'MLOPS_NB_DASK'
 LOCAL_WORKERS = 2   # the workers of `--dask local`: one per core of a 2-core machine
 
@@ -21,7 +21,7 @@ def dask_setting(option=None, # `--dask`, or None when not given
     if value in ('', 'local') or re.fullmatch(r'(tcp|tls|inproc|ucx)://\S+|[\w.-]+:\d+', value): return value
     raise ConfigError(f"--dask: expected 'local' or a scheduler address like tcp://127.0.0.1:8786, got {value!r}")
 
-# %% ../nbs/00b_engine.ipynb #f8dd8bf4
+# %% ../nbs/00b_engine.ipynb #7ba8894a
 @contextlib.contextmanager
 def dask_client(setting,       # from `dask_setting`: 'local' or a scheduler's address
                 timeout='10s', # how long to wait for a scheduler to answer
@@ -35,13 +35,13 @@ def dask_client(setting,       # from `dask_setting`: 'local' or a scheduler's a
     except OSError as e: raise ConfigError(f"--dask: no Dask scheduler answers at {setting} ({first_line(e)})") from None
     with client: yield client
 
-# %% ../nbs/00b_engine.ipynb #39d8fd81
+# %% ../nbs/00b_engine.ipynb #2bdee5e7
 def engine_record(client=None): # a dask.distributed Client, or None for in-process
     "What ran a stage, for the run record: in-process, or Dask with its scheduler's address and worker count."
     if client is None: return {'engine': 'in-process'}
     return {'engine': 'dask', 'scheduler': client.scheduler.address, 'workers': len(client.scheduler_info()['workers'])}
 
-# %% ../nbs/00b_engine.ipynb #04d31c85
+# %% ../nbs/00b_engine.ipynb #4d22bdbd
 @contextlib.contextmanager
 def engine(setting, # from `dask_setting`: '' for in-process, 'local', or a scheduler's address
           ):

@@ -237,7 +237,7 @@ def trial_metrics(spec,      # the feature spec, with the target
         metrics, per_fold = fold_scores(spec, task, family, params, rows, folds, seed, threshold)
     return {**metrics, 'fit_seconds': time.perf_counter() - start}, per_fold
 
-# %% ../nbs/04_train.ipynb #a66e918a
+# %% ../nbs/04_train.ipynb #a2a4b2cf
 def record_trial(trial,    # an Optuna trial
                  metrics,  # its metrics, from `trial_metrics`
                  per_fold, # its per-fold scores
@@ -248,7 +248,7 @@ def record_trial(trial,    # an Optuna trial
     for k, v in {**metrics, 'fold_scores': per_fold}.items(): trial.set_user_attr(k, v)
     return metrics
 
-# %% ../nbs/04_train.ipynb #2d32b284
+# %% ../nbs/04_train.ipynb #b61134cf
 def objective(spec,      # the feature spec, with the target
               task,      # classification or regression
               rows,      # the feature rows
@@ -264,7 +264,7 @@ def objective(spec,      # the feature spec, with the target
         return record_trial(trial, *trial_metrics(spec, task, family, params, rows, folds, seed, threshold), run_dir)[f'valid_{PRIMARY[task]}']
     return run_trial
 
-# %% ../nbs/04_train.ipynb #0f6fd409
+# %% ../nbs/04_train.ipynb #75c741f9
 def optimize_on_dask(client,    # a dask.distributed Client
                      study,     # the Optuna study
                      n_trials,  # how many trials to run
