@@ -477,9 +477,10 @@ def test_promtool_accepts_the_shipped_alerting_rules():
     assert result.returncode == 0 and 'SUCCESS: 5 rules found' in result.stdout, result.stdout + result.stderr
 
 
-def test_prometheus_reads_the_drift_and_estimated_performance_gauges_and_loads_the_rules(server, workspace, tmp_path):
+def test_prometheus_reads_the_drift_and_estimated_performance_gauges_and_loads_the_rules(server, workspace, march, tmp_path):
     "After `mlops-nb monitor`, /metrics carries the latest window's gauges; Prometheus scrapes them and evaluates the shipped rules."
     latest = json.loads((Path(workspace)/'monitoring'/MODEL/'latest.json').read_text())['windows'][-1]
+    predict(server, records(march, 20, seed=9))            # the server was restarted by the monitor test: its counters start at zero
     with prometheus(server, tmp_path, RULES) as (query, wait):
         [share] = wait('mlops_drift_share')
         assert float(share['value'][1]) == pytest.approx(latest['drift']['share']) and share['metric']['model'] == MODEL
