@@ -234,7 +234,8 @@ def start_run(workspace, # the workspace
 def run_stage(run_dir,     # the run directory
               name,        # the stage
               parameters,  # its parameters
-              environment, # the sha256 of the installed packages; None to execute without looking for a cached result
+              environment, # the sha256 of the installed packages
+              cache=True,  # look for an earlier run's result to reuse; False executes it (its key is recorded either way)
               engine=None, # what runs it, from `engine_record`; None for in-process
               folder=None, # the notebooks' folder; None for `nbs/`
              ):
@@ -242,8 +243,8 @@ def run_stage(run_dir,     # the run directory
     start, notebook = time.perf_counter(), Path(folder or notebooks_dir())/STAGES[name]
     record = begin_stage(run_dir, name)
     earlier = list(STAGES)[:list(STAGES).index(name)]
-    key = stage_key(name, notebook, parameters, earlier_outputs(record, earlier), environment) if environment else None
-    found = cached_stage(run_workspace(run_dir), name, key, Path(run_dir).name) if key else None
+    key = stage_key(name, notebook, parameters, earlier_outputs(record, earlier), environment)
+    found = cached_stage(run_workspace(run_dir), name, key, Path(run_dir).name) if key and cache else None
     if found: return None, time.perf_counter() - start, reuse_cached(Path(run_dir), *found)['stages'][-1]['cached_from']
     error, seconds = execute_stage(name, run_dir, parameters, folder)
     finish_stage(run_dir, name, error, seconds, key, engine)
@@ -259,13 +260,13 @@ def run_stages(run_dir,         # the run directory
               ):
     "Run (or reuse) `stages` in `run_dir` while touching its heartbeat, then end the run; return its record."
     from mlops_nb.registry import environment_sha256
-    environment = environment_sha256() if cache else None
+    environment = environment_sha256()
     with Heartbeat(run_dir), engine(config.get('dask', '')) as client:
         if client: echo(f"engine: Dask, scheduler {client.scheduler.address}, {engine_record(client)['workers']} workers (stages {', '.join(DASK_STAGES)})")
         settings = {**config, 'dask': client.scheduler.address} if client else config    # one cluster for the whole run
         for i, name in enumerate(stages, 1):
             echo(f"[{i}/{len(stages)}] {name} ...")
-            error, seconds, reused = run_stage(run_dir, name, {k: settings[k] for k in parameters[name] if k in settings}, environment,
+            error, seconds, reused = run_stage(run_dir, name, {k: settings[k] for k in parameters[name] if k in settings}, environment, cache,
                                                engine_record(client if name in DASK_STAGES else None))
             echo(f"[{i}/{len(stages)}] {name} " + ('FAILED' if error else f'reused from run {reused}' if reused else 'done') + f" in {seconds:.1f}s")
             if error: break
