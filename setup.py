@@ -37,7 +37,10 @@ setuptools.setup(
         'Natural Language :: ' + cfg['language'].title(),
     ] + ['Programming Language :: Python :: '+o for o in py_versions[py_versions.index(min_python):]] + (['License :: ' + lic[1] ] if lic[1] else []),
     url = cfg['git_url'],
-    packages = setuptools.find_packages(),
+    packages = setuptools.find_packages() + ['mlops_nb.nbs', 'mlops_nb.reports'],
+    # the notebooks and reports ship inside the package, so a wheel install runs the pipeline (`core.shipped`)
+    package_dir = {'mlops_nb.nbs': 'nbs', 'mlops_nb.reports': 'reports'},
+    package_data = {'mlops_nb.nbs': ['*.ipynb'], 'mlops_nb.reports': ['*.ipynb', 'prometheus/*.yml']},
     include_package_data = True,
     install_requires = requirements,
     extras_require={ 'dev': dev_requirements },

@@ -7,8 +7,8 @@ __all__ = ['REPORTS', 'TIMELINE', 'dashboard_workspace', 'monitored_models', 'wi
            'drift_table', 'performance_table', 'health_table', 'alert_table', 'route_table', 'figure_png',
            'drift_heatmap', 'feature_plot', 'performance_plot', 'health_plot', 'event_table', 'timeline_plot',
            'comparison_table', 'comparison_plot', 'runs_table', 'trials_table', 'trials_plot', 'champion_history',
-           'stage_table', 'stage_plot', 'StaticArea', 'output_area', 'report_notebook', 'report_copy', 'voila_command',
-           'html_report', 'serve_report']
+           'stage_table', 'stage_plot', 'readiness_view', 'StaticArea', 'output_area', 'report_notebook', 'report_copy',
+           'voila_command', 'html_report', 'serve_report']
 
 # %% ../nbs/08c_dashboards.ipynb #1cc11dca
 import json, os, subprocess, sys
@@ -257,6 +257,15 @@ def stage_plot(table): # from `stage_table`
     ax.invert_yaxis(); ax.set_xlabel('seconds'); ax.set_title('Stages'); fig.tight_layout()
     return fig
 
+# %% ../nbs/08c_dashboards.ipynb #3973787b
+def readiness_view(workspace): # the workspace
+    "The saved readiness report and its tests and maturity criteria as tables; None before `mlops-nb readiness` ran."
+    path = Path(workspace)/'readiness.json'
+    if not path.is_file(): return None
+    report = json.loads(path.read_text())
+    maturity = pd.DataFrame([{'scale': scale, **c} for scale, key in (("Google's (0-2)", 'google'), ('four-level (0-3)', 'four_level')) for c in report[key]['criteria']])
+    return report, pd.DataFrame(report['tests'])[['section', 'test', 'score', 'evidence', 'raise']], maturity
+
 # %% ../nbs/08c_dashboards.ipynb #f82cda85
 class StaticArea:
     "Where a static report draws: straight into the cell's output, which nbconvert keeps (a widget's output it does not)."
@@ -273,10 +282,10 @@ def output_area(): # (no arguments)
 
 # %% ../nbs/08c_dashboards.ipynb #99136fb3
 def report_notebook(name): # monitoring, experiments or pipeline
-    "The report's notebook in the checkout's reports/ folder."
+    "The report's notebook: the project's `reports/` inside a project (`mlops-nb init`), else the package's."
     if name not in REPORTS: raise ConfigError(f"unknown report {name!r} (reports: {', '.join(REPORTS)})")
-    path = project_dir()/'reports'/f'{name}.ipynb'
-    if not path.exists(): raise ConfigError(f"{path} not found; install from a clone with `pip install -e .`")
+    path = source_dir('reports')/f'{name}.ipynb'
+    if not path.exists(): raise ConfigError(f"{path} not found; `mlops-nb init --check` in a project, or reinstall mlops_nb")
     return path
 
 # %% ../nbs/08c_dashboards.ipynb #afb4929d

@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['STAGES', 'ON_DEMAND', 'NOTEBOOKS', 'RUNNER_PARAMETERS', 'DASK_STAGES', 'FLIGHTS', 'CONFIG_HEADER', 'notebooks_dir',
-           'parameters_cell', 'parameter_comments', 'notebook_parameters', 'stage_parameters', 'known_parameters',
-           'default_config', 'inline', 'config_lines', 'config_text', 'select_stages', 'base_run', 'reuse_stages',
-           'cell_seconds', 'quiet_kernel_manager', 'execute_stage', 'begin_stage', 'finish_stage', 'start_run',
-           'run_stage', 'run_stages', 'run_pipeline', 'resume_run', 'run_config', 'full_config', 'failure_line',
-           'summary_line']
+           'base_config', 'parameters_cell', 'parameter_comments', 'notebook_parameters', 'stage_parameters',
+           'known_parameters', 'default_config', 'inline', 'config_lines', 'config_text', 'select_stages', 'base_run',
+           'reuse_stages', 'cell_seconds', 'quiet_kernel_manager', 'execute_stage', 'begin_stage', 'finish_stage',
+           'start_run', 'run_stage', 'run_stages', 'run_pipeline', 'resume_run', 'run_config', 'full_config',
+           'failure_line', 'summary_line']
 
 # %% ../nbs/10_pipeline.ipynb #b697430f
 import ast, io, json, os, shutil, time, tokenize
@@ -27,10 +27,19 @@ RUNNER_PARAMETERS = ('run_dir', 'workspace')
 DASK_STAGES = ('validate', 'train')   # the stages whose work `--dask` moves onto Dask workers
 
 def notebooks_dir():
-    "The folder of the stage notebooks: `nbs/` in the project checkout."
-    folder = project_dir()/'nbs'
-    if not (folder/STAGES['ingest']).exists(): raise ConfigError(f"stage notebooks not found in {folder}; install from a clone with `pip install -e .`")
+    "The folder of the stage notebooks: the project's `nbs/` inside a project (`mlops-nb init`), else the package's."
+    folder = source_dir('nbs')
+    missing = [name for name in NOTEBOOKS.values() if not (folder/name).is_file()]
+    if missing: raise ConfigError(f"stage notebooks {', '.join(missing)} not found in {folder}; `mlops-nb init --check` compares them with the package's")
     return folder
+
+def base_config(parameters,      # stage parameters, from `stage_parameters`
+                config_file=None, # a YAML config; None for the project's `mlops.yaml`, else the flights config
+               ):
+    "The config a command starts from, before `-p` overrides."
+    project = find_project()
+    if config_file or project: return load_config(config_file or project/PROJECT_FILE)
+    return default_config(parameters)
 
 # %% ../nbs/10_pipeline.ipynb #2d3e4f50
 def parameters_cell(notebook): # a notebook file
@@ -226,7 +235,7 @@ def start_run(workspace, # the workspace
     run_dir = Path(workspace)/'runs'/new_run_id()
     (run_dir/'notebooks').mkdir(parents=True)
     record = read_record(run_dir)
-    record.update(config=config, lineage=git_lineage(project_dir()), runner=runner_info(), plan=list(stages))
+    record.update(config=config, lineage=git_lineage(find_project() or project_dir()), runner=runner_info(), plan=list(stages))
     write_record(run_dir, record)
     return run_dir
 
@@ -334,7 +343,7 @@ def run_config(workspace,        # the workspace
         echo(f"run {run_dir.name}: resuming at {left[0]}: {', '.join(left)} -> {run_dir}")
         config = {**known_parameters(parameters), **config}
         return run_stages(run_dir, {**config, 'dask': dask_setting(dask, config.get('dask', ''))}, left, parameters, echo, cache)
-    config = resolve_config(load_config(config_file) if config_file else default_config(parameters), overrides, known_parameters(parameters))
+    config = resolve_config(base_config(parameters, config_file), overrides, known_parameters(parameters))
     config['dask'] = dask_setting(dask, config.get('dask', ''))
     return run_pipeline(workspace, config, select_stages(stages, start), base, echo, parameters, cache)
 
@@ -344,7 +353,7 @@ def full_config(config_file=None, # a YAML config; None for the flights config
                ):
     "The config as `mlops-nb run` resolves it, every parameter's default filled in: what retrain and simulate start from."
     parameters = stage_parameters()
-    config = resolve_config(load_config(config_file) if config_file else default_config(parameters), overrides, known_parameters(parameters))
+    config = resolve_config(base_config(parameters, config_file), overrides, known_parameters(parameters))
     return {**known_parameters(parameters), **config}
 
 # %% ../nbs/10_pipeline.ipynb #22334459
