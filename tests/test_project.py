@@ -1,0 +1,176 @@
+"A team's own project: `init`, its CI/CD workflow run step by step on a slice, its container, and `init --check`."
+import fnmatch, json, os, shutil, signal, subprocess, sys, time, urllib.request
+from pathlib import Path
+import pytest, yaml
+from conftest import SLICE, cli
+from mlops_nb.project import DOCKERIGNORE, dockerfile_text
+from mlops_nb.release import release_state
+from mlops_nb.simulate import free_port
+
+SLICE_CONFIG = dict(pair.split('=', 1) for pair in SLICE[1::2])
+
+
+def slice_project(folder):
+    "A flights project whose mlops.yaml runs on the CI slice (the first quarter, tested on March)."
+    result = cli('init', folder)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load((folder/'mlops.yaml').read_text())
+    config.update(SLICE_CONFIG, trials=int(SLICE_CONFIG['trials']))
+    (folder/'mlops.yaml').write_text(yaml.safe_dump(config, sort_keys=False))
+    return folder
+
+
+def job_order(jobs):
+    "The workflow's jobs in an order that respects `needs` (each of ours needs one job)."
+    done = []
+    while len(done) < len(jobs): done += [name for name, job in jobs.items() if name not in done and job.get('needs') in (None, *done)]
+    return done
+
+
+def run_step(command, cwd, env):
+    "Run a step's script as a CI runner does (bash -e), then end whatever it left running, as a runner ends a job's processes."
+    process = subprocess.Popen(['bash', '-e', '-c', command], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try: out, err = process.communicate(timeout=900)
+    finally:
+        try: os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError: pass
+    return process.returncode, out, err
+
+
+@pytest.fixture(scope='module')
+def workflow_project(tmp_path_factory):
+    "A slice project after its workflow's steps ran in order: the step results, by job."
+    project = slice_project(tmp_path_factory.mktemp('team')/'flights')
+    workflow = yaml.safe_load((project/'.github'/'workflows'/'mlops.yml').read_text())
+    env = {**os.environ, **workflow['env'], 'WANDB_SILENT': 'true', 'PATH': f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    results = []
+    for job in job_order(workflow['jobs']):
+        for step in workflow['jobs'][job]['steps']:
+            if 'run' not in step or step['name'] == 'Install': continue   # `uses:` steps move files between CI machines; this package is installed
+            code, out, err = run_step(step['run'], project, env)
+            results.append((job, step['run'], code, out, err))
+            if code: break
+    return project, results
+
+
+def test_generated_workflow_passes_actionlint(tmp_path):
+    "The workflow `init` writes is valid GitHub Actions (actionlint), and actionlint does catch a broken one."
+    project = slice_project(tmp_path/'p')
+    path = project/'.github'/'workflows'/'mlops.yml'
+    result = subprocess.run(['actionlint', str(path)], capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (0, ''), result.stdout
+    path.write_text(path.read_text().replace('needs: data', 'needs: dataa', 1))
+    broken = subprocess.run(['actionlint', str(path)], capture_output=True, text=True)
+    assert broken.returncode == 1 and 'dataa' in broken.stdout
+
+
+def test_workflow_steps_run_in_order_on_a_slice(workflow_project):
+    "Each job's `mlops-nb` steps, in the jobs' order, succeed: data validation, pipeline, gates, staging server, canary."
+    project, results = workflow_project
+    for job, command, code, out, err in results: assert code == 0, f"{job}: {command}: {err[-2000:]}"
+    assert [job for job, *_ in results] == ['data', 'pipeline', 'gates', 'staging', 'canary']
+    assert all(command.startswith('mlops-nb ') for _, command, *_ in results)
+    workspace = project/'workspace'
+    smoke = json.loads((workspace/'staging'/'smoke.json').read_text())
+    assert (smoke['requests'], smoke['wrong'], smoke['version']) == (200, 0, 1)
+    assert smoke['latency_ms']['p95'] <= smoke['max_p95_ms']
+    assert release_state(workspace, 'flights_late')['production'] == 1    # the first version: no production to put a canary beside
+    assert release_state(workspace/'staging', 'flights_late')['production'] == 1
+    deployed = json.loads((sorted((workspace/'runs').iterdir())[-1]/'deploy.json').read_text())
+    assert deployed['strategy'] == 'replace'    # a canary needs production beside it: the first version replaces
+
+
+def test_dockerfile_passes_hadolint_and_what_it_copies_serves(workflow_project, tmp_path):
+    "hadolint passes the Dockerfile; after a run every file it copies exists, and a server started on those files alone is ready and answers."
+    project, results = workflow_project
+    assert all(code == 0 for *_, code, _, _ in results)
+    for dockerfile in (project/'Dockerfile', Path(__file__).parent.parent/'Dockerfile'):
+        result = subprocess.run(['hadolint', str(dockerfile)], capture_output=True, text=True)
+        assert (result.returncode, result.stdout) == (0, ''), result.stdout
+    text = (project/'Dockerfile').read_text()
+    assert text == dockerfile_text() and (project/'.dockerignore').read_text() == DOCKERIGNORE
+    copies = [line.split()[-2] for line in text.splitlines() if line.startswith('COPY ')]
+    assert copies == ['workspace/registry.db', 'workspace/artifacts', 'workspace/runs', 'workspace/feature_repo']
+    for source in copies: assert (project/source).exists(), source
+    # the build context after .dockerignore: exclude everything, then add back its `!` patterns
+    keep = [p[1:].rstrip('/') for p in DOCKERIGNORE.splitlines() if p.startswith('!')]
+    image = tmp_path/'image'
+    for path in (project/'workspace').rglob('*'):
+        relative = str(path.relative_to(project))
+        if path.is_file() and any(fnmatch.fnmatch(relative, k) or relative.startswith(k + '/') for k in keep):
+            (image/relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, image/relative)
+    assert not list((image/'workspace'/'runs').rglob('*.parquet'))   # the data snapshots stay out of the image
+    port = free_port()
+    env = {**os.environ, 'MLOPS_NB_WORKSPACE': str(image/'workspace'), 'WANDB_MODE': 'offline'}
+    server = subprocess.Popen(['mlops-nb', 'serve', '--host', '127.0.0.1', '--port', str(port)], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline, status = time.monotonic() + 180, None
+        while time.monotonic() < deadline and status != 200:
+            try: status = urllib.request.urlopen(f'http://127.0.0.1:{port}/ready', timeout=5).status
+            except OSError: time.sleep(0.5)
+            assert server.poll() is None, server.stderr.read()
+        assert status == 200
+        spec = json.loads(next((image/'workspace'/'runs').glob('*/feature_spec.json')).read_text())
+        record = {name: info['example'] for name, info in spec['request'].items()}
+        request = urllib.request.Request(f'http://127.0.0.1:{port}/predict', json.dumps([record]).encode(), {'content-type': 'application/json'})
+        answer = json.loads(urllib.request.urlopen(request, timeout=30).read())['predictions'][0]
+        assert 0 <= answer['probability'] <= 1 and answer['version'] == 1
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(60)
+
+
+def test_init_check_reports_a_removed_parameter_in_one_line(tmp_path):
+    "After a parameter is removed from a project's notebook, `init --check` names it in one line and exits 1."
+    project = slice_project(tmp_path/'p')
+    result = cli('init', '--check', cwd=project/'nbs')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count('same as the shipped notebook') == 9
+    train = project/'nbs'/'04_train.ipynb'
+    notebook = json.loads(train.read_text())
+    cell = next(c for c in notebook['cells'] if 'parameters' in c['metadata'].get('tags', []))
+    cell['source'] = [line for line in cell['source'] if not line.startswith('trials ')]
+    train.write_text(json.dumps(notebook))
+    result = cli('init', '--check', cwd=project)
+    assert result.returncode == 1
+    problems = [line for line in result.stdout.splitlines() if 'missing' in line]
+    assert problems == ["nbs/04_train.ipynb: parameter 'trials' is missing from the parameters cell (the package's default: 4)"]
+    assert "nbs/04_train.ipynb: differs from the shipped notebook" in result.stdout
+    assert result.stderr.startswith('mlops-nb: error: 1 problem in ') and len(result.stderr.splitlines()) == 1
+
+
+ALERT_TESTS = {'Data invariants hold for inputs', 'Models are not too stale', 'Computing performance has not regressed', 'Prediction quality has not regressed'}
+
+
+def readiness_report(project):
+    "`mlops-nb readiness --json` in the project."
+    result = cli('readiness', '--json', cwd=project)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_readiness_scores_28_tests_with_evidence_and_removing_the_alert_rules_lowers_exactly_theirs(workflow_project):
+    "The default project after its workflow: 28 tests with evidence, the minimum over sections; without the alert rules, exactly the tests that read them drop."
+    project, _ = workflow_project
+    report = readiness_report(project)
+    assert len(report['tests']) == 28 and {t['section'] for t in report['tests']} == {'data', 'model', 'infrastructure', 'monitoring'}
+    assert all(t['evidence'] and t['score'] in (0, 0.5, 1) and (t['score'] == 1 or t['raise']) for t in report['tests'])
+    assert report['score'] == min(report['sections'].values()) == min(sum(t['score'] for t in report['tests'] if t['section'] == s) for s in report['sections'])
+    scores = {t['test']: t['score'] for t in report['tests']}
+    assert scores['Training is reproducible'] == 0.5           # one training only: seeded, not yet shown to repeat
+    assert scores['The ML pipeline is integration tested'] == scores['Models are canaried before serving'] == 1    # the workflow does both
+    assert scores['The data pipeline has appropriate privacy controls'] == 0
+    assert report['google']['level'] == 2 and report['four_level']['level'] == 0     # not in git yet: level 1 needs version control
+    assert json.loads((project/'workspace'/'readiness.json').read_text())['score'] == report['score']   # saved for the pipeline dashboard
+    rules = project/'reports'/'prometheus'/'alerts.yml'
+    saved = rules.read_text()
+    rules.unlink()
+    try: without = readiness_report(project)
+    finally: rules.write_text(saved)
+    lowered = {t['test'] for t, before in zip(without['tests'], report['tests']) if t['score'] < before['score']}
+    raised = {t['test'] for t, before in zip(without['tests'], report['tests']) if t['score'] > before['score']}
+    assert (lowered, raised) == (ALERT_TESTS, set())
+    assert all('alerts' in t['reads'] for t in report['tests'] if t['test'] in ALERT_TESTS)
+    assert not any('alerts' in t['reads'] for t in report['tests'] if t['test'] not in ALERT_TESTS)
