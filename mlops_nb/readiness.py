@@ -68,7 +68,7 @@ def reproduced(workspace): # the workspace
     "Train stages executed more than once with the same inputs (stage key): how many inputs gave one model sha256 every time, how many did not."
     models = {}
     for run in list_runs(workspace):
-        train = next((s for s in read_record(run)['stages'] if s['name'] == 'train' and s['status'] == 'succeeded' and not s.get('cached_from') and s.get('key')), None)
+        train = next((s for s in read_record(run)['stages'] if s['name'] == 'train' and s['status'] == 'succeeded' and not s.get('cached_from') and not s.get('reused_from') and s.get('key')), None)
         if train and 'model' in train['outputs']: models.setdefault(train['key'], []).append(train['outputs']['model']['sha256'])
     repeated = [shas for shas in models.values() if len(shas) > 1]
     return {'same': sum(len(set(s)) == 1 for s in repeated), 'differ': sum(len(set(s)) > 1 for s in repeated), 'trained': len(models)}
