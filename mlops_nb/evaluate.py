@@ -67,12 +67,14 @@ def permutation_table(model,     # a fitted pipeline taking the feature rows
                       spec,      # the feature spec: its numeric and categorical columns are permuted
                       task,      # classification or regression
                       repeats=3, # shuffles per feature
-                      seed=42,   # seeds the shuffles
+                      seed=42,   # seeds the shuffles and the sample
+                      sample=10000, # at most this many test rows, drawn once per shuffle (scikit-learn's `max_samples`)
                      ):
     "How much the primary metric drops when each feature is shuffled (mean and spread over `repeats`), largest first."
     from sklearn.inspection import permutation_importance
     columns = [*spec['numeric'], *spec['categorical']]
-    found = permutation_importance(model, rows[columns], y, scoring=IMPORTANCE_SCORING[task], n_repeats=repeats, random_state=seed)
+    found = permutation_importance(model, rows[columns], y, scoring=IMPORTANCE_SCORING[task], n_repeats=repeats, random_state=seed,
+                                   max_samples=min(len(rows), sample))
     return pd.DataFrame({'feature': columns, 'importance': found.importances_mean, 'std': found.importances_std}).sort_values('importance', ascending=False, ignore_index=True)
 
 # %% ../nbs/05_evaluate.ipynb #712d14ae
