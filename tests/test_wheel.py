@@ -38,7 +38,8 @@ def test_wheel_in_a_fresh_venv_runs_the_project_with_its_own_notebooks(tmp_path)
     # the team changes its own train notebook: a cell that prints a line into the executed notebook
     train = demo/'nbs'/'04_train.ipynb'
     notebook = json.loads(train.read_text())
-    notebook['cells'].append({'cell_type': 'code', 'execution_count': None, 'id': 'teamcell', 'metadata': {}, 'outputs': [], 'source': [f"print({MARKER!r})"]})
+    notebook['cells'].append({'cell_type': 'code', 'execution_count': None, 'id': 'teamcell', 'metadata': {}, 'outputs': [],
+                              'source': [f"import sys, mlops_nb\nprint({MARKER!r}, sys.executable, mlops_nb.__file__)"]})
     train.write_text(json.dumps(notebook))
     run([str(bin_dir/'mlops-nb'), 'run'], demo, env)
     latest = sorted((demo/'workspace'/'runs').iterdir())[-1]
@@ -46,6 +47,7 @@ def test_wheel_in_a_fresh_venv_runs_the_project_with_its_own_notebooks(tmp_path)
     assert 'cached_from' not in stages['train'] and 'cached_from' in stages['ingest']    # the changed notebook reran; the data stages were reused
     executed = json.loads((latest/'notebooks'/'04_train.ipynb').read_text())
     printed = [''.join(o.get('text', '')) for c in executed['cells'] for o in c.get('outputs', [])]
-    assert any(MARKER in text for text in printed)
+    line = next(text for text in printed if MARKER in text)
+    assert line.count(str(tmp_path/'venv')) == 2, line          # the kernel ran the venv's Python and the wheel's package
     before = json.loads((runs[-1]/'notebooks'/'04_train.ipynb').read_text())
     assert not any(MARKER in ''.join(c['source']) for c in before['cells'])
