@@ -25,12 +25,12 @@ def test_model_card_holds_every_section_and_the_evaluate_stage_importances(slice
     assert entry['lineage']['data_sha256'] in card and entry['sha256'] in card
     assert 'Training period: 2013-01' in card and 'test period: 2013-03-01' in card
     evaluation = json.loads((run/'metrics.json').read_text())
-    metrics = {row[0]: row for row in table_after(card, 'Metrics')[2:]}
+    metrics = {row[0]: row for row in table_after(card, 'Metrics')[1:]}
     low, high = evaluation['intervals']['test_roc_auc']
     assert metrics['roc_auc'][1] == f"{evaluation['metrics']['test_roc_auc']:.4f}" and metrics['roc_auc'][2] == f'{low:.4f} to {high:.4f}'
     assert low < evaluation['metrics']['test_roc_auc'] < high
     importance = pd.read_csv(run/'importance.csv')
-    rows = table_after(card, 'What drives its predictions')[2:]
+    rows = table_after(card, 'What drives its predictions')[1:]
     assert [r[0] for r in rows] == list(importance.feature)
     assert [r[1] for r in rows] == [f'{v:.4f}' for v in importance.importance]
     assert importance.importance.iloc[0] > 0.005 and set(importance.feature) == {*json.loads((run/'feature_spec.json').read_text())['numeric'], *json.loads((run/'feature_spec.json').read_text())['categorical']}
