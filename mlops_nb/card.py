@@ -35,10 +35,12 @@ def card_facts(workspace, # the workspace
                version,   # its version
               ):
     "What the card states, gathered from the registry and the version's run."
+    from mlops_nb.pipeline import known_parameters, stage_parameters
     entry = get_model_version(workspace, name, version)
     run = Path(workspace)/'runs'/entry['run_id']
     spec = json.loads((run/'feature_spec.json').read_text())
-    return {'entry': entry, 'config': read_record(run)['config'], 'evaluation': json.loads((run/'metrics.json').read_text()), 'spec': spec,
+    config = {**known_parameters(stage_parameters()), **read_record(run)['config']}   # a run by hand records only what it was given
+    return {'entry': entry, 'config': config, 'evaluation': json.loads((run/'metrics.json').read_text()), 'spec': spec,
             'periods': split_periods(run, spec['timestamp']), 'slices': optional_csv(run/'slices.csv'),
             'calibration': optional_csv(run/'calibration.csv'), 'importance': optional_csv(run/'importance.csv')}
 

@@ -20,9 +20,10 @@ def dev_workspace(tmp_path_factory):
     "The workspace of a dev run: the six stage notebooks executed in order with their defaults."
     workspace, env = tmp_path_factory.mktemp('dev'), pytest.MonkeyPatch()
     for name, value in [('MLOPS_NB_WORKSPACE', str(workspace)), ('WANDB_MODE', 'offline'), ('WANDB_SILENT', 'true')]: env.setenv(name, value)
-    for notebook in STAGES.values(): execute(notebook)
-    yield workspace
-    env.undo()
+    try:
+        for notebook in STAGES.values(): execute(notebook)
+        yield workspace
+    finally: env.undo()                                                        # a failed stage must not leave the variables set
 
 
 def test_the_notebooks_defaults_make_a_dev_run_that_passes(dev_workspace):

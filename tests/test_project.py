@@ -146,7 +146,7 @@ ALERT_TESTS = {'Data invariants hold for inputs', 'Models are not too stale', 'C
 
 def readiness_report(project):
     "`mlops-nb readiness --json` in the project."
-    result = cli('readiness', '--json', cwd=project)
+    result = cli('readiness', '--json', workspace=project/'workspace', cwd=project)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
