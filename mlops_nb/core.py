@@ -290,9 +290,9 @@ def project_dir():
 PROJECT_FILE = 'mlops.yaml'   # the file that marks a project's root, and holds its config
 
 def find_project(start=None): # a folder; None for the current one
-    "The user's project holding `start`: the nearest folder up with `mlops.yaml`, else None."
+    "The user's project holding `start`: the nearest folder up with `mlops.yaml` and `nbs/`, else None."
     here = Path(start or Path.cwd()).absolute()
-    return next((folder for folder in [here, *here.parents] if (folder/PROJECT_FILE).is_file()), None)
+    return next((folder for folder in [here, *here.parents] if (folder/PROJECT_FILE).is_file() and (folder/'nbs').is_dir()), None)
 
 # %% ../nbs/00_core.ipynb #a5935d57
 def shipped(name): # 'nbs' or 'reports'
