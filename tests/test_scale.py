@@ -8,7 +8,7 @@
 import json, os, signal, subprocess, time
 from pathlib import Path
 import pandas as pd, psutil, pytest
-from conftest import SLICE, cli, first_run, record
+from conftest import SLICE, cli, first_run, record, same_report
 from mlops_nb.core import list_runs, read_record, sha256_file
 from mlops_nb.ingest import read_table
 
@@ -62,12 +62,6 @@ def validated(workspace, data, out, *extra):
     result = cli('validate', data, '--reference', first_run(workspace).name, '--out', out, *extra, workspace=workspace)
     assert result.returncode == 1, result.stderr                                            # the impossible hours fail it
     return json.loads((out/'report.json').read_text()), pd.read_parquet(out/'quarantine.parquet')
-
-
-def same_report(report, other):
-    "The verdict, the counts and each check's status are the same; sketch statistics may differ within their noise."
-    assert (other['status'], other['rows']) == (report['status'], report['rows'])
-    assert [(c['check'], c['column'], c['status']) for c in other['checks']] == [(c['check'], c['column'], c['status']) for c in report['checks']]
 
 
 @pytest.mark.parametrize('engine', ['cluster', 'local'])
