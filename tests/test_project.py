@@ -122,23 +122,29 @@ def test_dockerfile_passes_hadolint_and_what_it_copies_serves(workflow_project, 
         server.wait(60)
 
 
-def test_init_check_reports_a_removed_parameter_in_one_line(tmp_path):
-    "After a parameter is removed from a project's notebook, `init --check` names it in one line and exits 1."
+def test_init_check_names_each_problem_in_one_line(tmp_path):
+    "After a parameter or a report is removed from a project, `init --check` names each in one line and exits 1; a changed Dockerfile is a note."
     project = slice_project(tmp_path/'p')
     result = cli('init', '--check', cwd=project/'nbs')
     assert result.returncode == 0, result.stderr
     assert result.stdout.count('same as the shipped notebook') == 9
+    assert "reports/monitoring.ipynb: same as the package's" in result.stdout.splitlines()
+    assert "Dockerfile: same as the package's" in result.stdout.splitlines()
     train = project/'nbs'/'04_train.ipynb'
     notebook = json.loads(train.read_text())
     cell = next(c for c in notebook['cells'] if 'parameters' in c['metadata'].get('tags', []))
     cell['source'] = [line for line in cell['source'] if not line.startswith('trials ')]
     train.write_text(json.dumps(notebook))
+    (project/'reports'/'monitoring.ipynb').unlink()
+    (project/'Dockerfile').write_text((project/'Dockerfile').read_text().replace('3.11-slim', '3.12-slim'))
     result = cli('init', '--check', cwd=project)
     assert result.returncode == 1
     problems = [line for line in result.stdout.splitlines() if 'missing' in line]
-    assert problems == ["nbs/04_train.ipynb: parameter 'trials' is missing from the parameters cell (the package's default: 4)"]
+    assert problems == ["nbs/04_train.ipynb: parameter 'trials' is missing from the parameters cell (the package's default: 4)",
+                        "reports/monitoring.ipynb: missing; the commands need it (a new `mlops-nb init` folder has it)"]
     assert "nbs/04_train.ipynb: differs from the shipped notebook" in result.stdout
-    assert result.stderr.startswith('mlops-nb: error: 1 problem in ') and len(result.stderr.splitlines()) == 1
+    assert "Dockerfile: differs from the package's (yours is used)" in result.stdout.splitlines()
+    assert result.stderr.startswith('mlops-nb: error: 2 problems in ') and len(result.stderr.splitlines()) == 1
 
 
 ALERT_TESTS = {'Data invariants hold for inputs', 'Models are not too stale', 'Computing performance has not regressed', 'Prediction quality has not regressed'}
