@@ -316,13 +316,8 @@ def html_report(name,      # the report
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import ExecutePreprocessor
     with tempfile.TemporaryDirectory() as folder: notebook = nbformat.read(report_copy(name, folder), as_version=4)
-    previous = {k: os.environ.get(k) for k in ('MLOPS_NB_WORKSPACE', 'MLOPS_NB_STATIC')}
-    os.environ.update(MLOPS_NB_WORKSPACE=str(Path(workspace).absolute()), MLOPS_NB_STATIC='1')       # the report's kernel inherits both
-    try: ExecutePreprocessor(timeout=600, kernel_name='python3').preprocess(notebook, {'metadata': {'path': str(Path(workspace).absolute())}})
-    finally:
-        for key, value in previous.items():
-            if value is None: os.environ.pop(key, None)
-            else: os.environ[key] = value
+    with setenv(MLOPS_NB_WORKSPACE=str(Path(workspace).absolute()), MLOPS_NB_STATIC='1'):    # the report's kernel inherits both
+        ExecutePreprocessor(timeout=600, kernel_name='python3').preprocess(notebook, {'metadata': {'path': str(Path(workspace).absolute())}})
     body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(notebook)
     Path(out).write_text(body)
     return Path(out)

@@ -269,13 +269,13 @@ def run_stages(run_dir,         # the run directory
               ):
     "Run (or reuse) `stages` in `run_dir` while touching its heartbeat, then end the run; return its record."
     from mlops_nb.registry import environment_sha256
-    environment = environment_sha256()
-    with Heartbeat(run_dir), engine(config.get('dask', '')) as client:
+    packages = environment_sha256()
+    with Heartbeat(run_dir), setenv(**{PROJECT_ENVIRONMENT: str(find_project() or '')}), engine(config.get('dask', '')) as client:
         if client: echo(f"engine: Dask, scheduler {client.scheduler.address}, {engine_record(client)['workers']} workers (stages {', '.join(DASK_STAGES)})")
         settings = {**config, 'dask': client.scheduler.address} if client else config    # one cluster for the whole run
         for i, name in enumerate(stages, 1):
             echo(f"[{i}/{len(stages)}] {name} ...")
-            error, seconds, reused = run_stage(run_dir, name, {k: settings[k] for k in parameters[name] if k in settings}, environment, cache,
+            error, seconds, reused = run_stage(run_dir, name, {k: settings[k] for k in parameters[name] if k in settings}, packages, cache,
                                                engine_record(client if name in DASK_STAGES else None))
             echo(f"[{i}/{len(stages)}] {name} " + ('FAILED' if error else f'reused from run {reused}' if reused else 'done') + f" in {seconds:.1f}s")
             if error: break
