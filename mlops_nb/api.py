@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['TIME_SCHEMA', 'KIND_TYPES', 'iso_time', 'field_meaning', 'request_model', 'error_lines', 'Answer', 'Answers',
-           'Problem', 'Truth', 'Stored', 'Readiness', 'problem', 'validation_problem', 'create_app', 'add_routes',
-           'describe', 'app_from_environment', 'serve']
+           'Problem', 'Truth', 'Stored', 'Readiness', 'problem', 'validation_problem', 'create_app', 'lifespan',
+           'add_refusals', 'add_prediction_routes', 'add_status_routes', 'describe', 'app_from_environment', 'serve']
 
 # %% ../nbs/07e_api.ipynb #8aa69ebb
 import asyncio, datetime as dt, json, os, shutil, uuid
@@ -132,18 +132,33 @@ def create_app(workspace, # the workspace
     settings, name = server_settings(**settings), name or default_model(workspace)
     spec = production_spec(workspace, name)
     Record, server = request_model(spec), Server(workspace, name, settings, spec['request'])
+    app = FastAPI(title=f"mlops_nb model server: {name}", lifespan=lifespan(server), version='1',
+                  description=f"Predictions of `{name}` from the raw fields known before the event; see the stage notebooks in nbs/ and the README.")
+    app.state.server = server
+    add_refusals(app, settings['max_batch'])
+    add_prediction_routes(app, server, Record)
+    add_status_routes(app, server)
+    return app
+
+# %% ../nbs/07e_api.ipynb #6083b780
+def lifespan(server): # a Server
+    "The app's lifespan: load the models and start the micro-batcher on startup; stop both, and write the log out, on shutdown."
     @asynccontextmanager
-    async def lifespan(app):
+    async def running(app):
         server.start()
         batching = asyncio.create_task(batch_loop(server))
         yield
         batching.cancel()
         await asyncio.to_thread(server.stop)
-    app = FastAPI(title=f"mlops_nb model server: {name}", lifespan=lifespan, version='1',
-                  description=f"Predictions of `{name}` from the raw fields known before the event; see the stage notebooks in nbs/ and the README.")
-    app.state.server = server
+    return running
+
+# %% ../nbs/07e_api.ipynb #28f2cc3b
+def add_refusals(app,       # the FastAPI app
+                 max_batch, # the largest batch allowed
+                ):
+    "Answer every refused request with a Problem."
     @app.exception_handler(RequestValidationError)
-    async def invalid(request, exc): return validation_problem(exc, settings['max_batch'])
+    async def invalid(request, exc): return validation_problem(exc, max_batch)
     @app.exception_handler(HTTPException)
     async def refused(request, # the request refused
                       exc,     # why: bytes that are not JSON text at all, an unknown path or method
@@ -152,15 +167,13 @@ def create_app(workspace, # the workspace
         response = problem(exc.status_code, f"{request.url.path}: {exc.detail}")
         response.headers.update(exc.headers or {})                                 # a 405 keeps its Allow header
         return response
-    add_routes(app, server, Record)
-    return app
 
 # %% ../nbs/07e_api.ipynb #e98d57c3
-def add_routes(app,    # the FastAPI app
-               server, # its Server
-               Record, # the request record's model
-              ):
-    "The server's endpoints."
+def add_prediction_routes(app,    # the FastAPI app
+                          server, # its Server
+                          Record, # the request record's model
+                         ):
+    "`/predict` and `/feedback`."
     errors = {413: {'model': Problem, 'description': 'More records than the batch limit.'}, 422: {'model': Problem, 'description': 'A body that is not valid: where, and what.'},
               503: {'model': Problem, 'description': 'Not ready yet.'}}
     Batch = Annotated[List[Record], Field(min_length=1, max_length=server.settings['max_batch'])]
@@ -179,6 +192,12 @@ def add_routes(app,    # the FastAPI app
         if server.log is None: return problem(503, f"not ready: {server.problem}")
         try: return await asyncio.to_thread(add_feedback, server.log, [t.model_dump() for t in (body if isinstance(body, list) else [body])])
         except UnknownRequests as e: return problem(404, str(e))
+
+# %% ../nbs/07e_api.ipynb #2a2a7faa
+def add_status_routes(app,    # the FastAPI app
+                      server, # its Server
+                     ):
+    "`/health`, `/ready`, `/metadata` and `/metrics`."
     @app.get('/health', summary='The process is up')
     async def health() -> dict: return {'status': 'ok'}
     @app.get('/ready', response_model=Readiness, responses={503: {'model': Readiness, 'description': 'Not ready, and why.'}}, summary='Ready to answer')
