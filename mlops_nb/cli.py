@@ -316,7 +316,7 @@ def simulate(start: str = typer.Option('2013-03', '--from', help="The first step
     from mlops_nb.engine import dask_setting, engine
     from mlops_nb.pipeline import full_config
     from mlops_nb.compare import compare_policies, comparison_lines
-    from mlops_nb.simulate import simulate as replay
+    from mlops_nb.simulate import simulate as replay, step_line
     settings, echo, resolved = dict(start=start, end=end, step=step, window=window, feedback_delay=feedback_delay), lambda m: typer.echo(m, err=True), full_config(config, param)
     policy = str(policy or resolved['retrain_policy'])
     if compare:
@@ -325,9 +325,7 @@ def simulate(start: str = typer.Option('2013-03', '--from', help="The first step
         for line in comparison_lines(steps, totals): typer.echo(line)
         return typer.echo(f"comparison in {workspace_path(workspace)/'comparison.json'} and comparison.csv")
     record = replay(workspace_path(workspace), resolved, policy, echo=echo, **settings)
-    for entry in record['steps']:
-        typer.echo(f"{entry['from'][:10]}: ROC AUC {(entry.get('final') or entry['metrics'])['roc_auc'] or float('nan'):.4f}, served by {', '.join(entry['served'])}; "
-                   + ('; '.join(f"{e['kind']}" + (f" v{e['version']}" if e['version'] else '') for e in entry['events'] if e['kind'] not in ('trigger skipped', 'canary waits')) or 'no change'))
+    for entry in record['steps']: typer.echo(step_line(entry))
     typer.echo(f"replayed {len(record['steps'])} steps; record in {workspace_path(workspace)/'simulation.json'}")
 
 # %% ../nbs/11_cli.ipynb #c8d4e2fa

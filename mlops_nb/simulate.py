@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['STEPS', 'replay_rows', 'replay_steps', 'free_port', 'Client', 'Served', 'follow_release', 'request_records',
            'send_feedback', 'serve_step', 'first_model', 'step_metrics', 'step_record', 'simulation_file',
-           'replay_step', 'simulate', 'stage_defaults', 'log_counts', 'wait_for_log', 'final_metrics']
+           'replay_step', 'read_pending', 'simulation_settings', 'simulate', 'step_line', 'stage_defaults',
+           'log_counts', 'wait_for_log', 'final_metrics']
 
 # %% ../nbs/09b_simulate.ipynb #ac2f9f09
 import http.client, json, os, shutil, signal, socket, subprocess, sys, time
@@ -255,6 +256,24 @@ def replay_step(workspace,   # the workspace
     follow_release(client, workspace, name)
     return pending, step_record(start, end, summary, step_metrics(log_rows(workspace, name), start, end), time.monotonic() - began)
 
+# %% ../nbs/09b_simulate.ipynb #c876e866
+def read_pending(path=None): # a replay's pending.parquet; None for none
+    "The truths not yet sent to /feedback: those an interrupted replay saved, else none."
+    if path is not None and Path(path).exists(): return pd.read_parquet(path)
+    return pd.DataFrame({'request_id': [], 'truth': [], 'known_at': pd.Series(dtype='datetime64[ns, UTC]')})
+
+# %% ../nbs/09b_simulate.ipynb #d075be02
+def simulation_settings(config,         # the resolved config
+                        policy,         # the loaded policy, from `load_policy`
+                        steps,          # the replay's steps, from `replay_steps`
+                        step,           # day, week or month
+                        window,         # the monitor's window within a step
+                        feedback_delay, # more delay before a truth reaches /feedback
+                       ):
+    "What defines a replay: a resumed one must have the same."
+    return {'model': config['model_name'], 'from': steps[0][0].isoformat(), 'to': steps[-1][1].isoformat(), 'step': step, 'window': window,
+            'feedback_delay': feedback_delay, 'policy_sha256': policy['sha256'], 'source': config['source']}
+
 # %% ../nbs/09b_simulate.ipynb #9f7a3d03
 def simulate(workspace,       # the workspace (a replay's own)
              config,          # the resolved config
@@ -270,13 +289,12 @@ def simulate(workspace,       # the workspace (a replay's own)
     from mlops_nb.monitor import monitor_settings
     loaded, steps, name, workspace = load_policy(policy_file), replay_steps(start, end, step), config['model_name'], Path(workspace).absolute()
     (Path(workspace)/'simulation').mkdir(parents=True, exist_ok=True)
-    settings = {'model': name, 'from': steps[0][0].isoformat(), 'to': steps[-1][1].isoformat(), 'step': step, 'window': window,
-                'feedback_delay': feedback_delay, 'policy_sha256': loaded['sha256'], 'source': config['source']}
+    settings = simulation_settings(config, loaded, steps, step, window, feedback_delay)
     record, path, pending_file = simulation_file(workspace, settings), Path(workspace)/'simulation.json', Path(workspace)/'simulation'/'pending.parquet'
     (Path(workspace)/'simulation'/'policy.yaml').write_text(loaded['text'])
     if alias_version(workspace, name, 'champion') is None: first_model(workspace, config, loaded['policy'], steps[0][0], echo)
     rows = replay_rows(config).assign(known_at=lambda r: r.known_at + (duration(feedback_delay) or pd.Timedelta(0)))
-    pending = pd.read_parquet(pending_file) if pending_file.exists() else pd.DataFrame({'request_id': [], 'truth': [], 'known_at': pd.Series(dtype='datetime64[ns, UTC]')})
+    pending = read_pending(pending_file)
     from mlops_nb.server import production_spec
     fields, monitoring = list(production_spec(workspace, name)['request']), monitor_settings({**stage_defaults('monitor'), **config})
     try:
@@ -300,6 +318,12 @@ def simulate(workspace,       # the workspace (a replay's own)
         set_clock(workspace)
         write_json(path, record)
     return record
+
+# %% ../nbs/09b_simulate.ipynb #75ffdb4e
+def step_line(entry): # a step of simulation.json
+    "One line on a replayed step: its ROC AUC (with all truths in), the versions that served, and what the policy did."
+    events = '; '.join(e['kind'] + (f" v{e['version']}" if e['version'] else '') for e in entry['events'] if e['kind'] not in ('trigger skipped', 'canary waits'))
+    return f"{entry['from'][:10]}: ROC AUC {(entry.get('final') or entry['metrics'])['roc_auc'] or float('nan'):.4f}, served by {', '.join(entry['served'])}; {events or 'no change'}"
 
 # %% ../nbs/09b_simulate.ipynb #83cb71ba
 def stage_defaults(stage): # an on-demand stage: monitor or retrain

@@ -218,7 +218,7 @@ def serve_week(workspace, start, policy_sample=0.1):
     "Serve a week of (a tenth of) the flights through a real server, with their truths, as production would."
     from mlops_nb.pipeline import full_config
     from mlops_nb.server import production_spec
-    from mlops_nb.simulate import Served, replay_rows, serve_step, wait_for_log, send_feedback
+    from mlops_nb.simulate import Served, read_pending, replay_rows, serve_step, wait_for_log, send_feedback
     config = full_config(None, [f'sample_fraction={policy_sample}'])
     rows = replay_rows(config)
     start = pd.Timestamp(start, tz='UTC'); end = start + pd.Timedelta(days=7)
@@ -227,7 +227,7 @@ def serve_week(workspace, start, policy_sample=0.1):
     from mlops_nb.simulate import log_counts
     answers, truths = log_counts(workspace, NAME)
     with Served(workspace, NAME) as client:
-        pending, _, sent = serve_step(client, part, pd.DataFrame({'request_id': [], 'truth': [], 'known_at': pd.Series(dtype='datetime64[ns, UTC]')}),
+        pending, _, sent = serve_step(client, part, read_pending(),
                                       list(production_spec(workspace, NAME)['request']), config, end)
         late = send_feedback(client, pending, pd.Timestamp.max.tz_localize('UTC'))[1]
         wait_for_log(workspace, NAME, answers + len(part), truths + sent + late)
