@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['STEPS', 'replay_rows', 'replay_steps', 'free_port', 'Client', 'Served', 'follow_release', 'request_records',
            'send_feedback', 'serve_step', 'first_model', 'step_metrics', 'step_record', 'simulation_file',
-           'replay_step', 'read_pending', 'simulation_settings', 'simulate', 'step_line', 'stage_defaults',
-           'log_counts', 'wait_for_log', 'final_metrics']
+           'replay_step', 'read_pending', 'simulation_settings', 'serve_steps', 'simulate', 'step_line',
+           'stage_defaults', 'log_counts', 'wait_for_log', 'final_metrics']
 
 # %% ../nbs/09b_simulate.ipynb #ac2f9f09
 import http.client, json, os, shutil, signal, socket, subprocess, sys, time
@@ -274,6 +274,35 @@ def simulation_settings(config,         # the resolved config
     return {'model': config['model_name'], 'from': steps[0][0].isoformat(), 'to': steps[-1][1].isoformat(), 'step': step, 'window': window,
             'feedback_delay': feedback_delay, 'policy_sha256': policy['sha256'], 'source': config['source']}
 
+# %% ../nbs/09b_simulate.ipynb #6e98c7c1
+def serve_steps(workspace,      # the workspace (a replay's own), absolute
+                config,         # the resolved config
+                policy_file,    # the policy YAML ('' for the default)
+                record,         # simulation.json so far: its steps are done; each new one is appended
+                steps,          # the replay's steps
+                window,         # the monitor's window within a step
+                feedback_delay, # more delay before a truth reaches /feedback
+                echo=print,     # called with progress lines
+               ):
+    "Serve, monitor and retrain each step not yet in `record`, saving it after each; then send the last truths."
+    from mlops_nb.monitor import monitor_settings
+    from mlops_nb.server import production_spec
+    name, pending_file = config['model_name'], workspace/'simulation'/'pending.parquet'
+    rows = replay_rows(config).assign(known_at=lambda r: r.known_at + (duration(feedback_delay) or pd.Timedelta(0)))
+    pending, fields = read_pending(pending_file), list(production_spec(workspace, name)['request'])
+    monitoring = monitor_settings({**stage_defaults('monitor'), **config})
+    with Served(workspace, name) as client:
+        expected = list(log_counts(workspace, name))                                     # what the log holds before this replay's answers
+        for number, (a, b) in enumerate(steps, 1):
+            if number <= len(record['steps']): continue
+            echo(f"step {number}/{len(steps)}: {a.date()} to {b.date()}")
+            pending, entry = replay_step(workspace, client, config, policy_file, rows, pending, fields, monitoring, window, a, b, expected, echo)
+            record['steps'].append({'step': number, **entry})
+            pending.to_parquet(pending_file)
+            write_json(workspace/'simulation.json', record)
+        stored = send_feedback(client, pending, pd.Timestamp.max.tz_localize('UTC'))[1]   # the truths that come after the last step
+        wait_for_log(workspace, name, expected[0], expected[1] + stored)
+
 # %% ../nbs/09b_simulate.ipynb #9f7a3d03
 def simulate(workspace,       # the workspace (a replay's own)
              config,          # the resolved config
@@ -286,37 +315,21 @@ def simulate(workspace,       # the workspace (a replay's own)
              echo=print,      # called with progress lines
             ):
     "Replay the source as production traffic, step by step, with monitoring and retraining; return simulation.json."
-    from mlops_nb.monitor import monitor_settings
-    loaded, steps, name, workspace = load_policy(policy_file), replay_steps(start, end, step), config['model_name'], Path(workspace).absolute()
-    (Path(workspace)/'simulation').mkdir(parents=True, exist_ok=True)
-    settings = simulation_settings(config, loaded, steps, step, window, feedback_delay)
-    record, path, pending_file = simulation_file(workspace, settings), Path(workspace)/'simulation.json', Path(workspace)/'simulation'/'pending.parquet'
-    (Path(workspace)/'simulation'/'policy.yaml').write_text(loaded['text'])
-    if alias_version(workspace, name, 'champion') is None: first_model(workspace, config, loaded['policy'], steps[0][0], echo)
-    rows = replay_rows(config).assign(known_at=lambda r: r.known_at + (duration(feedback_delay) or pd.Timedelta(0)))
-    pending = read_pending(pending_file)
-    from mlops_nb.server import production_spec
-    fields, monitoring = list(production_spec(workspace, name)['request']), monitor_settings({**stage_defaults('monitor'), **config})
+    loaded, steps, workspace = load_policy(policy_file), replay_steps(start, end, step), Path(workspace).absolute()
+    (workspace/'simulation').mkdir(parents=True, exist_ok=True)
+    record = simulation_file(workspace, simulation_settings(config, loaded, steps, step, window, feedback_delay))
+    (workspace/'simulation'/'policy.yaml').write_text(loaded['text'])
+    if alias_version(workspace, config['model_name'], 'champion') is None: first_model(workspace, config, loaded['policy'], steps[0][0], echo)
     try:
-        with Served(workspace, name) as client:
-            expected = list(log_counts(workspace, name))                                     # what the log holds before this replay's answers
-            for number, (a, b) in enumerate(steps, 1):
-                if number <= len(record['steps']): continue
-                echo(f"step {number}/{len(steps)}: {a.date()} to {b.date()}")
-                pending, entry = replay_step(workspace, client, config, policy_file, rows, pending, fields, monitoring, window, a, b, expected, echo)
-                record['steps'].append({'step': number, **entry})
-                pending.to_parquet(pending_file)
-                write_json(path, record)
-            stored = send_feedback(client, pending, pd.Timestamp.max.tz_localize('UTC'))[1]   # the truths that come after the last step
-            wait_for_log(workspace, name, expected[0], expected[1] + stored)
-        record = final_metrics(workspace, name, record, steps)
+        serve_steps(workspace, config, policy_file, record, steps, window, feedback_delay, echo)
+        record = final_metrics(workspace, config['model_name'], record, steps)
         record['status'] = 'finished'
     except BaseException:
         record['status'] = 'interrupted'
         raise
     finally:
         set_clock(workspace)
-        write_json(path, record)
+        write_json(workspace/'simulation.json', record)
     return record
 
 # %% ../nbs/09b_simulate.ipynb #75ffdb4e
