@@ -70,10 +70,11 @@ def workflow_text():
 DOCKERFILE = """\
 # The model server: the package, and the production model with its feature store from the workspace.
 #   mlops-nb run                       (puts a model in production in ./workspace)
-#   docker build -t mlops-server .
+#   docker build -t mlops-server .     (add --build-arg PIP_EXTRA_INDEX_URL=https://... for an index that holds mlops_nb)
 #   docker run --rm -p 8000:8000 mlops-server
 FROM python:3.11-slim
 ARG MLOPS_NB_VERSION={version}
+ARG PIP_EXTRA_INDEX_URL
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 WANDB_MODE=offline MLOPS_NB_WORKSPACE=/srv/workspace
 RUN pip install --no-cache-dir "mlops_nb==${{MLOPS_NB_VERSION}}" \\
  && useradd --create-home --uid 10001 mlops \\
