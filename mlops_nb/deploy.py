@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
+from .features import read_spec
 from .registry import get_model_version, load_registered, promote
 from .release import record_serving, release_state, start_candidate
 from .inference import choose_path, load_path, model_inputs, row_latency
@@ -28,7 +29,7 @@ def test_rows(workspace, # the workspace
     "The version's feature spec and the feature rows of its run's test period."
     run = Path(workspace)/'runs'/entry['run_id']
     if not (run/'features.parquet').exists(): raise DeployGateFailed(f"run {entry['run_id']}: its features are gone, so version {entry['version']} cannot be checked")
-    spec = json.loads((run/'feature_spec.json').read_text())
+    spec = read_spec(run)
     split = pd.read_parquet(run/'split.parquet').split.values
     return spec, pd.read_parquet(run/'features.parquet')[split == 'test'].reset_index(drop=True)
 

@@ -6,8 +6,8 @@
 __all__ = ['TS', 'REPO_PY', 'LeakageError', 'check_leakage', 'days_to_holiday', 'calendar_part', 'add_calendar', 'join_table',
            'aggregate_columns', 'feature_spec', 'feature_frame', 'as_micro', 'arrivals', 'window_rate', 'store_yaml',
            'definitions', 'open_store', 'materialize', 'historical', 'online', 'write_repo', 'hourly', 'source',
-           'table_view', 'aggregate_view', 'store_views', 'conform', 'request_rows', 'get_features', 'field_kind',
-           'request_fields']
+           'table_view', 'aggregate_view', 'store_views', 'conform', 'request_rows', 'read_spec', 'get_features',
+           'field_kind', 'request_fields']
 
 # %% ../nbs/03_features.ipynb #71702ea1
 import datetime as dt, json, os
@@ -305,13 +305,21 @@ def request_rows(records, # request dicts, or a frame
     if len(bad): raise ValueError(f"request {bad.index[0]}: {time} {bad.iloc[0]!r} is not a time")
     return rows.assign(**{time: times})
 
+# %% ../nbs/03_features.ipynb #a104ef62
+def read_spec(run_dir): # a run directory
+    "The run's feature spec, whose store is the one of the workspace the run lies in now."
+    spec = json.loads((Path(run_dir)/'feature_spec.json').read_text())
+    repo = run_workspace(run_dir)/'feature_repo'
+    inside = Path(run_dir).absolute().parent.name == 'runs' and repo.is_dir()
+    return {**spec, 'repo': str(repo)} if inside else spec
+
 # %% ../nbs/03_features.ipynb #b46238bb
 def get_features(records,    # request dicts, or a frame
                  run_dir,    # the run whose model serves
                  store=None, # an open feature store; None opens the run's
                 ):
     "Model inputs for raw requests from the online store and on-demand transforms: (features, missing flags)."
-    spec = json.loads((Path(run_dir)/'feature_spec.json').read_text())
+    spec = read_spec(run_dir)
     rows = add_calendar(request_rows(records, spec), spec['timestamp'], spec['calendar'], spec['timezone'])
     store = store or open_store(spec['repo'])
     found, missing = online(store, rows, spec['store']) if spec['store']['views'] else (rows, pd.DataFrame(index=rows.index))

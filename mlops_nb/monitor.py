@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import whylogs_sketching
 from .core import *
+from .features import read_spec
 from .drift import chi_square, column_effects, kll, ks_test, profile_frame, psi, read_profile, save_profile, wasserstein, numeric_psi, scale_of
 from .thresholds import EFFECTS, calibrate, size_key
 from .performance import compare_versions, estimated_metrics, labelled_metrics
@@ -53,7 +54,7 @@ class Reference:
         self.entry = get_model_version(workspace, name, version)
         self.run, self.folder = Path(workspace)/'runs'/self.entry['run_id'], Path(workspace)/'monitoring'/name/f'v{version}'
         if not (self.run/'features.parquet').exists(): raise ValueError(f"{name} version {version}: its run {self.entry['run_id']} and its training rows are gone")
-        self.spec = json.loads((self.run/'feature_spec.json').read_text())
+        self.spec = read_spec(self.run)
         self.kinds = {**{c: 'number' for c in self.spec['numeric']}, **{c: 'category' for c in self.spec['categorical']}}
         self.alpha, self.draws, self.metrics = alpha, draws, self.entry['metrics']
         self.decision = read_record(self.run)['config'].get('decision_threshold', 0.5)

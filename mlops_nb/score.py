@@ -6,12 +6,12 @@
 __all__ = ['SCORERS', 'scoring_version', 'Scorer', 'worker_score', 'scored_chunks', 'score_file']
 
 # %% ../nbs/07f_score.ipynb #b04e4515
-import functools, json, uuid
+import functools, uuid
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
 from .ingest import DataError, counted, read_chunks, read_sql, parse_timestamp
-from .features import add_calendar, conform, historical, open_store, request_rows
+from .features import add_calendar, conform, historical, open_store, read_spec, request_rows
 from .inference import load_path, model_inputs
 from .registry import get_model_version, load_registered
 from .release import default_model, release_state, serving_record
@@ -35,7 +35,7 @@ class Scorer:
                  entry,     # the registered version
                 ):
         run = Path(workspace)/'runs'/entry['run_id']
-        self.entry, self.spec = entry, json.loads((run/'feature_spec.json').read_text())
+        self.entry, self.spec = entry, read_spec(run)
         self.task = read_record(run)['config'].get('task', 'classification')
         self.threshold = read_record(run)['config'].get('decision_threshold', 0.5)
         decision, onnx = serving_record(workspace, entry['name'], entry['version'])

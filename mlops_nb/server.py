@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
 from .core import *
+from .features import read_spec
 from .registry import RegistryError, get_model_version, load_registered
 from .release import release_marker, release_state, serving_record, strategy, withdraw
 from .inference import Unsupported, load_path, pipeline_parts
@@ -46,7 +47,7 @@ class Served:
         self.entry = get_model_version(workspace, name, version)
         self.name, self.version, model = name, version, load_registered(workspace, name, version)
         run = Path(workspace)/'runs'/self.entry['run_id']
-        self.spec = json.loads((run/'feature_spec.json').read_text())
+        self.spec = read_spec(run)
         config = read_record(run)['config']
         self.task, self.threshold = config.get('task', 'classification'), config.get('decision_threshold', 0.5)
         decision, onnx = serving_record(workspace, name, version)
@@ -171,7 +172,7 @@ def production_spec(workspace, # the workspace
     state = release_state(workspace, name)
     if state['production'] is None: raise RegistryError(f"model {name!r} has no version in production; deploy one first (mlops-nb deploy)")
     entry = get_model_version(workspace, name, state['production'])
-    return json.loads((Path(workspace)/'runs'/entry['run_id']/'feature_spec.json').read_text())
+    return read_spec(Path(workspace)/'runs'/entry['run_id'])
 
 # %% ../nbs/07d_server.ipynb #f4fcf997
 class Pending:
