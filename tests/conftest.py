@@ -1,5 +1,14 @@
-"Shared helpers: run the real `mlops-nb` command in a scratch workspace."
-import os, subprocess
+"""Shared helpers: run the real `mlops-nb` command in a scratch workspace, and share trained workspaces across tests.
+
+The suite runs on two pytest-xdist workers (`-n 2 --dist loadgroup`). What is expensive to make, a trained workspace,
+is made once per test session by whichever worker asks first (`built_once`) and then only read; a test that changes a
+workspace works on its own `copy_workspace` of it."""
+import fcntl, os, shutil, subprocess
+from pathlib import Path
+# Two workers on two cores: one OpenMP thread each (scikit-learn's trees, OpenBLAS), set before numpy loads and
+# inherited by every command a test starts. With two threads each the cores were oversubscribed: a slice run's
+# train stage took 133 s instead of 20 while the other worker replayed.
+if 'PYTEST_XDIST_WORKER' in os.environ: os.environ.setdefault('OMP_NUM_THREADS', '1')
 import pandas as pd, pytest, whylogs as why
 from mlops_nb.core import find_run, list_runs, read_record
 from mlops_nb.drift import kll
@@ -8,6 +17,10 @@ from mlops_nb.suite import THRESHOLDS
 # The first quarter of 2013, tested on March: small enough for CI, large enough for a fair comparison. Validation
 # starts mid-February, so each trial is scored on two windows (Feb 1-14 and 15-28), and four trials keep it quick.
 SLICE = ['-p', 'filter=month <= 3', '-p', 'valid_start=2013-02-15', '-p', 'test_start=2013-03-01', '-p', 'trials=4']
+# Added to SLICE: a quarter of its rows, two trials, and gates any working model passes. For tests of what runs, what is
+# reused and what is installed, not of how good the model is: each run costs about a third less.
+QUARTER = ['-p', 'sample_fraction=0.25', '-p', 'trials=2',
+           '-p', 'min_test_roc_auc=0.55', '-p', 'must_beat_baseline=false', '-p', 'slice_margin=1.0']
 
 
 def cli(*args, workspace=None, timeout=900, cwd=None):
@@ -27,14 +40,77 @@ def record(workspace, run_id=None):
     return read_record(find_run(workspace, run_id or 'latest'))
 
 
+def shared_folder(tmp_path_factory):
+    "The folder all xdist workers of this session share (the session's base); without xdist, the session's own."
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if 'PYTEST_XDIST_WORKER' in os.environ else base
+
+
+def built_once(tmp_path_factory, # pytest's tmp_path_factory
+               name,             # the folder's name in the shared folder
+               build,            # called with the new folder to fill it
+              ):
+    """The folder `name`, filled by `build` once per test session: the first worker to ask builds it under a lock, the
+    others wait for it and reuse it. A failed build is reported to every later asker, not tried again."""
+    root = shared_folder(tmp_path_factory)
+    folder, done, failed = root/name, root/f'{name}.done', root/f'{name}.failed'
+    with open(root/f'{name}.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)                      # released when the file closes, or the process dies
+        if failed.exists(): pytest.fail(failed.read_text(), pytrace=False)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            try: build(folder)
+            except BaseException as e:
+                failed.write_text(f'the shared workspace {name!r} could not be built: {e}')
+                raise
+            done.touch()
+    return folder
+
+
+def written_once(path): # a file's path inside a workspace, relative to it
+    "Whether the file is never written again: a stage's data, model or profile, or a content-addressed artifact."
+    return path.parts[0] == 'artifacts' or (path.parts[0] == 'runs' and path.suffix in ('.parquet', '.skops', '.bin'))
+
+
+def copy_workspace(source, # a workspace
+                   target, # the folder to make
+                  ):
+    """A workspace of its own for a test that changes it: files written once are hard links, as the stage cache links
+    a reused stage's outputs; records, databases, the feature store and logs are copies. The copy's runs serve from the
+    copy's own feature store (`features.read_spec`)."""
+    source, target = Path(source), Path(target)
+    def link_or_copy(src, dst):
+        if written_once(Path(src).relative_to(source)): os.link(src, dst)
+        else: shutil.copy2(src, dst)
+    shutil.copytree(source, target, symlinks=True, copy_function=link_or_copy)    # W&B's latest-run stays a link
+    return target
+
+
 @pytest.fixture(scope='session')
-def slice_workspace(tmp_path_factory):
-    "A workspace with two runs of the same sliced config, both executed (`--no-cache`), as two runs on two days would be."
-    workspace = tmp_path_factory.mktemp('slice')
-    for _ in range(2):
-        result = cli('run', *SLICE, '--no-cache', workspace=workspace)
+def trained(tmp_path_factory):
+    "A workspace with one pipeline run on the slice, made once per test session and only read: copy it to change it."
+    def build(workspace):
+        result = cli('run', *SLICE, workspace=workspace)
         assert result.returncode == 0, result.stderr
-    return workspace
+    return built_once(tmp_path_factory, 'trained', build)
+
+
+@pytest.fixture(scope='session')
+def slice_workspace(tmp_path_factory, trained):
+    """The trained workspace and a second run of the same config, executed again (`--no-cache`), as two runs on two days
+    would be. Made once per test session and only read: a test that runs commands which write into it takes a copy."""
+    def build(workspace):
+        copy_workspace(trained, workspace/'ws')
+        result = cli('run', *SLICE, '--no-cache', workspace=workspace/'ws')
+        assert result.returncode == 0, result.stderr
+    return built_once(tmp_path_factory, 'slice', build)/'ws'
+
+
+@pytest.fixture
+def slice_copy(slice_workspace, tmp_path):
+    "A copy of the slice workspace for one test to change."
+    return copy_workspace(slice_workspace, tmp_path/'ws')
 
 
 def rank_error():
@@ -67,3 +143,36 @@ def same_report(report, other):
             assert abs(one['observed']['statistic'] - two['observed']['statistic']) <= 0.01*max(1, one['observed']['statistic'])
             assert one['status'] == two['status'], (one, two)
         else: assert (one['status'], one['observed']) == (two['status'], two['observed']), (one, two)
+
+
+# The work units xdist schedules (a group, or a test on its own), heaviest first; units not listed follow in collection
+# order. Seconds of each, setup included, on two workers of the 2-core machine (`--durations=0`, 2026-12-05):
+# serving 245, cache 220, cluster 224, replay 198, wheel 173, default run 164, change 122, workflow 113, crash 110,
+# january 83, killed run 78, worse canary 78, alert rate at 300,000 rows 78, ten years 72, notebooks 71, regression 62,
+# SQL table 55. The
+# cluster's tests come third, not second: they need the slice workspace, which needs the trained one that serving's
+# setup is making, and xdist hands each worker two units at the start.
+HEAVY = ['serving', 'test_cache_reuses_only_what_did_not_change', 'cluster', 'replay',
+         'test_wheel_in_a_fresh_venv_runs_the_project_with_its_own_notebooks',
+         'test_default_run_reaches_the_roc_auc_floor', 'change', 'workflow', 'crash', 'january',
+         'test_a_run_killed_in_train_resumes_to_the_same_model', 'test_a_worse_canary_is_rolled_back',
+         'test_windows_drawn_from_the_reference_alert_at_about_the_configured_rate[300000-100]',
+         'test_validating_ten_years_keeps_the_client_small', 'notebooks', 'test_regression_task_runs_end_to_end',
+         'test_sql_table_runs_the_whole_pipeline']
+
+
+def work_unit(item): # a collected test
+    "The unit xdist schedules the test in: its `xdist_group`, or the test alone."
+    mark = item.get_closest_marker('xdist_group')
+    return mark.args[0] if mark else item.name
+
+
+def pytest_configure(config):
+    "Keep the order below: xdist would otherwise sort its units by their number of tests."
+    if hasattr(config.option, 'loadscopereorder'): config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(items):
+    "Heaviest unit first, each unit's tests in their order: the longest work starts first, both workers end together."
+    rank = {unit: i for i, unit in enumerate(HEAVY)}
+    items.sort(key=lambda item: rank.get(work_unit(item), len(HEAVY)))

@@ -91,14 +91,14 @@ def test_registry_finds_latest_model_with_lineage(slice_workspace):
     assert listed.stdout.count('flights_late:') == 2
 
 
-def test_failing_stage_stops_the_pipeline(slice_workspace):
-    before = len(list_runs(slice_workspace))
-    result = cli('run', *SLICE, '--from', 'features', '-p', 'numeric=[distance, dep_delay]', workspace=slice_workspace)
+def test_failing_stage_stops_the_pipeline(slice_copy):
+    before = len(list_runs(slice_copy))
+    result = cli('run', *SLICE, '--from', 'features', '-p', 'numeric=[distance, dep_delay]', workspace=slice_copy)
     assert result.returncode == 1
     error_lines = [l for l in result.stderr.splitlines() if l.startswith('mlops-nb: error')]
     assert len(error_lines) == 1 and "stage 'features' failed" in error_lines[0] and 'LeakageError' in error_lines[0]
     assert 'notebooks/03_features.ipynb' in error_lines[0]
-    run_dir = list_runs(slice_workspace)[before]
+    run_dir = list_runs(slice_copy)[before]
     rec = json.loads((run_dir/'run.json').read_text())
     assert rec['status'] == 'failed' and rec['failed_stage'] == 'features' and 'dep_delay' in rec['error']
     assert [s['name'] for s in rec['stages']] == ['ingest', 'validate', 'features']   # no later stage ran
@@ -109,11 +109,11 @@ def test_failing_stage_stops_the_pipeline(slice_workspace):
     assert not (run_dir/'notebooks/04_train.ipynb').exists()
 
 
-def test_failed_gate_registers_nothing(slice_workspace):
-    result = cli('run', *SLICE, '--from', 'evaluate', '-p', 'min_test_roc_auc=0.99', workspace=slice_workspace)
+def test_failed_gate_registers_nothing(slice_copy):
+    result = cli('run', *SLICE, '--from', 'evaluate', '-p', 'min_test_roc_auc=0.99', workspace=slice_copy)
     assert result.returncode == 1 and "stage 'evaluate' failed: GateFailed" in result.stderr
-    assert record(slice_workspace)['stages'][-1]['name'] == 'evaluate'
-    assert cli('models', 'list', workspace=slice_workspace).stdout.count('flights_late:') == 2
+    assert record(slice_copy)['stages'][-1]['name'] == 'evaluate'
+    assert cli('models', 'list', workspace=slice_copy).stdout.count('flights_late:') == 2
 
 
 def test_validation_quarantines_the_bad_weather_row_and_trains_without_it(slice_workspace):

@@ -5,7 +5,7 @@ import json, os, re, shutil, signal, subprocess, time
 from pathlib import Path
 import httpx, pandas as pd, pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
-from conftest import cli, first_run
+from conftest import built_once, cli, copy_workspace, first_run
 
 CHROMIUM = '/usr/bin/chromium'
 ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
@@ -23,16 +23,18 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def reported(slice_workspace, tmp_path_factory):
-    "The sliced workspace (two runs, a registered model) with March monitored from a file, by day and by week."
-    data = tmp_path_factory.mktemp('reports')/'march.parquet'
-    validated = pd.read_parquet(first_run(slice_workspace)/'validated'/'data.parquet')
-    validated[validated.time_hour >= pd.Timestamp('2013-03-01', tz='UTC')].to_parquet(data)
-    for window in ('1d', '1w'):
-        result = cli('monitor', '--data', data, '--window', window, '-p', 'drift_draws=50', workspace=slice_workspace)
-        assert result.returncode in (0, 1) and f'window(s) of {window}' in result.stdout, result.stderr
-    return slice_workspace
+    """A copy of the sliced workspace (two runs, a registered model) with March monitored from a file, by day and week.
+    Made once per test session and only read, so each report's tests may run on either worker."""
+    def build(folder):
+        workspace, data = copy_workspace(slice_workspace, folder/'ws'), folder/'march.parquet'
+        validated = pd.read_parquet(first_run(workspace)/'validated'/'data.parquet')
+        validated[validated.time_hour >= pd.Timestamp('2013-03-01', tz='UTC')].to_parquet(data)
+        for window in ('1d', '1w'):
+            result = cli('monitor', '--data', data, '--window', window, '-p', 'drift_draws=50', workspace=workspace)
+            assert result.returncode in (0, 1) and f'window(s) of {window}' in result.stdout, result.stderr
+    return built_once(tmp_path_factory, 'reported', build)/'ws'
 
 
 @pytest.fixture(scope='module')

@@ -1,11 +1,11 @@
 """Continuous training end to end: a short replay through a real server (events, registry history, no look-ahead,
 Ctrl-C and continue), a known change point on a user's table (detection, cooldown, no promotion without
 significance), a canary rolled back on quality, and kill -9 during retraining, promotion and a canary."""
-import json, os, shutil, signal, subprocess, time
+import json, os, signal, subprocess, time
 from pathlib import Path
 import pandas as pd
 import pytest
-from conftest import cli
+from conftest import built_once, cli, copy_workspace
 from mlops_nb.core import list_runs, read_record
 from mlops_nb.registry import history, open_registry
 from mlops_nb.release import release_state
@@ -51,10 +51,10 @@ def consistent(workspace):
     return state
 
 
-@pytest.fixture(scope='module')
-def replay(tmp_path_factory):
-    "Three weekly steps of March 2013 replayed; interrupted with Ctrl-C after the first step, then continued."
-    workspace = tmp_path_factory.mktemp('replay')
+def interrupted_replay(folder): # an empty folder
+    "Replay into `folder/ws`, Ctrl-C it after its first step, continue it; save what each part gave in outcome.json."
+    workspace = folder/'ws'
+    workspace.mkdir()
     (workspace/'policy.yaml').write_text(POLICY)
     env = {**os.environ, 'WANDB_MODE': 'offline', 'MLOPS_NB_WORKSPACE': str(workspace)}
     process = subprocess.Popen(['mlops-nb', *REPLAY, '--policy', workspace/'policy.yaml'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -72,20 +72,33 @@ def replay(tmp_path_factory):
     servers_after_interrupt = server_processes(workspace)
     result = cli(*REPLAY, '--policy', workspace/'policy.yaml', workspace=workspace, timeout=900)
     kill_servers(workspace)
-    return {'workspace': workspace, 'interrupted': interrupted, 'interrupt_rc': process.returncode, 'interrupt_err': err,
-            'servers_after_interrupt': servers_after_interrupt, 'result': result, 'record': json.loads((workspace/'simulation.json').read_text())}
+    outcome = {'interrupted': interrupted, 'interrupt_rc': process.returncode, 'interrupt_err': err,
+               'servers_after_interrupt': servers_after_interrupt, 'returncode': result.returncode,
+               'stderr': result.stderr}
+    (folder/'outcome.json').write_text(json.dumps(outcome))
 
 
+@pytest.fixture(scope='session')
+def replay(tmp_path_factory):
+    """Three weekly steps of March 2013 replayed; interrupted with Ctrl-C after the first step, then continued. Made
+    once per test session and only read: the tests that go on from it take a copy."""
+    folder = built_once(tmp_path_factory, 'replay', interrupted_replay)
+    record = json.loads((folder/'ws'/'simulation.json').read_text())
+    return {**json.loads((folder/'outcome.json').read_text()), 'workspace': folder/'ws', 'record': record}
+
+
+@pytest.mark.xdist_group('replay')   # the replay's readers, together
 def test_ctrl_c_stops_everything_and_the_replay_continues(replay):
     assert replay['interrupt_rc'] != 0
     assert replay['interrupted']['status'] == 'interrupted' and len(replay['interrupted']['steps']) >= 1
     assert replay['servers_after_interrupt'] == []                                          # the server was stopped too
-    assert replay['result'].returncode == 0, replay['result'].stderr
+    assert replay['returncode'] == 0, replay['stderr']
     record = replay['record']
     assert record['status'] == 'finished'
     assert [s['step'] for s in record['steps']] == [1, 2, 3]                                 # each step once, continued after the last finished
 
 
+@pytest.mark.xdist_group('replay')   # the replay's readers, together
 def test_short_replay_event_sequence(replay):
     kinds = [[e['kind'] for e in s['events'] if e['kind'] != 'recovered'] for s in replay['record']['steps']]
     assert kinds[0] == ['trigger fired', 'run started', 'run finished', 'gate passed', 'canary started']
@@ -99,6 +112,7 @@ def test_short_replay_event_sequence(replay):
     assert 'canary v2' in replay['record']['steps'][1]['served']                             # the canary answered part of step 2
 
 
+@pytest.mark.xdist_group('replay')   # the replay's readers, together
 def test_registry_history_reads_as_the_replayed_month(replay):
     workspace, steps = replay['workspace'], replay['record']['steps']
     events = retrain_events(workspace)
@@ -111,6 +125,7 @@ def test_registry_history_reads_as_the_replayed_month(replay):
     assert canary['simulated'] == steps[0]['to'] and canary['version'] == 2
 
 
+@pytest.mark.xdist_group('replay')   # the replay's readers, together
 def test_no_retrain_sees_rows_after_its_simulated_time(replay):
     workspace = replay['workspace']
     retrained = [read_record(r) for r in list_runs(workspace) if read_record(r).get('retrain')]
@@ -180,6 +195,7 @@ def change_point(tmp_path_factory):
     return {'workspace': folder/'ws', 'record': json.loads((folder/'ws'/'simulation.json').read_text()), 'stdout': result.stdout}
 
 
+@pytest.mark.xdist_group('change')   # one replay of the change point
 def test_retraining_triggers_after_the_change_and_never_before(change_point):
     steps = change_point['record']['steps']
     fired = [pd.Timestamp(s['from']) for s in steps if any(e['kind'] == 'trigger fired' for e in s['events'])]
@@ -190,6 +206,7 @@ def test_retraining_triggers_after_the_change_and_never_before(change_point):
     assert all(not c['fired'] for s in steps if pd.Timestamp(s['from']) < CHANGE for c in s['checks'])
 
 
+@pytest.mark.xdist_group('change')   # one replay of the change point
 def test_no_promotion_without_significance(change_point):
     events = [e for s in change_point['record']['steps'] for e in s['events']]
     gate = next(e for e in events if e['kind'] == 'gate failed')
@@ -198,12 +215,14 @@ def test_no_promotion_without_significance(change_point):
     assert not any(e['kind'] in ('canary started', 'promoted') for e in events)
 
 
+@pytest.mark.xdist_group('change')   # one replay of the change point
 def test_cooldown_suppresses_a_second_trigger(change_point):
     last = change_point['record']['steps'][-1]
     skipped = [e for e in last['events'] if e['kind'] == 'trigger skipped']
     assert skipped and 'realised_auc_drop fired, but in cooldown: the last retrain started 2013-04-08' in skipped[0]['reason']
 
 
+@pytest.mark.xdist_group('change')   # one replay of the change point
 def test_retrains_on_the_users_table_see_no_later_rows(change_point):
     workspace = change_point['workspace']
     for record in (read_record(r) for r in list_runs(workspace)):
@@ -236,15 +255,13 @@ def serve_week(workspace, start, policy_sample=0.1):
 
 @pytest.fixture(scope='module')
 def crash_workspace(replay, tmp_path_factory):
-    workspace = tmp_path_factory.mktemp('crash')/'ws'
-    shutil.copytree(replay['workspace'], workspace)
+    workspace = copy_workspace(replay['workspace'], tmp_path_factory.mktemp('crash')/'ws')
     (workspace/'sure.yaml').write_text(POLICY.replace('canary_max_duration: 7d}', 'canary_max_duration: 7d, canary_alpha: 0.000000001}'))   # "not worse" unless absurd
     return workspace
 
 
 def test_a_worse_canary_is_rolled_back(replay, tmp_path_factory):
-    workspace = tmp_path_factory.mktemp('worse')/'ws'
-    shutil.copytree(replay['workspace'], workspace)
+    workspace = copy_workspace(replay['workspace'], tmp_path_factory.mktemp('worse')/'ws')
     cli('models', 'rollback', NAME, '--reason', 'clear the canary for this test', workspace=workspace)
     result = cli('run', *SMALL, '-p', 'target_expression=arr_delay <= 15', '-p', 'strategy=canary', '-p', 'percent=50', workspace=workspace)
     assert result.returncode == 0, result.stderr                                             # a model of "on time": inverted on real traffic
@@ -258,6 +275,7 @@ def test_a_worse_canary_is_rolled_back(replay, tmp_path_factory):
     assert withdrawn['previous'] == str(worse) and withdrawn['reason'].startswith('retrain: worse than production')
 
 
+@pytest.mark.xdist_group('crash')   # one copy of the replay, which each test goes on from
 def test_kill_during_promotion_leaves_one_production_and_recovers(crash_workspace, replay):
     workspace = crash_workspace
     before = consistent(workspace)
@@ -276,6 +294,7 @@ def test_kill_during_promotion_leaves_one_production_and_recovers(crash_workspac
     assert consistent(workspace)['production'] == before['candidate']
 
 
+@pytest.mark.xdist_group('crash')   # one copy of the replay, which each test goes on from
 def test_kill_after_the_canary_started_recovers(crash_workspace):
     workspace = crash_workspace
     env = {**os.environ, 'MLOPS_NB_CRASH_AT': 'canary', 'WANDB_MODE': 'offline'}
@@ -290,6 +309,7 @@ def test_kill_after_the_canary_started_recovers(crash_workspace):
     assert 'canary waits: 0 of 50 labelled answers so far' in result.stdout
 
 
+@pytest.mark.xdist_group('crash')   # one copy of the replay, which each test goes on from
 def test_kill_during_retraining_recovers(crash_workspace):
     workspace = crash_workspace
     cli('models', 'rollback', NAME, '--reason', 'clear the canary for this test', workspace=workspace)
@@ -315,6 +335,7 @@ def test_kill_during_retraining_recovers(crash_workspace):
     assert consistent(workspace) == before
 
 
+@pytest.mark.xdist_group('crash')   # one copy of the replay, which each test goes on from
 def test_a_second_retrain_is_refused_while_one_runs(crash_workspace):
     from mlops_nb.retrain import Lock
     lock = Lock(crash_workspace/'retrain'/'lock')

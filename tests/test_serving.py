@@ -10,14 +10,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from mlops_nb.core import list_runs, load_model, read_record, save_model
+from mlops_nb.features import read_spec
 from mlops_nb.registry import history, register_model
 from mlops_nb.release import release_state, start_candidate, withdraw
 from mlops_nb.train import make_model
-from conftest import SLICE, cli
+from conftest import SLICE, cli, copy_workspace
 
 MODEL = 'flights_late'
 KEYS = ['carrier', 'flight', 'origin', 'dest', 'time_hour']
 RAW = ['time_hour', 'origin', 'carrier', 'flight', 'dest', 'sched_dep_time', 'sched_arr_time', 'distance']
+
+pytestmark = pytest.mark.xdist_group('serving')   # one server and one workspace for the module
 
 
 def free_port():
@@ -68,12 +71,9 @@ def as_requests(rows):
 
 
 @pytest.fixture(scope='module')
-def workspace(tmp_path_factory):
-    "A workspace with one pipeline run on the first quarter (March is the test month): its model is production."
-    workspace = tmp_path_factory.mktemp('serving')
-    result = cli('run', *SLICE, workspace=workspace)
-    assert result.returncode == 0, result.stderr
-    return workspace
+def workspace(trained, tmp_path_factory):
+    "A copy of the trained workspace: one run on the first quarter (March is the test month), its model in production."
+    return copy_workspace(trained, tmp_path_factory.mktemp('serving')/'ws')
 
 
 @pytest.fixture(scope='module')
@@ -240,7 +240,7 @@ def replay(server, run, march):
     """The workspace's online store re-materialized at 10 busy hours of March, one after another, with 50 of each
     hour's flights sent through HTTP while the store holds that hour: the server's cache follows the store."""
     from mlops_nb.features import open_store
-    spec = json.loads((run/'feature_spec.json').read_text())
+    spec = read_spec(run)
     store, busy = open_store(spec['repo']), march.time_hour.value_counts()
     served = []
     for i, hour in enumerate(sorted(busy[busy >= 50].sample(10, random_state=0).index)):

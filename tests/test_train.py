@@ -19,17 +19,17 @@ def test_every_trial_is_a_wandb_run_holding_its_metrics(slice_workspace):
     assert best['trial'] == trials.value.idxmax() and best['family'] == trials.params_family[best['trial']]
 
 
-def test_a_study_resumes_with_only_the_missing_trials(slice_workspace):
-    base = first_run(slice_workspace)
+def test_a_study_resumes_with_only_the_missing_trials(slice_copy):
+    base = first_run(slice_copy)
     done = len(pd.read_csv(base/'trials.csv'))
     result = cli('run', *SLICE, '--from', 'train', '--stages', 'train', '--base', base.name, '-p', f'resume_study={base.name}', '-p', f'trials={done + 2}',
-                 workspace=slice_workspace)
+                 workspace=slice_copy)
     assert result.returncode == 0, result.stderr
-    resumed = slice_workspace/'runs'/record(slice_workspace)['run_id']
+    resumed = slice_copy/'runs'/record(slice_copy)['run_id']
     before, after = pd.read_csv(base/'trials.csv'), pd.read_csv(resumed/'trials.csv')
     assert len(after) == done + 2
     pd.testing.assert_frame_equal(after.head(done)[['number', 'value']], before[['number', 'value']])   # the old trials, not rerun
-    new = [r for r in wandb_runs(slice_workspace) if r['group'] == resumed.name and r['job_type'] == 'trial']
+    new = [r for r in wandb_runs(slice_copy) if r['group'] == resumed.name and r['job_type'] == 'trial']
     assert sorted(r['name'] for r in new) == [f'{resumed.name}-trial-{done}', f'{resumed.name}-trial-{done + 1}']
 
 
@@ -53,11 +53,11 @@ def test_regression_task_runs_end_to_end(tmp_path):
     assert len(shown['lineage']['environment_sha256']) == 64 and shown['lineage']['features_sha256']
 
 
-def test_unknown_task_family_or_out_of_range_setting_is_one_line(slice_workspace):
+def test_unknown_task_family_or_out_of_range_setting_is_one_line(slice_copy):
     for stage, param, message in [('train', 'task=ranking', "task 'ranking' is not one of classification, regression"),
                                   ('train', 'families=[svm]', "model family 'svm' is not one of logistic, hist_gradient_boosting, random_forest"),
                                   ('train', 'trials=0', "parameter 'trials': 0 is not at least 1"),
                                   ('evaluate', 'confidence=1.5', "parameter 'confidence': 1.5 is not between 0 and 1")]:
-        result = cli('run', *SLICE, '--from', stage, '--stages', stage, '-p', param, workspace=slice_workspace)
+        result = cli('run', *SLICE, '--from', stage, '--stages', stage, '-p', param, workspace=slice_copy)
         errors = [l for l in result.stderr.splitlines() if l.startswith('mlops-nb: error')]
         assert result.returncode == 1 and len(errors) == 1 and f"stage '{stage}' failed: ConfigError: {message}" in errors[0]
