@@ -9,6 +9,8 @@ RAW = ['carrier', 'flight', 'origin', 'dest', 'time_hour', 'sched_dep_time', 'sc
 KEYS = ['carrier', 'flight', 'origin', 'dest', 'time_hour']
 START = pd.Timestamp('2013-01-01', tz='UTC')
 
+pytestmark = pytest.mark.xdist_group('features')   # one replayed store for the module
+
 
 def requests_as_json(rows):
     "Rows as a client would send them: plain values, times as ISO strings."

@@ -88,19 +88,31 @@ def test_effect_sizes_equal_their_exact_values(months):
     assert worst[('category', 'jensen_shannon')] <= 1e-9 and worst[('category', 'psi')] <= 1e-9, worst
 
 
-@pytest.mark.parametrize('size', [1_000, 30_000, 300_000])
-def test_windows_drawn_from_the_reference_alert_at_about_the_configured_rate(flights, size):
-    """200 windows of `size` rows drawn at random from the reference (January to October), profiled by whylogs as the
-    server profiles its traffic: with thresholds calibrated at 1%, at most 3% of them alert on any feature."""
+def most_alerts(draws,            # windows drawn
+                rate=0.01,        # the configured alert rate
+                confidence=0.995, # the chance that windows with no drift stay within the bound
+               ):
+    "The most alerts of `draws` windows with no drift, at `confidence`: a test fails wrongly in 1 - `confidence`."
+    return int(scipy.stats.binom.ppf(confidence, draws, rate))
+
+
+@pytest.mark.parametrize('size, draws', [(1_000, 200), (30_000, 200), (300_000, 100)])
+def test_windows_drawn_from_the_reference_alert_at_about_the_configured_rate(flights, size, draws):
+    """`draws` windows of `size` rows drawn at random from the reference (January to October), profiled by whylogs
+    as the server profiles its traffic: with thresholds calibrated at 1%, the alerts stay within the binomial bound at
+    99.5% (6 of 200, as 3% always was; 4 of 100). Profiling is the cost, so the largest windows are drawn 100 times,
+    not 200: a rate five times the configured one still fails that bound more often than not (56%), ten times almost
+    always (98%)."""
     reference = flights[flights.month <= 10][list(KINDS)].reset_index(drop=True)
     view = profile_frame(reference)
     limits = calibrate(reference, view, KINDS, size)
     rng, alerts = np.random.default_rng(size), 0
-    for _ in range(200):
+    for _ in range(draws):
         window = profile_frame(reference.iloc[rng.integers(0, len(reference), size)])
         alerts += bool(feature_drift(window, view, KINDS, limits)['drifted'])
-    print(f"{size:,} rows: {alerts} of 200 windows alert ({alerts / 200:.1%}), thresholds {({k: round(v, 4) for k, v in limits.items()})}")
-    assert alerts <= 6
+    thresholds = {k: round(v, 4) for k, v in limits.items()}
+    print(f"{size:,} rows: {alerts} of {draws} windows alert ({alerts / draws:.1%}), thresholds {thresholds}")
+    assert alerts <= most_alerts(draws), (alerts, draws)
 
 
 def test_injected_shifts_are_found_and_a_control_is_not(flights):

@@ -6,6 +6,8 @@ from mlops_nb.core import read_record
 from mlops_nb.pipeline import STAGES, notebooks_dir, quiet_kernel_manager
 from mlops_nb.registry import list_models
 
+pytestmark = pytest.mark.xdist_group('notebooks')   # one dev run for the module
+
 
 def execute(notebook, edit=''):
     "Run a notebook of nbs/ top to bottom in a fresh kernel, in nbs/; `edit` is a line a person adds to its parameters cell."

@@ -64,6 +64,7 @@ def test_generated_workflow_passes_actionlint(tmp_path):
     assert broken.returncode == 1 and 'dataa' in broken.stdout
 
 
+@pytest.mark.xdist_group('workflow')   # one project after its workflow ran
 def test_workflow_steps_run_in_order_on_a_slice(workflow_project):
     "Each job's `mlops-nb` steps, in the jobs' order, succeed: data validation, pipeline, gates, staging server, canary."
     project, results = workflow_project
@@ -80,6 +81,7 @@ def test_workflow_steps_run_in_order_on_a_slice(workflow_project):
     assert deployed['strategy'] == 'replace'    # a canary needs production beside it: the first version replaces
 
 
+@pytest.mark.xdist_group('workflow')   # one project after its workflow ran
 def test_dockerfile_passes_hadolint_and_what_it_copies_serves(workflow_project, tmp_path):
     "hadolint passes the Dockerfile; after a run every file it copies exists, and a server started on those files alone is ready and answers."
     project, results = workflow_project
@@ -157,6 +159,7 @@ def readiness_report(project):
     return json.loads(result.stdout)
 
 
+@pytest.mark.xdist_group('workflow')   # one project after its workflow ran
 def test_readiness_scores_28_tests_with_evidence_and_removing_the_alert_rules_lowers_exactly_theirs(workflow_project):
     "The default project after its workflow: 28 tests with evidence, the minimum over sections; without the alert rules, exactly the tests that read them drop."
     project, _ = workflow_project

