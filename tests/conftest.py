@@ -149,9 +149,8 @@ def same_report(report, other):
 # order. Seconds of each, setup included, on two workers of the 2-core machine (`--durations=0`, 2026-12-05):
 # serving 245, cache 220, cluster 224, replay 198, wheel 173, default run 164, change 122, workflow 113, crash 110,
 # january 83, killed run 78, worse canary 78, alert rate at 300,000 rows 78, ten years 72, notebooks 71, regression 62,
-# SQL table 55. The
-# cluster's tests come third, not second: they need the slice workspace, which needs the trained one that serving's
-# setup is making, and xdist hands each worker two units at the start.
+# SQL table 55. The cluster's tests come third, not second: they need the slice workspace, which needs the trained
+# one that serving's setup is making, and xdist hands each worker two units at the start.
 HEAVY = ['serving', 'test_cache_reuses_only_what_did_not_change', 'cluster', 'replay',
          'test_wheel_in_a_fresh_venv_runs_the_project_with_its_own_notebooks',
          'test_default_run_reaches_the_roc_auc_floor', 'change', 'workflow', 'crash', 'january',
@@ -168,7 +167,7 @@ def work_unit(item): # a collected test
 
 
 def pytest_configure(config):
-    "Keep the order below: xdist would otherwise sort its units by their number of tests."
+    "Keep the order `HEAVY` gives: xdist would otherwise sort its units by their number of tests."
     if hasattr(config.option, 'loadscopereorder'): config.option.loadscopereorder = False
 
 
