@@ -19,7 +19,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 from starlette.exceptions import HTTPException
 from .core import *
 from .release import default_model, release_state, strategy
-from .predlog import UnknownRequests, add_feedback
+from .predlog import UnknownRequests
+from .freshness import FeedbackError, take_feedback
 from .server import Pending, Server, batch_loop, production_spec, server_settings
 
 # %% ../nbs/07e_api.ipynb #84174689
@@ -93,6 +94,8 @@ class Truth(BaseModel):
     model_config = ConfigDict(extra='forbid')
     request_id: StrictStr = Field(description="The request_id of the answer.", examples=['9b1d2f0c4e6a4f3d8a7c5b2e1f0a9d8c'])
     truth: Annotated[float, Field(strict=True, allow_inf_nan=False)] = Field(description="What really happened: the label (0 or 1), or the value.", examples=[1])
+    known_at: Optional[dt.datetime] = Field(None, description="When the truth became known (ISO 8601; without a zone, UTC): the label aggregates count it "
+                                                  "from then. Default: when it arrives. Not later than now.", examples=['2013-03-01T14:05:00Z'])
 
 class Stored(BaseModel):
     "What became of the ground truth sent."
@@ -190,8 +193,9 @@ def add_prediction_routes(app,    # the FastAPI app
               summary='Send the ground truth of earlier answers')
     async def feedback(body: Annotated[Union[Annotated[List[Truth], Field(min_length=1, max_length=100_000)], Truth], Body(description='One truth or a list.')]):
         if server.log is None: return problem(503, f"not ready: {server.problem}")
-        try: return await asyncio.to_thread(add_feedback, server.log, [t.model_dump() for t in (body if isinstance(body, list) else [body])])
+        try: return await asyncio.to_thread(take_feedback, server, [t.model_dump() for t in (body if isinstance(body, list) else [body])])
         except UnknownRequests as e: return problem(404, str(e))
+        except FeedbackError as e: return problem(422, str(e))
 
 # %% ../nbs/07e_api.ipynb #2a2a7faa
 def add_status_routes(app,    # the FastAPI app
@@ -220,7 +224,8 @@ def describe(server): # a Server
     return {'model': server.name, 'ready': release is not None, 'problem': server.problem or getattr(server.log, 'problem', None), 'versions': versions,
             'release': {'strategy': strategy(state) if release else None, 'production': state['production'], 'candidate': state['candidate'],
                         'share': state['share'], 'since': state['since'], 'reason': state['reason']},
-            'batching': {k: server.settings[k] for k in ('max_batch', 'max_wait_ms')}, 'request_fields': sorted(server.fields)}
+            'batching': {k: server.settings[k] for k in ('max_batch', 'max_wait_ms')}, 'request_fields': sorted(server.fields),
+            'features': release and release.production.features.cache.describe()}
 
 # %% ../nbs/07e_api.ipynb #db52bbd7
 def app_from_environment():

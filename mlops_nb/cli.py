@@ -220,12 +220,13 @@ def serve(host: str = typer.Option('127.0.0.1', '--host', help="The address to l
           canary_error_margin: float = typer.Option(0.02, '--canary-error-margin', min=0, help="...and withdrawn if its error rate exceeds production's by more than this"),
           canary_latency_margin: float = typer.Option(1.0, '--canary-latency-margin', min=0, help="...or its p99 latency exceeds production's by more than this share of it"),
           canary_latency_floor_ms: float = typer.Option(2.0, '--canary-latency-floor-ms', min=0, help="...and by more than this many milliseconds"),
+          push_labels: bool = typer.Option(True, '--push-labels/--no-push-labels', help="Push the label aggregates each truth at /feedback changes to the feature store"),
           workspace: Optional[Path] = WORKSPACE):
     "Serve a model over HTTP: /predict, /feedback, /health, /ready, /metadata, /metrics; the API's documentation at /docs."
     from mlops_nb.api import serve as run_server
     typer.echo(f"serving on http://{host}:{port} (the API's documentation at /docs); Ctrl-C stops", err=True)
     run_server(workspace_path(workspace), model, host, port, workers, max_batch=max_batch, max_wait_ms=max_wait_ms, canary_min_requests=canary_min_requests,
-               canary_error_margin=canary_error_margin, canary_latency_margin=canary_latency_margin, canary_latency_floor_ms=canary_latency_floor_ms)
+               canary_error_margin=canary_error_margin, canary_latency_margin=canary_latency_margin, canary_latency_floor_ms=canary_latency_floor_ms, push_labels=push_labels)
 
 # %% ../nbs/11_cli.ipynb #01bef4a2
 def deploy_lines(report): # what `deploy.deploy` returned
@@ -308,6 +309,7 @@ def simulate(start: str = typer.Option('2013-03', '--from', help="The first step
              compare: str = typer.Option('', '--compare', help="Replay under each of these policies instead: never, monthly, drift, performance or policy files, comma-separated"),
              window: str = typer.Option('1w', '--window', help="The monitor's window within a step: 1d, 1w..."),
              feedback_delay: str = typer.Option('0h', '--feedback-delay', help="How much later than the label is known its truth reaches /feedback: 0h, 6h, 2d"),
+             features: str = typer.Option('fresh', '--features', help="fresh: the store brought up to each request's time, as production would; frozen: left as training left it"),
              config: Optional[Path] = typer.Option(None, '--config', help="YAML config whose source is replayed and whose pipeline retrains [default: the flights config]"),
              param: List[str] = typer.Option([], '-p', '--param', help="Override a parameter: -p sample_fraction=0.1 (repeatable)"),
              dask: Optional[str] = DASK,
@@ -317,7 +319,7 @@ def simulate(start: str = typer.Option('2013-03', '--from', help="The first step
     from mlops_nb.pipeline import full_config
     from mlops_nb.compare import compare_policies, comparison_lines
     from mlops_nb.simulate import simulate as replay, step_line
-    settings, echo, resolved = dict(start=start, end=end, step=step, window=window, feedback_delay=feedback_delay), lambda m: typer.echo(m, err=True), full_config(config, param)
+    settings, echo, resolved = dict(start=start, end=end, step=step, window=window, feedback_delay=feedback_delay, features=features), lambda m: typer.echo(m, err=True), full_config(config, param)
     policy = str(policy or resolved['retrain_policy'])
     if compare:
         with engine(dask_setting(dask, resolved.get('dask', ''))) as client:
@@ -385,4 +387,5 @@ def smoke(model: str = typer.Argument('', help="NAME or NAME:VERSION [default: t
 # %% ../nbs/11_cli.ipynb #ae47ae06
 def main():
     "Entry point of the `mlops-nb` command."
+    import mlops_nb.cli_store                                     # registers the feature store's commands
     app()

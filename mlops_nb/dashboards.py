@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['REPORTS', 'TIMELINE', 'dashboard_workspace', 'monitored_models', 'window_lengths', 'monitoring_windows',
-           'drift_table', 'performance_table', 'health_table', 'alert_table', 'route_table', 'figure_png',
+           'drift_table', 'performance_table', 'health_table', 'skew_table', 'alert_table', 'route_table', 'figure_png',
            'drift_heatmap', 'feature_plot', 'performance_plot', 'health_plot', 'event_table', 'timeline_plot',
            'comparison_table', 'comparison_plot', 'runs_table', 'trials_table', 'trials_plot', 'champion_history',
            'stage_table', 'stage_plot', 'readiness_view', 'StaticArea', 'output_area', 'report_notebook', 'report_copy',
@@ -68,6 +68,12 @@ def health_table(windows): # window reports
         latency = w['health']['latency_ms'] or {}
         return {'start': pd.Timestamp(w['start']), 'requests': w['health']['requests'], **{k: latency.get(k) for k in ('p50', 'p95', 'p99')}, 'error rate': w['health']['error_rate']}
     return pd.DataFrame([row(w) for w in windows]).set_index('start') if windows else pd.DataFrame()
+
+# %% ../nbs/08c_dashboards.ipynb #f593789d
+def skew_table(windows): # window reports
+    "Per window and store feature: the share of compared served rows that differ from their point-in-time values (the skew monitor)."
+    rows = {pd.Timestamp(w['start']): {name: f['differ_share'] for name, f in w['skew']['features'].items()} for w in windows if (w.get('skew') or {}).get('rows')}
+    return pd.DataFrame.from_dict(rows, orient='index').sort_index()
 
 # %% ../nbs/08c_dashboards.ipynb #016577c9
 def alert_table(windows): # window reports

@@ -4,13 +4,13 @@
 
 # %% auto #0
 __all__ = ['whylogs_frame', 'profile_frame', 'profile_summary', 'save_profile', 'read_profile', 'null_shares', 'psi', 'kll',
-           'numeric_psi', 'category_shares', 'category_stats', 'categorical_psi', 'chi_square', 'ks_test',
+           'sketch', 'numeric_psi', 'category_shares', 'category_stats', 'categorical_psi', 'chi_square', 'ks_test',
            'wasserstein', 'scale_of', 'jensen_shannon', 'column_effects', 'check', 'p_value_check', 'psi_check',
            'drift_checks']
 
 # %% ../nbs/02a_drift.ipynb #f2c9e5bb
 import os
-import numpy as np, pandas as pd, scipy.spatial.distance, scipy.stats
+import numpy as np, pandas as pd, scipy.spatial.distance, scipy.stats, whylogs_sketching
 from pathlib import Path
 from .core import *
 
@@ -83,6 +83,14 @@ def kll(column): # a column profile view, or a KLL sketch already
     "The column's KLL sketch of its numbers, or None if it holds none."
     sketch = column.get_metric('distribution').kll.value if hasattr(column, 'get_metric') else column
     return None if sketch is None or sketch.is_empty() else sketch
+
+# %% ../nbs/02a_drift.ipynb #bd0b8494
+def sketch(values): # numbers
+    "A KLL sketch of the numbers, as whylogs makes them."
+    made = whylogs_sketching.kll_doubles_sketch(1024)
+    values = np.asarray(values, float)
+    made.update(values[~np.isnan(values)])
+    return made
 
 # %% ../nbs/02a_drift.ipynb #5adf9f84
 def numeric_psi(target,    # the target's column profile view, or its KLL sketch

@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['TS', 'REPO_PY', 'LeakageError', 'check_leakage', 'days_to_holiday', 'calendar_part', 'add_calendar', 'join_table',
-           'aggregate_columns', 'feature_spec', 'feature_frame', 'as_micro', 'arrivals', 'window_rate', 'store_yaml',
-           'definitions', 'open_store', 'materialize', 'historical', 'online', 'write_repo', 'hourly', 'source',
-           'table_view', 'aggregate_view', 'store_views', 'conform', 'request_rows', 'read_spec', 'get_features',
-           'field_kind', 'request_fields']
+           'aggregate_columns', 'feature_spec', 'feature_frame', 'as_micro', 'arrivals', 'change_points', 'nanoseconds',
+           'window_rate', 'store_yaml', 'definitions', 'open_store', 'materialize', 'historical', 'online',
+           'write_repo', 'hourly', 'source', 'table_view', 'aggregate_view', 'store_views', 'conform', 'request_rows',
+           'read_spec', 'get_features', 'field_kind', 'request_fields']
 
 # %% ../nbs/03_features.ipynb #71702ea1
 import datetime as dt, json, os
@@ -116,21 +116,37 @@ def arrivals(df,                    # rows
     return done.assign(known_at=done[timestamp] + pd.to_timedelta(delay, unit='min'))
 
 # %% ../nbs/03_features.ipynb #55cc19da
+def change_points(events,      # arrivals, with `known_at`
+                  entity,      # the entity column
+                  window_days, # the window
+                 ):
+    "Each entity's times where its rate changes: when each label becomes known, and when it leaves the window."
+    window = pd.Timedelta(days=window_days)
+    points = pd.concat([events[[entity, 'known_at']], events[[entity]].assign(known_at=events.known_at + window)])
+    return points.drop_duplicates().rename(columns={'known_at': TS}).sort_values([entity, TS], kind='stable').reset_index(drop=True)
+
+def nanoseconds(times): # UTC times
+    "The times as naive UTC numpy datetimes in nanoseconds, which compare whatever their unit was."
+    return pd.to_datetime(pd.Series(times), utc=True).dt.tz_localize(None).to_numpy('datetime64[ns]')
+
 def window_rate(events,         # arrivals, with `known_at`
                 entity,         # the entity column
-                hours,          # the hourly index to compute at
+                points,         # where to compute: a frame of the entity and TS
                 window_days=28, # the window
                 target='late',  # the label
                ):
-    "Per entity and hour h: the late rate and count of labels known in (h - window, h]."
+    "Per point (an entity and a time t): the rate and count of the entity's labels known in (t - window, t]."
     name, count = f'{entity}_{target}_rate_{window_days}d', f'{entity}_labels_{window_days}d'
-    window, parts = pd.Timedelta(days=window_days), []
-    for key, group in events.sort_values('known_at').groupby(entity):
-        times, late = group['known_at'].values, np.concatenate([[0], group[target].cumsum().values])
-        upto, start = np.searchsorted(times, hours.values, 'right'), np.searchsorted(times, (hours - window).values, 'right')
+    window, parts = np.timedelta64(window_days, 'D'), []
+    known = {key: group for key, group in events.sort_values('known_at', kind='stable').groupby(entity)}
+    for key, at in points.groupby(entity):
+        group = known.get(key, events.iloc[:0])
+        times, late = nanoseconds(group['known_at']), np.concatenate([[0], group[target].cumsum().to_numpy(float)])
+        upto, start = np.searchsorted(times, nanoseconds(at[TS]), 'right'), np.searchsorted(times, nanoseconds(at[TS]) - window, 'right')
         n = upto - start
-        parts.append(pd.DataFrame({entity: key, TS: hours, name: np.where(n > 0, (late[upto] - late[start]) / np.maximum(n, 1), np.nan), count: n.astype(float)}))
-    return pd.concat(parts, ignore_index=True)
+        parts.append(pd.DataFrame({entity: key, TS: at[TS].to_numpy(), name: np.where(n > 0, (late[upto] - late[start]) / np.maximum(n, 1), np.nan),
+                                   count: n.astype(float)}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({entity: [], TS: [], name: [], count: []})
 
 # %% ../nbs/03_features.ipynb #02955e4f
 def store_yaml(project='mlops_nb', # the Feast project
@@ -145,14 +161,14 @@ def store_yaml(project='mlops_nb', # the Feast project
 
 # %% ../nbs/03_features.ipynb #bc821ecf
 def definitions(spec): # {'views': [{'name', 'entities', 'features', 'ttl_hours', 'path'}]}
-    "Feast entities and feature views for `spec`."
+    "Feast entities and feature views for `spec`, each view's source a push source over its Parquet file: rows can be pushed as they arrive."
     os.environ.setdefault('FEAST_USAGE', 'False')            # Feast's telemetry: no network at run time
-    from feast import Entity, FeatureView, Field, FileSource, ValueType
+    from feast import Entity, FeatureView, Field, FileSource, PushSource, ValueType
     from feast.types import Float64
     entities = {e: Entity(name=e, join_keys=[e], value_type=ValueType.STRING) for v in spec['views'] for e in v['entities']}
     views = [FeatureView(name=v['name'], entities=[entities[e] for e in v['entities']], ttl=dt.timedelta(hours=v['ttl_hours']),
                          schema=[Field(name=c, dtype=Float64) for c in v['features']], online=True,
-                         source=FileSource(name=f"{v['name']}_source", path=str(v['path']), timestamp_field=TS))
+                         source=PushSource(name=f"{v['name']}_push", batch_source=FileSource(name=f"{v['name']}_source", path=str(v['path']), timestamp_field=TS)))
              for v in spec['views']]
     return [*entities.values(), *views]
 
@@ -190,17 +206,23 @@ def historical(store,                 # the feature store
     return out.drop(columns=TS)
 
 # %% ../nbs/03_features.ipynb #9dd21999
-def online(store, # the feature store
-           df,    # the request rows
-           spec,  # the store's spec
+def online(store,          # the feature store
+           df,             # the request rows
+           spec,           # the store's spec
+           timestamp=None, # the rows' time column: a value older than its view's TTL at that time is missing; None to keep any
           ):
-    "The latest materialized features for each row of `df`, and a flag per view where the entity is unknown."
+    "The latest materialized features for each row of `df`, and per view a flag where it has none (`missing_`) and where that is for age (`stale_`)."
     keys = sorted({e for v in spec['views'] for e in v['entities']})
     found = store.get_online_features(features=[f"{v['name']}:{c}" for v in spec['views'] for c in v['features']],
-                                      entity_rows=df[keys].to_dict('records')).to_df()
-    values = found[[c for v in spec['views'] for c in v['features']]].astype('float64')
-    missing = pd.DataFrame({f"missing_{v['name']}": values[v['features']].isna().all(axis=1) for v in spec['views']})
-    return pd.concat([df.reset_index(drop=True), values], axis=1), missing
+                                      entity_rows=df[keys].to_dict('records')).to_df(include_event_timestamps=True)
+    values, flags = found[[c for v in spec['views'] for c in v['features']]].astype('float64'), {}
+    for v in spec['views']:
+        age = (pd.to_datetime(df[timestamp], utc=True).reset_index(drop=True) - pd.to_datetime(found[f"{v['features'][0]}__ts"], unit='s', utc=True)
+               if timestamp else pd.Series(pd.Timedelta(0), index=found.index))
+        stale = values[v['features']].notna().any(axis=1) & (age > pd.Timedelta(hours=v['ttl_hours']))
+        values.loc[stale, v['features']] = np.nan
+        flags.update({f"missing_{v['name']}": values[v['features']].isna().all(axis=1), f"stale_{v['name']}": stale})
+    return pd.concat([df.reset_index(drop=True), values], axis=1), pd.DataFrame(flags)
 
 # %% ../nbs/03_features.ipynb #8778676d
 REPO_PY = '''\
@@ -252,16 +274,15 @@ def table_view(table,     # a validated joined table
 # %% ../nbs/03_features.ipynb #f30436a7
 def aggregate_view(events,    # arrivals, with `known_at`
                    aggregate, # {'entity', 'window_days'}
-                   hours,     # the hourly index
                    folder,    # where its Parquet source goes
                    target,    # the label
                   ):
-    "The view of an entity's late rate over a window, per hour."
+    "The view of an entity's late rate over a window, a row where it changes: its TTL the window, its rows exact at any time."
     entity, days = aggregate['entity'], aggregate['window_days']
-    table = window_rate(events, entity, hours, days, target).astype({entity: str})
+    table = window_rate(events, entity, change_points(events, entity, days), days, target).astype({entity: str})
     name = f'{entity}_rate_{days}d'
-    return {'name': name, 'entities': [entity], 'features': [c for c in table if c not in (entity, TS)], 'ttl_hours': 1,
-            'path': source(table, TS, Path(folder)/f'{name}.parquet')}
+    return {'name': name, 'entities': [entity], 'features': [c for c in table if c not in (entity, TS)], 'ttl_hours': 24 * days,
+            'window_days': days, 'path': source(table, TS, Path(folder)/f'{name}.parquet')}
 
 # %% ../nbs/03_features.ipynb #aa07b133
 def store_views(data,          # validated rows
@@ -279,7 +300,7 @@ def store_views(data,          # validated rows
         if timestamp in join['keys']: views.append(table_view(tables[join['table']], join, timestamp, folder))
         else: data = join_table(data, tables[join['table']], join['keys'], join['columns'])      # a static lookup table
     events = arrivals(data, timestamp, target, known_minutes)
-    return data, views + [aggregate_view(events, a, hourly(data[timestamp]), folder, target) for a in aggregates]
+    return data, views + [aggregate_view(events, a, folder, target) for a in aggregates]
 
 # %% ../nbs/03_features.ipynb #cb6dbefc
 def conform(frame, # rows with every model column
@@ -307,11 +328,16 @@ def request_rows(records, # request dicts, or a frame
 
 # %% ../nbs/03_features.ipynb #a104ef62
 def read_spec(run_dir): # a run directory
-    "The run's feature spec, whose store is the one of the workspace the run lies in now."
+    "The run's feature spec, whose store and sources are those of the workspace the run lies in now."
     spec = json.loads((Path(run_dir)/'feature_spec.json').read_text())
-    repo = run_workspace(run_dir)/'feature_repo'
-    inside = Path(run_dir).absolute().parent.name == 'runs' and repo.is_dir()
-    return {**spec, 'repo': str(repo)} if inside else spec
+    workspace = run_workspace(run_dir)
+    if not (Path(run_dir).absolute().parent.name == 'runs' and (workspace/'feature_repo').is_dir()): return spec
+    def here(path): # a source written by some run's features stage, wherever that workspace was
+        parts = Path(path).parts
+        moved = workspace/Path(*parts[-4:]) if len(parts) > 4 and parts[-4] == 'runs' and parts[-2] == 'feature_sources' else None
+        return str(moved) if moved is not None and moved.exists() else path
+    store = {'store': {**spec['store'], 'views': [{**v, 'path': here(v['path'])} for v in spec['store']['views']]}} if 'store' in spec else {}
+    return {**spec, 'repo': str(workspace/'feature_repo'), **store}
 
 # %% ../nbs/03_features.ipynb #b46238bb
 def get_features(records,    # request dicts, or a frame
@@ -322,7 +348,7 @@ def get_features(records,    # request dicts, or a frame
     spec = read_spec(run_dir)
     rows = add_calendar(request_rows(records, spec), spec['timestamp'], spec['calendar'], spec['timezone'])
     store = store or open_store(spec['repo'])
-    found, missing = online(store, rows, spec['store']) if spec['store']['views'] else (rows, pd.DataFrame(index=rows.index))
+    found, missing = online(store, rows, spec['store'], spec['timestamp']) if spec['store']['views'] else (rows, pd.DataFrame(index=rows.index))
     return conform(found, spec), missing
 
 # %% ../nbs/03_features.ipynb #ccff209c

@@ -6,52 +6,76 @@
 __all__ = ['PARTS', 'FeatureCache', 'holidays', 'holiday_distance', 'utc_time', 'ServingFeatures']
 
 # %% ../nbs/07b_online.ipynb #d0e348e3
-import bisect, datetime as dt, hashlib, os, threading
+import bisect, datetime as dt, hashlib, os, threading, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
-import numpy as np, pandas as pd, yaml
+import numpy as np, pandas as pd, pyarrow.parquet as pq, yaml
 from .core import *
 from .features import calendar_part, open_store
 
 # %% ../nbs/07b_online.ipynb #aff7e301
 class FeatureCache:
-    "Every view's online values, by entity, reloaded whenever the Feast registry changes (a materialization, or a new apply)."
+    "Every view's online values and their event times, by entity, reloaded when the store changes (a materialization, a push, an apply)."
     def __init__(self,
                  repo,  # the Feast repository folder
                  views, # the store's views: [{'name', 'entities', 'features', 'path'}]
                 ):
-        self.repo, self.views, self.lock, self.token, self.values = Path(repo), views, threading.Lock(), None, {}
-        registry = yaml.safe_load((self.repo/'feature_store.yaml').read_text())['registry']
-        self.registry = Path(registry if isinstance(registry, str) else registry['path'])
-        if not self.registry.is_absolute(): self.registry = self.repo/self.registry
+        self.repo, self.views, self.lock, self.token, self.state = Path(repo), views, threading.Lock(), None, ({}, {})
+        settings = yaml.safe_load((self.repo/'feature_store.yaml').read_text())
+        online = settings.get('online_store') or {}
+        self.files = [self.repo/(r if isinstance(r := settings['registry'], str) else r['path'])]
+        if online.get('type', 'sqlite') == 'sqlite': self.files.append(self.repo/online.get('path', 'data/online.db'))
+        self.polled = online.get('type', 'sqlite') != 'sqlite'   # a store without a file to watch is read again every 5 s
+        self.follow = True                                        # check for changes on every read; a server checks in its own thread instead
 
     def marker(self):
-        "The registry file's modification time and size: they change when the store is materialized or applied."
-        try: stat = os.stat(self.registry)
-        except FileNotFoundError: return None
-        return stat.st_mtime_ns, stat.st_size
+        "What changes when the store is written: the registry's and the sqlite file's modification times and sizes."
+        stats = []
+        for path in self.files:
+            try: stats.append((os.stat(path).st_mtime_ns, os.stat(path).st_size))
+            except FileNotFoundError: stats.append(None)
+        return (*stats, int(time.monotonic() // 5) if self.polled else 0)
+
+    def refresh(self):
+        "Reload if the store changed since the last load; whether it did."
+        token = self.marker()
+        if token == self.token: return False
+        with self.lock:
+            if token == self.token: return False
+            self.state, self.token = self.load(), token
+        return True
 
     def current(self):
         "The values the store holds now: {view: {entity key: feature values}}."
-        token = self.marker()
-        if token != self.token:
-            with self.lock:
-                if token != self.token: self.values, self.token = self.load(), token
-        return self.values
+        if self.follow: self.refresh()
+        return self.state[0]
+
+    def stamped(self):
+        "The values and, beside them, each value's event time in Unix seconds: ({view: {key: values}}, {view: {key: seconds}})."
+        if self.follow: self.refresh()
+        return self.state
+
+    def describe(self):
+        "What the cache holds: the store's marker it was loaded at, and each view's newest event time."
+        times = self.state[1]
+        newest = {v: dt.datetime.fromtimestamp(max(t.values()), dt.timezone.utc).isoformat() if t else None for v, t in times.items()}
+        return {'marker': self.token, 'newest': newest}
 
     def load(self):
-        "Read every known entity's online values from the store."
-        if not self.views: return {}
-        store, out = open_store(self.repo), {}
+        "Read every known entity's online values and times from the store."
+        if not self.views: return {}, {}
+        store, values, times = open_store(self.repo), {}, {}
         for view in self.views:
-            keys = pd.read_parquet(view['path'], columns=view['entities']).drop_duplicates().astype(str).to_dict('records')
-            found = store.get_online_features(features=[f"{view['name']}:{c}" for c in view['features']], entity_rows=keys).to_dict()
-            table = {}
+            keys = pq.read_table(view['path'], columns=view['entities']).group_by(view['entities']).aggregate([]).to_pylist()   # each entity once, in Arrow
+            keys = [{e: str(k[e]) for e in view['entities']} for k in keys]
+            found = store.get_online_features(features=[f"{view['name']}:{c}" for c in view['features']], entity_rows=keys).to_dict(include_event_timestamps=True)
+            values[view['name']], times[view['name']] = {}, {}
             for i, key in enumerate(keys):
-                values = np.array([np.nan if found[c][i] is None else float(found[c][i]) for c in view['features']])
-                if not np.isnan(values).all(): table[tuple(key[e] for e in view['entities'])] = values
-            out[view['name']] = table
-        return out
+                row = np.array([np.nan if found[c][i] is None else float(found[c][i]) for c in view['features']])
+                if np.isnan(row).all(): continue
+                name = tuple(key[e] for e in view['entities'])
+                values[view['name']][name], times[view['name']][name] = row, float(found[f"{view['features'][0]}__ts"][i])
+        return values, times
 
 # %% ../nbs/07b_online.ipynb #4398ec29
 PARTS = {'hour': lambda t: t.hour, 'minute': lambda t: t.minute, 'day': lambda t: t.day, 'month': lambda t: t.month, 'year': lambda t: t.year,
@@ -86,6 +110,8 @@ class ServingFeatures:
                  cache=None, # a FeatureCache; None opens one on the spec's repository
                 ):
         self.spec, self.time, self.views = spec, spec['timestamp'], spec['store']['views']
+        self.ttl = {v['name']: v['ttl_hours'] * 3600.0 for v in self.views}
+        self.observe = None                                  # called with ({view: ages in seconds}, {view: stale flags}) per batch
         self.cache = cache or FeatureCache(spec['repo'], self.views)
         self.zone = ZoneInfo(spec['timezone']) if spec.get('timezone') else None
         stored = {c: (v['name'], j) for v in self.views for j, c in enumerate(v['features'])}
@@ -95,22 +121,28 @@ class ServingFeatures:
         self.key_fields = [self.time, *dict.fromkeys([*(e for v in self.views for e in v['entities']), *spec.get('id_columns', [])])]
 
     def assemble(self, records): # request dicts, already validated
-        "The model inputs of the records: numbers, categories, and one missing flag per view (True where the store has never seen the entity)."
-        values, n = self.cache.current(), len(records)
+        "The model inputs of the records: numbers, categories, and one missing flag per view (True where the store has no value for the entity, or only one older than the view's TTL)."
+        (values, stamps), n = self.cache.stamped(), len(records)
         numbers, categories = np.empty((n, len(self.spec['numeric']))), np.empty((n, len(self.spec['categorical'])), dtype=object)
-        missing = {v['name']: np.zeros(n, bool) for v in self.views}
+        missing, stale = {v['name']: np.zeros(n, bool) for v in self.views}, {v['name']: np.zeros(n, bool) for v in self.views}
+        ages = {v['name']: np.full(n, np.nan) for v in self.views}
         times = [utc_time(r[self.time]) for r in records]
         local = [t.astimezone(self.zone) if self.zone else t for t in times]
         slow = {c: calendar_part(pd.Series(pd.DatetimeIndex(local)), c).to_numpy() for c in self.slow}
         for i, record in enumerate(records):
-            found = {v['name']: values[v['name']].get(tuple(str(record[e]) for e in v['entities'])) for v in self.views}
-            for view, row in found.items(): missing[view][i] = row is None
+            keys = {v['name']: tuple(str(record[e]) for e in v['entities']) for v in self.views}
+            found = {view: values[view].get(key) for view, key in keys.items()}
+            for view, row in found.items():
+                if row is not None: ages[view][i] = times[i].timestamp() - stamps[view][keys[view]]
+                if ages[view][i] > self.ttl[view]: found[view], stale[view][i] = None, True      # too old: served as missing
+                missing[view][i] = found[view] is None
             for j, (kind, *where) in enumerate(self.plan):
                 if kind == 'field': value = record[where[0]]
                 elif kind == 'view': value = np.nan if found[where[0]] is None else found[where[0]][where[1]]
                 else: value = self.calendar(local[i], where[0], slow, i)
                 numbers[i, j] = np.nan if value is None else value
             categories[i] = [record[c] for c in self.spec['categorical']]
+        if self.observe: self.observe(ages, stale)
         return numbers, categories, missing
 
     def calendar(self,

@@ -65,6 +65,7 @@ def compact(parts,       # the Parquet parts to join
 INDEX = """
 create table if not exists requests (request_id text primary key, version integer, route text, at text);
 create table if not exists feedback (request_id text primary key, truth real, at text);
+create table if not exists request_keys (request_id text primary key, keys text);
 """
 
 def alive(pid): # a process id
@@ -81,12 +82,14 @@ class PredictionLog:
                  model,             # the model's name: the log's folder
                  features=(),       # the served feature columns, profiled per hour
                  flush_seconds=1.0, # how often the writer writes what came in
+                 keys=(),           # request fields kept in the index for each answer, to find its entities when its truth comes
                 ):
         self.folder, self.profiles, self.feedback = (Path(workspace)/kind/model for kind in ('predictions', 'profiles', 'feedback'))
         self.parts, self.writer, self.features, self.flush_seconds = self.folder/'.parts', str(os.getpid()), list(features), flush_seconds
+        self.keys = list(keys)
         for folder in (self.parts, self.profiles, self.feedback): folder.mkdir(parents=True, exist_ok=True)
         with self.index() as conn: conn.executescript(INDEX)
-        self.queue, self.pending, self.lock, self.seq, self.stopping = queue.SimpleQueue(), set(), threading.Lock(), 0, threading.Event()
+        self.queue, self.pending, self.lock, self.seq, self.stopping = queue.SimpleQueue(), {}, threading.Lock(), 0, threading.Event()
         self.recover()
         self.thread = threading.Thread(target=self.run, name='prediction-log', daemon=True)
         self.thread.start()
@@ -99,7 +102,7 @@ class PredictionLog:
 
     def write(self, rows): # answer rows: dicts with request_id, at (UTC), model, version, route, ...
         "Queue rows for the writer; returns at once."
-        with self.lock: self.pending.update(r['request_id'] for r in rows if r['route'] != 'shadow')
+        with self.lock: self.pending.update((r['request_id'], r['request']) for r in rows if r['route'] != 'shadow')
         self.queue.put(('predictions', rows))
 
     def run(self):
@@ -134,7 +137,25 @@ class PredictionLog:
             with self.index() as conn:
                 conn.executemany('insert or ignore into requests values (?, ?, ?, ?)',
                                  [(r['request_id'], r['version'], r['route'], r['at'].isoformat()) for r in rows if r['route'] != 'shadow'])
-            with self.lock: self.pending.difference_update(r['request_id'] for r in rows)
+                if self.keys: conn.executemany('insert or ignore into request_keys values (?, ?)',
+                                               [(r['request_id'], self.kept(r['request'])) for r in rows if r['route'] != 'shadow'])
+            with self.lock:
+                for r in rows: self.pending.pop(r['request_id'], None)
+
+    def kept(self, request): # a request, as JSON text
+        "The request's fields the index keeps, as JSON text."
+        record = json.loads(request)
+        return json.dumps({k: record.get(k) for k in self.keys}, default=str)
+
+    def request_keys(self, ids): # request ids this log answered
+        "{request id: the kept fields of its request}, from requests still being written or from the index."
+        with self.lock: out = {i: json.loads(self.kept(self.pending[i])) for i in ids if i in self.pending}
+        rest = [i for i in ids if i not in out]
+        with self.index() as conn:
+            for chunk in range(0, len(rest), 500):
+                part = rest[chunk:chunk + 500]
+                out.update((i, json.loads(k)) for i, k in conn.execute(f"select request_id, keys from request_keys where request_id in ({','.join('?' * len(part))})", part))
+        return out
 
     def roll(self,
              everything=False, # roll the current hour too (on shutdown)
@@ -198,7 +219,7 @@ def add_feedback(log,   # a PredictionLog
     with log.index() as conn:
         known = {r[0] for chunk in range(0, len(ids), 500) for r in conn.execute(
             f"select request_id from requests where request_id in ({','.join('?' * len(ids[chunk:chunk + 500]))})", ids[chunk:chunk + 500])}
-        with log.lock: known |= log.pending & set(ids)
+        with log.lock: known |= {i for i in ids if i in log.pending}
         unknown = [i for i in dict.fromkeys(ids) if i not in known]
         if unknown: raise UnknownRequests(f"unknown request ids: {', '.join(unknown[:10])}" + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else ''))
         at, fresh, repeated = now_utc(), [], []

@@ -86,11 +86,13 @@ def readiness_facts(project,   # the project's folder
     if registry.is_file():
         import sqlite3
         with sqlite3.connect(registry) as conn: events = pd.read_sql('select kind, value, version from events', conn)
-    windows = list((workspace/'monitoring').glob('*/windows/*/*.json'))
-    labelled = [w for w in windows if json.loads(w.read_text()).get('performance', {}).get('labels', 0) > 0]
+    windows = [json.loads(w.read_text()) for w in sorted((workspace/'monitoring').glob('*/windows/*/*.json'))]
+    labelled = [w for w in windows if w.get('performance', {}).get('labels', 0) > 0]
+    compared = [w['skew'] for w in windows if (w.get('skew') or {}).get('rows')]
     reports = project/'reports' if (project/'reports').is_dir() else shipped('reports')
     return {'run': run, 'record': record, 'config': record['config'] if record else {}, 'ci': ci_checks(workflow_steps(project)),
             'alerts': alert_names(reports), 'windows': len(windows), 'labelled_windows': len(labelled),
+            'skew': {'windows': len(compared), 'rows': sum(s['rows'] for s in compared), 'skewed': sum(bool(s['skewed']) for s in compared)},
             'events': events, 'simulated': any((workspace/f).is_file() for f in ('comparison.json', 'simulation.json')),
             'views': len(json.loads((run/'feature_spec.json').read_text()).get('store', {}).get('views', [])) if run else 0,
             'tests': {name: test_count(project/'nbs'/name) for name in STAGES.values()}, 'git': git_tracked(project),
@@ -231,10 +233,11 @@ TESTS = [
         stage_ran(f, 'validate') and f['ci']['validate'] and 'MlopsFeatureDrift' in f['alerts'], stage_ran(f, 'validate'),
         f"training data validated (CI: {f['ci']['validate']}); served features profiled per window, drift alert rule: {'MlopsFeatureDrift' in f['alerts']}",
         "validate in CI and keep the MlopsFeatureDrift rule in reports/prometheus/alerts.yml")),
-    ('monitoring', 'Training and serving are not skewed', ('record', 'windows'), lambda f: grade(
-        stage_ran(f, 'features') and f['windows'] > 0, stage_ran(f, 'features'),
-        f"training and serving share Feast's feature code; {f['windows']} monitored windows compare served features with the training reference",
-        "serve the model and run `mlops-nb monitor` on a schedule, which compares served features with training's")),
+    ('monitoring', 'Training and serving are not skewed', ('skew',), lambda f: grade(
+        f['skew']['windows'] > 0 and not f['skew']['skewed'], f['skew']['windows'] > 0,
+        f"the skew monitor compared {f['skew']['rows']:,} served rows in {f['skew']['windows']} windows with their point-in-time values: "
+        f"{f['skew']['skewed']} window(s) skewed" if f['skew']['windows'] else "no monitored window compared served features with their point-in-time values",
+        "serve the model, keep the store fresh (`mlops-nb materialize`), and run `mlops-nb monitor` on a schedule: its skew monitor must find no skew")),
     ('monitoring', 'Models are not too stale', ('ci', 'alerts'), lambda f: grade(
         f['ci']['schedule'] and 'MlopsMonitorStale' in f['alerts'], f['ci']['schedule'] or 'MlopsMonitorStale' in f['alerts'],
         f"scheduled CI retrains: {f['ci']['schedule']}; stale-monitor alert rule: {'MlopsMonitorStale' in f['alerts']}",

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
 from .ingest import DataError, counted, read_chunks, read_sql, parse_timestamp
-from .features import add_calendar, conform, historical, open_store, read_spec, request_rows
+from .features import TS, add_calendar, conform, historical, open_store, read_spec, request_rows
 from .inference import load_path, model_inputs
 from .registry import get_model_version, load_registered
 from .release import default_model, release_state, serving_record
@@ -41,6 +41,7 @@ class Scorer:
         decision, onnx = serving_record(workspace, entry['name'], entry['version'])
         self.path = load_path(decision or {'path': 'sklearn'}, load_registered(workspace, entry['name'], entry['version']), self.spec, self.task, onnx)
         self.store = open_store(self.spec['repo']) if self.spec['store']['views'] else None
+        self.sources = {v['name']: pd.read_parquet(v['path'], columns=[*v['entities'], TS]) for v in self.spec['store']['views']}
 
     def features(self, rows): # raw records: the request fields of the model
         "The records, checked, with their point-in-time features; and the model's feature frame."
@@ -55,8 +56,22 @@ class Scorer:
         keep = [c for c in dict.fromkeys([self.spec['timestamp'], *self.spec.get('id_columns', [])]) if c in rows]
         out = rows[keep].reset_index(drop=True).assign(request_id=[uuid.uuid4().hex for _ in range(len(rows))], model=self.entry['name'],
                                                        version=self.entry['version'])
+        out = out.assign(**{f"lacking_{v['name']}": self.lacking(rows, v) for v in self.spec['store']['views']})
         if self.task == 'classification': return out.assign(probability=output, label=(output >= self.threshold).astype(int))
         return out.assign(prediction=output)
+
+    def lacking(self,
+                rows, # the records, with their point-in-time features
+                view, # a view of the store
+               ):
+        "Why each record has none of the view's features: '' when it has them."
+        source, time = self.sources[view['name']], pd.to_datetime(rows[self.spec['timestamp']], utc=True).reset_index(drop=True)
+        none = rows[view['features']].isna().all(axis=1).to_numpy()
+        known = pd.MultiIndex.from_frame(source[view['entities']].astype(str).drop_duplicates())
+        unknown = ~pd.MultiIndex.from_frame(rows[view['entities']].astype(str)).isin(known)
+        reasons = np.select([time > source[TS].max(), unknown], [f"after the store's newest data ({source[TS].max():%Y-%m-%d %H:%M})", 'an entity the store does not know'],
+                            f"no value within the TTL ({view['ttl_hours']} h) before it")
+        return np.where(none, reasons, '')
 
 # %% ../nbs/07f_score.ipynb #5fbf895f
 SCORERS = {}   # this process's scorers, by (workspace, name, version): on a Dask worker, one model load per worker
@@ -109,5 +124,8 @@ def score_file(workspace,         # the workspace
         try: parts.append(result())
         except (KeyError, ValueError) as e: raise DataError(f"{data}: records {first:,} to {first + size:,}: {first_line(e)}")
     scored = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    for column in [c for c in scored if c.startswith('lacking_')]:
+        counts = scored[column][scored[column] != ''].value_counts()
+        if len(counts): echo(f"{counts.sum():,} of {len(scored):,} records lack the {column[8:]} features: " + '; '.join(f"{n:,} {why}" for why, n in counts.items()))
     scored.to_parquet(out, index=False) if out.suffix.lower() == '.parquet' else scored.to_csv(out, index=False)
     return len(scored), entry

@@ -18,6 +18,7 @@ from .release import release_marker, release_state, serving_record, strategy, wi
 from .inference import Unsupported, load_path, pipeline_parts
 from .online import FeatureCache, ServingFeatures
 from .predlog import PredictionLog, log_row, now_utc
+from .freshness import Freshness, follow_store, label_fields
 
 # %% ../nbs/07d_server.ipynb #58ba8ed0
 SETTINGS = {'max_batch': 1000,             # the most records one request may send (more: 413)
@@ -28,7 +29,8 @@ SETTINGS = {'max_batch': 1000,             # the most records one request may se
             'canary_error_margin': 0.02,   # ...and withdrawn if its error rate exceeds production's by more than this
             'canary_latency_margin': 1.0,  # ...or its p99 latency exceeds production's by more than this share of it
             'canary_latency_floor_ms': 2.0, # ...and by more than this many milliseconds (below it, the difference is noise)
-            'shadow_queue': 10_000}        # requests waiting for the shadow; more are not shadowed (and counted)
+            'shadow_queue': 10_000,        # requests waiting for the shadow; more are not shadowed (and counted)
+            'push_labels': True}           # push the label aggregates each truth at /feedback changes to the feature store
 
 def server_settings(**changes): # settings to change
     "The server's settings: `SETTINGS` with `changes`; an unknown name is a `ConfigError`."
@@ -197,7 +199,7 @@ class Server:
         self.workspace, self.name, self.settings, self.fields = Path(workspace), name, settings, set(fields)
         self.release, self.problem, self.loaded, self.marker, self.log = None, 'loading the release in force', {}, None, None
         self.metrics, self.watch, self.stopping = Metrics(self.workspace/'monitoring'/name/'latest.json'), CanaryWatch(settings), threading.Event()
-        self.shadow_queue, self.queue = queue.Queue(settings['shadow_queue']), None
+        self.shadow_queue, self.queue, self.freshness = queue.Queue(settings['shadow_queue']), None, Freshness(self.metrics)
 
     def refresh(self):
         "Load the release in force if the registry changed since the last look."
@@ -206,14 +208,14 @@ class Server:
         state = release_state(self.workspace, self.name)
         try:
             if state['production'] is None: raise ValueError(f"model {self.name!r} has no version in production")
-            loaded = {v: self.loaded.get(v) or Served(self.workspace, self.name, v) for v in (state['production'], state['candidate']) if v is not None}
+            loaded = {v: self.loaded.get(v) or self.freshness.watch(Served(self.workspace, self.name, v)) for v in (state['production'], state['candidate']) if v is not None}
             lacking = {v: sorted(set(s.spec['request']) - self.fields) for v, s in loaded.items() if set(s.spec['request']) - self.fields}
             if lacking: raise ValueError(f"versions {sorted(lacking)} need request fields {sorted(set().union(*lacking.values()))} this server's schema lacks; restart it")
         except Exception as e:
             self.problem, self.marker = f"release not loaded: {type(e).__name__}: {first_line(e)}", marker
             return
         self.log = self.log or PredictionLog(self.workspace, self.name, [*loaded[state['production']].spec['numeric'], *loaded[state['production']].spec['categorical']],
-                                             self.settings['flush_seconds'])
+                                             self.settings['flush_seconds'], label_fields(loaded[state['production']].spec))
         self.loaded, self.problem, self.marker = loaded, None, marker
         self.watch.reset(state['candidate'] if state['mode'] == 'canary' else None)
         self.release = Release(state, loaded[state['production']], loaded.get(state['candidate']))
@@ -376,7 +378,8 @@ def start(self:Server):
     "Start the release watcher (which loads the first release at once) and the shadow's thread."
     self.queue = asyncio.Queue()
     def watcher(): self.refresh(); self.watch_releases()
-    self.threads = [threading.Thread(target=t, daemon=True, name=n) for t, n in ((watcher, 'releases'), (self.shadow_loop, 'shadow'))]
+    threads = ((watcher, 'releases'), (self.shadow_loop, 'shadow'), (lambda: follow_store(self), 'features'))
+    self.threads = [threading.Thread(target=t, daemon=True, name=n) for t, n in threads]
     for t in self.threads: t.start()
 
 # %% ../nbs/07d_server.ipynb #d66ab6f2

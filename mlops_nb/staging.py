@@ -13,7 +13,8 @@ import numpy as np
 from .core import *
 from .registry import get_model_version, list_models
 from .deploy import deploy, test_rows
-from .simulate import Served, request_records
+from .simulate import Served
+from .world import request_records
 
 # %% ../nbs/07g_staging.ipynb #61c3cc88
 class SmokeFailed(ValueError): "A staging smoke test failed: an answer was wrong or the latency over its bound."

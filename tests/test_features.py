@@ -70,7 +70,8 @@ def test_unknown_airport_gets_missing_values_and_a_flag(replay):
     weather = [c for v in spec['store']['views'] if v['name'] == 'weather' for c in v['features']]
     assert features.loc[0, weather].isna().all() and features.loc[1, weather].notna().any()
     assert np.isnan(features.loc[0, 'origin_late_rate_1d']) and features.loc[1, 'origin_labels_1d'] > 0   # never a silent zero
-    assert missing.to_dict('list') == {'missing_weather': [True, False], 'missing_origin_rate_1d': [True, False]}
+    assert missing.to_dict('list') == {'missing_weather': [True, False], 'stale_weather': [False, False],
+                                       'missing_origin_rate_1d': [True, False], 'stale_origin_rate_1d': [False, False]}
     assert features.loc[:, 'carrier'].tolist() == ['ZZ', 'ZZ']                    # an unseen category the model's encoder handles
     assert np.isfinite(load_model(run/'model.skops').predict_proba(features)).all()
 

@@ -237,7 +237,8 @@ def serve_week(workspace, start, policy_sample=0.1):
     "Serve a week of (a tenth of) the flights through a real server, with their truths, as production would."
     from mlops_nb.pipeline import full_config
     from mlops_nb.server import production_spec
-    from mlops_nb.simulate import Served, read_pending, replay_rows, serve_step, wait_for_log, send_feedback
+    from mlops_nb.simulate import Served, read_pending, replay_rows, wait_for_log
+    from mlops_nb.world import send_feedback, serve_step
     config = full_config(None, [f'sample_fraction={policy_sample}'])
     rows = replay_rows(config)
     start = pd.Timestamp(start, tz='UTC'); end = start + pd.Timedelta(days=7)
