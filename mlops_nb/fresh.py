@@ -106,14 +106,19 @@ def write_offline(view, # the view: {'name', 'entities', 'features', 'path'}
                   rows, # rows with the view's entities, TS and features
                  ):
     "Add rows to the view's offline source, each entity and time once (a row written again replaces the old); the file is replaced whole."
-    old = pd.read_parquet(view['path'])
-    key = [*view['entities'], TS]
-    new = rows[old.columns].astype(old.dtypes.to_dict())
-    table = pd.concat([old, new], ignore_index=True).drop_duplicates(key, keep='last').sort_values(TS, kind='stable')
+    import pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq
+    old, key = pq.read_table(view['path']), [*view['entities'], TS]
+    new = rows[old.column_names].drop_duplicates(key, keep='last')
+    new = pa.Table.from_pandas(new.astype({c: str for c in view['entities']}), schema=old.schema, preserve_index=False)
+    again = pc.is_in(old[TS], value_set=new[TS]).to_numpy(zero_copy_only=False)       # only rows at a new row's time can be replaced
+    if again.any():
+        keys = set(zip(*(new[c].to_pylist() for c in key)))
+        at = np.flatnonzero(again)
+        again[at] = [k in keys for k in zip(*(old[c].take(at).to_pylist() for c in key))]
     tmp = Path(view['path']).with_name(f".{Path(view['path']).name}.tmp")
-    table.to_parquet(tmp, index=False)
+    pq.write_table(pa.concat_tables([old.filter(pa.array(~again)), new]), tmp)
     os.replace(tmp, view['path'])
-    return len(table) - len(old)
+    return new.num_rows - int(again.sum())
 
 # %% ../nbs/03a_fresh.ipynb #d6bdfd28
 def online_times(store, # the feature store

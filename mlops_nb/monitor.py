@@ -23,7 +23,7 @@ from .predlog import feedback_truth, hourly_files, log_rows, read_frames
 from .registry import get_model_version, load_registered
 from .release import default_model
 from .train import predict
-from .skew import SKEW, skew_alerts, window_skew
+from .skew import SKEW, skew_alerts, window_freshness, window_skew
 
 # %% ../nbs/08_monitor.ipynb #a7aeb214
 ORIGIN = pd.Timestamp('2000-01-03', tz='UTC')       # a Monday at midnight: days start at midnight UTC and weeks on Mondays
@@ -254,7 +254,7 @@ def event_traffic(workspace, # the workspace
     if rows.empty: return
     rows['at'] = pd.to_datetime(rows.pop('event_time'), utc=True, format='ISO8601')
     rows = rows[between(rows['at'], start, end)]
-    features = [c for c in rows.columns if c not in [*LOG_COLUMNS, 'truth', 'model', 'request', 'label'] and not c.startswith('missing_')]
+    features = [c for c in rows.columns if c not in [*LOG_COLUMNS, 'truth', 'model', 'request', 'label'] and not c.startswith(('missing_', 'age_'))]
     for at, group in rows.groupby(window_starts(rows['at'], length).values):
         served = group[group.route != 'shadow']
         yield pd.Timestamp(at), group.reset_index(drop=True), profile_frame(served[features].astype({c: object for c in features if served[c].dtype == object}))
@@ -328,7 +328,7 @@ def monitor(workspace,     # the workspace
         ref = reference(serving_version(rows))
         report = window_report(at, length, rows, view, ref, fixed)
         skew_settings = {**SKEW, **(skew or {})}
-        report['skew'] = window_skew(workspace, rows, ref.entry, **skew_settings) if skew_settings['sample'] and not data else None
+        report['skew'], report['freshness'] = window_skew(workspace, rows, ref.entry, **skew_settings) if skew_settings['sample'] and not data else None, window_freshness(rows)
         report['alerts'] = window_alerts(report, rules or {}, ref.metrics.get('test_roc_auc')) + skew_alerts(report['skew'], report['start'])
         write_json(folder/'windows'/window/f"{at.strftime('%Y-%m-%dT%H')}.json", report)
         windows.append(report); alerts += report['alerts']

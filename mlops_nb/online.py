@@ -121,7 +121,7 @@ class ServingFeatures:
         self.key_fields = [self.time, *dict.fromkeys([*(e for v in self.views for e in v['entities']), *spec.get('id_columns', [])])]
 
     def assemble(self, records): # request dicts, already validated
-        "The model inputs of the records: numbers, categories, and one missing flag per view (True where the store has no value for the entity, or only one older than the view's TTL)."
+        "The model inputs of the records: numbers, categories, one missing flag per view (True where the store has no value for the entity, or only one older than the view's TTL), and the age in seconds of each view's value (NaN where none)."
         (values, stamps), n = self.cache.stamped(), len(records)
         numbers, categories = np.empty((n, len(self.spec['numeric']))), np.empty((n, len(self.spec['categorical'])), dtype=object)
         missing, stale = {v['name']: np.zeros(n, bool) for v in self.views}, {v['name']: np.zeros(n, bool) for v in self.views}
@@ -143,7 +143,7 @@ class ServingFeatures:
                 numbers[i, j] = np.nan if value is None else value
             categories[i] = [record[c] for c in self.spec['categorical']]
         if self.observe: self.observe(ages, stale)
-        return numbers, categories, missing
+        return numbers, categories, missing, ages
 
     def calendar(self,
                  local, # the time in the data's zone

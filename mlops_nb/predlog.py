@@ -193,7 +193,7 @@ def log_row(request_id, # the record's request id
             served,     # the Served that scored it
             route,      # production, canary or shadow
             output,     # its output (NaN if it failed)
-            inputs,     # (numbers, categories) as served, or None if it failed
+            inputs,     # (numbers, categories, {view: its value's age in seconds}) as served, or None if it failed
             missing,    # the views whose entity the store has never seen
             latency_ms, # milliseconds, arrival to answer (scoring alone for a shadow)
             at,         # when (UTC)
@@ -204,6 +204,7 @@ def log_row(request_id, # the record's request id
            'output': float(output), 'label': int(output >= served.threshold) if served.task == 'classification' and np.isfinite(output) else None,
            'latency_ms': latency_ms, 'error': error, 'event_time': str(record.get(served.spec.get('timestamp'), ''))}
     if inputs is not None: row.update(zip(served.spec['numeric'], map(float, inputs[0]))); row.update(zip(served.spec['categorical'], map(storable, inputs[1])))
+    if inputs is not None and len(inputs) > 2: row.update({f'age_{view}': float(age) for view, age in inputs[2].items()})
     row.update({f"missing_{v['name']}": v['name'] in missing for v in served.spec['store']['views']})
     return row
 

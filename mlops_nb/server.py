@@ -63,8 +63,8 @@ class Served:
 
     def predict(self, records): # request dicts
         "The outputs of the records, with the inputs and missing flags they were computed from."
-        numbers, categories, missing = self.features.assemble(records)
-        return self.path.predict(numbers, categories), numbers, categories, missing
+        numbers, categories, missing, ages = self.features.assemble(records)
+        return self.path.predict(numbers, categories), numbers, categories, missing, ages
 
     def unknown(self, record): # a request dict
         "The categorical columns whose value the model never saw in training."
@@ -251,14 +251,14 @@ def score(self:Server, items): # Pending requests, scored together
         index = [i for i, r in enumerate(routes) if r == route]
         if not index: continue
         served, start = (release.candidate if route == 'canary' else release.production), time.perf_counter()
-        try: outputs, numbers, categories, missing = served.predict([records[i] for i in index])
+        try: outputs, numbers, categories, missing, ages = served.predict([records[i] for i in index])
         except Exception as e:
             if route == 'production': raise
             self.watch.add('canary', len(index), len(index), 0.0); self.metrics.errors.labels('canary', str(served.version)).inc(len(index))
             for i in index: routes[i], fallback[i] = 'production', f"canary version {served.version} failed ({type(e).__name__}: {first_line(e)}); production answered"
             continue
         self.watch.add(route, len(index), 0, (time.perf_counter() - start) * 1000 / len(index))
-        for k, i in enumerate(index): results[i] = (served, outputs[k], (numbers[k], categories[k]), [v for v in missing if missing[v][k]])
+        for k, i in enumerate(index): results[i] = (served, outputs[k], (numbers[k], categories[k], {v: a[k] for v, a in ages.items()}), [v for v in missing if missing[v][k]])
     at, latencies = now_utc(), self.answer(items, routes, results, fallback)
     return lambda: self.account(items, routes, results, at, latencies, release.mode == 'shadow')
 
@@ -324,10 +324,10 @@ def shadow_loop(self:Server):
         release, start = self.release, time.perf_counter()
         if release is None or release.mode != 'shadow': continue
         served, error = release.candidate, None
-        try: outputs, numbers, categories, missing = served.predict(records)
-        except Exception as e: error, outputs, numbers, categories, missing = f"{type(e).__name__}: {first_line(e)}", [np.nan] * len(records), None, None, {}
+        try: outputs, numbers, categories, missing, ages = served.predict(records)
+        except Exception as e: error, outputs, numbers, categories, missing, ages = f"{type(e).__name__}: {first_line(e)}", [np.nan] * len(records), None, None, {}, {}
         latency, at = (time.perf_counter() - start) * 1000 / len(records), now_utc()
-        self.log.write([log_row(i, r, served, 'shadow', outputs[k], None if error else (numbers[k], categories[k]),
+        self.log.write([log_row(i, r, served, 'shadow', outputs[k], None if error else (numbers[k], categories[k], {v: a[k] for v, a in ages.items()}),
                                 [v for v in missing if missing[v][k]], latency, at, error) for k, (i, r) in enumerate(zip(ids, records))])
         (self.metrics.errors if error else self.metrics.requests).labels('shadow', str(served.version)).inc(len(records))
 

@@ -15,7 +15,7 @@ from .core import *
 from .policy import *
 from .registry import alias_version, set_clock
 from .release import release_state
-from .world import send_feedback, serve_fresh, serve_step
+from .world import known_before, send_feedback, serve_fresh, serve_step
 
 # %% ../nbs/09b_simulate.ipynb #502fc1b8
 def replay_rows(config): # the resolved config
@@ -253,6 +253,7 @@ def serve_steps(workspace,      # the workspace (a replay's own), absolute
     rows = replay_rows(config).assign(known_at=lambda r: r.known_at + (duration(feedback_delay) or pd.Timedelta(0)))
     pending, fields = read_pending(pending_file), list(production_spec(workspace, name)['request'])
     monitoring = monitor_settings({**stage_defaults('monitor'), **config})
+    if features == 'fresh': known_before(workspace, rows, steps[0][0], config)       # the flights between the first model's data and the start
     with Served(workspace, name, [] if features == 'fresh' else ['--no-push-labels']) as client:
         expected = list(log_counts(workspace, name))                                     # what the log holds before this replay's answers
         for number, (a, b) in enumerate(steps, 1):
