@@ -11,6 +11,14 @@ ingest to deploy) in a scratch workspace. Then, in each of --runs rounds:
   the request's engineered features, no feature store, no batching, no log).
 Once: in-process single-row latency of each inference path, of the feature path alone, and of Feast's own
 `get_online_features`, and `mlops-nb score` rows per second on the full year. Figures are medians over rounds.
+
+    python bench/serving.py --fresh [--workspace DIR] [--runs 3] [--requests 2000]
+
+measures instead the same server idle and while the store is written under it, in each round: single-record
+/predict p50 and p99 over --requests sequential requests with nothing else running, then again while another
+client sends truths to /feedback (20 a request, known now, each pushing its origin's late rate) and `mlops-nb
+materialize` runs in a loop, bringing the store up to now (each run writes the Feast registry, so the server reloads
+its cache beside the answers).
 """
 import argparse, asyncio, json, os, socket, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -156,6 +164,51 @@ def score_rate(workspace, run):
     return rows, seconds
 
 
+def fresh_round(url, workspace, sent, requests):
+    "p50 and p99 of /predict idle, then while truths are pushed and materializations run; and how many of each ran."
+    import threading
+    idle = sequential(url, '/predict', sent, requests)
+    done, counts = threading.Event(), {'truths': 0, 'materializations': 0}
+    def feedback():
+        with httpx.Client(base_url=url, timeout=60) as http:
+            while not done.is_set():
+                answers = http.post('/predict', json=sent[:20]).json()['predictions']
+                known = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+                assert http.post('/feedback', json=[{'request_id': a['request_id'], 'truth': i % 2, 'known_at': known} for i, a in enumerate(answers)]).status_code == 200
+                counts['truths'] += len(answers)
+    def materialize():
+        while not done.is_set():
+            subprocess.run(['mlops-nb', 'materialize', '--workspace', str(workspace)], check=True, capture_output=True)
+            counts['materializations'] += 1
+    threads = [threading.Thread(target=feedback), threading.Thread(target=materialize)]
+    for t in threads: t.start()
+    time.sleep(3)
+    try: busy = sequential(url, '/predict', sent, requests)
+    finally:
+        done.set()
+        for t in threads: t.join()
+    return {'idle_p50': np.percentile(idle, 50), 'idle_p99': np.percentile(idle, 99), 'busy_p50': np.percentile(busy, 50), 'busy_p99': np.percentile(busy, 99), **counts}
+
+
+def fresh_main(args, workspace, name, version, run, raw):
+    "The --fresh figures."
+    env = {**os.environ, 'WANDB_MODE': 'offline', 'MLOPS_NB_WORKSPACE': str(workspace)}
+    port = free_port()
+    server = start(['mlops-nb', 'serve', '--port', str(port)], env, f'http://127.0.0.1:{port}/ready')
+    rounds = []
+    try:
+        for i in range(args.runs):
+            rounds.append(fresh_round(f'http://127.0.0.1:{port}', workspace, raw, args.requests))
+            print(f"round {i + 1}/{args.runs}: " + ', '.join(f"{k} {v:.2f}" for k, v in rounds[-1].items()), file=sys.stderr, flush=True)
+    finally: server.terminate(); server.wait(60)
+    m = lambda k: statistics.median(r[k] for r in rounds)
+    print(f"\n/predict, one record, {args.requests} sequential requests, medians of {args.runs} rounds (model {name} version {version}, {os.cpu_count()} cores)")
+    print(f"idle:                                         p50 {m('idle_p50'):.2f} ms, p99 {m('idle_p99'):.2f} ms")
+    print(f"truths pushed and materializations running:   p50 {m('busy_p50'):.2f} ms, p99 {m('busy_p99'):.2f} ms "
+          f"({m('truths'):.0f} truths, {m('materializations'):.0f} materializations a round)")
+    print(f"ratios busy / idle: p50 {m('busy_p50') / m('idle_p50'):.2f}, p99 {m('busy_p99') / m('idle_p99'):.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--workspace', help='a workspace with a deployed model; default: a scratch one with a fresh default run')
@@ -163,10 +216,12 @@ def main():
     parser.add_argument('--requests', type=int, default=2000, help='sequential requests per latency figure')
     parser.add_argument('--seconds', type=float, default=20, help='seconds per concurrency level')
     parser.add_argument('--workers', type=int, default=1, help='uvicorn workers of mlops-nb serve')
+    parser.add_argument('--fresh', action='store_true', help='measure the server idle and while truths are pushed and materializations run')
     args = parser.parse_args()
     workspace = Path(args.workspace or tempfile.mkdtemp(prefix='bench-serving-'))
     name, version, run = deployed(workspace)
     raw, features = bodies(run, max(args.requests, 5000))
+    if args.fresh: return fresh_main(args, workspace, name, version, run, raw)
     env = {**os.environ, 'WANDB_MODE': 'offline', 'MLOPS_NB_WORKSPACE': str(workspace), 'REFERENCE_MODEL': name, 'REFERENCE_VERSION': str(version), 'PYTHONPATH': str(HERE)}
     ours, reference = free_port(), free_port()
     servers = [start(['mlops-nb', 'serve', '--port', str(ours), '--workers', str(args.workers)], env, f'http://127.0.0.1:{ours}/ready'),
