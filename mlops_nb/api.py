@@ -94,7 +94,7 @@ class Truth(BaseModel):
     model_config = ConfigDict(extra='forbid')
     request_id: StrictStr = Field(description="The request_id of the answer.", examples=['9b1d2f0c4e6a4f3d8a7c5b2e1f0a9d8c'])
     truth: Annotated[float, Field(strict=True, allow_inf_nan=False)] = Field(description="What really happened: the label (0 or 1), or the value.", examples=[1])
-    known_at: Optional[dt.datetime] = Field(None, description="When the truth became known (ISO 8601; without a zone, UTC): the label aggregates count it "
+    known_at: Optional[KIND_TYPES['time']] = Field(None, description="When the truth became known (ISO 8601; without a zone, UTC): the label aggregates count it "
                                                   "from then. Default: when it arrives. Not later than now.", examples=['2013-03-01T14:05:00Z'])
 
 class Stored(BaseModel):

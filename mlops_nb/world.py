@@ -114,6 +114,7 @@ def serve_fresh(client,    # a Client of the server
     "Serve the step moment by moment with the world brought up to each; (truths still to come, how rows were served, truths stored)."
     from mlops_nb.fresh import materialize, production_store
     spec, store_config = production_store(workspace, config['model_name'])
+    if not spec['store']['views']: return serve_step(client, rows, pending, fields, config, end, batch)   # no store to keep fresh: batches
     time_column, served, stored, last = config['timestamp'], [], 0, None
     for at, part in moments(rows, time_column, batch):
         if at != last:
