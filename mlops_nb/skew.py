@@ -41,7 +41,7 @@ def landed(spec): # the feature spec (`read_spec`)
         with contextlib.closing(label_db(repo)) as conn: pushed = dict(conn.execute('select view, until from pushed').fetchall())
     for view in spec['store']['views']:
         newest = pd.read_parquet(view['path'], columns=[TS])[TS].max()
-        out[view['name']] = pd.Timestamp(pushed[view['name']], tz='UTC') if view['name'] in pushed else newest
+        out[view['name']] = pd.Timestamp(pushed[view['name']], tz='UTC') if 'window_days' in view and view['name'] in pushed else newest
     return out
 
 # %% ../nbs/08d_skew.ipynb #eac8fde2
