@@ -25,11 +25,14 @@ class Freshness:
                                 ['view'], multiprocess_mode='max', **kw)
         self.stale = prom.Counter('mlops_feature_stale', "Store values older than their view's freshness, served as missing, by view", ['view'], **kw)
         self.failed = prom.Counter('mlops_label_push_errors', 'Truths stored whose labels could not be pushed to the feature store', **kw)
+        self.caches = {}                                  # one feature cache per store and views, shared by the versions that read them
 
     def watch(self, served): # a version the server answers with (a `Served`)
-        "Measure what its features serve, and leave watching their store to the server's thread; return it."
+        "Measure what its features serve, share one cache per store with the other versions, and leave watching it to the server's thread; return it."
         for view, seconds in served.features.ttl.items(): self.limit.labels(view).set(seconds)
-        served.features.observe, served.features.cache.follow = self.observe, False
+        cache = served.features.cache
+        cache = self.caches.setdefault((str(cache.repo), tuple((v['name'], str(v['path'])) for v in cache.views)), cache)
+        served.features.observe, served.features.cache, cache.follow = self.observe, cache, False     # one reload a change, for every version
         return served
 
     def observe(self,
@@ -94,7 +97,7 @@ def take_feedback(server, # the `Server`
     try:
         keys = server.log.request_keys([i['request_id'] for i, _ in new])
         push_labels(spec, label_rows(spec, [i for i, _ in new], [at for _, at in new], keys))
-        for served in list(server.loaded.values()): served.features.cache.refresh()
+        for cache in list(server.freshness.caches.values()): cache.refresh()
     except Exception as e:
         server.freshness.failed.inc(len(new))
         server.problem = f"truths stored, but their labels not pushed to the feature store: {type(e).__name__}: {first_line(e)}"
@@ -104,8 +107,8 @@ def take_feedback(server, # the `Server`
 def follow_store(server,        # the `Server`
                  every=0.05,    # seconds between looks at the store
                 ):
-    "The server's `features` thread: reload each served version's feature cache when the store changed, until the server stops."
+    "The server's `features` thread: reload the versions' feature caches when their store changed, until the server stops."
     while not server.stopping.wait(every):
-        for served in list(server.loaded.values()):
-            try: served.features.cache.refresh()
+        for cache in list(server.freshness.caches.values()):
+            try: cache.refresh()
             except Exception as e: server.problem = f"feature store not read (answers use the values before): {type(e).__name__}: {first_line(e)}"
