@@ -278,10 +278,12 @@ def monitor(window: str = typer.Option('', '--window', help="Window length: a nu
             workspace: Optional[Path] = WORKSPACE):
     "Monitor production traffic window by window (drift, performance, health) and write alerts; exit 1 if any window alerts."
     from mlops_nb.monitor import monitor_config
+    from mlops_nb.decisions import incident_line
     summary = monitor_config(workspace_path(workspace), config, param, lambda m: typer.echo(m, err=True), window=window, start=start, end=end, data=data, model=model)
     if not summary['windows']: typer.echo(f"{summary['model']}: no traffic to monitor in the {summary['source']}" + (f" from {start}" if start else '') + (f" to {end}" if end else ''))
-    for alert in summary['alerts']: typer.echo(f"ALERT {alert['message']}")
-    typer.echo(f"{summary['model']}: {len(summary['windows'])} window(s) of {summary['window']}, {len(summary['alerts'])} alert(s); reports in {workspace_path(workspace)/'monitoring'/summary['model']}")
+    for incident in summary['incidents']: typer.echo(incident_line(incident))
+    typer.echo(f"{summary['model']}: {len(summary['windows'])} window(s) of {summary['window']}, {len(summary['alerts'])} alert(s) in "
+               f"{len(summary['incidents'])} incident(s), {len(summary['warnings'])} warning(s); reports in {workspace_path(workspace)/'monitoring'/summary['model']}")
     if summary['alerts']: raise typer.Exit(1)
 
 # %% ../nbs/11_cli.ipynb #e44933dc

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['ORIGIN', 'LOG_COLUMNS', 'RULES', 'window_length', 'window_starts', 'Reference', 'feature_drift', 'prediction_drift',
-           'percentiles', 'health', 'routes', 'window_alerts', 'between', 'log_traffic', 'file_traffic',
-           'event_traffic', 'window_report', 'serving_version', 'traffic', 'monitor', 'window_line', 'latest_gauges',
-           'monitor_settings', 'monitor_config']
+           'percentiles', 'health', 'routes', 'between', 'log_traffic', 'file_traffic', 'event_traffic',
+           'window_report', 'serving_version', 'traffic', 'monitor', 'window_line', 'latest_gauges', 'monitor_settings',
+           'monitor_config']
 
 # %% ../nbs/08_monitor.ipynb #0d7d452b
 import json, re
@@ -24,6 +24,7 @@ from .registry import get_model_version, load_registered
 from .release import default_model
 from .train import predict
 from .skew import SKEW, skew_alerts, window_freshness, window_skew
+from .decisions import decision_cost, importance_of, incidents, judge, window_limits
 
 # %% ../nbs/08_monitor.ipynb #a7aeb214
 ORIGIN = pd.Timestamp('2000-01-03', tz='UTC')       # a Monday at midnight: days start at midnight UTC and weeks on Mondays
@@ -146,10 +147,11 @@ def percentiles(values): # numbers
 def health(frame,   # the window's log rows: route, latency_ms, error
            seconds, # the window's length in seconds
           ):
-    "Requests, requests per second over the window, latency percentiles and the error rate of the answers clients got."
+    "Requests, requests per second, latency percentiles per record (a request of n records counts its time over n) and the error rate."
     served = frame[frame.route != 'shadow']
+    per_record = served.latency_ms / (served['batch'].fillna(1).clip(lower=1) if 'batch' in served else 1)
     errors = int(served.error.notna().sum()) if 'error' in served else 0
-    return {'requests': int(len(served)), 'per_second': len(served) / seconds, 'latency_ms': percentiles(served.latency_ms),
+    return {'requests': int(len(served)), 'per_second': len(served) / seconds, 'latency_ms': percentiles(per_record),
             'errors': errors, 'error_rate': errors / len(served) if len(served) else None}
 
 # %% ../nbs/08_monitor.ipynb #a0b8893d
@@ -170,23 +172,6 @@ def routes(frame): # the window's log rows: request_id, route, version, output, 
         else: entry['against_production'] = compare_versions((production.truth, production.output), (rows.truth, rows.output), paired=False)
     return out
 
-# %% ../nbs/08_monitor.ipynb #70903990
-def window_alerts(report, # a window's report
-                  rules,  # rule: threshold (drift_share, estimated_auc_drop, realised_auc_drop, latency_p99_ms, error_rate)
-                  test_auc, # the version's test-month ROC AUC, the base of the drops
-                 ):
-    "The rules the window breaks: [{'rule', 'value', 'threshold', 'message'}]."
-    at = report['start']
-    values = {'drift_share': report['drift']['share'] if report['drift'] else None,
-              'estimated_auc_drop': test_auc - report['estimated']['roc_auc'] if test_auc and report['estimated']['roc_auc'] is not None else None,
-              'realised_auc_drop': test_auc - report['performance']['roc_auc'] if test_auc and report['performance'].get('roc_auc') is not None else None,
-              'latency_p99_ms': report['health']['latency_ms']['p99'] if report['health']['latency_ms'] else None,
-              'error_rate': report['health']['error_rate']}
-    words = {'drift_share': 'share of drifted features', 'estimated_auc_drop': 'estimated ROC AUC below the test month by',
-             'realised_auc_drop': 'ROC AUC below the test month by', 'latency_p99_ms': 'latency p99 (ms)', 'error_rate': 'error rate'}
-    return [{'window': at, 'rule': rule, 'value': value, 'threshold': rules[rule], 'message': f"window {at}: {words[rule]} {value:.3g} above {rules[rule]:g}"}
-            for rule, value in values.items() if rules.get(rule) and value is not None and value > rules[rule]]
-
 # %% ../nbs/08_monitor.ipynb #3e2f6eec
 def between(times,    # UTC times
             start='', # the first time kept, ISO; '' for no limit
@@ -200,7 +185,7 @@ def between(times,    # UTC times
     return kept.to_numpy()
 
 # %% ../nbs/08_monitor.ipynb #04385e19
-LOG_COLUMNS = ['request_id', 'at', 'version', 'route', 'output', 'latency_ms', 'error']
+LOG_COLUMNS = ['request_id', 'at', 'version', 'route', 'output', 'latency_ms', 'batch', 'error']
 
 def log_traffic(workspace, # the workspace
                 model,     # the model's name
@@ -316,6 +301,8 @@ def monitor(workspace,     # the workspace
             echo=print,    # called with a line per window
             clock='served', # windows by serving time, or by the records' own time (event), as a replay needs
             skew=None,     # the skew monitor's sample, share and distance (`SKEW` in 08d_skew); {'sample': 0} for none
+            rate=0.01,     # the declared false-alarm rate of the ROC AUC rules per window; 0 for their fixed drops only
+            costs=(1.0, 1.0), # the cost of a false positive and of a false negative at the decision threshold
            ):
     "Monitor each window; write its report under monitoring/<model>/, and alerts.json; return the summary."
     name, length, references = model or default_model(workspace), window_length(window), {}
@@ -329,14 +316,17 @@ def monitor(workspace,     # the workspace
         report = window_report(at, length, rows, view, ref, fixed)
         skew_settings = {**SKEW, **(skew or {})}
         report['skew'], report['freshness'] = window_skew(workspace, rows, ref.entry, **skew_settings) if skew_settings['sample'] and not data else None, window_freshness(rows)
-        report['alerts'] = window_alerts(report, rules or {}, ref.metrics.get('test_roc_auc')) + skew_alerts(report['skew'], report['start'])
+        limits = window_limits(workspace, ref.entry, report, rate)
+        verdict = judge(report, rules or {}, limits, importance_of(ref.run))
+        report.update(limits=limits, warnings=verdict['warnings'], alerts=verdict['alerts'] + skew_alerts(report['skew'], report['start']),
+                      cost=decision_cost(rows.truth[rows.route != 'shadow'], rows.output[rows.route != 'shadow'], ref.decision, *costs))
         write_json(folder/'windows'/window/f"{at.strftime('%Y-%m-%dT%H')}.json", report)
         windows.append(report); alerts += report['alerts']
         echo(window_line(report))
     summary = {'model': name, 'window': window, 'from': start or None, 'to': end or None, 'source': str(data) if data else 'prediction log',
-               'at': now_iso(), 'windows': windows, 'alerts': alerts}
+               'at': now_iso(), 'incidents': incidents(windows), 'windows': windows, 'alerts': alerts, 'warnings': [a for w in windows for a in w['warnings']]}
     write_json(folder/'latest.json', summary)
-    write_json(Path(workspace)/'monitoring'/'alerts.json', {k: summary[k] for k in ('model', 'window', 'from', 'to', 'source', 'at', 'alerts')})
+    write_json(Path(workspace)/'monitoring'/'alerts.json', {k: summary[k] for k in ('model', 'window', 'from', 'to', 'source', 'at', 'incidents', 'alerts', 'warnings')})
     return summary
 
 # %% ../nbs/08_monitor.ipynb #927f1986
@@ -349,7 +339,7 @@ def window_line(report): # a window's report
              f"estimated {estimated['roc_auc']:.3f}" if estimated['roc_auc'] is not None else 'no estimate',
              f"p99 {report['health']['latency_ms']['p99']:.1f} ms" if report['health']['latency_ms'] else '',
              f"skew {len(report['skew']['skewed'])}/{len(report['skew']['features'])} features" if (report.get('skew') or {}).get('features') else '',
-             f"{len(report['alerts'])} alert(s)" if report['alerts'] else 'no alert']
+             f"{len(report['alerts'])} alert(s)" if report['alerts'] else 'no alert', f"{len(report['warnings'])} warning(s)" if report['warnings'] else '']
     return '; '.join(p for p in parts if p)
 
 # %% ../nbs/08_monitor.ipynb #b26d886d
@@ -380,7 +370,8 @@ def monitor_settings(parameters): # the monitor notebook's parameters, resolved 
     return {'model': parameters['model_name'], 'window': parameters['monitor_window'], 'data': parameters['monitor_data'],
             'clock': parameters['monitor_clock'],
             'alpha': parameters['drift_alpha'], 'draws': parameters['drift_draws'], 'fixed': parameters['drift_thresholds'],
-            'rules': {rule: parameters[f'alert_{rule}'] for rule in RULES},
+            'rules': {rule: parameters[f'alert_{rule}'] for rule in RULES}, 'rate': parameters['alert_rate'],
+            'costs': (parameters['cost_false_positive'], parameters['cost_false_negative']),
             'skew': {'sample': parameters['skew_sample'], 'share': parameters['alert_skew_share'], 'distance': parameters['alert_skew_linf']}}
 
 # %% ../nbs/08_monitor.ipynb #a71aeb2d
@@ -391,8 +382,8 @@ def monitor_config(workspace,        # the workspace
                    **options,        # the command's own options (window, start, end, data, model), where given
                   ):
     "Monitor as `mlops-nb monitor` does: the config's monitor settings, its options over them; return the summary."
-    from mlops_nb.pipeline import default_config, known_parameters, stage_parameters
+    from mlops_nb.pipeline import base_config, known_parameters, stage_parameters
     parameters = stage_parameters()
-    config = resolve_config(load_config(config_file) if config_file else default_config(parameters), overrides, known_parameters(parameters))
+    config = resolve_config(base_config(parameters, config_file), overrides, known_parameters(parameters))
     settings = monitor_settings({**parameters['monitor'], **{k: v for k, v in config.items() if k in parameters['monitor']}})
     return monitor(workspace, echo=echo, **{**settings, **{k: v for k, v in options.items() if v}})

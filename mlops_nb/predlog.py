@@ -22,7 +22,7 @@ def window_of(at): # a UTC datetime
 def now_utc(): return datetime.datetime.now(datetime.timezone.utc)
 
 # %% ../nbs/07c_predlog.ipynb #c179f000
-TYPES = {'label': pa.int64(), 'version': pa.int64(), 'output': pa.float64(), 'latency_ms': pa.float64(), 'truth': pa.float64()}
+TYPES = {'label': pa.int64(), 'version': pa.int64(), 'batch': pa.int64(), 'output': pa.float64(), 'latency_ms': pa.float64(), 'truth': pa.float64()}
 
 def steady(table): # an Arrow table built from dicts
     "The table with each all-empty column typed: numbers as TYPES says, anything else as text."
@@ -198,11 +198,12 @@ def log_row(request_id, # the record's request id
             latency_ms, # milliseconds, arrival to answer (scoring alone for a shadow)
             at,         # when (UTC)
             error=None, # what failed, for a shadow
+            batch=1,    # the records in its request, which share `latency_ms`
            ):
     "One row of the prediction log: who, when (served, and the event's own time), the raw request, the features as served, and the output."
     row = {'request_id': request_id, 'at': at, 'model': served.name, 'version': served.version, 'route': route, 'request': json.dumps(record, default=str),
            'output': float(output), 'label': int(output >= served.threshold) if served.task == 'classification' and np.isfinite(output) else None,
-           'latency_ms': latency_ms, 'error': error, 'event_time': str(record.get(served.spec.get('timestamp'), ''))}
+           'latency_ms': latency_ms, 'batch': batch, 'error': error, 'event_time': str(record.get(served.spec.get('timestamp'), ''))}
     if inputs is not None: row.update(zip(served.spec['numeric'], map(float, inputs[0]))); row.update(zip(served.spec['categorical'], map(storable, inputs[1])))
     if inputs is not None and len(inputs) > 2: row.update({f'age_{view}': float(age) for view, age in inputs[2].items()})
     row.update({f"missing_{v['name']}": v['name'] in missing for v in served.spec['store']['views']})

@@ -297,7 +297,7 @@ def account(self:Server,
     for item, latency in zip(items, latencies):
         for request_id, record in zip(item.ids, item.records):
             served, output, inputs, missing = results[i]
-            rows.append(log_row(request_id, record, served, routes[i], output, inputs, missing, latency, at))
+            rows.append(log_row(request_id, record, served, routes[i], output, inputs, missing, latency, at, batch=len(item.records)))
             self.metrics.requests.labels(routes[i], str(served.version)).inc(); self.metrics.outputs.labels(str(served.version)).observe(output)
             self.metrics.latency.labels(str(served.version)).observe(latency / 1000)
             i += 1

@@ -99,5 +99,5 @@ def skew_alerts(skew, # a window's `window_skew`
     if not skew or not skew['skewed']: return []
     worst = max(skew['skewed'], key=lambda c: skew['features'][c]['differ_share'])
     named = ', '.join(f"{c} ({skew['features'][c]['differ_share']:.1%} differ)" for c in skew['skewed'][:6]) + (' ...' if len(skew['skewed']) > 6 else '')
-    return [{'window': at, 'rule': 'skew', 'value': skew['features'][worst]['differ_share'], 'threshold': skew['share'],
+    return [{'window': at, 'rule': 'skew', 'severity': 'major', 'value': skew['features'][worst]['differ_share'], 'threshold': skew['share'],
              'message': f"window {at}: train/serve skew in {len(skew['skewed'])} feature(s) against the point-in-time values: {named}"}]
