@@ -308,7 +308,7 @@ def simulate(start: str = typer.Option('2013-03', '--from', help="The first step
              end: str = typer.Option('2013-12', '--to', help="The last step's start, included"),
              step: str = typer.Option('month', '--step', help="The replay's step: day, week or month"),
              policy: Optional[Path] = typer.Option(None, '--policy', help="The retraining policy [default: the config's retrain_policy, else the default policy]"),
-             compare: str = typer.Option('', '--compare', help="Replay under each of these policies instead: never, monthly, drift, performance or policy files, comma-separated"),
+             compare: str = typer.Option('', '--compare', help="Replay under each of these policies instead: never, monthly, drift, performance, always, default or policy files, comma-separated"),
              window: str = typer.Option('1w', '--window', help="The monitor's window within a step: 1d, 1w..."),
              feedback_delay: str = typer.Option('0h', '--feedback-delay', help="How much later than the label is known its truth reaches /feedback: 0h, 6h, 2d"),
              features: str = typer.Option('fresh', '--features', help="fresh: the store brought up to each request's time, as production would; frozen: left as training left it"),
@@ -327,7 +327,7 @@ def simulate(start: str = typer.Option('2013-03', '--from', help="The first step
         with engine(dask_setting(dask, resolved.get('dask', ''))) as client:
             steps, totals = compare_policies(workspace_path(workspace), resolved, [n.strip() for n in compare.split(',') if n.strip()], policy, echo, client, **settings)
         for line in comparison_lines(steps, totals): typer.echo(line)
-        return typer.echo(f"comparison in {workspace_path(workspace)/'comparison.json'} and comparison.csv")
+        return typer.echo(f"comparison in {workspace_path(workspace)/'comparison.json'}, comparison.csv and comparison.png (cost against retrains)")
     record = replay(workspace_path(workspace), resolved, policy, echo=echo, **settings)
     for entry in record['steps']: typer.echo(step_line(entry))
     typer.echo(f"replayed {len(record['steps'])} steps; record in {workspace_path(workspace)/'simulation.json'}")

@@ -16,12 +16,15 @@ from .core import *
 POLICY_TEXT = """\
 # mlops_nb retraining policy: when to retrain, on which data, and what a new model must prove.
 triggers:                     # each fires when its value passes its threshold; 0 or '' turns it off
-  drift_share: 0.3            # share of drifted features in a monitored window
-  estimated_auc_drop: 0.0     # ROC AUC estimated before labels, below the test month's by this much
-  realised_auc_drop: 0.03     # ROC AUC on a window's labels, below the test month's by this much
+  drift_share: 0.3            # share of drifted features in a window whose performance is measurably lower too
+  estimated_auc_drop: 0.0     # ROC AUC estimated before labels, below the test period's by at least this and its limit
+  realised_auc_drop: 0.03     # ROC AUC on a window's labels, below the test period's by at least this and its limit
   schedule: ''                # this long since the production model's data ended: 30d, 4w ('' off)
   new_labels: 0               # labelled rows since the production model's data ended
 min_labels: 200               # a window's realised ROC AUC counts once it has this many labels
+false_alarm_rate: 0.01        # the chance a window like the test period fires a ROC AUC trigger (0: the fixed drops only)
+evidence_rate: 0.1            # drift_share fires only where a ROC AUC is past its limit at this rate too
+retrain_cost: 100.0           # the cost of one retrain, in the units of cost_false_positive and cost_false_negative
 drift_exclude: [dayofweek, days_to_holiday, origin_labels_1d] # features left out of the drift share
 cooldown: 14d                 # no retraining within this time of the last one
 training:
@@ -31,6 +34,9 @@ training:
   label_delay: 2d             # the data ends this long before now, so every row's label is known
   valid: 28d                  # the validation period, before the test period
   test: 28d                   # the test period: the most recent labelled data, where the champion is compared
+  after_change: true          # after a realised ROC AUC trigger, train on the data since the change only
+first_model:                  # a replay's first model, on its short history
+  min_test_roc_auc: 0.6       # its gate; one that loses to its linear baseline is replaced by the linear model
 promotion:
   min_effect: 0.0             # the bootstrap interval of the gain over the champion must lie above this
   confidence: 0.95            # the confidence of that interval
@@ -38,6 +44,7 @@ promotion:
   canary_min_labels: 300      # the canary is judged once it has this many labelled answers...
   canary_max_duration: 28d    # ...or has served this long (too few labels then: rolled back)
   canary_alpha: 0.05          # rolled back if its log loss is worse than production's at this significance
+  on_breach: replace          # while production's realised ROC AUC is past its limit, a challenger that passes the gate replaces it (or: canary)
 """
 
 def default_policy():
@@ -53,9 +60,9 @@ def duration(text): # such as 12h, 14d or 4w; '' or 0 for none
     return pd.Timedelta(int(match[1]), unit={'h': 'h', 'd': 'D', 'w': 'W'}[match[2]])
 
 # %% ../nbs/09a_policy.ipynb #1bfec644
-SHARES = ('drift_share', 'canary_share', 'confidence', 'canary_alpha')
+SHARES = ('drift_share', 'canary_share', 'confidence', 'canary_alpha', 'false_alarm_rate', 'evidence_rate', 'min_test_roc_auc')
 DURATIONS = ('schedule', 'cooldown', 'length', 'label_delay', 'valid', 'test', 'canary_max_duration')
-CHOICES = {'window': ('sliding', 'expanding')}
+CHOICES = {'window': ('sliding', 'expanding'), 'on_breach': ('replace', 'canary')}
 
 def value_problem(key,     # the key's name
                   value,   # the value given
@@ -68,6 +75,7 @@ def value_problem(key,     # the key's name
     if key in CHOICES: return None if value in CHOICES[key] else f"expected one of {', '.join(CHOICES[key])}, got {value!r}"
     if isinstance(default, list): return None if isinstance(value, list) and all(isinstance(v, str) for v in value) else f"expected a list of feature names, got {value!r}"
     if isinstance(default, str): return None if isinstance(value, str) else f"expected text, got {value!r}"
+    if isinstance(default, bool): return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
     if isinstance(value, bool) or not isinstance(value, (int, float)): return f"expected a number, got {value!r}"
     if value < 0 and key != 'min_effect': return f"expected a number of at least 0, got {value!r}"
     if key in SHARES and value > 1: return f"expected a share between 0 and 1, got {value!r}"
@@ -115,17 +123,21 @@ def utc(moment): # an ISO time or a timestamp
     moment = pd.Timestamp(moment)
     return moment.tz_localize('UTC') if moment.tz is None else moment.tz_convert('UTC')
 
-def training_window(policy, # the policy
-                    now,    # the moment the retrain starts
+def training_window(policy,      # the policy
+                    now,         # the moment the retrain starts
+                    first=None,  # the table's first time: a window reaching before it starts there
+                    change=None, # when a detected change began (`training.after_change`): the window starts there
                    ):
-    "The training data's [start, end) and its validation and test starts, all before `now`."
+    "The training data's [start, end) and its validation and test starts, all before `now`; short windows split in quarters."
     training = policy['training']
     end = utc(now) - (duration(training['label_delay']) or pd.Timedelta(0))
-    test_start = end - duration(training['test'])
-    valid_start = test_start - duration(training['valid'])
     if training['window'] == 'expanding': start = utc(training['start']) if training['start'] else None
     else: start = end - duration(training['length'])
-    return {'start': start, 'end': end, 'valid_start': valid_start, 'test_start': test_start}
+    bounds = [utc(t) for t in (start, first, change if training['after_change'] else None) if t is not None]
+    start = max(bounds) if bounds else None
+    test, valid = duration(training['test']), duration(training['valid'])
+    if start is not None and end - start < 2 * (test + valid): test = valid = (end - start) / 4    # too short: half to train
+    return {'start': start, 'end': end, 'valid_start': end - test - valid, 'test_start': end - test}
 
 # %% ../nbs/09a_policy.ipynb #d22b322d
 def window_overrides(window,    # from `training_window`

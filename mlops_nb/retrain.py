@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['WORDS', 'RetrainBusy', 'Lock', 'read_state', 'write_state', 'crash_point', 'interrupted_runs', 'release_problems',
            'Session', 'recover', 'window_values', 'check', 'trigger_checks', 'cooldown_reason', 'data_end',
-           'monitored_windows', 'retrain_overrides', 'run_retraining', 'gate_events', 'canary_verdict', 'judge_canary',
-           'retrain', 'consider', 'retrain_config']
+           'first_time', 'monitored_windows', 'retrain_overrides', 'run_retraining', 'gate_events', 'canary_verdict',
+           'judge_canary', 'retrain', 'consider', 'retrain_config']
 
 # %% ../nbs/09_retrain.ipynb #2c367d76
 import fcntl, json, os, signal, socket, time
@@ -146,16 +146,22 @@ def recover(session): # the retrain's Session
     return lines
 
 # %% ../nbs/09_retrain.ipynb #0b15a714
-def window_values(window, # a monitored window's report
-                  policy, # the policy
+def window_values(window,      # a monitored window's report
+                  policy,      # the policy
+                  limits={},   # rule: {'center', 'limit'} for this window at false_alarm_rate ({}: the test ROC AUC, fixed drops)
+                  evidence={}, # the same at evidence_rate; {} for none: drift counts alone
                  ):
-    "The window's value for each monitoring trigger (None where it has none)."
-    drift, test = window.get('drift'), window.get('test_roc_auc')
+    "Each monitoring trigger's (value, limit, harmed) in the window: value None where there is nothing to measure."
+    drift, test, measured = window.get('drift'), window.get('test_roc_auc'), window['performance']
     counted = [f for f in (drift or {}).get('features', {}) if f not in policy['drift_exclude']]
-    estimated, measured = window['estimated'].get('roc_auc'), window['performance']
-    return {'drift_share': sum(f in drift['drifted'] for f in counted) / len(counted) if counted else None,
-            'estimated_auc_drop': test - estimated if test is not None and estimated is not None else None,
-            'realised_auc_drop': test - measured['roc_auc'] if test is not None and measured.get('roc_auc') is not None and measured['labels'] >= policy['min_labels'] else None}
+    def drop(rule, value, enough=True):
+        center = (limits.get(rule) or {'center': test})['center']
+        return center - value if enough and value is not None and center is not None else None
+    values = {'estimated_auc_drop': drop('estimated_auc_drop', window['estimated'].get('roc_auc')),
+              'realised_auc_drop': drop('realised_auc_drop', measured.get('roc_auc'), measured['labels'] >= policy['min_labels'])}
+    harmed = not evidence or any(v is not None and evidence.get(r) and v > evidence[r]['limit'] for r, v in values.items())
+    out = {r: (v, max(policy['triggers'][r], (limits.get(r) or {}).get('limit') or 0), True) for r, v in values.items()}
+    return {'drift_share': (sum(f in drift['drifted'] for f in counted) / len(counted) if counted else None, policy['triggers']['drift_share'], harmed), **out}
 
 # %% ../nbs/09_retrain.ipynb #f3d518a3
 WORDS = {'drift_share': 'share of drifted features', 'estimated_auc_drop': 'estimated ROC AUC below the test month by',
@@ -166,28 +172,35 @@ def check(name,      # the trigger
           value,     # its value (None: nothing to measure)
           threshold, # its threshold (0 or '' : off)
           where='',  # where the value was seen
+          harmed=True, # False: drift with no ROC AUC past its limit, a warning only
          ):
     "One trigger's check: {'trigger', 'value', 'threshold', 'fired', 'reason'}."
     limit = duration(threshold) if name == 'schedule' else threshold
-    fired = bool(limit) and value is not None and (value >= limit if name in ('schedule', 'new_labels') else value > limit)
+    passed = bool(limit) and value is not None and (value >= limit if name in ('schedule', 'new_labels') else value > limit)
     shown = str(value) if isinstance(value, pd.Timedelta) else f"{value:.3g}" if value is not None else None
     reason = ('off' if not limit else f"{WORDS[name]}: nothing to measure yet" if value is None else
-              f"{WORDS[name]} {shown}{where} {'reached' if fired else 'below'} {threshold}")
+              f"{WORDS[name]} {shown}{where} {'reached' if passed else 'below'} {threshold if isinstance(threshold, str) else f'{threshold:.3g}'}")
+    if passed and not harmed: reason += ', but no ROC AUC there is past its limit: a warning, not a trigger'
     return {'trigger': name, 'value': value.total_seconds() / 86400 if isinstance(value, pd.Timedelta) else value,
-            'threshold': threshold, 'fired': fired, 'reason': reason}
+            'threshold': threshold, 'fired': passed and harmed, 'reason': reason}
 
 # %% ../nbs/09_retrain.ipynb #4dfb0b4d
 def trigger_checks(policy,    # the policy
                    windows,   # the monitored windows that count
                    since,     # time since the production model's training data ended
                    labels,    # labelled rows since then
+                   limits_of=lambda window, rate: {}, # a window's ROC AUC limits at a rate (`window_limits`); none: fixed drops
                   ):
-    "Every trigger checked against the policy, fired or not, with its value, threshold and reason."
-    values, out = [(window_values(w, policy), w['start'][:10]) for w in windows], []
+    "Every trigger checked against the policy, fired or not, with its value, threshold and reason; a realised one says `since` when."
+    rate, out = policy['false_alarm_rate'], []
+    judged = [(window_values(w, policy, limits_of(w, rate) if rate else {}, limits_of(w, policy['evidence_rate']) if rate else {}), w['start'])
+              for w in windows]
     for name in ('drift_share', 'estimated_auc_drop', 'realised_auc_drop'):
-        seen = [(v[name], start) for v, start in values if v[name] is not None]
-        value, start = max(seen) if seen else (None, '')
-        out.append(check(name, value, policy['triggers'][name], f" in the window from {start}" if start else ''))
+        seen = sorted(((v[name][0] - v[name][1], v[name], start) for v, start in judged if v[name][0] is not None), key=lambda s: s[0])
+        (value, limit, harmed), start = seen[-1][1:] if seen else ((None, policy['triggers'][name], True), '')
+        out.append(check(name, value, limit if policy['triggers'][name] else 0, f" in the window from {start[:10]}" if start else '', harmed))
+        passed = [s for _, (v, l, harm), s in seen if v > l and harm]
+        if out[-1]['fired']: out[-1]['since'] = min(passed)
     return out + [check('schedule', since, policy['triggers']['schedule']), check('new_labels', labels, policy['triggers']['new_labels'])]
 
 # %% ../nbs/09_retrain.ipynb #be8d383a
@@ -209,6 +222,14 @@ def data_end(workspace, # the workspace
     path = Path(workspace)/'runs'/str(entry['run_id'])/'data.parquet'
     return utc(pd.read_parquet(path, columns=[timestamp])[timestamp].max()) if path.exists() else None
 
+# %% ../nbs/09_retrain.ipynb #e114ab7e
+def first_time(workspace, # the workspace
+               timestamp, # the config's timestamp column
+              ):
+    "The first timestamp of any run's data in the workspace: where a training window that reaches further back starts; None if none."
+    times = [pd.read_parquet(r/'data.parquet', columns=[timestamp])[timestamp].min() for r in list_runs(workspace) if (r/'data.parquet').exists()]
+    return utc(min(times)) if times else None
+
 # %% ../nbs/09_retrain.ipynb #dea43af0
 def monitored_windows(workspace, # the workspace
                       name,      # the model
@@ -224,12 +245,14 @@ def monitored_windows(workspace, # the workspace
 def retrain_overrides(policy,  # the policy
                       now,     # the moment the retrain starts
                       config,  # the resolved config
+                      window=None, # the training window; None for the policy's, from `now`
+                      breach=False, # production's realised ROC AUC is past its limit: release by `promotion.on_breach`
                      ):
-    "The config changes of a retrain: the training window, the significance test and a canary release."
-    window, promotion = training_window(policy, now), policy['promotion']
+    "The config changes of a retrain: the training window, the significance test and a canary release (or a replacement on a breach)."
+    window, promotion = window or training_window(policy, now), policy['promotion']
     return {**window_overrides(window, config['timestamp'], config.get('filter', '')), 'min_effect': float(promotion['min_effect']),
-            'confidence': float(promotion['confidence']), 'strategy': 'auto', 'auto_promote': True, 'auto_release': 'canary',
-            'percent': 100 * float(promotion['canary_share'])}
+            'confidence': float(promotion['confidence']), 'strategy': 'auto', 'auto_promote': True,
+            'auto_release': promotion['on_breach'] if breach else 'canary', 'percent': 100 * float(promotion['canary_share'])}
 
 # %% ../nbs/09_retrain.ipynb #555c7320
 def run_retraining(session, # the retrain's Session
@@ -240,10 +263,13 @@ def run_retraining(session, # the retrain's Session
     "Run the pipeline on the policy's window; record the run, the gate and the canary as events."
     from mlops_nb.pipeline import run_pipeline
     policy, folder = session.loaded['policy'], session.workspace/'retrain'
-    window, overrides = training_window(policy, session.now), retrain_overrides(policy, session.now, config)
+    realised = next((c for c in checks if c['trigger'] == 'realised_auc_drop' and c['fired']), None)
+    window = training_window(policy, session.now, first_time(session.workspace, config['timestamp']), realised and realised['since'])
+    overrides = retrain_overrides(policy, session.now, config, window, breach=realised is not None)
     write_state(folder, phase='training', started=session.now.isoformat(), last_retrain=session.now.isoformat())
     shown = {k: v and v.isoformat() for k, v in window.items()}
-    session.event('run started', f"training on {shown['start'] or 'the first row'} to {shown['end']} ({policy['training']['window']}), tested from {shown['test_start']}", window=shown)
+    how = 'since the change' if realised and policy['training']['after_change'] and window['start'] == utc(realised['since']) else policy['training']['window']
+    session.event('run started', f"training on {shown['start'] or 'the first row'} to {shown['end']} ({how}), tested from {shown['test_start']}", window=shown)
     record = run_pipeline(session.workspace, {**config, **overrides}, echo=echo)
     seconds = sum(s['seconds'] or 0 for s in record['stages'])
     run_dir = session.workspace/'runs'/record['run_id']
@@ -269,6 +295,9 @@ def gate_events(session, # the retrain's Session
         session.event('gate failed', f"production stays at version {production}: version {version} is {registered['reason']}", version, run_id=record['run_id'])
         return write_state(folder, phase='idle')
     session.event('gate passed', f"version {version}: {registered['reason']}", version, run_id=record['run_id'])
+    if release['production'] == version:
+        session.event('replaced', f"version {version} replaced the production version at once: its realised ROC AUC was past its limit (on_breach: replace)", version)
+        return write_state(folder, phase='idle')
     session.event('canary started', f"version {version} answers {release['share']:.0%} of the traffic beside version {production}", version, share=release['share'])
     return write_state(folder, phase='canary', version=version, started=session.now.isoformat())
 
@@ -345,7 +374,9 @@ def consider(session, # the retrain's Session
     since = max([t for t in (ended, state.get('last_retrain') and utc(state['last_retrain'])) if t is not None], default=None)
     windows = monitored_windows(workspace, session.name, production['version'], since)
     labels = sum(w['performance']['labels'] for w in windows)
-    checks = trigger_checks(policy, windows, session.now - ended if ended is not None else None, labels)
+    from mlops_nb.decisions import window_limits
+    checks = trigger_checks(policy, windows, session.now - ended if ended is not None else None, labels,
+                            lambda window, rate: window_limits(workspace, production, window, rate))
     fired = [c for c in checks if c['fired']]
     if not fired: return session.event('trigger skipped', 'no trigger fired: ' + '; '.join(f"{c['trigger']}: {c['reason']}" for c in checks), checks=checks)
     waiting = cooldown_reason(policy, session.now, state.get('last_retrain'))

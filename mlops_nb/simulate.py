@@ -129,14 +129,23 @@ def first_model(workspace, # the workspace
                 start,     # the replay's first moment
                 echo=print, # called with progress lines
                ):
-    "Train and release a first model on the policy's window before `start`, split by the config's shares; return its version."
+    "Train and release a first model on the policy's window before `start`, held to the policy's `first_model` gate; return its version."
     from mlops_nb.pipeline import run_pipeline
-    from mlops_nb.retrain import retrain_overrides
+    from mlops_nb.retrain import first_time, retrain_overrides
     set_clock(workspace, start.isoformat())
-    overrides = {**retrain_overrides(policy, start, config), 'strategy': 'auto', 'auto_release': 'replace', 'valid_start': '', 'test_start': ''}
+    window = training_window(policy, start, first_time(workspace, config['timestamp']))
+    overrides = {**retrain_overrides(policy, start, config, window), 'strategy': 'auto', 'auto_release': 'replace', 'valid_start': '', 'test_start': '',
+                 'min_test_roc_auc': policy['first_model']['min_test_roc_auc'], 'must_beat_baseline': False}
     echo(f"no production model: training a first one on the data before {start.date()}")
     record = run_pipeline(workspace, {**config, **overrides}, echo=echo)
     if record['status'] != 'succeeded': raise RuntimeError(f"the first model's run {record['run_id']} failed in stage {record['failed_stage']}: {record['error']}")
+    metrics = record['metrics']
+    if config['task'] == 'classification' and metrics.get('test_roc_auc', 1) < metrics.get('baseline_test_roc_auc', 0):
+        echo(f"the first model loses to its linear baseline on its test period (ROC AUC {metrics['test_roc_auc']:.4f} against "
+             f"{metrics['baseline_test_roc_auc']:.4f}): the linear model serves instead")
+        linear = {**overrides, 'families': ['logistic'], 'trials': 1, 'min_effect': -1.0}
+        record = run_pipeline(workspace, {**config, **linear}, echo=echo)
+        if record['status'] != 'succeeded': raise RuntimeError(f"the linear first model's run {record['run_id']} failed in stage {record['failed_stage']}: {record['error']}")
     version = alias_version(workspace, config['model_name'], 'champion')
     if version is None: raise RuntimeError(f"the first model's run {record['run_id']} released no model")
     return version
@@ -146,14 +155,16 @@ def step_metrics(rows,   # the log's rows (`log_rows`) with `event_time`
                  start,  # the step's start
                  end,    # its end
                 ):
-    "What the step's clients got: rows, labels, the late rate and ROC AUC of the answers, and who answered them."
+    "What the step's clients got: rows, labels, the late rate, ROC AUC and wrong decisions of the answers, and who answered them."
+    from mlops_nb.decisions import decision_cost
     from mlops_nb.monitor import between
     from mlops_nb.performance import labelled_metrics
     rows = rows[(rows.route != 'shadow') & between(rows.event_time, start.isoformat(), end.isoformat())]
     measured = labelled_metrics(rows.truth, rows.output) if len(rows) else {'labels': 0}
     served = {f"{route} v{version}": int(n) for (route, version), n in rows.groupby(['route', 'version']).size().items()}
     return {'rows': int(len(rows)), 'labels': int(measured['labels']), 'target_rate': float(rows.truth.mean()) if measured['labels'] else None,
-            'roc_auc': measured.get('roc_auc'), 'log_loss': measured.get('log_loss'), 'served': served}
+            'roc_auc': measured.get('roc_auc'), 'log_loss': measured.get('log_loss'), 'served': served,
+            **{k: v for k, v in decision_cost(rows.truth, rows.label.astype(float), 0.5).items() if k.startswith('false')}}
 
 # %% ../nbs/09b_simulate.ipynb #00d862cc
 def step_record(start,   # the step's start
