@@ -46,12 +46,13 @@ def field_meaning(name, # the field
     if name == spec['timestamp']: return "When the event is scheduled, as an ISO 8601 time (UTC unless it has a zone); calendar features are read from it."
     if views: return f"The entity of the feature views {views}: its online features are looked up; one the store has never seen is served as missing."
     if name in spec['categorical']: return "A category the model was trained on; an unseen one takes the model's missing path and is named in `unknown_categories`."
-    if name in spec['numeric']: return "A number the model was trained on."
+    if name in spec['numeric']: return "A number the model was trained on; null when it is missing (the model's missing path, as in training)."
     return "Names the record; with the time and entities it keys canary routing, so one record always gets one answer."
 
 def request_model(spec): # the served model's feature spec
-    "The pydantic model of one request record, generated from the training schema."
-    fields = {name: (KIND_TYPES[info['kind']], Field(description=field_meaning(name, spec), examples=[info['example']]))
+    "The pydantic model of one request record, generated from the training schema; a feature may be null (missing), as in training."
+    nullable = lambda name, kind: Optional[kind] if name in (*spec['numeric'], *spec['categorical']) else kind
+    fields = {name: (nullable(name, KIND_TYPES[info['kind']]), Field(description=field_meaning(name, spec), examples=[info['example']]))
               for name, info in spec['request'].items()}
     return create_model('Record', __config__=ConfigDict(extra='forbid'), **fields)
 

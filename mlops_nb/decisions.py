@@ -64,10 +64,12 @@ def fitted_limits(outcomes, # the test period: day, truth, score (`reference_out
         if len(np.unique(truth[index])) == 2: realised.append(labelled_metrics(truth[index], score[index])['roc_auc'])
         estimated.append(estimated_metrics(score[index])['roc_auc'])
     centers = {'realised_auc_drop': labelled_metrics(truth, score)['roc_auc'], 'estimated_auc_drop': estimated_metrics(score)['roc_auc']}
+    blocks = len(np.unique(days))                   # what the spread is learnt from: a new window is a new draw of days
+    tail = scipy.stats.t.isf(rate, max(blocks - 1, 1)) * np.sqrt(1 + 1 / blocks)
     out = {}
     for name, values in (('realised_auc_drop', realised), ('estimated_auc_drop', estimated)):
         drops = centers[name] - np.asarray([v for v in values if v is not None], float)
-        limit = float(drops.mean() + scipy.stats.norm.isf(rate) * drops.std(ddof=1)) if len(drops) > 2 else None
+        limit = float(drops.mean() + tail * drops.std(ddof=1)) if len(drops) > 2 else None
         out[name] = {'center': centers[name], 'spread': float(drops.std(ddof=1)) if len(drops) > 2 else None, 'limit': limit}
     return {'size': int(size), 'rate': rate, 'draws': draws, **out}
 

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['POLICY_TEXT', 'SHARES', 'DURATIONS', 'CHOICES', 'default_policy', 'duration', 'value_problem', 'PolicyError',
-           'policy_problems', 'merged', 'load_policy', 'utc', 'training_window', 'window_overrides']
+           'policy_problems', 'merged', 'load_policy', 'utc', 'training_window', 'change_wait', 'window_overrides']
 
 # %% ../nbs/09a_policy.ipynb #24cef120
 import hashlib, re
@@ -16,14 +16,13 @@ from .core import *
 POLICY_TEXT = """\
 # mlops_nb retraining policy: when to retrain, on which data, and what a new model must prove.
 triggers:                     # each fires when its value passes its threshold; 0 or '' turns it off
-  drift_share: 0.3            # share of drifted features in a window whose performance is measurably lower too
+  drift_share: 0.3            # share of drifted features, in a window whose ROC AUC is past its limit too (drift is not harm)
   estimated_auc_drop: 0.0     # ROC AUC estimated before labels, below the test period's by at least this and its limit
   realised_auc_drop: 0.03     # ROC AUC on a window's labels, below the test period's by at least this and its limit
   schedule: ''                # this long since the production model's data ended: 30d, 4w ('' off)
   new_labels: 0               # labelled rows since the production model's data ended
 min_labels: 200               # a window's realised ROC AUC counts once it has this many labels
 false_alarm_rate: 0.01        # the chance a window like the test period fires a ROC AUC trigger (0: the fixed drops only)
-evidence_rate: 0.1            # drift_share fires only where a ROC AUC is past its limit at this rate too
 retrain_cost: 100.0           # the cost of one retrain, in the units of cost_false_positive and cost_false_negative
 drift_exclude: [dayofweek, days_to_holiday, origin_labels_1d] # features left out of the drift share
 cooldown: 14d                 # no retraining within this time of the last one
@@ -34,7 +33,8 @@ training:
   label_delay: 2d             # the data ends this long before now, so every row's label is known
   valid: 28d                  # the validation period, before the test period
   test: 28d                   # the test period: the most recent labelled data, where the champion is compared
-  after_change: true          # after a realised ROC AUC trigger, train on the data since the change only
+  after_change: true          # after a realised ROC AUC trigger, train on the data since the change only...
+  min_after_change: 7d        # ...once there is this much of it (the retrain waits until then)
 first_model:                  # a replay's first model, on its short history
   min_test_roc_auc: 0.6       # its gate; one that loses to its linear baseline is replaced by the linear model
 promotion:
@@ -60,8 +60,8 @@ def duration(text): # such as 12h, 14d or 4w; '' or 0 for none
     return pd.Timedelta(int(match[1]), unit={'h': 'h', 'd': 'D', 'w': 'W'}[match[2]])
 
 # %% ../nbs/09a_policy.ipynb #1bfec644
-SHARES = ('drift_share', 'canary_share', 'confidence', 'canary_alpha', 'false_alarm_rate', 'evidence_rate', 'min_test_roc_auc')
-DURATIONS = ('schedule', 'cooldown', 'length', 'label_delay', 'valid', 'test', 'canary_max_duration')
+SHARES = ('drift_share', 'canary_share', 'confidence', 'canary_alpha', 'false_alarm_rate', 'min_test_roc_auc')
+DURATIONS = ('schedule', 'cooldown', 'length', 'label_delay', 'valid', 'test', 'canary_max_duration', 'min_after_change')
 CHOICES = {'window': ('sliding', 'expanding'), 'on_breach': ('replace', 'canary')}
 
 def value_problem(key,     # the key's name
@@ -138,6 +138,18 @@ def training_window(policy,      # the policy
     test, valid = duration(training['test']), duration(training['valid'])
     if start is not None and end - start < 2 * (test + valid): test = valid = (end - start) / 4    # too short: half to train
     return {'start': start, 'end': end, 'valid_start': end - test - valid, 'test_start': end - test}
+
+# %% ../nbs/09a_policy.ipynb #20b3d715
+def change_wait(policy, # the policy
+                now,    # the moment the retrain would start
+                change, # when the detected change began, ISO
+               ):
+    "None when there is enough labelled data since the change to train on it alone; else why the retrain waits."
+    training, since = policy['training'], utc(change)
+    end = utc(now) - (duration(training['label_delay']) or pd.Timedelta(0))
+    least = duration(training['min_after_change'])
+    if not training['after_change'] or least is None or end - since >= least: return None
+    return f"the change began {since.date()}: {(end - since) / pd.Timedelta(days=1):.1f} days of labelled data since, fewer than {training['min_after_change']}; the retrain waits for them"
 
 # %% ../nbs/09a_policy.ipynb #d22b322d
 def window_overrides(window,    # from `training_window`

@@ -149,7 +149,7 @@ def recover(session): # the retrain's Session
 def window_values(window,      # a monitored window's report
                   policy,      # the policy
                   limits={},   # rule: {'center', 'limit'} for this window at false_alarm_rate ({}: the test ROC AUC, fixed drops)
-                  evidence={}, # the same at evidence_rate; {} for none: drift counts alone
+                  evidence=None, # the limits drift needs a ROC AUC past to count; None for `limits`, {} for none: drift alone
                  ):
     "Each monitoring trigger's (value, limit, harmed) in the window: value None where there is nothing to measure."
     drift, test, measured = window.get('drift'), window.get('test_roc_auc'), window['performance']
@@ -159,6 +159,7 @@ def window_values(window,      # a monitored window's report
         return center - value if enough and value is not None and center is not None else None
     values = {'estimated_auc_drop': drop('estimated_auc_drop', window['estimated'].get('roc_auc')),
               'realised_auc_drop': drop('realised_auc_drop', measured.get('roc_auc'), measured['labels'] >= policy['min_labels'])}
+    evidence = limits if evidence is None else evidence
     harmed = not evidence or any(v is not None and evidence.get(r) and v > evidence[r]['limit'] for r, v in values.items())
     out = {r: (v, max(policy['triggers'][r], (limits.get(r) or {}).get('limit') or 0), True) for r, v in values.items()}
     return {'drift_share': (sum(f in drift['drifted'] for f in counted) / len(counted) if counted else None, policy['triggers']['drift_share'], harmed), **out}
@@ -193,8 +194,7 @@ def trigger_checks(policy,    # the policy
                   ):
     "Every trigger checked against the policy, fired or not, with its value, threshold and reason; a realised one says `since` when."
     rate, out = policy['false_alarm_rate'], []
-    judged = [(window_values(w, policy, limits_of(w, rate) if rate else {}, limits_of(w, policy['evidence_rate']) if rate else {}), w['start'])
-              for w in windows]
+    judged = [(window_values(w, policy, limits_of(w, rate) if rate else {}), w['start']) for w in windows]
     for name in ('drift_share', 'estimated_auc_drop', 'realised_auc_drop'):
         seen = sorted(((v[name][0] - v[name][1], v[name], start) for v, start in judged if v[name][0] is not None), key=lambda s: s[0])
         (value, limit, harmed), start = seen[-1][1:] if seen else ((None, policy['triggers'][name], True), '')
@@ -379,7 +379,8 @@ def consider(session, # the retrain's Session
                             lambda window, rate: window_limits(workspace, production, window, rate))
     fired = [c for c in checks if c['fired']]
     if not fired: return session.event('trigger skipped', 'no trigger fired: ' + '; '.join(f"{c['trigger']}: {c['reason']}" for c in checks), checks=checks)
-    waiting = cooldown_reason(policy, session.now, state.get('last_retrain'))
+    realised = next((c for c in fired if c['trigger'] == 'realised_auc_drop'), None)
+    waiting = cooldown_reason(policy, session.now, state.get('last_retrain')) or (realised and change_wait(policy, session.now, realised['since']))
     if waiting: return session.event('trigger skipped', f"{', '.join(c['trigger'] for c in fired)} fired, but {waiting}", checks=checks)
     session.event('trigger fired', '; '.join(c['reason'] for c in fired), checks=checks)
     gate_events(session, *run_retraining(session, config, checks, echo))
