@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['POLICY_TEXT', 'SHARES', 'DURATIONS', 'CHOICES', 'default_policy', 'duration', 'value_problem', 'PolicyError',
-           'policy_problems', 'merged', 'load_policy', 'utc', 'training_window', 'change_wait', 'window_overrides']
+           'policy_problems', 'merged', 'load_policy', 'utc', 'training_window', 'first_time', 'change_wait',
+           'window_overrides']
 
 # %% ../nbs/09a_policy.ipynb #24cef120
 import hashlib, re
@@ -138,6 +139,15 @@ def training_window(policy,      # the policy
     test, valid = duration(training['test']), duration(training['valid'])
     if start is not None and end - start < 2 * (test + valid): test = valid = (end - start) / 4    # too short: half to train
     return {'start': start, 'end': end, 'valid_start': end - test - valid, 'test_start': end - test}
+
+# %% ../nbs/09a_policy.ipynb #e114ab7e
+def first_time(workspace, # the workspace
+               timestamp, # the config's timestamp column
+              ):
+    "The first timestamp of any run's data in the workspace: where a training window that reaches further back starts; None if none."
+    from mlops_nb.core import list_runs
+    times = [pd.read_parquet(r/'data.parquet', columns=[timestamp])[timestamp].min() for r in list_runs(workspace) if (r/'data.parquet').exists()]
+    return utc(min(times)) if times else None
 
 # %% ../nbs/09a_policy.ipynb #20b3d715
 def change_wait(policy, # the policy

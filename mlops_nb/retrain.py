@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['WORDS', 'RetrainBusy', 'Lock', 'read_state', 'write_state', 'crash_point', 'interrupted_runs', 'release_problems',
            'Session', 'recover', 'window_values', 'check', 'trigger_checks', 'cooldown_reason', 'data_end',
-           'first_time', 'monitored_windows', 'retrain_overrides', 'run_retraining', 'gate_events', 'canary_verdict',
-           'judge_canary', 'retrain', 'consider', 'retrain_config']
+           'monitored_windows', 'retrain_overrides', 'run_retraining', 'gate_events', 'canary_verdict', 'judge_canary',
+           'retrain', 'consider', 'retrain_config']
 
 # %% ../nbs/09_retrain.ipynb #2c367d76
 import fcntl, json, os, signal, socket, time
@@ -222,14 +222,6 @@ def data_end(workspace, # the workspace
     path = Path(workspace)/'runs'/str(entry['run_id'])/'data.parquet'
     return utc(pd.read_parquet(path, columns=[timestamp])[timestamp].max()) if path.exists() else None
 
-# %% ../nbs/09_retrain.ipynb #e114ab7e
-def first_time(workspace, # the workspace
-               timestamp, # the config's timestamp column
-              ):
-    "The first timestamp of any run's data in the workspace: where a training window that reaches further back starts; None if none."
-    times = [pd.read_parquet(r/'data.parquet', columns=[timestamp])[timestamp].min() for r in list_runs(workspace) if (r/'data.parquet').exists()]
-    return utc(min(times)) if times else None
-
 # %% ../nbs/09_retrain.ipynb #dea43af0
 def monitored_windows(workspace, # the workspace
                       name,      # the model
@@ -380,6 +372,8 @@ def consider(session, # the retrain's Session
     fired = [c for c in checks if c['fired']]
     if not fired: return session.event('trigger skipped', 'no trigger fired: ' + '; '.join(f"{c['trigger']}: {c['reason']}" for c in checks), checks=checks)
     realised = next((c for c in fired if c['trigger'] == 'realised_auc_drop'), None)
+    if realised: realised['since'] = min(realised['since'], state.get('change') or realised['since'])    # the change goes back to its first sign
+    state = write_state(workspace/'retrain', **{k: v for k, v in state.items() if k not in ('last_retrain', 'change')}, **({'change': realised['since']} if realised else {}))
     waiting = cooldown_reason(policy, session.now, state.get('last_retrain')) or (realised and change_wait(policy, session.now, realised['since']))
     if waiting: return session.event('trigger skipped', f"{', '.join(c['trigger'] for c in fired)} fired, but {waiting}", checks=checks)
     session.event('trigger fired', '; '.join(c['reason'] for c in fired), checks=checks)

@@ -131,7 +131,7 @@ def first_model(workspace, # the workspace
                ):
     "Train and release a first model on the policy's window before `start`, held to the policy's `first_model` gate; return its version."
     from mlops_nb.pipeline import run_pipeline
-    from mlops_nb.retrain import first_time, retrain_overrides
+    from mlops_nb.retrain import retrain_overrides
     set_clock(workspace, start.isoformat())
     window = training_window(policy, start, first_time(workspace, config['timestamp']))
     overrides = {**retrain_overrides(policy, start, config, window), 'strategy': 'auto', 'auto_release': 'replace', 'valid_start': '', 'test_start': '',
