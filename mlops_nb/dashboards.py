@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['REPORTS', 'TIMELINE', 'dashboard_workspace', 'monitored_models', 'window_lengths', 'monitoring_windows',
-           'drift_table', 'performance_table', 'health_table', 'skew_table', 'alert_table', 'route_table', 'figure_png',
-           'drift_heatmap', 'feature_plot', 'performance_plot', 'health_plot', 'event_table', 'timeline_plot',
-           'comparison_table', 'comparison_plot', 'runs_table', 'trials_table', 'trials_plot', 'champion_history',
-           'stage_table', 'stage_plot', 'readiness_view', 'StaticArea', 'output_area', 'report_notebook', 'report_copy',
-           'voila_command', 'html_report', 'serve_report']
+           'drift_table', 'performance_table', 'health_table', 'skew_table', 'alert_table', 'route_table',
+           'incident_table', 'figure_png', 'drift_heatmap', 'feature_plot', 'performance_plot', 'health_plot',
+           'event_table', 'timeline_plot', 'comparison_table', 'comparison_plot', 'runs_table', 'trials_table',
+           'trials_plot', 'champion_history', 'stage_table', 'stage_plot', 'readiness_view', 'StaticArea',
+           'output_area', 'report_notebook', 'report_copy', 'voila_command', 'html_report', 'serve_report']
 
 # %% ../nbs/08c_dashboards.ipynb #1cc11dca
 import json, os, subprocess, sys
@@ -77,8 +77,9 @@ def skew_table(windows): # window reports
 
 # %% ../nbs/08c_dashboards.ipynb #016577c9
 def alert_table(windows): # window reports
-    "Every alert of the windows: window, rule, value, threshold, message."
-    return pd.DataFrame([a for w in windows for a in w['alerts']], columns=['window', 'rule', 'value', 'threshold', 'message'])
+    "Every alert and warning of the windows: window, severity, rule, value, threshold, message."
+    return pd.DataFrame([{'severity': 'major', **a} for w in windows for a in [*w['alerts'], *w.get('warnings', [])]],
+                        columns=['window', 'severity', 'rule', 'value', 'threshold', 'message'])
 
 # %% ../nbs/08c_dashboards.ipynb #f62e5b42
 def route_table(window): # one window report
@@ -89,6 +90,12 @@ def route_table(window): # one window report
                 'p99 ms': (r['latency_ms'] or {}).get('p99'), 'error rate': r['error_rate'], 'labels': r['performance'].get('labels', 0),
                 'ROC AUC': r['performance'].get('roc_auc'), 'log loss minus production': ab.get('difference'), 'p-value': ab.get('p_value'), 'test': ab.get('test') or ab.get('note')}
     return pd.DataFrame([row(r) for r in window['routes']])
+
+# %% ../nbs/08c_dashboards.ipynb #921dfdea
+def incident_table(windows): # window reports, in time order
+    "The windows' alerts as incidents (`08e_decisions.incidents`): open first, most severe first."
+    from mlops_nb.decisions import incidents
+    return pd.DataFrame(incidents(windows), columns=['severity', 'status', 'rule', 'opened', 'last', 'resolved', 'windows', 'peak', 'message'])
 
 # %% ../nbs/08c_dashboards.ipynb #a70ae7ac
 def figure_png(fig): # a matplotlib Figure

@@ -145,7 +145,6 @@ def first_time(workspace, # the workspace
                timestamp, # the config's timestamp column
               ):
     "The first timestamp of any run's data in the workspace: where a training window that reaches further back starts; None if none."
-    from mlops_nb.core import list_runs
     times = [pd.read_parquet(r/'data.parquet', columns=[timestamp])[timestamp].min() for r in list_runs(workspace) if (r/'data.parquet').exists()]
     return utc(min(times)) if times else None
 

@@ -240,9 +240,10 @@ def retrain_overrides(policy,  # the policy
                       window=None, # the training window; None for the policy's, from `now`
                       breach=False, # production's realised ROC AUC is past its limit: release by `promotion.on_breach`
                      ):
-    "The config changes of a retrain: the training window, the significance test and a canary release (or a replacement on a breach)."
+    "The config changes of a retrain: window, significance test, canary; on a breach, a replacement by any model better than the breached one."
     window, promotion = window or training_window(policy, now), policy['promotion']
     return {**window_overrides(window, config['timestamp'], config.get('filter', '')), 'min_effect': float(promotion['min_effect']),
+            **({'must_beat_baseline': False} if breach else {}),
             'confidence': float(promotion['confidence']), 'strategy': 'auto', 'auto_promote': True,
             'auto_release': promotion['on_breach'] if breach else 'canary', 'percent': 100 * float(promotion['canary_share'])}
 

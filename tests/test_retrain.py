@@ -3,9 +3,9 @@ Ctrl-C and continue), a known change point on a user's table (detection, cooldow
 significance), a canary rolled back on quality, and kill -9 during retraining, promotion and a canary."""
 import json, os, signal, subprocess, time
 from pathlib import Path
-import numpy as np, pandas as pd
+import pandas as pd
 import pytest
-from conftest import built_once, cli, copy_workspace
+from conftest import built_once, cli, copy_workspace, detection_and_recovery
 from mlops_nb.core import list_runs, read_record
 from mlops_nb.registry import history, open_registry
 from mlops_nb.release import release_state
@@ -191,21 +191,6 @@ def change_point(tmp_path_factory):
     kill_servers(folder/'ws')
     assert result.returncode == 0, result.stderr
     return {'workspace': folder/'ws', 'record': json.loads((folder/'ws'/'simulation.json').read_text()), 'stdout': result.stdout}
-
-
-def detection_and_recovery(record, change):
-    """The steps' ROC AUC, the first step whose checks fired, and how many steps after it the served ROC AUC came back
-    within 0.05 of its mean before the change (None: it did not)."""
-    steps = record['steps']
-    auc = {pd.Timestamp(s['from']): s['final']['roc_auc'] for s in steps}
-    fired = [pd.Timestamp(s['from']) for s in steps if any(c['fired'] for c in s['checks'])]
-    before = np.mean([v for t, v in auc.items() if t < change])
-    first = min(fired) if fired else None
-    back = [t for t, v in auc.items() if first is not None and t > first and v >= before - 0.05]
-    delay = sum(1 for t in auc if first is not None and first < t <= min(back)) if back else None
-    print(f"ROC AUC per step: {[round(v, 3) for v in auc.values()]}; before the change {before:.3f}; first firing {first}; "
-          f"detection delay {(first - change).days if first is not None else None} days; recovery {delay} step(s) after it")
-    return fired, first, delay
 
 
 @pytest.mark.xdist_group('change')   # one replay of the change point
