@@ -355,8 +355,13 @@ def latest_gauges(summary): # what `monitor` returned (latest.json)
            ('mlops_estimated_roc_auc', 'ROC AUC estimated from the probabilities (CBPE) in the latest monitored window', base, w['estimated']['roc_auc']),
            ('mlops_realised_roc_auc', 'ROC AUC on the labelled rows of the latest monitored window', base, w['performance'].get('roc_auc')),
            ('mlops_test_roc_auc', "The version's test-month ROC AUC", base, w['test_roc_auc']),
+           ('mlops_open_incidents', 'Incidents open after the latest monitored window (alerts of consecutive windows with one rule)', base,
+            sum(i['status'] == 'open' for i in summary.get('incidents', []))),
            ('mlops_prediction_drift_ratio', "Scores' Wasserstein distance from the test month over its threshold (above 1: drifted)", base,
             w['prediction'] and w['prediction']['threshold'] and w['prediction']['wasserstein'] / w['prediction']['threshold'])]
+    out += [(f'mlops_{name}_limit', f"The drop below the test period past which the window's {name.replace('_', ' ')} alerts, at alert_rate",
+             base, l['limit']) for name, l in (w.get('limits') or {}).items()]
+    out += [(f'mlops_{name}_center', f"The test period's own value of the metric behind {name}", base, l['center']) for name, l in (w.get('limits') or {}).items()]
     out += [('mlops_feature_drift_ratio', "A feature's effect size over its threshold in the latest monitored window (above 1: drifted)",
              {**base, 'feature': name}, ratio(f)) for name, f in (w['drift']['features'].items() if w['drift'] else [])]
     out += [(f'mlops_skew_{k}', text, {**base, 'feature': name}, f[k]) for name, f in ((w.get('skew') or {}).get('features') or {}).items()

@@ -148,7 +148,7 @@ class Metrics:
         kw = {'registry': self.registry}
         self.requests = prom.Counter('mlops_predictions', 'Records answered, by route and version', ['route', 'version'], **kw)
         self.errors = prom.Counter('mlops_prediction_errors', 'Records a version failed to score, by route and version', ['route', 'version'], **kw)
-        self.latency = prom.Histogram('mlops_request_latency_seconds', 'Time from a request arriving to its answer, by version', ['version'],
+        self.latency = prom.Histogram('mlops_request_latency_seconds', 'Time from a request arriving to its answer, per record of the request, by version', ['version'],
                                       buckets=(.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5), **kw)
         self.outputs = prom.Histogram('mlops_prediction_value', 'The predicted probability (or value), by version', ['version'],
                                       buckets=tuple(np.round(np.linspace(0.1, 1, 10), 1)), **kw)
@@ -299,7 +299,7 @@ def account(self:Server,
             served, output, inputs, missing = results[i]
             rows.append(log_row(request_id, record, served, routes[i], output, inputs, missing, latency, at, batch=len(item.records)))
             self.metrics.requests.labels(routes[i], str(served.version)).inc(); self.metrics.outputs.labels(str(served.version)).observe(output)
-            self.metrics.latency.labels(str(served.version)).observe(latency / 1000)
+            self.metrics.latency.labels(str(served.version)).observe(latency / 1000 / len(item.records))   # per record: a batch is not one slow answer
             i += 1
     self.log.write(rows)
     self.metrics.batch.observe(len(routes))
