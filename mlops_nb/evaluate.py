@@ -175,8 +175,9 @@ def bootstrap_gain(y,                     # the truth
         errors = (new - y) ** 2, (old - y) ** 2
         gain = lambda w: np.sqrt(w @ errors[1] / w.sum()) - np.sqrt(w @ errors[0] / w.sum())
     gains = np.array([gain(np.bincount(rng.integers(0, n, n), minlength=n).astype(float)) for _ in range(resamples)])
-    low, high = np.quantile(gains, [(1 - confidence) / 2, (1 + confidence) / 2])
-    return {'gain': gain(np.ones(n)), 'low': float(low), 'high': float(high), 'resamples': resamples, 'confidence': confidence}
+    defined = gains[~np.isnan(gains)]              # a resample with one class has no ROC AUC: left out, and counted
+    low, high = np.quantile(defined, [(1 - confidence) / 2, (1 + confidence) / 2]) if len(defined) else (np.nan, np.nan)
+    return {'gain': gain(np.ones(n)), 'low': float(low), 'high': float(high), 'resamples': int(len(defined)), 'confidence': confidence}
 
 # %% ../nbs/05_evaluate.ipynb #05e39952
 def mcnemar(y,             # 0/1 labels
