@@ -36,8 +36,9 @@ training:
   test: 28d                   # the test period: the most recent labelled data, where the champion is compared
   after_change: true          # after a realised ROC AUC trigger, train on the data since the change only...
   min_after_change: 7d        # ...once there is this much of it (the retrain waits until then)
-first_model:                  # a replay's first model, on its short history
-  min_test_roc_auc: 0.6       # its gate; one that loses to its linear baseline is replaced by the linear model
+first_model:                  # a replay's first model, on its short history (a few days of test period): its gates
+  min_test_roc_auc: 0.6       # the ROC AUC floor; one that loses to its linear baseline is replaced by the linear model
+  slice_margin: 0.2           # how much worse than the whole a slice may score (a few hundred rows are noisy)
 promotion:
   min_effect: 0.0             # the bootstrap interval of the gain over the champion must lie above this
   confidence: 0.95            # the confidence of that interval
@@ -61,7 +62,7 @@ def duration(text): # such as 12h, 14d or 4w; '' or 0 for none
     return pd.Timedelta(int(match[1]), unit={'h': 'h', 'd': 'D', 'w': 'W'}[match[2]])
 
 # %% ../nbs/09a_policy.ipynb #1bfec644
-SHARES = ('drift_share', 'canary_share', 'confidence', 'canary_alpha', 'false_alarm_rate', 'min_test_roc_auc')
+SHARES = ('drift_share', 'canary_share', 'confidence', 'canary_alpha', 'false_alarm_rate', 'min_test_roc_auc', 'slice_margin')
 DURATIONS = ('schedule', 'cooldown', 'length', 'label_delay', 'valid', 'test', 'canary_max_duration', 'min_after_change')
 CHOICES = {'window': ('sliding', 'expanding'), 'on_breach': ('replace', 'canary')}
 

@@ -135,7 +135,7 @@ def first_model(workspace, # the workspace
     set_clock(workspace, start.isoformat())
     window = training_window(policy, start, first_time(workspace, config['timestamp']))
     overrides = {**retrain_overrides(policy, start, config, window), 'strategy': 'auto', 'auto_release': 'replace', 'valid_start': '', 'test_start': '',
-                 'min_test_roc_auc': policy['first_model']['min_test_roc_auc'], 'must_beat_baseline': False}
+                 **policy['first_model'], 'must_beat_baseline': False}
     echo(f"no production model: training a first one on the data before {start.date()}")
     record = run_pipeline(workspace, {**config, **overrides}, echo=echo)
     metrics = record.get('metrics') or {}                    # evaluated, even when a gate then failed
