@@ -123,7 +123,9 @@ def test_a_minimal_config_of_another_table_runs_replays_and_retrains(weather_cha
     record, workspace = weather_change['record'], weather_change['workspace']
     assert record['status'] == 'finished' and record['model'] == 'weather_rain' and len(record['steps']) == 6
     runs = [read_record(r) for r in list_runs(workspace)]
-    assert runs[0]['config']['filter'] == '' and runs[0]['config']['label_known_minutes'] == '' and runs[0]['config']['joins'] == []
+    first = runs[0]['config']                                                   # no flights default leaked into it
+    assert first['filter'].startswith("time_hour >= '2013-01-04") and 'month' not in first['filter'], first['filter']
+    assert first['label_known_minutes'] == '' and first['joins'] == [] and first['aggregates'] == [] and first['bounds'] == {}
     assert any(r.get('retrain') for r in runs) and all(r['status'] == 'succeeded' for r in runs)
 
 
