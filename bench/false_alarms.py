@@ -42,7 +42,8 @@ def trigger_rates(fit, held, size, draws, rate):
         rows = held.iloc[index]
         window = {'start': str(rows.day.min()), 'test_roc_auc': None, 'performance': labelled_metrics(rows.truth, rows.score),
                   'estimated': estimated_metrics(rows.score), 'drift': None}
-        for check in trigger_checks(policy, [window], None, 0, lambda w, r: limits):
+        before_labels = {**window, 'performance': {'labels': 0}}          # the estimate counts only until labels come
+        for check in [*trigger_checks(policy, [window], None, 0, lambda w, r: limits), *trigger_checks(policy, [before_labels], None, 0, lambda w, r: limits)]:
             if check['trigger'] in fired: fired[check['trigger']] += check['fired']
     return {k: v / draws for k, v in fired.items()}, limits
 

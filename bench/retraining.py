@@ -15,7 +15,7 @@ import argparse, json, os, shutil, subprocess, sys, time
 from pathlib import Path
 
 HERE = Path(__file__).parent
-POLICIES = 'never,monthly,drift,performance,always,default'
+POLICIES = os.environ.get('POLICIES', 'never,monthly,drift,performance,always,default')
 
 
 def replay(workspace, start, end, step, extra):

@@ -141,9 +141,10 @@ def judge(report,         # a window's report
         fixed = rules.get(rule) or 0
         if not fixed or value is None: continue
         threshold = max(fixed, (limits.get(rule) or {}).get('limit') or 0)
+        labelled = rule == 'estimated_auc_drop' and values['realised_auc_drop'] is not None     # the labels have the last word
         if value > threshold:
-            found.append({'window': at, 'rule': rule, 'severity': SEVERITY[rule], 'value': value, 'threshold': threshold,
-                          'message': f"window {at}: {WORDS[rule]} {value:.3g} above {threshold:.3g}"})
+            found.append({'window': at, 'rule': rule, 'severity': 'warning' if labelled else SEVERITY[rule], 'value': value, 'threshold': threshold,
+                          'message': f"window {at}: {WORDS[rule]} {value:.3g} above {threshold:.3g}" + (", but its labels say otherwise" if labelled else '')})
     prediction = report.get('prediction') or {}
     if prediction.get('drifted'):
         found.append({'window': at, 'rule': 'prediction_drift', 'severity': 'warning', 'value': prediction['wasserstein'], 'threshold': prediction['threshold'],

@@ -157,8 +157,8 @@ def window_values(window,      # a monitored window's report
     def drop(rule, value, enough=True):
         center = (limits.get(rule) or {'center': test})['center']
         return center - value if enough and value is not None and center is not None else None
-    values = {'estimated_auc_drop': drop('estimated_auc_drop', window['estimated'].get('roc_auc')),
-              'realised_auc_drop': drop('realised_auc_drop', measured.get('roc_auc'), measured['labels'] >= policy['min_labels'])}
+    realised = drop('realised_auc_drop', measured.get('roc_auc'), measured['labels'] >= policy['min_labels'])
+    values = {'estimated_auc_drop': drop('estimated_auc_drop', window['estimated'].get('roc_auc'), realised is None), 'realised_auc_drop': realised}
     evidence = limits if evidence is None else evidence
     harmed = not evidence or any(v is not None and evidence.get(r) and v > evidence[r]['limit'] for r, v in values.items())
     out = {r: (v, max(policy['triggers'][r], (limits.get(r) or {}).get('limit') or 0), True) for r, v in values.items()}
