@@ -339,7 +339,7 @@ def window_line(report): # a window's report
              f"estimated {estimated['roc_auc']:.3f}" if estimated['roc_auc'] is not None else 'no estimate',
              f"p99 {report['health']['latency_ms']['p99']:.1f} ms" if report['health']['latency_ms'] else '',
              f"skew {len(report['skew']['skewed'])}/{len(report['skew']['features'])} features" if (report.get('skew') or {}).get('features') else '',
-             f"{len(report['alerts'])} alert(s)" if report['alerts'] else 'no alert', f"{len(report['warnings'])} warning(s)" if report['warnings'] else '']
+             f"{len(report['alerts'])} alert(s)" if report['alerts'] else 'no alert', f"{len(report['warnings'])} warning(s)" if report.get('warnings') else '']
     return '; '.join(p for p in parts if p)
 
 # %% ../nbs/08_monitor.ipynb #b26d886d
