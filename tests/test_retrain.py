@@ -57,7 +57,10 @@ def interrupted_replay(folder): # an empty folder
     workspace.mkdir()
     (workspace/'policy.yaml').write_text(POLICY)
     env = {**os.environ, 'WANDB_MODE': 'offline', 'MLOPS_NB_WORKSPACE': str(workspace)}
-    process = subprocess.Popen(['mlops-nb', *REPLAY, '--policy', workspace/'policy.yaml'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # Ctrl-C as a terminal delivers it: SIGINT at its default (a background job of a non-interactive shell, as CI may
+    # start pytest, inherits SIGINT ignored, and Python then installs no KeyboardInterrupt for it)
+    process = subprocess.Popen(['mlops-nb', *REPLAY, '--policy', workspace/'policy.yaml'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 600
         while time.time() < deadline and process.poll() is None:
