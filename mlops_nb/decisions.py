@@ -119,6 +119,7 @@ def rule_values(report, # a window's report
             'realised_auc_drop': drop('realised_auc_drop', realised), 'latency_p99_ms': latency['p99'] if latency else None,
             'error_rate': report['health']['error_rate']}
 
+# %% ../nbs/08e_decisions.ipynb #148d573b
 def window_limits(workspace, # the workspace
                   entry,     # the version that served the window
                   report,    # the window's report
@@ -161,6 +162,7 @@ def judge(report,         # a window's report
 # %% ../nbs/08e_decisions.ipynb #8927d680
 RANK = {'critical': 0, 'major': 1, 'warning': 2}
 
+# %% ../nbs/08e_decisions.ipynb #d719567c
 def incidents(windows, # the monitored windows, in time order, each with `alerts`
              ):
     "The alerts of consecutive windows with the same rule as one incident each, most severe and open first."
@@ -178,6 +180,7 @@ def incidents(windows, # the monitored windows, in time order, each with `alerts
     out += [{**found, 'status': 'open', 'resolved': None} for found in open_.values()]
     return sorted(out, key=lambda i: (i['status'] != 'open', RANK[i['severity']], i['opened']))
 
+# %% ../nbs/08e_decisions.ipynb #5ad14250
 def incident_line(incident): # from `incidents`
     "One line for a person."
     span = f"{incident['windows']} window(s) from {incident['opened'][:10]}"

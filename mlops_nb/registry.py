@@ -38,6 +38,7 @@ class Closing(sqlite3.Connection):
     "A connection that closes when its `with` block ends (sqlite3's own only commits), so no reader outlives its use."
     def __exit__(self, *exc): super().__exit__(*exc); self.close()
 
+# %% ../nbs/06_register.ipynb #5aed0f18
 def open_registry(workspace): # the workspace directory
     "Connect to the workspace's registry, creating or upgrading it if needed; `with` closes it."
     conn = sqlite3.connect(Path(workspace)/'registry.db', timeout=60, isolation_level=None, factory=Closing)
