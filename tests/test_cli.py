@@ -56,7 +56,7 @@ def test_unknown_model_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize('args, message', [
     (['simulate', '--step', 'year'], "--step 'year' is not one of day, week, month"),
     (['simulate', '--from', '2013-05', '--to', '2013-03'], '--to 2013-03 is before --from 2013-05'),
-    (['simulate', '--compare', 'never,weekly'], "--compare: 'weekly' is neither a policy (never, monthly, drift, performance) nor a policy file"),
+    (['simulate', '--compare', 'never,weekly'], "--compare: 'weekly' is neither a policy (never, monthly, drift, performance, always, default) nor a policy file"),
     (['retrain', '--policy', 'missing.yaml'], 'policy file not found: missing.yaml'),
 ])
 def test_replay_and_retrain_usage_errors_exit_2_with_one_line(args, message, tmp_path):
