@@ -226,6 +226,7 @@ def describe(server): # a Server
             'release': {'strategy': strategy(state) if release else None, 'production': state['production'], 'candidate': state['candidate'],
                         'share': state['share'], 'since': state['since'], 'reason': state['reason']},
             'batching': {k: server.settings[k] for k in ('max_batch', 'max_wait_ms')}, 'request_fields': sorted(server.fields),
+            'log': server.log and {'unwritten': server.log.unwritten, 'problem': server.log.problem},
             'features': release and release.production.features.cache.describe()}
 
 # %% ../nbs/07e_api.ipynb #db52bbd7

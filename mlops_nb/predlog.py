@@ -90,6 +90,7 @@ class PredictionLog:
         for folder in (self.parts, self.profiles, self.feedback): folder.mkdir(parents=True, exist_ok=True)
         with self.index() as conn: conn.executescript(INDEX)
         self.queue, self.pending, self.lock, self.seq, self.stopping = queue.SimpleQueue(), {}, threading.Lock(), 0, threading.Event()
+        self.batches, self.unwritten, self.problem = {}, 0, None   # rows taken but not written (kept when a flush fails); rows not written
         self.recover()
         self.thread = threading.Thread(target=self.run, name='prediction-log', daemon=True)
         self.thread.start()
@@ -100,27 +101,32 @@ class PredictionLog:
         conn.execute('pragma journal_mode=wal')
         return conn
 
-    def write(self, rows): # answer rows: dicts with request_id, at (UTC), model, version, route, ...
+    def write(self,
+              rows,               # dicts: answers (request_id, at (UTC), model, version, route, ...) or feedback
+              kind='predictions', # predictions or feedback
+             ):
         "Queue rows for the writer; returns at once."
-        with self.lock: self.pending.update((r['request_id'], r['request']) for r in rows if r['route'] != 'shadow')
-        self.queue.put(('predictions', rows))
+        with self.lock:
+            if kind == 'predictions': self.pending.update((r['request_id'], r['request']) for r in rows if r['route'] != 'shadow')
+            self.unwritten += len(rows)
+        self.queue.put((kind, rows))
 
     def run(self):
         "The writer: flush every `flush_seconds` until stopped; a failed flush is reported and the writer goes on."
-        self.problem = None
         while not self.stopping.wait(self.flush_seconds):
-            try: self.flush()
-            except Exception as e: self.problem = f"prediction log: {type(e).__name__}: {first_line(e)}"
+            try: self.flush(); self.problem = None
+            except Exception as e: self.problem = f"prediction log: {type(e).__name__}: {first_line(e)} (kept to write again)"
         self.flush(); self.roll(everything=True)
 
     def flush(self):
-        "Write what came in since the last flush, one part per kind and hour, and roll hours that are over."
-        batches = {}
+        "Write what came in since the last flush, one part per kind and hour, and roll hours that are over; what fails stays."
         while True:
             try: kind, rows = self.queue.get_nowait()
             except queue.Empty: break
-            for row in rows: batches.setdefault((kind, window_of(row['at'])), []).append(row)
-        for (kind, window), rows in batches.items(): self.write_part(kind, window, rows)
+            for row in rows: self.batches.setdefault((kind, window_of(row['at'])), []).append(row)
+        for kind, window in list(self.batches):
+            self.write_part(kind, window, self.batches[kind, window])
+            with self.lock: self.unwritten -= len(self.batches.pop((kind, window)))
         self.roll()
 
     def write_part(self,
@@ -128,11 +134,10 @@ class PredictionLog:
                    window, # the hour the rows fall in
                    rows,   # the rows
                   ):
-        "One part file, then the request ids in the index."
-        self.seq += 1
+        "One part file, then the request ids in the index; written again under the same name when either fails."
         folder = self.parts/kind/window
         folder.mkdir(parents=True, exist_ok=True)
-        write_parquet(rows, folder/f'{self.writer}-{self.seq:08d}.parquet')
+        write_parquet(rows, folder/f'{self.writer}-{self.seq + 1:08d}.parquet')
         if kind == 'predictions':
             with self.index() as conn:
                 conn.executemany('insert or ignore into requests values (?, ?, ?, ?)',
@@ -141,6 +146,7 @@ class PredictionLog:
                                                [(r['request_id'], self.kept(r['request'])) for r in rows if r['route'] != 'shadow'])
             with self.lock:
                 for r in rows: self.pending.pop(r['request_id'], None)
+        self.seq += 1
 
     def kept(self, request): # a request, as JSON text
         "The request's fields the index keeps, as JSON text."
@@ -228,7 +234,7 @@ def add_feedback(log,   # a PredictionLog
         for item in items:
             new = conn.execute('insert or ignore into feedback values (?, ?, ?)', (item['request_id'], float(item['truth']), at.isoformat())).rowcount
             (fresh if new else repeated).append(item)
-    log.queue.put(('feedback', [{'request_id': i['request_id'], 'truth': float(i['truth']), 'at': at} for i in fresh]))
+    log.write([{'request_id': i['request_id'], 'truth': float(i['truth']), 'at': at} for i in fresh], 'feedback')
     return {'stored': len(fresh), 'repeated': [i['request_id'] for i in repeated]}
 
 # %% ../nbs/07c_predlog.ipynb #c68f7ff1

@@ -198,9 +198,18 @@ def prometheus(server, folder, rules=None):
         process.wait(30)
 
 
-def scraped(server, name):
-    "The value of one line of the server's own /metrics."
-    return float(next(l.split()[-1] for l in httpx.get(f'{server.url}/metrics').text.splitlines() if l.startswith(name)))
+def scraped(server, name, absent=None):
+    "The value of one line of the server's own /metrics (`absent` when no line has it yet)."
+    values = [float(l.split()[-1]) for l in httpx.get(f'{server.url}/metrics').text.splitlines() if l.startswith(name)]
+    return values[0] if values or absent is None else absent
+
+
+def eventually(check, timeout=120):
+    "Poll `check()` until it holds; every wait in these tests is bounded."
+    deadline = time.time() + timeout
+    while not check():
+        assert time.time() < deadline, f'not within {timeout} s'
+        time.sleep(0.2)
 
 
 def test_prometheus_scrapes_the_metrics_and_reads_what_they_say(server, tmp_path):
@@ -348,6 +357,11 @@ def register(workspace, run, model, tmp_path, name):
     return register_model(workspace, MODEL, save_model(model, tmp_path/f'{name}.skops'), run.name, {'params': {'task': 'classification'}})
 
 
+def shadow_scored(server, version):
+    "Records the shadow version scored or failed on, by the server's counters."
+    return sum(scraped(server, f'{counter}_total{{route="shadow",version="{version}"}}', 0) for counter in ('mlops_predictions', 'mlops_prediction_errors'))
+
+
 def test_a_failing_or_slow_shadow_never_changes_a_response(server, workspace, run, march, tmp_path):
     sent = records(march, 150, seed=2)
     sent[:50] = [dict(r, carrier='ZZ') for r in sent[:50]]                              # the strict shadow raises on these...
@@ -358,6 +372,7 @@ def test_a_failing_or_slow_shadow_never_changes_a_response(server, workspace, ru
     server.wait_for(lambda m: m['release']['strategy'] == 'shadow')
     shadowed = [a for r in requests for a in predict(server, r)]
     assert [(a['probability'], a['route'], a['version']) for a in shadowed] == [(a['probability'], a['route'], a['version']) for a in alone]
+    eventually(lambda: shadow_scored(server, failing) == len(sent))                     # the shadow catches up, behind the answers
     slow = register(workspace, run, make_model(json.loads((run/'feature_spec.json').read_text()), family='random_forest', n_estimators=600)
                     .fit(pd.read_parquet(run/'features.parquet').head(5000), pd.read_parquet(run/'features.parquet').late.head(5000).astype(int)), tmp_path, 'slow')
     start_candidate(workspace, MODEL, slow, 'shadow', 1.0, 'a slow shadow')         # served by scikit-learn: 600 trees per call
@@ -366,9 +381,9 @@ def test_a_failing_or_slow_shadow_never_changes_a_response(server, workspace, ru
     slowed = [predict(server, [r])[0] for r in sent[:60]]
     client_ms = (time.perf_counter() - started) / 60 * 1000
     assert [a['probability'] for a in slowed] == [a['probability'] for a in alone[:60]]
+    eventually(lambda: shadow_scored(server, slow) == 60)
     withdraw(workspace, MODEL, 'shadows seen')
-    server.wait_for(lambda m: m['release']['strategy'] == 'replace')
-    time.sleep(1.5)                                                                      # the log's writer flushes every second
+    server.wait_for(lambda m: m['release']['strategy'] == 'replace' and m['log']['unwritten'] == 0)
     logged = pd.read_parquet(Path(workspace)/'predictions'/MODEL/'.parts'/'predictions')
     assert client_ms < logged[(logged.route == 'shadow') & (logged.version == slow)].latency_ms.median() / 2     # clients never waited for it
     shadow = logged[(logged.route == 'shadow') & (logged.version == failing)]
@@ -420,10 +435,10 @@ def test_a_killed_server_restarts_with_the_same_routing_and_a_readable_log(serve
     server.wait_for(lambda m: m['release']['strategy'] == 'canary')
     sent = records(march, 300, seed=4)
     answers = predict(server, sent)
-    time.sleep(1.5)                                                                      # one flush interval
+    server.wait_for(lambda m: m['log'] == {'unwritten': 0, 'problem': None})              # the writer says all is on disk...
     server.stop(signal.SIGKILL)
     logged = pd.read_parquet(Path(workspace)/'predictions'/MODEL/'.parts'/'predictions')  # every part is whole: it reads back
-    assert {a['request_id'] for a in answers} <= set(logged.request_id)                  # nothing answered before the last flush is lost
+    assert {a['request_id'] for a in answers} <= set(logged.request_id)                  # ...and it is, after kill -9
     server.start()
     metadata = httpx.get(f'{server.url}/metadata').json()
     assert (metadata['release']['strategy'], metadata['release']['candidate'], metadata['release']['share']) == ('canary', 2, 0.3)
