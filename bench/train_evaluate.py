@@ -45,7 +45,7 @@ def trial_timings(run, trials):
 
 def bootstrap_timings(run, repeats):
     "Median seconds of 1,000 paired-bootstrap resamples on the test month, and of the plain way per 1,000."
-    from mlops_nb.core import load_model
+    from mlops_nb.modelfile import load_model
     from mlops_nb.evaluate import bootstrap_gain
     from mlops_nb.train import make_baseline, make_model, predict, time_split
     config = flights_config()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import List, Optional
 import click, typer
 from .core import *
+from .modelfile import *
 
 # %% ../nbs/11_cli.ipynb #7f17b59e
 def fail(message, # one line for the user

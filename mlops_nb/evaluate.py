@@ -14,6 +14,7 @@ import numpy as np, pandas as pd
 from scipy import stats
 from sklearn.calibration import calibration_curve
 from .core import *
+from .modelfile import *
 from .train import check_range, predict, score
 
 # %% ../nbs/05_evaluate.ipynb #765f7398

@@ -13,6 +13,7 @@ __all__ = ['SCHEMA', 'MODEL_STAGES', 'STAGE_ALIAS', 'RegistryError', 'Closing', 
 import datetime, getpass, hashlib, importlib.metadata, json, shutil, sqlite3
 from pathlib import Path
 from .core import *
+from .modelfile import *
 
 # %% ../nbs/06_register.ipynb #90674dce
 class RegistryError(ValueError):
@@ -22,7 +23,7 @@ SCHEMA = """
 create table if not exists model_versions (
     name text not null, version integer not null, created text not null, created_by text not null,
     run_id text, artifact text not null, sha256 text not null, lineage text not null, metrics text not null,
-    stage text not null default 'None', primary key (name, version));
+    stage text not null default 'None', types text, signature text, primary key (name, version));
 create table if not exists aliases (name text not null, alias text not null, version integer not null, primary key (name, alias));
 create table if not exists events (
     id integer primary key autoincrement, name text not null, version integer, at text not null, by text not null,
@@ -48,6 +49,8 @@ def open_registry(workspace): # the workspace directory
         conn.execute("alter table model_versions add column stage text not null default 'None'")
     if 'simulated' not in [c[1] for c in conn.execute('pragma table_info(events)')]:                # a registry from before replays
         conn.execute('alter table events add column simulated text')
+    if 'signature' not in [c[1] for c in conn.execute('pragma table_info(model_versions)')]:        # ...from before signed files
+        for column in ('types', 'signature'): conn.execute(f'alter table model_versions add column {column} text')
     conn.row_factory = sqlite3.Row
     return conn
 
@@ -113,14 +116,16 @@ def register_model(workspace,           # the workspace
                    metrics=None,        # its metrics
                    reason='registered', # why, for the history
                   ):
-    "Store the model file and add a new version of `name`; return the version number."
+    "Store the model file and add a new version of `name`, with the types it holds, signed; return the version number."
+    types = model_types(Path(path).read_bytes(), path)            # a file no model could hold is refused here, not at load
     artifact, sha = store_artifact(workspace, path)
     with transaction(workspace) as conn:
         version = conn.execute('select coalesce(max(version), 0) + 1 from model_versions where name = ?', (name,)).fetchone()[0]
         at = now_iso('microseconds')
-        conn.execute('insert into model_versions values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-                     (name, version, at, getpass.getuser(), run_id, artifact, sha,
-                      json.dumps(lineage or {}, default=str), json.dumps(metrics or {}, default=str), 'None'))
+        conn.execute('insert into model_versions (name, version, created, created_by, run_id, artifact, sha256, lineage, metrics, stage, '
+                     'types, signature) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                     (name, version, at, getpass.getuser(), run_id, artifact, sha, json.dumps(lineage or {}, default=str),
+                      json.dumps(metrics or {}, default=str), 'None', json.dumps(types), signature(sha, types)))
         add_event(conn, name, version, 'registered', 'None', None, reason, at)
     return version
 
@@ -128,7 +133,8 @@ def register_model(workspace,           # the workspace
 def _as_dict(row,     # a row of model_versions
              aliases, # the aliases pointing at it
             ):
-    return {**dict(row), 'aliases': aliases, 'lineage': json.loads(row['lineage']), 'metrics': json.loads(row['metrics'])}
+    return {**dict(row), 'aliases': aliases, 'lineage': json.loads(row['lineage']), 'metrics': json.loads(row['metrics']),
+            'types': json.loads(row['types'] or 'null')}
 
 # %% ../nbs/06_register.ipynb #d6e7f809
 def aliases_of(conn,    # a registry connection
@@ -184,9 +190,9 @@ def load_registered(workspace,    # the workspace
                     name,         # the model
                     version=None, # its version; None for the latest
                    ):
-    "Load a registered model, verifying its sha256 and its types first."
+    "Load a registered model, verifying its sha256, its signature and its types first."
     entry = get_model_version(workspace, name, version)
-    return load_model(Path(workspace)/entry['artifact'], entry['sha256'])
+    return load_model(Path(workspace)/entry['artifact'], entry['sha256'], entry['types'] or [], entry['signature'])
 
 # %% ../nbs/06_register.ipynb #d3d94a22
 MODEL_STAGES = ('None', 'Staging', 'Production', 'Archived')

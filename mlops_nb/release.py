@@ -10,6 +10,7 @@ __all__ = ['MODES', 'release_state', 'strategy', 'default_model', 'start_candida
 import hashlib, json
 from pathlib import Path
 from .core import *
+from .modelfile import *
 from .registry import RegistryError, add_event, alias_version, get_model_version, list_models, open_registry, rollback, transaction
 
 # %% ../nbs/06a_release.ipynb #217f6b73

@@ -3,7 +3,8 @@ import json
 import numpy as np, pandas as pd
 from hypothesis import given, settings, strategies as st
 from scipy.stats import norm
-from mlops_nb.core import list_runs, load_model
+from mlops_nb.core import list_runs
+from mlops_nb.modelfile import load_model
 from mlops_nb.evaluate import bootstrap_gain, mcnemar, recommend
 from mlops_nb.registry import get_model_version
 from mlops_nb.train import predict

@@ -9,7 +9,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from mlops_nb.core import list_runs, load_model, read_record, save_model
+from mlops_nb.core import list_runs, read_record
+from mlops_nb.modelfile import load_model, save_model
 from mlops_nb.features import read_spec
 from mlops_nb.registry import history, register_model
 from mlops_nb.release import release_state, start_candidate, withdraw
