@@ -94,11 +94,13 @@ def resolve_config(config,    # the base config: parameter: value
                    overrides, # `-p` overrides, "key=value"; their relative paths are relative to the current directory
                    known,     # every parameter with its default, from the notebooks
                   ):
-    "Apply `-p` overrides to `config` and check every key and type against `known`."
+    "Apply `-p` overrides to `config` and check every key and type against `known`, and every expression's grammar."
+    from mlops_nb.expressions import EXPRESSION_KEYS, parse_expression
     config = {**config, **absolute_paths(dict(parse_override(o) for o in overrides), Path.cwd())}
     for key, value in config.items():
         if key not in known: raise ConfigError(f"unknown parameter {key!r} (known: {', '.join(sorted(known))})")
         check_type(key, value, known[key])
+        if key in EXPRESSION_KEYS and value: parse_expression(value, key)
     return config
 
 # %% ../nbs/00_core.ipynb #216e6c18

@@ -14,6 +14,7 @@ import datetime as dt, json, os
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
+from .expressions import evaluate
 
 # %% ../nbs/03_features.ipynb #57821f69
 class LeakageError(ValueError):
@@ -108,11 +109,11 @@ def as_micro(times): # a datetime column
 def arrivals(df,                    # rows
              timestamp='time_hour', # their time column
              target='late',         # the label
-             known_minutes='',      # a pandas expression: how many minutes after `timestamp` the label is known
+             known_minutes='',      # an expression: how many minutes after `timestamp` the label is known
             ):
     "Labelled rows with `known_at`, when their label became known."
     done = df[df[target].notna()]
-    delay = done.eval(known_minutes) if known_minutes else 0
+    delay = evaluate(known_minutes, done, 'label_known_minutes') if known_minutes else 0
     return done.assign(known_at=done[timestamp] + pd.to_timedelta(delay, unit='min'))
 
 # %% ../nbs/03_features.ipynb #55cc19da
@@ -289,7 +290,7 @@ def store_views(data,          # validated rows
                 tables,        # table: its validated rows, for the joins
                 joins,         # the config's joins
                 aggregates,    # the config's aggregates
-                known_minutes, # how many minutes after its timestamp a row's label is known (a pandas expression)
+                known_minutes, # how many minutes after its timestamp a row's label is known (an expression: `mlops_nb.expressions`)
                 timestamp,     # the time column
                 target,        # the label
                 folder,        # where the views' Parquet sources go

@@ -12,6 +12,7 @@ import csv, importlib.util
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
+from .expressions import condition, evaluate
 
 # %% ../nbs/01_ingest.ipynb #fc2ca6d9
 class SourceError(ValueError):
@@ -136,26 +137,26 @@ def parse_timestamp(df,     # a frame
 
 # %% ../nbs/01_ingest.ipynb #4d9e3f1c
 def slice_rows(df,                 # a frame
-               filter='',          # a pandas query; '' keeps every row
+               filter='',          # an expression (`mlops_nb.expressions`); '' keeps every row
                sample_fraction=1.0, # the share of rows to keep
                seed=0,             # the sample's seed
               ):
     "Apply the `filter` query, then keep a seeded sample of `sample_fraction` of the rows."
-    if filter: df = df.query(filter)
+    if filter: df = condition(filter, df)
     if sample_fraction < 1: df = df.sample(frac=sample_fraction, random_state=seed).sort_index()
     return df.reset_index(drop=True)
 
 # %% ../nbs/01_ingest.ipynb #4164a991
 def derive_target(df,            # a frame
                   target,        # the target column's name
-                  expression='', # a pandas expression deriving it; '' when the column exists already
+                  expression='', # an expression deriving it (`mlops_nb.expressions`); '' when the column exists already
                   requires=(),   # columns the expression needs: the target is missing where any of them is
                  ):
     "Add `target` from `expression`; it is missing where any column in `requires` is missing."
     if expression:
         missing = [c for c in requires if c not in df]
         if missing: raise SourceError(f"target needs columns {missing}, which are missing")
-        df = df.assign(**{target: df.eval(expression).astype(float)})
+        df = df.assign(**{target: pd.Series(evaluate(expression, df, 'target_expression'), index=df.index).astype(float)})
         df.loc[df[list(requires)].isna().any(axis=1), target] = np.nan
     if target not in df: raise SourceError(f"target column {target!r} is missing")
     return df

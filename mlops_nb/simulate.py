@@ -12,6 +12,7 @@ import http.client, json, os, shutil, signal, socket, subprocess, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
+from .expressions import evaluate
 from .policy import *
 from .registry import alias_version, set_clock
 from .release import release_state
@@ -24,7 +25,7 @@ def replay_rows(config): # the resolved config
     rows = slice_rows(parse_timestamp(read_table(config['source'], config.get('table', ''), config.get('query', '')), config['timestamp']),
                       config.get('filter', ''), config.get('sample_fraction', 1.0), config.get('seed', 0))
     rows = derive_target(rows, config['target'], config.get('target_expression', ''), config.get('target_requires', []))
-    minutes = rows.eval(config['label_known_minutes']) if config.get('label_known_minutes') else 0
+    minutes = evaluate(config['label_known_minutes'], rows, 'label_known_minutes') if config.get('label_known_minutes') else 0
     known = rows[config['timestamp']] + pd.to_timedelta(minutes, unit='min')
     return rows.assign(known_at=known.where(rows[config['target']].notna())).sort_values(config['timestamp'], kind='stable').reset_index(drop=True)
 
