@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['TIME_SCHEMA', 'KIND_TYPES', 'iso_time', 'field_meaning', 'request_model', 'error_lines', 'Answer', 'Answers',
-           'Problem', 'Truth', 'Stored', 'Readiness', 'problem', 'validation_problem', 'create_app', 'lifespan',
-           'add_refusals', 'add_prediction_routes', 'add_status_routes', 'describe', 'app_from_environment', 'serve']
+           'Problem', 'Truth', 'Stored', 'Readiness', 'truth_model', 'problem', 'validation_problem', 'create_app',
+           'lifespan', 'add_refusals', 'add_prediction_routes', 'add_status_routes', 'describe', 'app_from_environment',
+           'serve']
 
 # %% ../nbs/07e_api.ipynb #8aa69ebb
 import asyncio, datetime as dt, json, os, shutil, uuid
@@ -20,7 +21,9 @@ from starlette.exceptions import HTTPException
 from .core import *
 from .release import default_model, release_state, strategy
 from .predlog import UnknownRequests
-from .freshness import FeedbackError, take_feedback
+from .freshness import FeedbackError, take_feedback, truth_domain
+from .features import read_spec
+from .registry import get_model_version
 from .server import Pending, Server, batch_loop, production_spec, server_settings
 
 # %% ../nbs/07e_api.ipynb #84174689
@@ -97,16 +100,30 @@ class Truth(BaseModel):
     truth: Annotated[float, Field(strict=True, allow_inf_nan=False)] = Field(description="What really happened: the label (0 or 1), or the value.", examples=[1])
     known_at: Optional[KIND_TYPES['time']] = Field(None, description="When the truth became known (ISO 8601; without a zone, UTC): the label aggregates count it "
                                                   "from then. Default: when it arrives. Not later than now.", examples=['2013-03-01T14:05:00Z'])
+    replace: StrictBool = Field(False, description="Correct a truth sent before: it replaces the old one in monitoring, and the log keeps both.", examples=[False])
 
 class Stored(BaseModel):
     "What became of the ground truth sent."
     stored: int = Field(description="How many answers got their ground truth now.", examples=[1])
-    repeated: List[str] = Field(description="Request ids that already had their ground truth: not counted again.", examples=[[]])
+    repeated: List[str] = Field(description="Request ids that already had their ground truth: not counted again (send `replace` to correct).", examples=[[]])
+    replaced: List[str] = Field([], description="Request ids whose ground truth was corrected (`replace`).", examples=[[]])
 
 class Readiness(BaseModel):
     "Whether the server can answer."
     ready: bool = Field(description="True once the served versions are loaded, verified and have answered a smoke prediction.", examples=[True])
     reason: Optional[str] = Field(description="Why it is not ready, or what went wrong with the latest release (the last good one keeps serving).", examples=[None])
+
+# %% ../nbs/07e_api.ipynb #dca4d7be
+def truth_model(workspace, # the workspace
+                name,      # the model
+               ):
+    "`Truth` with the production version's domain in its schema: 0 or 1, or the regression target's range (`truth_domain`)."
+    entry = get_model_version(workspace, name, release_state(workspace, name)['production'])
+    run = Path(workspace)/'runs'/entry['run_id']
+    low, high, labels = truth_domain(run, read_record(run)['config'].get('task', 'classification'), read_spec(run))
+    domain = {'enum': [0, 1]} if labels else {'minimum': low, 'maximum': high}
+    kind = Annotated[float, Field(strict=True, allow_inf_nan=False, json_schema_extra=domain)]
+    return create_model('Truth', __base__=Truth, truth=(kind, Field(description=Truth.model_fields['truth'].description, examples=[1])))
 
 # %% ../nbs/07e_api.ipynb #cb6f57a7
 def problem(status,      # the HTTP status
@@ -140,7 +157,7 @@ def create_app(workspace, # the workspace
                   description=f"Predictions of `{name}` from the raw fields known before the event; see the stage notebooks in nbs/ and the README.")
     app.state.server = server
     add_refusals(app, settings['max_batch'])
-    add_prediction_routes(app, server, Record)
+    add_prediction_routes(app, server, Record, truth_model(workspace, name))
     add_status_routes(app, server)
     return app
 
@@ -176,6 +193,7 @@ def add_refusals(app,       # the FastAPI app
 def add_prediction_routes(app,    # the FastAPI app
                           server, # its Server
                           Record, # the request record's model
+                          Truth,  # the truth's model, with the served domain
                          ):
     "`/predict` and `/feedback`."
     errors = {413: {'model': Problem, 'description': 'More records than the batch limit.'}, 422: {'model': Problem, 'description': 'A body that is not valid: where, and what.'},

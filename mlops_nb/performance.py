@@ -25,13 +25,14 @@ def calibration_error(truth,   # 0/1 outcomes
 def labelled_metrics(truth,  # 0/1 outcomes (NaN: no label yet)
                      scores, # predicted probabilities
                     ):
-    "ROC AUC, log loss, Brier, calibration error, positive rate and mean score of the labelled rows; {'labels': 0} if none."
+    "ROC AUC, log loss, Brier, calibration error, positive rate and mean score of the rows labelled 0 or 1; {'labels': 0} if none."
     truth, scores = np.asarray(truth, float), np.asarray(scores, float)
-    known = ~np.isnan(truth) & ~np.isnan(scores)
+    invalid = int((~np.isnan(truth) & ~np.isin(truth, (0, 1))).sum())   # a label no classifier has (an old log's 7.5): skipped, counted
+    known = np.isin(truth, (0, 1)) & ~np.isnan(scores)
     truth, scores = truth[known], scores[known]
-    if not len(truth): return {'labels': 0}
+    if not len(truth): return {'labels': 0, **({'invalid_labels': invalid} if invalid else {})}
     both = len(np.unique(truth)) == 2
-    return {'labels': int(len(truth)), 'roc_auc': float(roc_auc_score(truth, scores)) if both else None,
+    return {'labels': int(len(truth)), **({'invalid_labels': invalid} if invalid else {}), 'roc_auc': float(roc_auc_score(truth, scores)) if both else None,
             'log_loss': float(log_loss(truth, scores, labels=[0, 1])), 'brier': float(brier_score_loss(truth, scores, pos_label=1)),
             'calibration_error': calibration_error(truth, scores), 'positive_rate': float(truth.mean()), 'mean_score': float(scores.mean())}
 

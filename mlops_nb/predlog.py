@@ -22,7 +22,8 @@ def window_of(at): # a UTC datetime
 def now_utc(): return datetime.datetime.now(datetime.timezone.utc)
 
 # %% ../nbs/07c_predlog.ipynb #c179f000
-TYPES = {'label': pa.int64(), 'version': pa.int64(), 'batch': pa.int64(), 'output': pa.float64(), 'latency_ms': pa.float64(), 'truth': pa.float64()}
+TYPES = {'label': pa.int64(), 'version': pa.int64(), 'batch': pa.int64(), 'output': pa.float64(), 'latency_ms': pa.float64(), 'truth': pa.float64(),
+         'previous': pa.float64()}
 
 def steady(table): # an Arrow table built from dicts
     "The table with each all-empty column typed: numbers as TYPES says, anything else as text."
@@ -222,7 +223,7 @@ class UnknownRequests(ValueError):
 def add_feedback(log,   # a PredictionLog
                  items, # [{'request_id': ..., 'truth': ...}]
                 ):
-    "Store the ground truth of answered requests once each: {'stored': n, 'repeated': [ids]}; `UnknownRequests` names ids never answered."
+    "Store the truth of answered requests once each, or again with `replace`: {'stored', 'repeated', 'replaced'}; `UnknownRequests` names ids never answered."
     ids = [i['request_id'] for i in items]
     with log.index() as conn:
         known = {r[0] for chunk in range(0, len(ids), 500) for r in conn.execute(
@@ -230,12 +231,18 @@ def add_feedback(log,   # a PredictionLog
         with log.lock: known |= {i for i in ids if i in log.pending}
         unknown = [i for i in dict.fromkeys(ids) if i not in known]
         if unknown: raise UnknownRequests(f"unknown request ids: {', '.join(unknown[:10])}" + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else ''))
-        at, fresh, repeated = now_utc(), [], []
+        at, fresh, repeated, replaced, previous = now_utc(), [], [], [], {}
         for item in items:
-            new = conn.execute('insert or ignore into feedback values (?, ?, ?)', (item['request_id'], float(item['truth']), at.isoformat())).rowcount
-            (fresh if new else repeated).append(item)
-    log.write([{'request_id': i['request_id'], 'truth': float(i['truth']), 'at': at} for i in fresh], 'feedback')
-    return {'stored': len(fresh), 'repeated': [i['request_id'] for i in repeated]}
+            row = (item['request_id'], float(item['truth']), at.isoformat())
+            if item.get('replace'):
+                before = conn.execute('select truth from feedback where request_id = ?', row[:1]).fetchone()
+                conn.execute('insert or replace into feedback values (?, ?, ?)', row)
+                if before: previous[item['request_id']] = before[0]
+                (replaced if before else fresh).append(item)
+            else: (fresh if conn.execute('insert or ignore into feedback values (?, ?, ?)', row).rowcount else repeated).append(item)
+    log.write([{'request_id': i['request_id'], 'truth': float(i['truth']), 'at': at, 'previous': previous.get(i['request_id'])}   # a correction: what it replaced
+               for i in fresh + replaced], 'feedback')
+    return {'stored': len(fresh), 'repeated': [i['request_id'] for i in repeated], 'replaced': [i['request_id'] for i in replaced]}
 
 # %% ../nbs/07c_predlog.ipynb #c68f7ff1
 def hourly_files(folder, # a folder of the prediction log: predictions, profiles or feedback of one model
@@ -259,9 +266,12 @@ def read_frames(paths,        # Parquet files of the log
 def feedback_truth(folder,   # the feedback folder of one model
                    parts=(), # feedback parts not rolled yet (the hour being written)
                   ):
-    "The ground truth received for each request id, once each."
-    answers = read_frames([*hourly_files(folder, '.parquet').path, *parts], ['request_id', 'truth'])
-    return answers.drop_duplicates('request_id').astype({'request_id': str, 'truth': float})
+    "The ground truth of each request id: the last received (a correction replaces it)."
+    answers = read_frames([*hourly_files(folder, '.parquet').path, *parts])             # request_id, truth, at (when stored), previous
+    if answers.empty: return pd.DataFrame({'request_id': pd.Series(dtype=str), 'truth': pd.Series(dtype=float)})
+    answers = answers.sort_values('at', kind='stable') if 'at' in answers else answers
+    answers = answers.drop_duplicates('request_id', keep='last')
+    return answers[['request_id', 'truth']].astype({'request_id': str, 'truth': float}).reset_index(drop=True)
 
 # %% ../nbs/07c_predlog.ipynb #ea6261ab
 def log_rows(workspace, # the workspace

@@ -18,7 +18,7 @@ from .release import release_marker, release_state, serving_record, strategy, wi
 from .inference import Unsupported, load_path, pipeline_parts
 from .online import FeatureCache, ServingFeatures
 from .predlog import PredictionLog, log_row, now_utc
-from .freshness import Freshness, follow_store, label_fields
+from .freshness import Freshness, follow_store, label_fields, truth_domain
 
 # %% ../nbs/07d_server.ipynb #58ba8ed0
 SETTINGS = {'max_batch': 1000,             # the most records one request may send (more: 413)
@@ -52,6 +52,7 @@ class Served:
         self.spec = read_spec(run)
         config = read_record(run)['config']
         self.task, self.threshold = config.get('task', 'classification'), config.get('decision_threshold', 0.5)
+        self.truths = truth_domain(run, self.task, self.spec)
         decision, onnx = serving_record(workspace, name, version)
         self.decision = decision or {'path': 'sklearn', 'why': 'not deployed: no parity check was run, so scikit-learn serves it'}
         self.path, self.features = load_path(self.decision, model, self.spec, self.task, onnx), ServingFeatures(self.spec)

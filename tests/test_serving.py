@@ -12,6 +12,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from mlops_nb.core import list_runs, read_record
 from mlops_nb.modelfile import load_model, save_model
 from mlops_nb.features import read_spec
+from mlops_nb.predlog import log_rows
 from mlops_nb.registry import history, register_model
 from mlops_nb.release import release_state, start_candidate, withdraw
 from mlops_nb.train import make_model
@@ -158,11 +159,25 @@ def test_unknown_categories_and_entities_take_the_missing_path_and_are_flagged(s
 def test_feedback_counts_an_id_once_and_names_unknown_ids(server):
     [answer] = predict(server, [GOOD])
     sent = httpx.post(f'{server.url}/feedback', json=[{'request_id': answer['request_id'], 'truth': 1}, {'request_id': answer['request_id'], 'truth': 1}])
-    assert sent.json() == {'stored': 1, 'repeated': [answer['request_id']]}
+    assert sent.json() == {'stored': 1, 'repeated': [answer['request_id']], 'replaced': []}
     again = httpx.post(f'{server.url}/feedback', json={'request_id': answer['request_id'], 'truth': 0})
-    assert again.json() == {'stored': 0, 'repeated': [answer['request_id']]}
+    assert again.json() == {'stored': 0, 'repeated': [answer['request_id']], 'replaced': []}
     unknown = httpx.post(f'{server.url}/feedback', json=[{'request_id': 'nope', 'truth': 1}])
     assert unknown.status_code == 404 and unknown.json()['message'] == 'unknown request ids: nope'
+
+
+def test_a_truth_outside_the_labels_is_refused_and_a_correction_is_explicit(server, workspace):
+    [answer, other] = predict(server, [GOOD, GOOD])
+    poisoned = httpx.post(f'{server.url}/feedback', json=[{'request_id': other['request_id'], 'truth': 1}, {'request_id': answer['request_id'], 'truth': 7.5}])
+    assert poisoned.status_code == 422 and poisoned.json()['message'] == f"truth 1 ({answer['request_id']}): 7.5 is not a label (0 or 1)"
+    assert httpx.post(f'{server.url}/feedback', json={'request_id': other['request_id'], 'truth': 1}).json()['stored'] == 1   # nothing of it was stored
+    corrected = httpx.post(f'{server.url}/feedback', json={'request_id': other['request_id'], 'truth': 0, 'replace': True})
+    assert corrected.json() == {'stored': 0, 'repeated': [], 'replaced': [other['request_id']]}
+    server.wait_for(lambda m: m['log']['unwritten'] == 0)
+    kept = pd.read_parquet(Path(workspace)/'predictions'/MODEL/'.parts'/'feedback')
+    mine = kept[kept.request_id == other['request_id']].sort_values('at')
+    assert mine[['truth', 'previous']].fillna(-1).values.tolist() == [[1, -1], [0, 1]]                 # both kept, the correction says what it replaced
+    assert log_rows(workspace, MODEL).set_index('request_id').truth[other['request_id']] == 0            # monitoring reads the corrected one
 
 
 def test_metrics_count_requests_by_route_and_version(server):
