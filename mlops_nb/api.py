@@ -38,7 +38,8 @@ def iso_time(value): # a request's time field
 
 # %% ../nbs/07e_api.ipynb #d172625f
 TIME_SCHEMA = {'type': 'string', 'format': 'date-time', 'pattern': '^(19|20|21)[0-9][0-9]-'}   # what iso_time accepts, documented exactly
-KIND_TYPES = {'number': Annotated[float, Field(strict=True, allow_inf_nan=False)], 'integer': StrictInt, 'string': StrictStr,
+KIND_TYPES = {'number': Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-1e300, le=1e300)],   # values a model can take: finite,
+              'integer': Annotated[StrictInt, Field(ge=-2**53, le=2**53)], 'string': StrictStr,    # JSON's exact integers
               'bool': StrictBool, 'time': Annotated[dt.datetime, BeforeValidator(iso_time), WithJsonSchema(TIME_SCHEMA)]}
 
 def field_meaning(name, # the field
@@ -96,7 +97,8 @@ class Problem(BaseModel):
 class Truth(BaseModel):
     "The ground truth of one earlier answer."
     model_config = ConfigDict(extra='forbid')
-    request_id: StrictStr = Field(description="The request_id of the answer.", examples=['9b1d2f0c4e6a4f3d8a7c5b2e1f0a9d8c'])
+    request_id: Annotated[StrictStr, Field(pattern='^[0-9a-f]{32}$')] = Field(description="The request_id of the answer: 32 hex digits.",
+                                                                              examples=['9b1d2f0c4e6a4f3d8a7c5b2e1f0a9d8c'])
     truth: Annotated[float, Field(strict=True, allow_inf_nan=False)] = Field(description="What really happened: the label (0 or 1), or the value.", examples=[1])
     known_at: Optional[KIND_TYPES['time']] = Field(None, description="When the truth became known (ISO 8601; without a zone, UTC): the label aggregates count it "
                                                   "from then. Default: when it arrives. Not later than now.", examples=['2013-03-01T14:05:00Z'])

@@ -247,19 +247,22 @@ def answer_of(request_id, # the record's request id
 def score(self:Server, items): # Pending requests, scored together
     "Route each record, score each route in one call (a failing canary falls back to production) and answer; return the bookkeeping to do once the answers are out."
     release, records = self.release, [r for item in items for r in item.records]
-    routes, results, fallback = [release.route(r) for r in records], [None] * len(records), {}
+    routes, results, fallback, failed = [release.route(r) for r in records], [None] * len(records), {}, 0
     for route in ('canary', 'production'):
         index = [i for i, r in enumerate(routes) if r == route]
         if not index: continue
         served, start = (release.candidate if route == 'canary' else release.production), time.perf_counter()
         try: outputs, numbers, categories, missing, ages = served.predict([records[i] for i in index])
         except Exception as e:
-            if route == 'production': raise
-            self.watch.add('canary', len(index), len(index), 0.0); self.metrics.errors.labels('canary', str(served.version)).inc(len(index))
+            if route == 'production':                                                   # counted; the canary is not blamed for these
+                self.watch.add('production', len(index), len(index), 0.0); self.metrics.errors.labels('production', str(served.version)).inc(len(index))
+                raise
+            failed = len(index)                                                         # held against it once production answers them
             for i in index: routes[i], fallback[i] = 'production', f"canary version {served.version} failed ({type(e).__name__}: {first_line(e)}); production answered"
             continue
         self.watch.add(route, len(index), 0, (time.perf_counter() - start) * 1000 / len(index))
         for k, i in enumerate(index): results[i] = (served, outputs[k], (numbers[k], categories[k], {v: a[k] for v, a in ages.items()}), [v for v in missing if missing[v][k]])
+    if failed: self.watch.add('canary', failed, failed, 0.0); self.metrics.errors.labels('canary', str(release.candidate.version)).inc(failed)
     at, latencies = now_utc(), self.answer(items, routes, results, fallback)
     return lambda: self.account(items, routes, results, at, latencies, release.mode == 'shadow')
 

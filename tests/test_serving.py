@@ -13,7 +13,7 @@ from mlops_nb.core import list_runs, read_record
 from mlops_nb.modelfile import load_model, save_model
 from mlops_nb.features import read_spec
 from mlops_nb.predlog import log_rows
-from mlops_nb.registry import history, register_model
+from mlops_nb.registry import get_model_version, history, register_model
 from mlops_nb.release import release_state, start_candidate, withdraw
 from mlops_nb.train import make_model
 from conftest import SLICE, cli, copy_workspace
@@ -138,6 +138,10 @@ FAULTS = {   # name: (raw body, status, text of the message)
     'a time as a number': (json.dumps({**GOOD, 'time_hour': 1363788000}).encode(), 422, 'body.time_hour: Value error, expected an ISO 8601 time as a string'),
     'an empty batch': (b'[]', 422, 'body: List should have at least 1 item'),
     'an oversized batch': (json.dumps([GOOD] * 1001).encode(), 413, 'body: a batch holds at most 1,000 records, this one has 1,001'),
+    'a 401-digit integer': (json.dumps([GOOD, GOOD, {**GOOD, 'distance': int('9' * 401)}]).encode(), 422,
+                            'body[2].distance: Input should be less than or equal to 9007199254740992'),
+    'an integer past 2**53': (json.dumps({**GOOD, 'distance': 2**63}).encode(), 422, 'body.distance: Input should be less than or equal to'),
+    'a number no model takes': (json.dumps({**GOOD, 'sched_dep_time': 1e308}).encode(), 422, 'body.sched_dep_time'),
 }
 
 
@@ -162,8 +166,10 @@ def test_feedback_counts_an_id_once_and_names_unknown_ids(server):
     assert sent.json() == {'stored': 1, 'repeated': [answer['request_id']], 'replaced': []}
     again = httpx.post(f'{server.url}/feedback', json={'request_id': answer['request_id'], 'truth': 0})
     assert again.json() == {'stored': 0, 'repeated': [answer['request_id']], 'replaced': []}
-    unknown = httpx.post(f'{server.url}/feedback', json=[{'request_id': 'nope', 'truth': 1}])
-    assert unknown.status_code == 404 and unknown.json()['message'] == 'unknown request ids: nope'
+    unknown = httpx.post(f'{server.url}/feedback', json=[{'request_id': 'f' * 32, 'truth': 1}])
+    assert unknown.status_code == 404 and unknown.json()['message'] == f"unknown request ids: {'f' * 32}"
+    malformed = httpx.post(f'{server.url}/feedback', content=b'[{"request_id": "nope\\ud800", "truth": 1}]', headers={'content-type': 'application/json'})
+    assert malformed.status_code == 422 and malformed.json()['message'].startswith('body[0].request_id: String should match pattern')
 
 
 def test_a_truth_outside_the_labels_is_refused_and_a_correction_is_explicit(server, workspace):
@@ -418,6 +424,21 @@ def test_a_failing_canary_is_withdrawn_automatically_with_its_reason(server, wor
     withdrawn = [e for e in history(workspace, MODEL) if e['kind'] == 'release' and e['value'] == 'withdrawn'][-1]
     assert withdrawn['previous'] == str(failing) and withdrawn['reason'].startswith(f'automatic rollback: canary version {failing} failed 100.0% of ')
     assert release_state(workspace, MODEL)['candidate'] is None
+
+
+def test_records_no_model_can_score_are_refused_and_never_held_against_a_canary(server, workspace, run, march):
+    production = get_model_version(workspace, MODEL, release_state(workspace, MODEL)['production'])
+    twin = register_model(workspace, MODEL, Path(workspace)/production['artifact'], run.name, {'params': {'task': 'classification'}})   # the same bytes
+    assert cli('deploy', MODEL, twin, '--strategy', 'canary', '--percent', 20, workspace=workspace).returncode == 0
+    server.wait_for(lambda m: m['release']['strategy'] == 'canary')
+    bad = [dict(r, distance=int('9' * 401)) for r in records(march, 3000, seed=11)]
+    statuses = {httpx.post(f'{server.url}/predict', json=bad[i:i + 100], timeout=30).status_code for i in range(0, len(bad), 100)}
+    assert statuses == {422}
+    good = predict(server, records(march, 200, seed=12))
+    assert {a['route'] for a in good} == {'production', 'canary'} and not any(a['fallback'] for a in good)
+    assert httpx.get(f'{server.url}/metadata').json()['release']['candidate'] == twin            # still in force
+    withdraw(workspace, MODEL, 'the twin has been seen')
+    server.wait_for(lambda m: m['release']['strategy'] == 'replace')
 
 
 # --- hot swap under load, and a restart after SIGKILL --------------------------------------------------------------
