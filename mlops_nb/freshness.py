@@ -109,11 +109,11 @@ def take_feedback(server, # the `Server`
                   items,  # truths: {'request_id', 'truth', 'known_at' (optional)}
                  ):
     "Check and store truths once each (or replace them when asked), push the aggregates new ones change, reload: `/feedback`'s answer."
-    now = now_utc()
-    known = known_times(items, now)
-    if server.release: check_truths(items, server.release.production.truths)
-    result = add_feedback(server.log, items)
-    release = server.release
+    now, release = now_utc(), server.release
+    def check(items): # the truths, once their ids are known: an unknown id is a 404 first
+        known_times(items, now)
+        if release: check_truths(items, release.production.truths)
+    result, known = add_feedback(server.log, items, check), known_times(items, now)
     spec = release.production.spec if release else None
     if spec is None or not aggregate_views(spec['store']) or not server.settings['push_labels']: return result
     repeated, seen, new = {*result['repeated'], *result['replaced']}, set(), []   # a corrected label is not pushed twice

@@ -222,6 +222,7 @@ class UnknownRequests(ValueError):
 
 def add_feedback(log,   # a PredictionLog
                  items, # [{'request_id': ..., 'truth': ...}]
+                 check=lambda items: None, # raises on items it refuses, once their ids are known to be answered
                 ):
     "Store the truth of answered requests once each, or again with `replace`: {'stored', 'repeated', 'replaced'}; `UnknownRequests` names ids never answered."
     ids = [i['request_id'] for i in items]
@@ -231,6 +232,7 @@ def add_feedback(log,   # a PredictionLog
         with log.lock: known |= {i for i in ids if i in log.pending}
         unknown = [i for i in dict.fromkeys(ids) if i not in known]
         if unknown: raise UnknownRequests(f"unknown request ids: {', '.join(unknown[:10])}" + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else ''))
+        check(items)
         at, fresh, repeated, replaced, previous = now_utc(), [], [], [], {}
         for item in items:
             row = (item['request_id'], float(item['truth']), at.isoformat())
