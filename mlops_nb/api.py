@@ -16,7 +16,7 @@ from typing import Annotated, List, Literal, Optional, Union
 from fastapi import Body, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, WithJsonSchema, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, WithJsonSchema, create_model
 from starlette.exceptions import HTTPException
 from .core import *
 from .release import default_model, release_state, strategy
@@ -129,8 +129,11 @@ def truth_model(workspace, # the workspace
     entry = get_model_version(workspace, name, release_state(workspace, name)['production'])
     run = Path(workspace)/'runs'/entry['run_id']
     low, high, labels = truth_domain(run, read_record(run)['config'].get('task', 'classification'), read_spec(run))
-    domain = {'enum': [0, 1]} if labels else {'minimum': low, 'maximum': high}
-    kind = Annotated[float, Field(strict=True, allow_inf_nan=False, json_schema_extra=domain)]
+    def label(value): # a truth of a classification
+        if value not in (0, 1): raise ValueError(f"{value!r} is not a label (0 or 1)")
+        return value
+    bounds = {'json_schema_extra': {'enum': [0, 1]}} if labels else {'ge': low, 'le': high}
+    kind = Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds), AfterValidator(label if labels else float)]
     return create_model('Truth', __base__=Truth, truth=(kind, Field(description=Truth.model_fields['truth'].description, examples=[1])))
 
 # %% ../nbs/07e_api.ipynb #cb6f57a7

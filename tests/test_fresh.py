@@ -76,7 +76,7 @@ def test_truths_at_feedback_become_the_next_answers_late_rate(server, workspace,
     answers = predict(server, early, spec)
     labelled = early.assign(request_id=[a['request_id'] for a in answers])[early.late.notna().to_numpy()]
     truths = [{'request_id': r, 'truth': float(t), 'known_at': known.isoformat()} for r, t in zip(labelled.request_id, labelled.late)]
-    assert httpx.post(f'{server.url}/feedback', json=truths, timeout=60).json() == {'stored': len(truths), 'repeated': []}
+    assert httpx.post(f'{server.url}/feedback', json=truths, timeout=60).json() == {'stored': len(truths), 'repeated': [], 'replaced': []}
     fresh = predict(server, one_each, spec)
     assert all('origin_rate_1d' not in a['missing'] for a in fresh)
     logged = served_rows(workspace, [a['request_id'] for a in fresh])
@@ -174,7 +174,7 @@ def test_stream_events_are_applied_exactly_once_when_the_consumer_is_killed_mid_
     assert sorted(pushed.temp) == sorted(r['temp'] for r in rows)
     assert httpx.get(f'{server.url}/metadata').json()['features']['newest']['weather'] == hours[-1].isoformat()
     stored = httpx.post(f'{server.url}/feedback', json=[{'request_id': t['request_id'], 'truth': t['truth']} for t in truths]).json()
-    assert stored == {'stored': 0, 'repeated': [t['request_id'] for t in truths]}       # every truth arrived, once
+    assert stored == {'stored': 0, 'repeated': [t['request_id'] for t in truths], 'replaced': []}       # every truth arrived, once
 
 
 def test_bad_events_get_a_line_each_are_counted_kept_aside_and_the_consumer_goes_on(redis, server, workspace, april):
@@ -184,7 +184,7 @@ def test_bad_events_get_a_line_each_are_counted_kept_aside_and_the_consumer_goes
     [answer] = predict(server, april[april.late.notna()].head(1), spec)
     good = {'origin': 'JFK', 'time_hour': '2013-06-01T10:00:00Z', 'temp': 71.0}
     events = [{'kind': 'source', 'data': json.dumps({'view': 'weather', 'row': {**good, 'origin': None}})},
-              {'kind': 'feedback', 'data': json.dumps({'request_id': 'no-such-request', 'truth': 1})},
+              {'kind': 'feedback', 'data': json.dumps({'request_id': 'f' * 32, 'truth': 1})},
               {'kind': 'source', 'data': '{"view": "weather", "row": '},
               {'kind': 'source', 'data': json.dumps({'view': 'weather', 'row': good})},
               {'kind': 'feedback', 'data': json.dumps({'request_id': answer['request_id'], 'truth': 1})}]
@@ -194,7 +194,7 @@ def test_bad_events_get_a_line_each_are_counted_kept_aside_and_the_consumer_goes
     assert process.returncode == 0 and '1 source rows and 1 truths applied, 3 events rejected' in out, out + err
     rejected = pd.read_parquet(Path(spec['repo'])/'data'/'rejected'/'stream.parquet')
     reasons = rejected.set_index('entry').reason.loc[[e.decode() for e, _ in broker.xrange(stream)][:3]].tolist()
-    assert reasons[0] == 'no origin' and reasons[1].startswith('/feedback answered 404: unknown request ids: no-such-request') and reasons[2] == 'data is not JSON'
+    assert reasons[0] == 'no origin' and reasons[1].startswith(f"/feedback answered 404: unknown request ids: {'f' * 32}") and reasons[2] == 'data is not JSON'
     view = next(v for v in spec['store']['views'] if v['name'] == 'weather')
     source = pd.read_parquet(view['path'])
     assert source[(source.origin == 'JFK') & (source.event_timestamp == pd.Timestamp('2013-06-01T10:00:00Z'))].temp.tolist() == [71.0]

@@ -175,7 +175,7 @@ def test_feedback_counts_an_id_once_and_names_unknown_ids(server):
 def test_a_truth_outside_the_labels_is_refused_and_a_correction_is_explicit(server, workspace):
     [answer, other] = predict(server, [GOOD, GOOD])
     poisoned = httpx.post(f'{server.url}/feedback', json=[{'request_id': other['request_id'], 'truth': 1}, {'request_id': answer['request_id'], 'truth': 7.5}])
-    assert poisoned.status_code == 422 and poisoned.json()['message'] == f"truth 1 ({answer['request_id']}): 7.5 is not a label (0 or 1)"
+    assert poisoned.status_code == 422 and poisoned.json()['message'] == 'body[1].truth: Value error, 7.5 is not a label (0 or 1)'
     assert httpx.post(f'{server.url}/feedback', json={'request_id': other['request_id'], 'truth': 1}).json()['stored'] == 1   # nothing of it was stored
     corrected = httpx.post(f'{server.url}/feedback', json={'request_id': other['request_id'], 'truth': 0, 'replace': True})
     assert corrected.json() == {'stored': 0, 'repeated': [], 'replaced': [other['request_id']]}
