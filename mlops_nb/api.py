@@ -44,7 +44,7 @@ def whole(value): # a JSON value given for an integer field
 # %% ../nbs/07e_api.ipynb #d172625f
 TIME_SCHEMA = {'type': 'string', 'format': 'date-time', 'pattern': '^(19|20|21)[0-9][0-9]-'}   # what iso_time accepts, documented exactly
 KIND_TYPES = {'number': Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-1e300, le=1e300)],   # values a model can take: finite,
-              'integer': Annotated[StrictInt, BeforeValidator(whole), Field(ge=-2**53, le=2**53)],    # JSON's exact integers
+              'integer': Annotated[StrictInt, Field(ge=-2**53, le=2**53), BeforeValidator(whole)],    # JSON's exact integers (bounds first: the schema shows them)
               'string': StrictStr,
               'bool': StrictBool, 'time': Annotated[dt.datetime, BeforeValidator(iso_time), WithJsonSchema(TIME_SCHEMA)]}
 
