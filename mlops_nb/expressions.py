@@ -104,7 +104,8 @@ def evaluate(text,                  # the expression
         if isinstance(node, (ast.List, ast.Tuple)): return [value(e) for e in node.elts]
         if isinstance(node, ast.Name):
             column = names.get(node.id, node.id)
-            if column not in frame: raise ExpressionError(f"{key}: no column {column!r} in the data ({', '.join(map(str, frame.columns[:20]))})")
+            if column not in frame:
+                raise ExpressionError(f"{key}: no column {column!r} in the data ({', '.join(map(str, frame.columns[:20]))})")
             return frame[column]
         if isinstance(node, ast.BoolOp):
             combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
@@ -117,8 +118,9 @@ def evaluate(text,                  # the expression
             return -operand if isinstance(node.op, ast.USub) else +operand
         if isinstance(node, ast.BinOp):
             left, right = value(node.left), value(node.right)
-            if isinstance(left, str) or isinstance(right, str): raise ExpressionError(f"{key}: arithmetic on text: `{ast.unparse(node)}`")
-            if isinstance(node.op, ast.Pow): left, right = np.float64(left) if np.isscalar(left) else left, np.float64(right) if np.isscalar(right) else right
+            if isinstance(left, str) or isinstance(right, str):
+                raise ExpressionError(f"{key}: arithmetic on text: `{ast.unparse(node)}`")
+            if isinstance(node.op, ast.Pow): left, right = (np.float64(v) if np.isscalar(v) else v for v in (left, right))   # no huge ints
             return OPERATORS[type(node.op)](left, right)
         if isinstance(node, ast.Compare):
             result, left = True, value(node.left)
