@@ -241,7 +241,7 @@ def event_traffic(workspace, # the workspace
     rows = rows[between(rows['at'], start, end)]
     features = [c for c in rows.columns if c not in [*LOG_COLUMNS, 'truth', 'model', 'request', 'label'] and not c.startswith(('missing_', 'age_'))]
     for at, group in rows.groupby(window_starts(rows['at'], length).values):
-        served = group[group.route != 'shadow']
+        served = group[(group.route != 'shadow') & (group.error.isna() if 'error' in group else True)]   # the features served
         yield pd.Timestamp(at), group.reset_index(drop=True), profile_frame(served[features].astype({c: object for c in features if served[c].dtype == object}))
 
 # %% ../nbs/08_monitor.ipynb #5cec671d

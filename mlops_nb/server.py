@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SETTINGS', 'server_settings', 'Served', 'Release', 'CanaryWatch', 'MonitoringGauges', 'Metrics', 'production_spec',
-           'Pending', 'Server', 'answer_of', 'score_apart', 'batch_loop']
+           'Pending', 'Server', 'answer_of']
 
 # %% ../nbs/07d_server.ipynb #663c05f7
 import asyncio, collections, json, os, queue, threading, time
@@ -254,17 +254,17 @@ def score(self:Server, items): # Pending requests, scored together
         served, start = (release.candidate if route == 'canary' else release.production), time.perf_counter()
         try: outputs, numbers, categories, missing, ages = served.predict([records[i] for i in index])
         except Exception as e:
-            if route == 'production':                                                   # counted; the canary is not blamed for these
-                self.watch.add('production', len(index), len(index), 0.0); self.metrics.errors.labels('production', str(served.version)).inc(len(index))
-                raise
+            if route == 'production': raise                                             # each request is tried alone (`batching.score_apart`)
             failed = len(index)                                                         # held against it once production answers them
             for i in index: routes[i], fallback[i] = 'production', f"canary version {served.version} failed ({type(e).__name__}: {first_line(e)}); production answered"
             continue
         self.watch.add(route, len(index), 0, (time.perf_counter() - start) * 1000 / len(index))
         for k, i in enumerate(index): results[i] = (served, outputs[k], (numbers[k], categories[k], {v: a[k] for v, a in ages.items()}), [v for v in missing if missing[v][k]])
     if failed: self.watch.add('canary', failed, failed, 0.0); self.metrics.errors.labels('canary', str(release.candidate.version)).inc(failed)
-    at, latencies = now_utc(), self.answer(items, routes, results, fallback)
-    return lambda: self.account(items, routes, results, at, latencies, release.mode == 'shadow')
+    at, latencies = now_utc(), [(time.perf_counter() - item.arrived) * 1000 for item in items]
+    self.log.write(self.rows_of(items, routes, results, at, latencies))              # journaled before any answer goes out
+    self.answer(items, routes, results, fallback)
+    return lambda: self.account(items, routes, results, latencies, release.mode == 'shadow')
 
 # %% ../nbs/07d_server.ipynb #d7d8249d
 @patch
@@ -274,38 +274,43 @@ def answer(self:Server,
            results,  # each record's (served, output, inputs, missing)
            fallback, # record index: why production answered it
           ):
-    "Give each request its answers; return each request's milliseconds from arrival to answer."
-    latencies, i = [], 0
+    "Give each request its answers."
+    i = 0
     for item in items:
         answers = []
         for request_id, record in zip(item.ids, item.records):
             served, output, inputs, missing = results[i]
             answers.append(answer_of(request_id, served, routes[i], output, missing, served.unknown(record), fallback.get(i)))
             i += 1
-        latencies.append((time.perf_counter() - item.arrived) * 1000)
         if not item.future.done(): item.future.set_result(answers)
-    return latencies
 
 # %% ../nbs/07d_server.ipynb #b102aad9
+@patch
+def rows_of(self:Server,
+             items,     # the Pending requests, scored
+             routes,    # each record's route
+             results,   # each record's (served, output, inputs, missing)
+             at,        # when they were answered (UTC)
+             latencies, # each request's milliseconds, arrival to answer
+            ):
+    "The rows of the prediction log for the answers about to go out."
+    rows = [(request_id, record, latency, len(item.records)) for item, latency in zip(items, latencies) for request_id, record in zip(item.ids, item.records)]
+    return [log_row(i, r, results[k][0], routes[k], results[k][1], results[k][2], results[k][3], latency, at, batch=n)
+            for k, (i, r, latency, n) in enumerate(rows)]
+
 @patch
 def account(self:Server,
             items,     # the Pending requests, answered
             routes,    # each record's route
             results,   # each record's (served, output, inputs, missing)
-            at,        # when they were answered (UTC)
             latencies, # each request's milliseconds, arrival to answer
             shadow,    # whether a shadow gets a copy
            ):
-    "Once the answers are out: log and count them, give the shadow its copy, and judge the canary."
-    rows, i = [], 0
-    for item, latency in zip(items, latencies):
-        for request_id, record in zip(item.ids, item.records):
-            served, output, inputs, missing = results[i]
-            rows.append(log_row(request_id, record, served, routes[i], output, inputs, missing, latency, at, batch=len(item.records)))
-            self.metrics.requests.labels(routes[i], str(served.version)).inc(); self.metrics.outputs.labels(str(served.version)).observe(output)
-            self.metrics.latency.labels(str(served.version)).observe(latency / 1000 / len(item.records))   # per record: a batch is not one slow answer
-            i += 1
-    self.log.write(rows)
+    "Once the answers are out: count them, give the shadow its copy, and judge the canary."
+    per_record = [latency / len(item.records) for item, latency in zip(items, latencies) for _ in item.records]
+    for (served, output, *_), route, latency in zip(results, routes, per_record):
+        self.metrics.requests.labels(route, str(served.version)).inc(); self.metrics.outputs.labels(str(served.version)).observe(output)
+        self.metrics.latency.labels(str(served.version)).observe(latency / 1000)      # per record: a batch is not one slow answer
     self.metrics.batch.observe(len(routes))
     if shadow: self.to_shadow(items)
     if (verdict := self.watch.verdict()): self.withdraw_canary(verdict)
@@ -346,35 +351,6 @@ def withdraw_canary(self:Server, reason): # why, for the history
         try: withdraw(self.workspace, self.name, reason)
         except Exception as e: self.problem = f"canary withdrawn here, but not in the registry: {type(e).__name__}: {first_line(e)}"
     threading.Thread(target=record, daemon=True).start()
-
-# %% ../nbs/07d_server.ipynb #298ec875
-def score_apart(server, # a Server
-                items,  # Pending requests
-               ):
-    "Score the requests together; if that fails, each one alone, so that one request's failure fails no other. Returns the bookkeeping to do."
-    try: return [server.score(items)]
-    except Exception as e:
-        waiting = [item for item in items if not item.future.done()]
-        if len(waiting) == 1: waiting[0].future.set_exception(e)
-        return [] if len(waiting) < 2 else [account for item in waiting for account in score_apart(server, [item])]
-
-# %% ../nbs/07d_server.ipynb #30972c87
-async def batch_loop(server): # a Server
-    "Score waiting requests in batches until cancelled."
-    loop, wait, cap = asyncio.get_running_loop(), server.settings['max_wait_ms'] / 1000, server.settings['max_batch']
-    while True:
-        items = [await server.queue.get()]
-        deadline = loop.time() + wait
-        while sum(len(i.records) for i in items) < cap and loop.time() < deadline:
-            if server.queue.empty():
-                await asyncio.sleep(0)
-                if server.queue.empty(): break
-            else: items.append(server.queue.get_nowait())
-        accounts = score_apart(server, items)
-        await asyncio.sleep(0)                                                          # the answers go out first
-        for account in accounts:
-            try: account()
-            except Exception as e: server.problem = f"answered, but not logged or counted: {type(e).__name__}: {first_line(e)}"
 
 # %% ../nbs/07d_server.ipynb #a65d6ed8
 @patch
