@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['TS', 'REPO_PY', 'LeakageError', 'check_leakage', 'days_to_holiday', 'calendar_part', 'add_calendar', 'join_table',
            'aggregate_columns', 'feature_spec', 'feature_frame', 'as_micro', 'arrivals', 'change_points', 'nanoseconds',
-           'window_rate', 'store_yaml', 'definitions', 'open_store', 'materialize', 'historical', 'online',
-           'write_repo', 'hourly', 'source', 'table_view', 'aggregate_view', 'store_views', 'conform', 'request_rows',
-           'read_spec', 'get_features', 'field_kind', 'request_fields']
+           'window_rate', 'store_yaml', 'definitions', 'open_store', 'materialize', 'historical', 'online', 'rebase',
+           'relative_to', 'write_repo', 'hourly', 'source', 'table_view', 'aggregate_view', 'store_views', 'conform',
+           'request_rows', 'read_spec', 'get_features', 'field_kind', 'request_fields']
 
 # %% ../nbs/03_features.ipynb #71702ea1
 import datetime as dt, json, os
@@ -225,13 +225,30 @@ def online(store,          # the feature store
         flags.update({f"missing_{v['name']}": values[v['features']].isna().all(axis=1), f"stale_{v['name']}": stale})
     return pd.concat([df.reset_index(drop=True), values], axis=1), pd.DataFrame(flags)
 
+# %% ../nbs/03_features.ipynb #3305178f
+def rebase(spec, # a feature spec ({'repo', 'store': {'views'}}) or a store's spec ({'views'})
+           move, # a function of one path: the path to write, or the path to use
+          ):
+    "The spec with its repository's folder and its views' sources moved by `move`."
+    out = {**spec, **({'repo': move(spec['repo'])} if 'repo' in spec else {})}
+    if 'views' in spec: out['views'] = [{**v, 'path': move(v['path'])} for v in spec['views']]
+    return {**out, 'store': rebase(spec['store'], move)} if 'store' in spec else out
+
+def relative_to(workspace): # a workspace
+    "The map of a path inside the workspace to the path relative to it; any other path stays as it is."
+    def move(path): # a path
+        try: return str(Path(path).absolute().relative_to(Path(workspace).absolute()))
+        except ValueError: return str(path)
+    return move
+
 # %% ../nbs/03_features.ipynb #8778676d
 REPO_PY = '''\
 "Feast definitions of this workspace, built by mlops_nb from spec.json (written by the features stage)."
 import json, pathlib
-from mlops_nb.features import definitions
+from mlops_nb.features import definitions, rebase
 
-for _object in definitions(json.loads((pathlib.Path(__file__).parent / 'spec.json').read_text())):
+workspace = pathlib.Path(__file__).absolute().parent.parent                           # the spec's paths are relative to it
+for _object in definitions(rebase(json.loads((pathlib.Path(__file__).parent / 'spec.json').read_text()), lambda path: str(workspace / path))):
     globals()[f"{type(_object).__name__}_{_object.name}"] = _object
 '''
 
@@ -243,7 +260,7 @@ def write_repo(repo,          # the repository folder
     repo = Path(repo)
     (repo/'data').mkdir(parents=True, exist_ok=True)
     (repo/'feature_store.yaml').write_text(settings or store_yaml())
-    write_json(repo/'spec.json', spec)
+    write_json(repo/'spec.json', rebase(spec, relative_to(repo.absolute().parent)))
     (repo/'repo.py').write_text(REPO_PY)
     return repo
 
@@ -329,16 +346,17 @@ def request_rows(records, # request dicts, or a frame
 
 # %% ../nbs/03_features.ipynb #a104ef62
 def read_spec(run_dir): # a run directory
-    "The run's feature spec, whose store and sources are those of the workspace the run lies in now."
+    "The run's feature spec, its paths resolved against the workspace the run lies in now (older runs wrote them absolute)."
     spec = json.loads((Path(run_dir)/'feature_spec.json').read_text())
     workspace = run_workspace(run_dir)
-    if not (Path(run_dir).absolute().parent.name == 'runs' and (workspace/'feature_repo').is_dir()): return spec
-    def here(path): # a source written by some run's features stage, wherever that workspace was
+    here = Path(run_dir).absolute().parent.name == 'runs' and (workspace/'feature_repo').is_dir()
+    def move(path): # a path the features stage wrote
         parts = Path(path).parts
-        moved = workspace/Path(*parts[-4:]) if len(parts) > 4 and parts[-4] == 'runs' and parts[-2] == 'feature_sources' else None
-        return str(moved) if moved is not None and moved.exists() else path
-    store = {'store': {**spec['store'], 'views': [{**v, 'path': here(v['path'])} for v in spec['store']['views']]}} if 'store' in spec else {}
-    return {**spec, 'repo': str(workspace/'feature_repo'), **store}
+        if not Path(path).is_absolute(): return str(workspace/path)
+        older = here and len(parts) > 4 and parts[-4] == 'runs' and parts[-2] == 'feature_sources'   # a source, named absolute
+        return str(workspace/Path(*parts[-4:])) if older else path
+    spec = rebase(spec, move)
+    return {**spec, 'repo': str(workspace/'feature_repo')} if here else spec
 
 # %% ../nbs/03_features.ipynb #b46238bb
 def get_features(records,    # request dicts, or a frame
