@@ -1,11 +1,16 @@
 # The model server: the package, and the production model with its feature store from the workspace.
 #   mlops-nb run                       (puts a model in production in ./workspace)
 #   docker build -t mlops-server .     (add --build-arg PIP_EXTRA_INDEX_URL=https://... for an index that holds mlops_nb)
-#   docker run --rm -p 8000:8000 mlops-server
+#   python -c "import secrets; print(secrets.token_urlsafe(32))" > token     (clients send: Authorization: Bearer <it>)
+#   docker run --rm -p 8000:8000 -v "$PWD/token:/run/secrets/mlops_nb_token:ro" mlops-server
+# The token is a secret mounted as a file (a Docker secret, a Kubernetes Secret volume at /run/secrets), never in the image.
 FROM python:3.11-slim
 ARG MLOPS_NB_VERSION=0.1.0
 ARG PIP_EXTRA_INDEX_URL
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 WANDB_MODE=offline MLOPS_NB_WORKSPACE=/srv/workspace
+# MLOPS_NB_TOKEN_FILE names where the secret is mounted; it holds none
+# hadolint ignore=DL3064
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 WANDB_MODE=offline MLOPS_NB_WORKSPACE=/srv/workspace \
+    MLOPS_NB_TOKEN_FILE=/run/secrets/mlops_nb_token
 RUN pip install --no-cache-dir "mlops_nb==${MLOPS_NB_VERSION}" \
  && useradd --create-home --uid 10001 mlops \
  && mkdir -p /srv/workspace \

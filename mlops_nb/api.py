@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['TIME_SCHEMA', 'KIND_TYPES', 'iso_time', 'whole', 'field_meaning', 'request_model', 'error_lines', 'Answer', 'Answers',
            'Problem', 'Truth', 'Stored', 'Readiness', 'truth_model', 'problem', 'validation_problem', 'create_app',
-           'lifespan', 'add_refusals', 'add_prediction_routes', 'add_status_routes', 'describe', 'app_from_environment',
-           'serve']
+           'document_token', 'lifespan', 'add_refusals', 'add_prediction_routes', 'add_status_routes', 'describe',
+           'app_from_environment', 'serve']
 
 # %% ../nbs/07e_api.ipynb #8aa69ebb
-import asyncio, datetime as dt, json, os, shutil, uuid
+import asyncio, datetime as dt, json, os, shutil, sys, uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, List, Literal, Optional, Union
@@ -18,13 +18,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, WithJsonSchema, create_model
 from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from .auth import OPEN_PATHS, TOKEN_VARIABLE, BearerToken, access, read_token
 from .core import *
 from .release import default_model, release_state, strategy
 from .predlog import UnknownRequests
 from .freshness import FeedbackError, take_feedback, truth_domain
 from .features import read_spec
 from .registry import get_model_version
-from .server import Pending, Server, batch_loop, production_spec, server_settings
+from .batching import batch_loop
+from .server import Pending, Server, production_spec, server_settings
 
 # %% ../nbs/07e_api.ipynb #84174689
 def iso_time(value): # a request's time field
@@ -137,12 +140,13 @@ def truth_model(workspace, # the workspace
     return create_model('Truth', __base__=Truth, truth=(kind, Field(description=Truth.model_fields['truth'].description, examples=[1])))
 
 # %% ../nbs/07e_api.ipynb #cb6f57a7
-def problem(status,      # the HTTP status
-            lines,       # what is wrong: one line or several
+def problem(status,       # the HTTP status
+            lines,        # what is wrong: one line or several
+            headers=None, # response headers to add
            ):
     "A JSON error response: the first problem as `message`, all of them as `detail`."
     lines = [lines] if isinstance(lines, str) else list(lines)
-    return JSONResponse({'message': lines[0], 'detail': lines}, status)
+    return JSONResponse({'message': lines[0], 'detail': lines}, status, headers)
 
 # %% ../nbs/07e_api.ipynb #d2065456
 def validation_problem(exc,       # FastAPI's RequestValidationError
@@ -156,9 +160,11 @@ def validation_problem(exc,       # FastAPI's RequestValidationError
     return problem(422, error_lines(exc.errors(), body))
 
 # %% ../nbs/07e_api.ipynb #43a45234
-def create_app(workspace, # the workspace
-               name='',   # the model to serve; '' for the only one in production
-               **settings, # server settings to change (see `SETTINGS` in 07d_server)
+def create_app(workspace,           # the workspace
+               name='',             # the model to serve; '' for the only one in production
+               token=None,          # the bearer token every route but the probes requires; None for none (see 07h_auth)
+               allowed_hosts=('*',), # the Host names it answers to
+               **settings,          # server settings to change (see `SETTINGS` in 07d_server)
               ):
     "The model server's FastAPI app."
     settings, name = server_settings(**settings), name or default_model(workspace)
@@ -170,7 +176,23 @@ def create_app(workspace, # the workspace
     add_refusals(app, settings['max_batch'])
     add_prediction_routes(app, server, Record, truth_model(workspace, name))
     add_status_routes(app, server)
+    if token:
+        app.add_middleware(BearerToken, token=token, refuse=lambda line: problem(401, line, {'WWW-Authenticate': 'Bearer'}))
+        document_token(app)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))   # outermost: a foreign Host is refused first
     return app
+
+# %% ../nbs/07e_api.ipynb #688ae793
+def document_token(app): # the FastAPI app, guarded by a token
+    "Say in the OpenAPI schema that every operation but the probes takes the bearer token, and may answer 401."
+    schema = app.openapi()
+    schema.setdefault('components', {}).setdefault('securitySchemes', {})['bearer'] = {'type': 'http', 'scheme': 'bearer'}
+    for path, operations in schema['paths'].items():
+        if path in OPEN_PATHS: continue
+        for operation in operations.values():
+            operation['security'] = [{'bearer': []}]
+            operation['responses']['401'] = {'description': 'No bearer token, or not this one.',
+                                             'content': {'application/json': {'schema': {'$ref': '#/components/schemas/Problem'}}}}
 
 # %% ../nbs/07e_api.ipynb #6083b780
 def lifespan(server): # a Server
@@ -262,7 +284,7 @@ def describe(server): # a Server
 def app_from_environment():
     "The app a uvicorn worker builds, from what `serve` put in the environment."
     options = json.loads(os.environ['MLOPS_NB_SERVE'])
-    return create_app(options.pop('workspace'), options.pop('name'), **options)
+    return create_app(options.pop('workspace'), options.pop('name'), read_token(), **options)
 
 def serve(workspace,       # the workspace
           name='',         # the model; '' for the only one in production
@@ -275,8 +297,11 @@ def serve(workspace,       # the workspace
     import uvicorn
     server_settings(**settings)
     options = {'host': host, 'port': port, 'log_level': 'warning', 'access_log': False}
-    if workers == 1: return uvicorn.run(create_app(workspace, name, **settings), **options)
+    token, hosts, warning = access(host, workspace)
+    if warning: print(warning, file=sys.stderr, flush=True)
+    if workers == 1: return uvicorn.run(create_app(workspace, name, token, hosts, **settings), **options)
     folder = Path(workspace)/'serving'/f'metrics-{port}'
     shutil.rmtree(folder, ignore_errors=True); folder.mkdir(parents=True)
-    os.environ.update(PROMETHEUS_MULTIPROC_DIR=str(folder), MLOPS_NB_SERVE=json.dumps({'workspace': str(workspace), 'name': name or default_model(workspace), **settings}))
+    os.environ.update(PROMETHEUS_MULTIPROC_DIR=str(folder), **({TOKEN_VARIABLE: token} if token else {}),   # workers read the token as the parent did
+                      MLOPS_NB_SERVE=json.dumps({'workspace': str(workspace), 'name': name or default_model(workspace), 'allowed_hosts': hosts, **settings}))
     uvicorn.run('mlops_nb.api:app_from_environment', factory=True, workers=workers, **options)

@@ -223,7 +223,8 @@ def serve(host: str = typer.Option('127.0.0.1', '--host', help="The address to l
           canary_latency_floor_ms: float = typer.Option(2.0, '--canary-latency-floor-ms', min=0, help="...and by more than this many milliseconds"),
           push_labels: bool = typer.Option(True, '--push-labels/--no-push-labels', help="Push the label aggregates each truth at /feedback changes to the feature store"),
           workspace: Optional[Path] = WORKSPACE):
-    "Serve a model over HTTP: /predict, /feedback, /health, /ready, /metadata, /metrics; the API's documentation at /docs."
+    """Serve a model over HTTP: /predict, /feedback, /health, /ready, /metadata, /metrics; the API's documentation at /docs.
+    Beyond loopback every route but /health and /ready takes a bearer token: $MLOPS_NB_TOKEN or the file $MLOPS_NB_TOKEN_FILE."""
     from mlops_nb.api import serve as run_server
     typer.echo(f"serving on http://{host}:{port} (the API's documentation at /docs); Ctrl-C stops", err=True)
     run_server(workspace_path(workspace), model, host, port, workers, max_batch=max_batch, max_wait_ms=max_wait_ms, canary_min_requests=canary_min_requests,

@@ -341,10 +341,16 @@ def serve_report(name,       # the report
                  port=8866,  # the port on 127.0.0.1
                  echo=print, # called with the URL
                 ):
-    "Serve the report with Voila on loopback until stopped; return Voila's exit code."
-    import tempfile
+    """Serve the report with Voila on loopback until stopped, behind a token (`MLOPS_NB_TOKEN` or `MLOPS_NB_TOKEN_FILE`,
+    else one made for the run and shown in the URL); return Voila's exit code."""
+    import secrets, tempfile
+    from mlops_nb.auth import read_token
+    token = read_token()
     with tempfile.TemporaryDirectory() as folder:
         command = voila_command(report_copy(name, folder), port)
-        echo(f"serving the {name} report of {workspace} at http://127.0.0.1:{port}/ (Ctrl-C stops it)")
-        try: return subprocess.run(command, env={**os.environ, 'MLOPS_NB_WORKSPACE': str(Path(workspace).absolute())}).returncode
+        with os.fdopen(os.open(Path(folder)/'voila.json', os.O_WRONLY | os.O_CREAT, 0o600), 'w') as f:   # Voila reads its config here
+            json.dump({'Voila': {'token': token or secrets.token_urlsafe(24)}}, f)
+        shown = '<your MLOPS_NB_TOKEN>' if token else json.loads((Path(folder)/'voila.json').read_text())['Voila']['token']
+        echo(f"serving the {name} report of {workspace} at http://127.0.0.1:{port}/?token={shown} (Ctrl-C stops it)")
+        try: return subprocess.run(command, cwd=folder, env={**os.environ, 'MLOPS_NB_WORKSPACE': str(Path(workspace).absolute())}).returncode
         except KeyboardInterrupt: return 0

@@ -104,7 +104,9 @@ def test_dockerfile_passes_hadolint_and_what_it_copies_serves(workflow_project, 
             shutil.copy2(path, image/relative)
     assert not list((image/'workspace'/'runs').rglob('*.parquet'))   # the data snapshots stay out of the image
     port = free_port()
-    env = {**os.environ, 'MLOPS_NB_WORKSPACE': str(image/'workspace'), 'WANDB_MODE': 'offline'}
+    (tmp_path/'token').write_text('a-token-mounted-as-a-secret\n')                        # as the Dockerfile's secret is mounted
+    env = {**os.environ, 'MLOPS_NB_WORKSPACE': str(image/'workspace'), 'WANDB_MODE': 'offline', 'MLOPS_NB_TOKEN_FILE': str(tmp_path/'token')}
+    assert 'MLOPS_NB_TOKEN_FILE=/run/secrets/mlops_nb_token' in text
     server = subprocess.Popen(['mlops-nb', 'serve', '--host', '127.0.0.1', '--port', str(port)], cwd=tmp_path, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
@@ -117,6 +119,8 @@ def test_dockerfile_passes_hadolint_and_what_it_copies_serves(workflow_project, 
         spec = json.loads(next((image/'workspace'/'runs').glob('*/feature_spec.json')).read_text())
         record = {name: info['example'] for name, info in spec['request'].items()}
         request = urllib.request.Request(f'http://127.0.0.1:{port}/predict', json.dumps([record]).encode(), {'content-type': 'application/json'})
+        with pytest.raises(urllib.error.HTTPError, match='401'): urllib.request.urlopen(request, timeout=30)   # the token is required
+        request.add_header('Authorization', 'Bearer a-token-mounted-as-a-secret')
         answer = json.loads(urllib.request.urlopen(request, timeout=30).read())['predictions'][0]
         assert 0 <= answer['probability'] <= 1 and answer['version'] == 1
     finally:

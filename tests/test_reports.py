@@ -1,7 +1,7 @@
 """The Voila reports in a real browser: `mlops-nb report` serves each on loopback, Debian's Chromium (driven by
 Playwright through `executable_path`) opens it; and JupyterLab opens a stage notebook and starts its kernel.
 Screenshots go to test-artifacts/ (or $MLOPS_NB_ARTIFACTS)."""
-import json, os, re, shutil, signal, subprocess, time
+import json, os, re, shutil, signal, subprocess, time, urllib.parse
 from pathlib import Path
 import httpx, pandas as pd, pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
@@ -46,9 +46,13 @@ def browser():
         chromium.close()
 
 
+TOKEN = 'report-token-for-the-tests'
+
+
 def serve(*command, url, timeout=120):
-    "Start a server process and return it once `url` answers (any status below 500: the server is up)."
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    "Start a server process, its token `TOKEN`, and return it once `url` answers (any status below 500: the server is up)."
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               env={**os.environ, 'MLOPS_NB_TOKEN': TOKEN})
     deadline = time.time() + timeout
     while time.time() < deadline:
         assert process.poll() is None, process.stderr.read()[-2000:]
@@ -78,7 +82,7 @@ def open_report(browser, name, workspace, tries=2):
         page = browser.new_page(viewport={'width': 1280, 'height': 1600})
         started = time.perf_counter()
         try:
-            page.goto(f'http://127.0.0.1:{port}/', timeout=120_000)
+            page.goto(f'http://127.0.0.1:{port}/?token={TOKEN}', timeout=120_000)
             page.wait_for_selector('.jp-OutputArea img', timeout=120_000)
             return server, page, time.perf_counter() - started
         except PlaywrightTimeout:
@@ -92,6 +96,8 @@ def test_each_report_renders_in_chromium_and_a_widget_changes_its_plot(reported,
     server, page, seconds = open_report(browser, name, reported)
     try:
         print(f"{name}: first plot {seconds:.1f} s after the request")
+        stranger = httpx.get(f'http://127.0.0.1:{urllib.parse.urlsplit(page.url).port}/', timeout=30)
+        assert stranger.status_code == 302 and '/login' in stranger.headers['location']      # without the token: the login page
         text = page.inner_text('body')
         for title in TITLES[name]: assert title in text, f'{name}: no {title!r} on the page'
         assert 'Traceback' not in text and 'Error' not in re.sub(r'error rate|Error rate', '', text), text[:2000]
