@@ -1,5 +1,5 @@
 "Helpers the benchmarks share."
-import os, subprocess
+import os, socket, subprocess
 from pathlib import Path
 
 
@@ -17,3 +17,10 @@ def flights_config():
     "The config `mlops-nb run` uses when given none: the notebooks' defaults with the full-year flights values."
     from mlops_nb.pipeline import default_config, stage_parameters
     return default_config(stage_parameters())
+
+
+def free_port():
+    "A port on loopback that nothing listens on."
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]

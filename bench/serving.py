@@ -20,18 +20,13 @@ client sends truths to /feedback (20 a request, known now, each pushing its orig
 materialize` runs in a loop, bringing the store up to now (each run writes the Feast registry, so the server reloads
 its cache beside the answers).
 """
-import argparse, asyncio, json, os, socket, statistics, subprocess, sys, tempfile, time
+import argparse, asyncio, json, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 import httpx, numpy as np, pandas as pd
+from common import free_port
 
 HERE = Path(__file__).parent
 RAW = ['time_hour', 'origin', 'carrier', 'flight', 'dest', 'sched_dep_time', 'sched_arr_time', 'distance']
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def start(command, env, ready):
