@@ -8,7 +8,7 @@ workspace (or reuses DIR if it has such a run), then times, in-process against t
 - one request through `get_features()` (online store + on-demand transforms + conform), and through
   Feast's `get_online_features` alone, p50 and p99 over --calls calls.
 """
-import argparse, json, os, statistics, subprocess, tempfile, time
+import argparse, os, statistics, subprocess, tempfile, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from common import features_run
@@ -18,9 +18,9 @@ def percentiles(seconds): return np.percentile(seconds, 50) * 1e3, np.percentile
 
 
 def main(runs, calls, workspace):
-    from mlops_nb.features import add_calendar, get_features, historical, open_store
+    from mlops_nb.features import add_calendar, get_features, historical, open_store, read_spec
     run = features_run(workspace or tempfile.mkdtemp())
-    spec = json.loads((run/'feature_spec.json').read_text())
+    spec = read_spec(run)
     store = open_store(spec['repo'])
     data = add_calendar(pd.read_parquet(run/'validated'/'data.parquet'), spec['timestamp'], spec['calendar'], spec['timezone'])
     seconds = []

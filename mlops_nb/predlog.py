@@ -135,12 +135,13 @@ class PredictionLog:
             self.queue.put((kind, rows))
 
     def turn(self):
-        "Sync the open journal to disk and start the next: the queue holds the rows of the journals spent (call with the lock)."
-        if self.journal is not None:
-            if not self.journaled: return
-            os.fsync(self.journal); os.close(self.journal); self.spent.append(self.journals/f'{self.writer}-{self.seq:08d}.jsonl')
+        "Start the next journal if the open one holds rows (call with the lock); return the spent one's descriptor, to sync and close."
+        if self.journal is not None and not self.journaled: return None
+        spent = self.journal
+        if spent is not None: self.spent.append(self.journals/f'{self.writer}-{self.seq:08d}.jsonl')
         self.seq += 1
         self.journal, self.journaled = os.open(self.journals/f'{self.writer}-{self.seq:08d}.jsonl', os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), 0
+        return spent
 
     def run(self):
         "The writer: flush every `flush_seconds` until stopped; a failed flush is reported and the writer goes on."
@@ -154,11 +155,14 @@ class PredictionLog:
     def flush(self):
         "Write what came in since the last flush, one part per kind and hour, then drop its journals, and roll hours that are over."
         with self.lock:
-            self.turn()
+            spent = self.turn()
             while True:
                 try: kind, rows = self.queue.get_nowait()
                 except queue.Empty: break
                 for row in rows: self.batches.setdefault((kind, window_of(row['at'])), (f'{self.writer}-{self.seq:08d}.parquet', []))[1].append(row)
+        if spent is not None:                                                           # synced outside the lock: answers go on meanwhile
+            try: os.fsync(spent)
+            finally: os.close(spent)
         for (kind, window), (name, rows) in list(self.batches.items()):   # a batch keeps its part's name until it is written
             self.write_part(kind, window, rows, name)
             with self.lock: self.unwritten -= len(self.batches.pop((kind, window))[1])

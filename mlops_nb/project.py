@@ -97,13 +97,14 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \\
 CMD ["mlops-nb", "serve", "--host", "0.0.0.0", "--port", "8000"]
 """
 DOCKERIGNORE = """\
-# Only what the server reads goes into the image.
+# Only what the server reads goes into the image: the registry, the models, the feature store and its sources.
 *
 !workspace/registry.db
 !workspace/artifacts/
 !workspace/feature_repo/
 !workspace/runs/*/run.json
 !workspace/runs/*/feature_spec.json
+!workspace/runs/*/feature_sources/
 """
 
 # %% ../nbs/10a_project.ipynb #ea663c2b

@@ -3,7 +3,7 @@ import json, os, subprocess
 import numpy as np, pandas as pd, pytest
 from conftest import first_run
 from mlops_nb.modelfile import load_model
-from mlops_nb.features import TS, as_micro, definitions, get_features, historical, materialize, open_store, write_repo
+from mlops_nb.features import TS, as_micro, definitions, get_features, historical, materialize, open_store, read_spec, write_repo
 
 RAW = ['carrier', 'flight', 'origin', 'dest', 'time_hour', 'sched_dep_time', 'sched_arr_time', 'distance']   # a request
 KEYS = ['carrier', 'flight', 'origin', 'dest', 'time_hour']
@@ -22,7 +22,7 @@ def replay(slice_workspace, tmp_path_factory):
     """A fresh store from the slice run's spec, materialized hour by hour through 10 busy hours of March (after training),
     serving 50 flights at each hour as it comes."""
     run = first_run(slice_workspace)
-    spec = json.loads((run/'feature_spec.json').read_text())
+    spec = read_spec(run)                                                               # its sources' paths, resolved in this workspace
     store = open_store(write_repo(tmp_path_factory.mktemp('store'), spec['store']))
     store.apply(definitions(spec['store']))
     data = pd.read_parquet(run/'validated'/'data.parquet')

@@ -99,10 +99,11 @@ def test_dockerfile_passes_hadolint_and_what_it_copies_serves(workflow_project, 
     image = tmp_path/'image'
     for path in (project/'workspace').rglob('*'):
         relative = str(path.relative_to(project))
-        if path.is_file() and any(fnmatch.fnmatch(relative, k) or relative.startswith(k + '/') for k in keep):
+        if path.is_file() and any(fnmatch.fnmatch(relative, k) or fnmatch.fnmatch(relative, k + '/*') for k in keep):
             (image/relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, image/relative)
-    assert not list((image/'workspace'/'runs').rglob('*.parquet'))   # the data snapshots stay out of the image
+    kept = {p.parent.name for p in (image/'workspace'/'runs').rglob('*.parquet')}
+    assert kept == {'feature_sources'}                                # the data snapshots stay out; the store's sources go in
     port = free_port()
     (tmp_path/'token').write_text('a-token-mounted-as-a-secret\n')                        # as the Dockerfile's secret is mounted
     env = {**os.environ, 'MLOPS_NB_WORKSPACE': str(image/'workspace'), 'WANDB_MODE': 'offline', 'MLOPS_NB_TOKEN_FILE': str(tmp_path/'token')}
