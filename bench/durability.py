@@ -31,7 +31,7 @@ class Server:
         self.url = f'http://127.0.0.1:{self.port}'
         env = {**os.environ, 'WANDB_MODE': 'offline', 'PYTHONPATH': str(self.code)}
         self.process = subprocess.Popen([sys.executable, '-c', 'from mlops_nb.cli import main; main()', 'serve', '--workspace', str(self.workspace), '--port', str(self.port)],
-                                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                        env=env, cwd=self.code, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)   # `-c` puts the cwd first on sys.path
         deadline = time.time() + 300
         while time.time() < deadline:
             if self.process.poll() is not None: sys.exit(f"server exited: {self.process.stderr.read()[-2000:]}")
@@ -110,7 +110,7 @@ def lost(workspace, answered, stored, code):
               "p = rows[rows.route == 'production']; print(json.dumps({'ids': p.request_id.tolist(), 'truth': p.dropna(subset=['truth'])[['request_id', 'truth']].values.tolist()}))")
     from mlops_nb.release import default_model
     out = subprocess.run([sys.executable, '-c', script, str(workspace), default_model(workspace)], env={**os.environ, 'PYTHONPATH': str(code)},
-                         capture_output=True, text=True, check=True).stdout
+                         cwd=code, capture_output=True, text=True, check=True).stdout
     import json
     found = json.loads(out)
     truths = {i: t for i, t in found['truth']}
