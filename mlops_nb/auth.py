@@ -12,7 +12,7 @@ from pathlib import Path
 
 # %% ../nbs/07h_auth.ipynb #b6d7fd18
 TOKEN_VARIABLE, TOKEN_FILE_VARIABLE, HOSTS_VARIABLE = 'MLOPS_NB_TOKEN', 'MLOPS_NB_TOKEN_FILE', 'MLOPS_NB_ALLOWED_HOSTS'
-OPEN_PATHS = ('/health', '/ready')                       # the probes: they say whether the process is up and ready, nothing else
+OPEN_PATHS = ('/health', '/ready')                       # the probes: whether the process is up and ready, nothing else
 LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '::1']
 
 class AccessError(ValueError):
@@ -28,7 +28,8 @@ def read_token(environ=None, # the environment; None for the process's
         try: token = Path(environ[TOKEN_FILE_VARIABLE]).read_text().strip()
         except OSError as e: raise AccessError(f"{where}: cannot read the token ({e.strerror})") from None
         if not token: raise AccessError(f"{where}: the file is empty")
-    if token and len(token) < 16: raise AccessError(f"{where}: a token needs at least 16 characters, it has {len(token)}")
+    if token and len(token) < 16:
+        raise AccessError(f"{where}: a token needs at least 16 characters, it has {len(token)}")
     return token or None
 
 # %% ../nbs/07h_auth.ipynb #dd5e1ab8
@@ -43,20 +44,22 @@ def access(host,         # the address the server listens on
           ):
     "(the token to require or None, the Host names to answer, a warning or None) for a server on `host`."
     environ = os.environ if environ is None else environ
-    token, warning, extra = read_token(environ), None, [h.strip() for h in environ.get(HOSTS_VARIABLE, '').split(',') if h.strip()]
+    token, warning = read_token(environ), None
+    extra = [h.strip() for h in environ.get(HOSTS_VARIABLE, '').split(',') if h.strip()]
     if token is None and not is_loopback(host):
         token, path = secrets.token_urlsafe(32), Path(workspace)/'serving'/'token'
         path.parent.mkdir(parents=True, exist_ok=True)
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 'w') as f: f.write(token)
-        warning = (f"warning: listening on {host} without {TOKEN_VARIABLE} or {TOKEN_FILE_VARIABLE}: this run requires a token made "
-                   f"for it, in {path}; set one of them to choose it")
+        warning = (f"warning: listening on {host} without {TOKEN_VARIABLE} or {TOKEN_FILE_VARIABLE}: "
+                   f"this run requires a token made for it, in {path}; set one of them to choose it")
     everywhere = host in ('0.0.0.0', '::') and not extra
-    hosts = ['*'] if everywhere else list(dict.fromkeys([*([] if is_loopback(host) else [host]), *LOOPBACK_NAMES, *extra]))
+    own = [] if is_loopback(host) else [host]
+    hosts = ['*'] if everywhere else list(dict.fromkeys([*own, *LOOPBACK_NAMES, *extra]))
     return token, hosts, warning
 
 # %% ../nbs/07h_auth.ipynb #57e0bd1c
 class BearerToken:
-    "ASGI middleware: a request to any path but the probes carries `Authorization: Bearer <token>`, else `refuse(line)` answers it (401)."
+    "ASGI middleware: a request to a path but the probes carries `Authorization: Bearer <token>`, or `refuse` answers."
     def __init__(self,
                  app,    # the ASGI app it guards
                  token,  # the token to require
@@ -68,7 +71,8 @@ class BearerToken:
         if scope['type'] == 'http' and scope['path'] not in OPEN_PATHS:
             sent = dict(scope['headers']).get(b'authorization', b'')
             scheme, _, given = sent.partition(b' ')
-            if not sent: return await self.refuse(f"{scope['path']}: no bearer token: send the header 'Authorization: Bearer <token>'")(scope, receive, send)
-            if scheme.lower() != b'bearer' or not hmac.compare_digest(given.strip(), self.token):
-                return await self.refuse(f"{scope['path']}: the bearer token is not this server's")(scope, receive, send)
+            valid = scheme.lower() == b'bearer' and hmac.compare_digest(given.strip(), self.token)
+            missing = "no bearer token: send the header 'Authorization: Bearer <token>'"
+            why = missing if not sent else None if valid else "the bearer token is not this server's"
+            if why: return await self.refuse(f"{scope['path']}: {why}")(scope, receive, send)
         await self.app(scope, receive, send)

@@ -20,21 +20,24 @@ def production_failed(server, # a Server
     served, n = server.release.production, len(item.records)
     server.watch.add('production', n, n, 0.0); server.metrics.errors.labels('production', str(served.version)).inc(n)
     latency, why = (time.perf_counter() - item.arrived) * 1000, f"{type(error).__name__}: {first_line(error)}"
-    server.log.write([log_row(i, r, served, 'production', np.nan, None, [], latency, now_utc(), why, n) for i, r in zip(item.ids, item.records)])
+    at = now_utc()
+    server.log.write([log_row(i, r, served, 'production', np.nan, None, [], latency, at, why, n)
+                      for i, r in zip(item.ids, item.records)])
 
 # %% ../nbs/07da_batching.ipynb #298ec875
 def score_apart(server,                   # a Server
                 items,                    # Pending requests
-                failed=production_failed, # called with (server, a request, the exception) for a request that fails alone
+                failed=production_failed, # called with (server, request, exception) for a request that fails alone
                ):
-    "Score the requests together; if that fails, each one alone, so that one request's failure fails no other. Returns the bookkeeping to do."
+    "Score the requests together, or each alone if that fails: one's failure fails no other. Returns the bookkeeping."
     try: return [server.score(items)]
     except Exception as e:
         waiting = [item for item in items if not item.future.done()]
         if len(waiting) == 1:
             try: failed(server, waiting[0], e)
             finally: waiting[0].future.set_exception(e)
-        return [] if len(waiting) < 2 else [account for item in waiting for account in score_apart(server, [item], failed)]
+        if len(waiting) < 2: return []
+        return [account for item in waiting for account in score_apart(server, [item], failed)]
 
 # %% ../nbs/07da_batching.ipynb #30972c87
 async def batch_loop(server): # a Server

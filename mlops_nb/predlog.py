@@ -40,7 +40,7 @@ def write_parquet(rows, # dicts, or an Arrow table
     table = rows if isinstance(rows, pa.Table) else steady(pa.Table.from_pylist(rows))
     tmp = Path(path).with_name(f'.{Path(path).name}.tmp')
     pq.write_table(table, tmp)
-    fd = os.open(tmp, os.O_RDONLY); os.fsync(fd); os.close(fd)                         # on disk before the journal of its rows goes
+    fd = os.open(tmp, os.O_RDONLY); os.fsync(fd); os.close(fd)                         # on disk before the journal goes
     os.replace(tmp, path)
     return Path(path)
 
@@ -57,7 +57,8 @@ def compact(parts,       # the Parquet parts to join
     write_parquet(table, target)
     if profile is not None:
         served = table.to_pandas()
-        served = served[(served.route != 'shadow') & (served.error.isna() if 'error' in served else True)][[c for c in features if c in served]]
+        served = served[(served.route != 'shadow') & (served.error.isna() if 'error' in served else True)]   # as served
+        served = served[[c for c in features if c in served]]
         if len(served):
             save_profile(profile_frame(served), Path(profile).with_name(f'.{Path(profile).name}.tmp'))
             os.replace(Path(profile).with_name(f'.{Path(profile).name}.tmp'), profile)
@@ -72,7 +73,7 @@ create table if not exists request_keys (request_id text primary key, keys text)
 """
 
 def hold(path): # a lock file (made if missing)
-    "An open descriptor holding the file's lock, or None while another process holds it: the kernel lets go when that process dies."
+    "A descriptor holding the file's lock, or None while another process holds it (the kernel lets go when it dies)."
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError: os.close(fd); return None
@@ -93,7 +94,7 @@ def read_journal(path): # a journal file
 
 # %% ../nbs/07c_predlog.ipynb #ed755042
 class PredictionLog:
-    "Answers journaled before they are answered, written off the request's path as Parquet parts, one file and profile per hour."
+    "Answers journaled before they go out, then written as Parquet parts, one file and profile per hour."
     def __init__(self,
                  workspace,         # the workspace
                  model,             # the model's name: the log's folder
@@ -102,14 +103,16 @@ class PredictionLog:
                  keys=(),           # request fields kept in the index for each answer, to find its entities when its truth comes
                 ):
         self.folder, self.profiles, self.feedback = (Path(workspace)/kind/model for kind in ('predictions', 'profiles', 'feedback'))
-        self.parts, self.journals, self.features, self.flush_seconds = self.folder/'.parts', self.folder/'.journal', list(features), flush_seconds
+        self.parts, self.journals = self.folder/'.parts', self.folder/'.journal'
+        self.features, self.flush_seconds = list(features), flush_seconds
         self.keys, self.writer = list(keys), f'{os.getpid()}.{secrets.token_hex(4)}'
-        for folder in (self.parts, self.journals, self.profiles, self.feedback): folder.mkdir(parents=True, exist_ok=True)
+        for folder in (self.parts, self.journals, self.profiles, self.feedback):
+            folder.mkdir(parents=True, exist_ok=True)
         with self.index() as conn: conn.executescript(INDEX)
         self.queue, self.pending, self.lock, self.seq, self.stopping = queue.SimpleQueue(), {}, threading.Lock(), 0, threading.Event()
         self.batches, self.unwritten, self.problem = {}, 0, None   # rows taken but not written (kept when a flush fails); rows not written
-        self.held = hold(self.journals/f'{self.writer}.lock')        # held while this process lives: how others know it does
-        self.journal, self.journaled, self.spent = None, 0, []      # the open journal, bytes in it, journals whose rows are taken
+        self.held = hold(self.journals/f'{self.writer}.lock')        # held while this process lives
+        self.journal, self.journaled, self.spent = None, 0, []      # the open journal, its bytes, journals taken
         self.recover()
         self.turn()
         self.thread = threading.Thread(target=self.run, name='prediction-log', daemon=True)
@@ -125,7 +128,7 @@ class PredictionLog:
               rows,               # dicts: answers (request_id, at (UTC), model, version, route, ...) or feedback
               kind='predictions', # predictions or feedback
              ):
-        "Append rows to this process's journal, then queue them for the writer: once this returns, a killed process has lost none."
+        "Append rows to this process's journal, then queue them for the writer: once it returns, a kill loses none."
         line = json.dumps({'kind': kind, 'rows': rows}, default=plain).encode() + b'\n'
         with self.lock:
             os.write(self.journal, line)
@@ -135,12 +138,13 @@ class PredictionLog:
             self.queue.put((kind, rows))
 
     def turn(self):
-        "Start the next journal if the open one holds rows (call with the lock); return the spent one's descriptor, to sync and close."
+        "Start the next journal if the open one holds rows (lock held); return the spent one's descriptor, or None."
         if self.journal is not None and not self.journaled: return None
         spent = self.journal
         if spent is not None: self.spent.append(self.journals/f'{self.writer}-{self.seq:08d}.jsonl')
         self.seq += 1
-        self.journal, self.journaled = os.open(self.journals/f'{self.writer}-{self.seq:08d}.jsonl', os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), 0
+        path = self.journals/f'{self.writer}-{self.seq:08d}.jsonl'
+        self.journal, self.journaled = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), 0
         return spent
 
     def run(self):
@@ -153,17 +157,18 @@ class PredictionLog:
         os.close(self.held); (self.journals/f'{self.writer}.lock').unlink()
 
     def flush(self):
-        "Write what came in since the last flush, one part per kind and hour, then drop its journals, and roll hours that are over."
+        "Write what came since the last flush, a part per kind and hour; drop its journals; roll the hours over."
         with self.lock:
             spent = self.turn()
             while True:
                 try: kind, rows = self.queue.get_nowait()
                 except queue.Empty: break
-                for row in rows: self.batches.setdefault((kind, window_of(row['at'])), (f'{self.writer}-{self.seq:08d}.parquet', []))[1].append(row)
-        if spent is not None:                                                           # synced outside the lock: answers go on meanwhile
+                name = f'{self.writer}-{self.seq:08d}.parquet'                        # a batch keeps it until written
+                for row in rows: self.batches.setdefault((kind, window_of(row['at'])), (name, []))[1].append(row)
+        if spent is not None:                                                           # synced outside the lock
             try: os.fsync(spent)
             finally: os.close(spent)
-        for (kind, window), (name, rows) in list(self.batches.items()):   # a batch keeps its part's name until it is written
+        for (kind, window), (name, rows) in list(self.batches.items()):
             self.write_part(kind, window, rows, name)
             with self.lock: self.unwritten -= len(self.batches.pop((kind, window))[1])
         while self.spent: self.spent.pop().unlink()
@@ -218,8 +223,8 @@ class PredictionLog:
             compact(parts, target, profile, self.features)
 
     def recover(self):
-        "Write what writers no longer running journaled and had not written, then compact their parts (after a crash or kill -9)."
-        found = {p.name.split('-')[0] for p in self.parts.glob('*/*/*.parquet')} | {p.name.split('-')[0] for p in self.journals.glob('*.jsonl')}
+        "Write what writers no longer running journaled and had not written, then compact their parts (after kill -9)."
+        found = {p.name.split('-')[0] for p in [*self.parts.glob('*/*/*.parquet'), *self.journals.glob('*.jsonl')]}
         for writer in sorted(found - {self.writer}):
             lock = self.journals/f'{writer}.lock'
             held = hold(lock)                                                           # None while the writer runs
@@ -234,8 +239,9 @@ class PredictionLog:
         batches, key = {}, lambda row: (row['request_id'], row.get('route'), str(pd.Timestamp(row['at'])))
         for kind, row in (entry for path in journals for entry in read_journal(path)):
             batches.setdefault((kind, window_of(row['at'])), []).append(row)
-        for (kind, window), rows in batches.items():                                   # a kill between a part and its journal's end
-            written = {key(r) for part in sorted((self.parts/kind/window).glob(f'{writer}-*.parquet')) for r in pq.read_table(part).to_pylist()}
+        for (kind, window), rows in batches.items():                 # killed after a part, its journal kept?
+            parts = sorted((self.parts/kind/window).glob(f'{writer}-*.parquet'))
+            written = {key(r) for part in parts for r in pq.read_table(part).to_pylist()}
             rows = [r for r in rows if key(r) not in written]
             if rows: self.write_part(kind, window, rows, f'{writer}-recovered-{secrets.token_hex(4)}.parquet')
         for path in journals: path.unlink()
@@ -285,23 +291,26 @@ def add_feedback(log,   # a PredictionLog
     ids = list(dict.fromkeys(i['request_id'] for i in items))
     chunks = [ids[c:c + 500] for c in range(0, len(ids), 500)]
     with log.index() as conn:
-        known = {r[0] for part in chunks for r in conn.execute(f"select request_id from requests where request_id in ({','.join('?' * len(part))})", part)}
+        def each(query): # SQL with `{}` for each chunk's placeholders
+            return [r for part in chunks for r in conn.execute(query.format(','.join('?' * len(part))), part)]
+        known = {r[0] for r in each('select request_id from requests where request_id in ({})')}
         with log.lock: known |= {i for i in ids if i in log.pending}
         unknown = [i for i in ids if i not in known]
         if unknown: raise UnknownRequests(f"unknown request ids: {', '.join(unknown[:10])}" + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else ''))
         check(items)
-        conn.execute('begin immediate')                                                 # one writer of the truths at a time
-        truths = dict(r for part in chunks for r in conn.execute(f"select request_id, truth from feedback where request_id in ({','.join('?' * len(part))})", part))
+        conn.execute('begin immediate')                                                 # one writer of truths at a time
+        truths = dict(each('select request_id, truth from feedback where request_id in ({})'))
         at, rows, answer = now_utc(), [], {'stored': 0, 'repeated': [], 'replaced': []}
         for item in items:
             request_id, truth = item['request_id'], float(item['truth'])
             if request_id in truths and not item.get('replace'): answer['repeated'].append(request_id); continue
             if request_id in truths: answer['replaced'].append(request_id)
             else: answer['stored'] += 1
-            rows.append({'request_id': request_id, 'truth': truth, 'at': at, 'previous': truths.get(request_id)})   # a correction: what it replaced
+            rows.append({'request_id': request_id, 'truth': truth, 'at': at, 'previous': truths.get(request_id)})
             truths[request_id] = truth
         if rows: log.write(rows, 'feedback')
-        conn.executemany('insert or replace into feedback values (?, ?, ?)', [(r['request_id'], r['truth'], at.isoformat()) for r in rows])
+        stored = [(r['request_id'], r['truth'], at.isoformat()) for r in rows]
+        conn.executemany('insert or replace into feedback values (?, ?, ?)', stored)
         conn.execute('commit')
     return answer
 
