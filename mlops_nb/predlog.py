@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['TYPES', 'APART_BYTES', 'INDEX', 'window_of', 'now_utc', 'steady', 'write_parquet', 'compact', 'compact_all', 'apart',
-           'hold', 'plain', 'read_journal', 'PredictionLog', 'storable', 'log_row', 'UnknownRequests', 'add_feedback',
-           'hourly_files', 'read_frames', 'feedback_truth', 'log_rows']
+           'finish', 'hold', 'plain', 'read_journal', 'PredictionLog', 'storable', 'log_row', 'UnknownRequests',
+           'add_feedback', 'hourly_files', 'read_frames', 'feedback_truth', 'log_rows']
 
 # %% ../nbs/07c_predlog.ipynb #75daa46a
-import datetime, fcntl, json, os, queue, secrets, sqlite3, threading, time
+import datetime, fcntl, json, os, queue, secrets, sqlite3, tempfile, threading, time
 from pathlib import Path
 import numpy as np, pandas as pd, pyarrow as pa, pyarrow.parquet as pq
 from .core import *
@@ -73,12 +73,24 @@ def compact_all(jobs): # [parts, target, profile, features] of each hour to comp
     for parts, target, profile, features in jobs: compact([Path(p) for p in parts], Path(target), profile and Path(profile), features)
 
 def apart(jobs): # [parts, target, profile, features] of each hour to compact
-    "Compact the jobs in a fresh Python process and wait: the memory it takes goes back to the system when it ends."
+    "Start compacting the jobs in a fresh Python process, whose memory goes back to the system when it ends."
     import subprocess, sys, mlops_nb
     code = (f"import json, sys; sys.path.insert(0, {str(Path(mlops_nb.__file__).parent.parent)!r}); "
             "from mlops_nb.predlog import compact_all; compact_all(json.load(sys.stdin))")
-    done = subprocess.run([sys.executable, '-c', code], input=json.dumps(jobs, default=str), capture_output=True, text=True)
-    if done.returncode: raise RuntimeError(f"compacting in a process of its own failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+    given, errors = tempfile.TemporaryFile(), tempfile.TemporaryFile()       # a file, not a pipe: nothing waits on the child
+    given.write(json.dumps(jobs, default=str).encode()); given.seek(0)
+    child = subprocess.Popen([sys.executable, '-c', code], stdin=given, stderr=errors)
+    given.close()
+    child.errors = errors
+    return child
+
+def finish(child): # a process `apart` started
+    "Wait for it to end; raise with its last line of error when it failed."
+    child.wait()
+    child.errors.seek(0)
+    said = child.errors.read().decode(errors='replace').strip().splitlines() or ['?']
+    child.errors.close()
+    if child.returncode: raise RuntimeError(f"compacting in a process of its own failed: {said[-1]}")
 
 # %% ../nbs/07c_predlog.ipynb #f0c5f50c
 INDEX = """
@@ -116,10 +128,11 @@ class PredictionLog:
                  features=(),       # the served feature columns, profiled per hour
                  flush_seconds=1.0, # how often the writer writes what came in (and syncs the journal to disk)
                  keys=(),           # request fields kept in the index for each answer, to find its entities when its truth comes
+                 apart_bytes=APART_BYTES, # parts of hours over, above which they are compacted in a process of their own
                 ):
         self.folder, self.profiles, self.feedback = (Path(workspace)/kind/model for kind in ('predictions', 'profiles', 'feedback'))
         self.parts, self.journals = self.folder/'.parts', self.folder/'.journal'
-        self.features, self.flush_seconds = list(features), flush_seconds
+        self.features, self.flush_seconds, self.apart_bytes, self.rolling = list(features), flush_seconds, apart_bytes, None
         self.keys, self.writer = list(keys), f'{os.getpid()}.{secrets.token_hex(4)}'
         for folder in (self.parts, self.journals, self.profiles, self.feedback):
             folder.mkdir(parents=True, exist_ok=True)
@@ -227,7 +240,11 @@ class PredictionLog:
              everything=False, # roll the current hour too (on shutdown)
              writer=None,      # whose parts: None for this writer's
             ):
-        "Join the parts of each hour that is over into the hour's file and profile; a large hour in a process of its own."
+        "Join the parts of each hour that is over into the hour's file and profile; large hours in a process of its own."
+        if self.rolling is not None:
+            if self.rolling.poll() is None and not everything: return                   # one roll at a time, not waited for
+            child, self.rolling = self.rolling, None
+            finish(child)                                               # failed? its parts stay, to be rolled next time
         now, jobs = window_of(now_utc()), []
         for folder in sorted(self.parts.glob('*/*')):
             kind, window, writer_id = folder.parent.name, folder.name, writer or self.writer
@@ -236,8 +253,9 @@ class PredictionLog:
             target = (self.folder if kind == 'predictions' else self.feedback)/f'{window}-{writer_id}.parquet'
             profile = self.profiles/f'{window}-{writer_id}.bin' if kind == 'predictions' else None
             jobs.append((parts, target, profile, self.features))
-        if sum(p.stat().st_size for job in jobs for p in job[0]) > APART_BYTES: apart(jobs)
-        else: compact_all(jobs)
+        if sum(p.stat().st_size for job in jobs for p in job[0]) <= self.apart_bytes: return compact_all(jobs)
+        self.rolling = apart(jobs)
+        if everything: self.roll(everything=True)                                       # on the way out: waited for
 
     def recover(self):
         "Write what writers no longer running journaled and had not written, then compact their parts (after kill -9)."
