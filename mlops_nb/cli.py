@@ -273,7 +273,7 @@ def score(data: str = typer.Argument(..., help="A CSV or Parquet file of records
 def monitor(window: str = typer.Option('', '--window', help="Window length: a number and h, d or w (1h, 6h, 1d, 1w) [default: the config's monitor_window, 1d]"),
             start: str = typer.Option('', '--from', help="First time to monitor, ISO 8601 (UTC) [default: the log's first hour]"),
             end: str = typer.Option('', '--to', help="Time to stop before, ISO 8601 (UTC) [default: no end]"),
-            data: str = typer.Option('', '--data', help="A CSV or Parquet file of records to monitor instead of the prediction log"),
+            data: str = typer.Option('', '--data', help="A CSV or Parquet file of records to monitor instead of the prediction log, or run:latest (run:ID): the rows a run accepted"),
             model: str = typer.Option('', '--model', help="The model [default: the config's model_name]"),
             config: Optional[Path] = typer.Option(None, '--config', help="YAML config whose monitor and alert settings apply [default: the flights config]"),
             param: List[str] = typer.Option([], '-p', '--param', help="Override a setting: -p alert_drift_share=0.3 (repeatable)"),

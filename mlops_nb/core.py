@@ -8,7 +8,7 @@ __all__ = ['PATH_PARAMETERS', 'PRIMARY', 'METRICS', 'LOWER_IS_BETTER', 'PROJECT_
            'type_name', 'check_type', 'resolve_config', 'better', 'check_task', 'workspace_path', 'new_run_id',
            'sha256_file', 'write_json', 'read_record', 'write_record', 'stage_entry', 'record_stage', 'output_path',
            'error_text', 'end_stage', 'fail_stage', 'stage_run_dir', 'run_workspace', 'list_runs', 'find_run',
-           'git_lineage', 'project_dir', 'find_project', 'setenv', 'shipped', 'source_dir', 'wandb_mode',
+           'run_data', 'git_lineage', 'project_dir', 'find_project', 'setenv', 'shipped', 'source_dir', 'wandb_mode',
            'start_tracking']
 
 # %% ../nbs/00_core.ipynb #ed579daa
@@ -273,6 +273,17 @@ def find_run(workspace,             # the workspace
     found = [r for r in runs.values() if passes(r)]
     if not found: raise ConfigError(f"no earlier run has {wanted}")
     return found[-1]
+
+# %% ../nbs/00_core.ipynb #1dac4c8c
+def run_data(workspace, # the workspace
+             data,      # a data file or source; `run:ID` or `run:latest` for the rows a run accepted
+            ):
+    "The source `data` names: itself, or for `run:ID` the rows that run's validate stage accepted, with their target."
+    if not str(data).startswith('run:'): return str(data)
+    validated = lambda record: any(s['name'] == 'validate' and s['status'] == 'succeeded' for s in record['stages'])
+    folder = find_run(workspace, str(data)[4:], validated, 'validated data')
+    stage = next(s for s in read_record(folder)['stages'] if s['name'] == 'validate')
+    return str(folder/stage['outputs']['data']['path'])
 
 # %% ../nbs/00_core.ipynb #58217ef5
 def git_lineage(path): # a directory inside the project's git checkout

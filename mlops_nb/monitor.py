@@ -207,7 +207,7 @@ def log_traffic(workspace, # the workspace
 # %% ../nbs/08_monitor.ipynb #731389ec
 def file_traffic(workspace, # the workspace
                  entry,     # the registered version that scores the file
-                 data,      # a CSV or Parquet file of records (with the target, for performance)
+                 data,      # a CSV or Parquet file of records (with the target, for performance), or run:ID
                  length,    # the window length
                  start='',  # the first time to read, ISO; '' for all
                  end='',    # the time to stop before, ISO; '' for all
@@ -217,7 +217,7 @@ def file_traffic(workspace, # the workspace
     from mlops_nb.inference import model_inputs
     from mlops_nb.score import Scorer
     scorer = Scorer(workspace, entry)
-    rows, features = scorer.features(read_table(str(data)))
+    rows, features = scorer.features(read_table(run_data(workspace, data)))
     spec, when = scorer.spec, rows[scorer.spec['timestamp']].reset_index(drop=True)
     frame = pd.DataFrame({'request_id': [f'{data}:{i}' for i in range(len(rows))], 'at': when, 'version': entry['version'], 'route': 'production',
                           'output': scorer.path.predict(*model_inputs(features, spec)), 'latency_ms': np.nan, 'error': None,
