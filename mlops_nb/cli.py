@@ -391,5 +391,5 @@ def smoke(model: str = typer.Argument('', help="NAME or NAME:VERSION [default: t
 # %% ../nbs/11_cli.ipynb #ae47ae06
 def main():
     "Entry point of the `mlops-nb` command."
-    import mlops_nb.cli_store                                     # registers the feature store's commands
+    import mlops_nb.cli_store, mlops_nb.cli_docs                  # register the feature store's commands and `docs`
     app()
