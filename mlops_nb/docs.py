@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['SECTIONS', 'DocsError', 'skipped', 'run_cells', 'hide_input', 'Site', 'render_notebook', 'md_cell', 'commands',
-           'option_row', 'cli_reference', 'config_reference', 'api_reference', 'title_of', 'site_nav', 'render_one',
-           'write_pages', 'mkdocs_build', 'build', 'serve_site']
+           'option_row', 'cli_reference', 'config_reference', 'api_reference', 'exported_names', 'examples', 'title_of',
+           'site_nav', 'render_one', 'write_pages', 'mkdocs_build', 'build', 'serve_site']
 
 # %% ../nbs/12_docs.ipynb #a10e00e9
 import json, os, re, shutil, subprocess, sys
@@ -132,6 +132,25 @@ def api_reference(openapi): # the server's OpenAPI document, as a dict
         lines.append('')
     return '\n'.join(lines)
 
+# %% ../nbs/12_docs.ipynb #3cf6c606
+def exported_names(source): # a cell's source
+    "The functions and classes a cell defines at its top level."
+    import ast
+    try: tree = ast.parse(source)
+    except SyntaxError: return []
+    return [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))]
+
+def examples(notebook): # a notebook file
+    "{exported name: whether a later cell that is not exported uses it}."
+    cells = [c for c in json.loads(Path(notebook).read_text())['cells'] if c['cell_type'] == 'code']
+    found = {}
+    for i, c in enumerate(cells):
+        source = ''.join(c['source'])
+        if not re.match(r'#\|\s*export', source): continue
+        later = '\n'.join(''.join(d['source']) for d in cells[i + 1:] if not re.match(r'#\|\s*export', ''.join(d['source'])))
+        found.update((name, bool(re.search(rf'\b{name}\b', later))) for name in exported_names(source))
+    return found
+
 # %% ../nbs/12_docs.ipynb #627069eb
 SECTIONS = {'00': 'Foundations', '01': 'Ingest', '02': 'Validate', '03': 'Features', '04': 'Train', '05': 'Evaluate',
             '06': 'Registry', '07': 'Serving', '08': 'Monitoring', '09': 'Retraining', '10': 'Pipeline and project',
@@ -179,6 +198,8 @@ def write_pages(root,  # the repository: nbs/, docs/, bench/
     (pages/'reference'/'cli.md').write_text(cli_reference())
     (pages/'reference'/'config.md').write_text(config_reference(root/'nbs'))
     (pages/'reference'/'api.md').write_text(api_reference(json.loads((root/'docs'/'openapi.json').read_text())))
+    shown = {f'{nb.stem}.{k}': v for nb in notebooks for k, v in examples(nb).items()}
+    say(f"{sum(shown.values())} of {len(shown)} exported definitions have an example on their page")
 
 
 # %% ../nbs/12_docs.ipynb #b69969a2
