@@ -16,7 +16,7 @@ from .cli import app, command
 def docs(serve: bool = typer.Option(False, '--serve', help="Then serve the site on http://127.0.0.1:PORT until Ctrl-C"),
          port: int = typer.Option(8001, '--port', help="The port --serve listens on, on loopback"),
          workers: int = typer.Option(2, '--workers', min=1, help="Processes executing the notebooks"),
-         out: Optional[Path] = typer.Option(None, '--out', help="Where _docs/ (the pages) and _site/ go [default: the checkout]")):
+         out: Optional[Path] = typer.Option(None, '--out', help="Where _docs/ and _site/ go [default: the checkout]")):
     """Build the docs site from the repository's notebooks (each one executed; a failing cell, a warning or a broken
     link fails the build) into _site/, a folder any static host serves; --serve to read it here."""
     from mlops_nb.docs import build, serve_site

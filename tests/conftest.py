@@ -163,7 +163,7 @@ HEAVY = ['serving', 'test_cache_reuses_only_what_did_not_change', 'cluster', 're
          'test_default_run_reaches_the_roc_auc_floor', 'workflow', 'crash', 'january',
          'test_a_run_killed_in_train_resumes_to_the_same_model', 'test_a_worse_canary_is_rolled_back',
          'test_windows_drawn_from_the_reference_alert_at_about_the_configured_rate[300000-100]',
-         'test_validating_ten_years_keeps_the_client_small', 'notebooks', 'test_regression_task_runs_end_to_end',
+         'test_validating_ten_years_keeps_the_client_small', 'docs', 'notebooks', 'test_regression_task_runs_end_to_end',
          'test_sql_table_runs_the_whole_pipeline']
 
 
