@@ -7,8 +7,8 @@ __all__ = ['REPORTS', 'TIMELINE', 'dashboard_workspace', 'monitored_models', 'wi
            'drift_table', 'performance_table', 'health_table', 'skew_table', 'alert_table', 'route_table',
            'incident_table', 'figure_png', 'drift_heatmap', 'feature_plot', 'performance_plot', 'health_plot',
            'event_table', 'timeline_plot', 'comparison_table', 'comparison_plot', 'runs_table', 'trials_table',
-           'trials_plot', 'champion_history', 'stage_table', 'stage_plot', 'readiness_view', 'StaticArea',
-           'output_area', 'report_notebook', 'report_copy', 'voila_command', 'html_report', 'serve_report']
+           'champion_history', 'stage_table', 'stage_plot', 'readiness_view', 'StaticArea', 'output_area',
+           'report_notebook', 'report_copy', 'voila_command', 'html_report', 'serve_report']
 
 # %% ../nbs/08c_dashboards.ipynb #1cc11dca
 import json, os, subprocess, sys
@@ -230,19 +230,6 @@ def trials_table(workspace, # the workspace
     if not path.exists(): return pd.DataFrame()
     trials = pd.read_csv(path)
     return trials.rename(columns=lambda c: c.removeprefix('params_').removeprefix('user_attrs_'))
-
-# %% ../nbs/08c_dashboards.ipynb #77f0b166
-def trials_plot(trials,    # from `trials_table`
-                parameter, # a parameter column
-                metric,    # a metric column
-               ):
-    "Each trial's metric against one parameter, coloured by model family."
-    fig = Figure(figsize=(7, 3.5))
-    ax = fig.subplots()
-    for family, rows in trials.groupby(trials.get('family', pd.Series('model', index=trials.index)).fillna('model')):
-        ax.scatter(rows[parameter], rows[metric], label=family)
-    ax.set_xlabel(parameter); ax.set_ylabel(metric); ax.set_title(f'{metric} against {parameter}, one point per trial'); ax.legend(); fig.tight_layout()
-    return fig
 
 # %% ../nbs/08c_dashboards.ipynb #465c75b3
 def champion_history(workspace, # the workspace

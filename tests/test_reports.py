@@ -5,14 +5,15 @@ import json, os, re, shutil, signal, subprocess, time, urllib.parse
 from pathlib import Path
 import httpx, pandas as pd, pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
-from conftest import built_once, cli, copy_workspace, first_run
+from conftest import SLICE, built_once, cli, copy_workspace, first_run
 
 CHROMIUM = '/usr/bin/chromium'
 ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
 ARTIFACTS = Path(os.environ.get('MLOPS_NB_ARTIFACTS', Path(__file__).parent.parent/'test-artifacts'))
 PROJECT = Path(__file__).parent.parent
 TITLES = {'monitoring': ['Model monitoring', 'Incidents', 'Drift per feature over time', 'Estimated and realised performance', 'Alerts', 'Routes in the latest window'],
-          'experiments': ['Experiments', 'Runs', 'Trials of one run', "The champion's history"],
+          'experiments': ['Experiments', 'Runs over time', 'What changed between two runs', 'Trials of one run', 'Optimisation history',
+                          'Which parameters mattered', 'Parallel coordinates', "The champion's history"],
           'pipeline': ['Pipeline run', 'Stages', 'Metrics']}
 
 
@@ -105,7 +106,7 @@ def test_each_report_renders_in_chromium_and_a_widget_changes_its_plot(reported,
         before = images(page)
         page.screenshot(path=str(ARTIFACTS/f'report-{name}.png'), full_page=True)
         selects = page.locator('.widget-dropdown select')
-        choice = selects.nth({'monitoring': 3, 'experiments': 1, 'pipeline': 0}[name])        # feature; parameter; run
+        choice = selects.nth({'monitoring': 3, 'experiments': 3, 'pipeline': 0}[name])        # feature; family; run
         options = choice.locator('option').all_inner_texts()
         assert len(options) > 1, f'{name}: the widget has one option only: {options}'
         choice.select_option(label=[o for o in options if o != choice.input_value()][0])
@@ -171,3 +172,29 @@ def test_jupyterlab_opens_a_stage_notebook_and_starts_its_kernel(browser):
         page.screenshot(path=str(ARTIFACTS/'jupyterlab-01_ingest.png'))
     finally:
         stop(lab)
+
+
+@pytest.fixture(scope='module')
+def other_settings(reported, tmp_path_factory):
+    "The reported workspace and one more run, trained from the same features with other settings: 3 trials, seed 7."
+    workspace = copy_workspace(reported, tmp_path_factory.mktemp('settings')/'ws')
+    result = cli('run', *SLICE, '--from', 'train', '-p', 'trials=3', '-p', 'seed=7', workspace=workspace)
+    assert result.returncode == 0, result.stderr
+    return workspace
+
+
+def test_the_experiments_report_draws_every_trial_of_each_run_and_compares_two_runs(other_settings, browser):
+    server, page, _ = open_report(browser, 'experiments', other_settings)
+    try:
+        text = page.inner_text('body')
+        assert 'parameter trials' in text and 'parameter seed' in text                 # the two newest runs, compared
+        run = page.locator('.widget-dropdown select').nth(2)
+        for name in run.locator('option').all_inner_texts():
+            trials = pd.read_csv(other_settings/'runs'/name/'trials.csv')
+            done = int((trials.state == 'COMPLETE').sum())
+            if run.input_value() != name: run.select_option(label=name)
+            page.wait_for_function('said => document.body.innerText.includes(said)', arg=f'of run {name}, every family: {done} of {done} trials drawn',
+                                   timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS/'report-experiments-runs.png'), full_page=True)
+    finally:
+        stop(server)
