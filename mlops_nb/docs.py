@@ -12,7 +12,7 @@ __all__ = ['SECTIONS', 'DocsError', 'skipped', 'run_cells', 'source_links_out', 
 import json, os, re, shutil, subprocess, sys
 from pathlib import Path
 import click, typer
-import IPython                                        # whole, before execnb imports a part of it (a circular import else)
+import IPython                                     # whole, before execnb imports a part of it (else a circular import)
 from execnb.nbio import read_nb, write_nb
 from fastcore.parallel import parallel
 from fastcore.xtras import working_directory
