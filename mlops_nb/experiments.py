@@ -38,6 +38,7 @@ def optuna_figure(study, # a study, from `family_study`
                   kind,  # history, importance or parallel
                  ):
     "Optuna's own matplotlib plot of the study, and a line saying how many trials it drew (read from the plot)."
+    import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as plots
     draw = {'history': plots.plot_optimization_history, 'importance': plots.plot_param_importances,
             'parallel': plots.plot_parallel_coordinate}[kind]
@@ -47,6 +48,7 @@ def optuna_figure(study, # a study, from `family_study`
     ax = ax.flat[0] if hasattr(ax, 'flat') else ax
     fig = ax.figure
     fig.set_size_inches(7, 3.5); fig.tight_layout()
+    plt.close(fig)                                      # drawn where the caller shows it, not again by pyplot's backend
     if kind != 'history': return fig, f"{len(study.trials)} trials"
     drawn = len(ax.collections[0].get_offsets()) if ax.collections else 0
     return fig, f"{drawn} of {len(study.trials)} trials drawn"

@@ -85,7 +85,9 @@ def open_report(browser, name, workspace, tries=2):
         try:
             page.goto(f'http://127.0.0.1:{port}/?token={TOKEN}', timeout=120_000)
             page.wait_for_selector('.jp-OutputArea img', timeout=120_000)
-            return server, page, time.perf_counter() - started
+            seconds = time.perf_counter() - started
+            page.wait_for_function("!document.body.innerText.includes('Loading widget')", timeout=120_000)   # every widget drawn
+            return server, page, seconds
         except PlaywrightTimeout:
             page.close(); stop(server)
             if attempt == tries: raise
@@ -109,7 +111,8 @@ def test_each_report_renders_in_chromium_and_a_widget_changes_its_plot(reported,
         choice = selects.nth({'monitoring': 3, 'experiments': 3, 'pipeline': 0}[name])        # feature; family; run
         options = choice.locator('option').all_inner_texts()
         assert len(options) > 1, f'{name}: the widget has one option only: {options}'
-        choice.select_option(label=[o for o in options if o != choice.input_value()][0])
+        shown = choice.evaluate('select => select.selectedIndex')              # widgets' values are indices, not labels
+        choice.select_option(index=1 if shown == 0 else 0)
         page.wait_for_function('before => { const now = [...document.querySelectorAll(".jp-OutputArea img")].map(i => i.src);'
                                ' return now.length >= before.length && now.join() !== before.join(); }', arg=before, timeout=60_000)
         after = images(page)
