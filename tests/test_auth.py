@@ -1,11 +1,13 @@
 """Authenticated changes: a server with a token refuses every route but the probes without it (401), answers with it,
 and refuses a Host header that is not its own, whatever the token."""
-import os
+import json, os
+from pathlib import Path
 import httpx, pytest
 from conftest import copy_workspace
 from test_serving import LiveServer
 
 TOKEN = 'a-token-of-the-tests-0123456789'
+DOCUMENTED = Path(__file__).parent.parent/'docs'/'openapi.json'   # the docs site's HTTP reference is written from it
 
 pytestmark = pytest.mark.xdist_group('auth')   # one guarded server for the module
 
@@ -48,3 +50,11 @@ def test_a_foreign_host_header_is_refused_even_with_the_token(guarded):
     rebound = httpx.get(f'{guarded.url}/metadata', headers={**headers, 'Host': f'attacker.example:{guarded.port}'})
     assert rebound.status_code == 400                                                   # a page that rebinds its name to 127.0.0.1
     assert httpx.get(f'{guarded.url}/health', headers={'Host': 'attacker.example'}).status_code == 400
+
+
+def test_the_documented_schema_is_the_servers(guarded):
+    "docs/openapi.json is what a guarded server serves, so the HTTP reference cannot drift from the API."
+    served = httpx.get(f'{guarded.url}/openapi.json', headers={'Authorization': f'Bearer {TOKEN}'}).json()
+    if os.environ.get('MLOPS_NB_WRITE_OPENAPI'): DOCUMENTED.write_text(json.dumps(served, indent=1, sort_keys=True) + '\n')
+    assert json.loads(DOCUMENTED.read_text()) == served, \
+        "docs/openapi.json is not the server's schema: `MLOPS_NB_WRITE_OPENAPI=1 pytest tests/test_auth.py -k documented` writes it"
