@@ -74,9 +74,11 @@ def test_the_site_in_chromium_searches_shows_code_outputs_and_plots(site):
             assert page.locator('h1').first.inner_text().strip() == 'mlops_nb'
             page.screenshot(path=str(ARTIFACTS/'docs-home.png'))
             page.locator('input.md-search__input').click()
-            page.locator('input.md-search__input').fill('quarantine')
+            meta = page.locator('.md-search-result__meta')
+            page.wait_for_function("m => !m.innerText.includes('Initializing')", arg=meta.element_handle(), timeout=180_000)
+            page.locator('input.md-search__input').press_sequentially('quarantine', delay=50)   # keys, as a reader types
             hit = page.locator('.md-search-result__item a[href*="02_validate"]').first
-            hit.wait_for(timeout=30_000)
+            hit.wait_for(timeout=60_000)
             hit.click()
             page.wait_for_url(re.compile(r'02_validate/'), timeout=30_000)
             assert page.locator('.jp-CodeCell').count() > 10                          # the code...
