@@ -70,14 +70,15 @@ APART_BYTES = 4_000_000   # parts above this size are joined in a process of the
 
 def compact_all(jobs): # [parts, target, profile, features] of each hour to compact (paths as text)
     "Compact each job's parts."
-    for parts, target, profile, features in jobs: compact([Path(p) for p in parts], Path(target), profile and Path(profile), features)
+    for parts, target, profile, features in jobs:
+        compact([Path(p) for p in parts], Path(target), profile and Path(profile), features)
 
 def apart(jobs): # [parts, target, profile, features] of each hour to compact
     "Start compacting the jobs in a fresh Python process, whose memory goes back to the system when it ends."
     import subprocess, sys, mlops_nb
     code = (f"import json, sys; sys.path.insert(0, {str(Path(mlops_nb.__file__).parent.parent)!r}); "
             "from mlops_nb.predlog import compact_all; compact_all(json.load(sys.stdin))")
-    given, errors = tempfile.TemporaryFile(), tempfile.TemporaryFile()       # a file, not a pipe: nothing waits on the child
+    given, errors = tempfile.TemporaryFile(), tempfile.TemporaryFile()       # files, not pipes: nothing waits
     given.write(json.dumps(jobs, default=str).encode()); given.seek(0)
     child = subprocess.Popen([sys.executable, '-c', code], stdin=given, stderr=errors)
     given.close()
@@ -128,11 +129,12 @@ class PredictionLog:
                  features=(),       # the served feature columns, profiled per hour
                  flush_seconds=1.0, # how often the writer writes what came in (and syncs the journal to disk)
                  keys=(),           # request fields kept in the index for each answer, to find its entities when its truth comes
-                 apart_bytes=APART_BYTES, # parts of hours over, above which they are compacted in a process of their own
+                 apart_bytes=APART_BYTES, # bytes of an hour's parts above which a child process compacts them
                 ):
         self.folder, self.profiles, self.feedback = (Path(workspace)/kind/model for kind in ('predictions', 'profiles', 'feedback'))
         self.parts, self.journals = self.folder/'.parts', self.folder/'.journal'
-        self.features, self.flush_seconds, self.apart_bytes, self.rolling = list(features), flush_seconds, apart_bytes, None
+        self.features, self.flush_seconds, self.apart_bytes = list(features), flush_seconds, apart_bytes
+        self.rolling = None                                                             # the child compacting, if any
         self.keys, self.writer = list(keys), f'{os.getpid()}.{secrets.token_hex(4)}'
         for folder in (self.parts, self.journals, self.profiles, self.feedback):
             folder.mkdir(parents=True, exist_ok=True)
@@ -240,9 +242,9 @@ class PredictionLog:
              everything=False, # roll the current hour too (on shutdown)
              writer=None,      # whose parts: None for this writer's
             ):
-        "Join the parts of each hour that is over into the hour's file and profile; large hours in a process of its own."
+        "Join the parts of each hour that is over into the hour's file and profile; large hours in a child process."
         if self.rolling is not None:
-            if self.rolling.poll() is None and not everything: return                   # one roll at a time, not waited for
+            if self.rolling.poll() is None and not everything: return            # one roll at a time, not waited for
             child, self.rolling = self.rolling, None
             finish(child)                                               # failed? its parts stay, to be rolled next time
         now, jobs = window_of(now_utc()), []
