@@ -96,9 +96,10 @@ def read_chunks(path,              # a CSV (maybe compressed), TSV or Parquet fi
     *inner, suffix = [''] + [s.lower() for s in path.suffixes[-2:]]
     if suffix in ('.parquet', '.pq'):
         import pyarrow.parquet as pq
-        try: batches = pq.ParquetFile(path).iter_batches(batch_size=chunksize) if chunksize else None
+        try: parquet = pq.ParquetFile(path)                                   # reads the footer: a file that is not Parquet fails here
         except Exception as e: raise DataError(f"{path}: not a readable Parquet file: {first_line(e)}")
-        return guarded((pd.read_parquet(path) for _ in [1]) if chunksize is None else (b.to_pandas() for b in batches), path)
+        if chunksize is None: return guarded((pd.read_parquet(path) for _ in [1]), path)
+        return guarded((b.to_pandas() for b in parquet.iter_batches(batch_size=chunksize)), path)
     if suffix not in (*CSV_SUFFIXES, *COMPRESSED): raise DataError(f"{path}: unknown file type {suffix!r} (expected .csv or .parquet)")
     if suffix not in COMPRESSED: check_csv_end(path)
     try: frames = pd.read_csv(path, chunksize=chunksize, sep='\t' if '.tsv' in (inner[-1], suffix) else ',')
