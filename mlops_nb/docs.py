@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['SECTIONS', 'DocsError', 'skipped', 'run_cells', 'source_links_out', 'hide_input', 'Site', 'render_notebook',
            'md_cell', 'table_head', 'commands', 'option_row', 'cli_reference', 'config_reference', 'api_reference',
-           'exported_names', 'examples', 'title_of', 'site_nav', 'render_one', 'write_pages', 'mkdocs_build', 'build',
+           'use_patterns', 'examples', 'title_of', 'site_nav', 'render_one', 'write_pages', 'mkdocs_build', 'build',
            'serve_site']
 
 # %% ../nbs/12_docs.ipynb #a10e00e9
@@ -156,13 +156,23 @@ def api_reference(openapi): # the server's OpenAPI document, as a dict
     return '\n'.join(lines)
 
 # %% ../nbs/12_docs.ipynb #3cf6c606
-def exported_names(source): # a cell's source
-    "The functions and classes a cell defines at its top level."
+def use_patterns(source): # an exported cell's source
+    """Each function and class the cell defines, with the pattern of its use in a later cell: its name, or for a
+    command (`@command(group, 'word')`) also a `call(...)` with its word, as the command line's examples run it."""
     import ast
     try: tree = ast.parse(source)
-    except SyntaxError: return []
-    return [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))]
+    except SyntaxError: return {}
+    found = {}
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)): continue
+        found[node.name] = rf'\b{node.name}\b'
+        for d in getattr(node, 'decorator_list', []):
+            if isinstance(d, ast.Call) and getattr(d.func, 'id', '') == 'command':
+                word = d.args[1].value if len(d.args) > 1 else node.name.replace('_', '-')
+                found[node.name] += rf"|\bcall\([^\n]*'{word}'"
+    return found
 
+# %% ../nbs/12_docs.ipynb #9d30e47e
 def examples(notebook): # a notebook file
     "{exported name: whether a later cell that is not exported uses it}."
     cells = [c for c in json.loads(Path(notebook).read_text())['cells'] if c['cell_type'] == 'code']
@@ -171,7 +181,7 @@ def examples(notebook): # a notebook file
         source = ''.join(c['source'])
         if not re.match(r'#\|\s*export', source): continue
         later = '\n'.join(s for s in (''.join(d['source']) for d in cells[i + 1:]) if not re.match(r'#\|\s*export', s))
-        found.update((name, bool(re.search(rf'\b{name}\b', later))) for name in exported_names(source))
+        found.update((name, bool(re.search(pattern, later))) for name, pattern in use_patterns(source).items())
     return found
 
 # %% ../nbs/12_docs.ipynb #627069eb
