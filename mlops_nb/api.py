@@ -74,9 +74,10 @@ def error_lines(errors, # pydantic's errors, as FastAPI reports them
                 body,   # the parsed body (None if it was not JSON)
                ):
     "One line per problem, naming where: `body[2].distance: Input should be a valid number`."
-    branch = 'list[' if isinstance(body, list) else 'Record'
-    def where(loc): return ''.join(f'[{p}]' if isinstance(p, int) else ('' if i == 0 else '.') + str(p) for i, p in enumerate(loc) if not str(p).startswith(('list[', 'Record')))
-    chosen = [e for e in errors if not any(str(p).startswith(('list[', 'Record')) for p in e['loc']) or any(str(p).startswith(branch) for p in e['loc'])]
+    branches = ('list[', 'Record', 'Truth')                                   # a body's shapes: a list, one record, one truth
+    branch = 'list[' if isinstance(body, list) else ('Record', 'Truth')
+    def where(loc): return ''.join(f'[{p}]' if isinstance(p, int) else ('' if i == 0 else '.') + str(p) for i, p in enumerate(loc) if not str(p).startswith(branches))
+    chosen = [e for e in errors if not any(str(p).startswith(branches) for p in e['loc']) or any(str(p).startswith(branch) for p in e['loc'])]
     return [f"{where(e['loc'])}: {e['msg']}" for e in (chosen or errors)]
 
 # %% ../nbs/07e_api.ipynb #ce63cb06
