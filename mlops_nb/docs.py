@@ -38,6 +38,8 @@ class run_cells(exec_show_docs):
         self.k.cell(cell)
         if self.k.exc: raise DocsError(f"cell {cell.idx_} failed: {type(self.k.exc).__name__}: {self.k.exc}") from None
 
+
+# %% ../nbs/12_docs.ipynb #1fc2644d
 def source_links_out(cell): # a notebook cell, executed
     "`show_doc`'s link to the source on GitHub (Quarto's markup, and a repository not published) out of its output."
     for output in cell.get('outputs', []):
@@ -46,6 +48,8 @@ def source_links_out(cell): # a notebook cell, executed
         text = ''.join(text) if isinstance(text, list) else text
         output['data']['text/markdown'] = re.sub(r'^\[source\]\(.*\)\{.*\}\n', '', text, flags=re.M)
 
+
+# %% ../nbs/12_docs.ipynb #caa96a1f
 def hide_input(cell): # a notebook cell
     "A cell marked `#| echo: false` (as `show_doc`'s are) shows its output only (the `hide-input` tag); no `#|` lines."
     if cell.cell_type != 'code': return
@@ -53,6 +57,7 @@ def hide_input(cell): # a notebook cell
     if any(re.match(r'#\|\s*echo:\s*false', line) for line in lines):
         cell.metadata['tags'] = [*cell.metadata.get('tags', []), 'hide-input']
     cell.source = ''.join(line for line in lines if not line.startswith('#|'))
+
 
 # %% ../nbs/12_docs.ipynb #010a5394
 class Site(FilterDefaults):
@@ -62,6 +67,8 @@ class Site(FilterDefaults):
         procs = [run_cells if p is exec_show_docs else p for p in super().base_procs() if p not in quarto_only]
         return [*procs, source_links_out, hide_input]
 
+
+# %% ../nbs/12_docs.ipynb #ac14b83a
 def render_notebook(source, # a notebook of nbs/
                     target, # the page's notebook, executed, with the docs of its exports
                    ):
@@ -72,6 +79,7 @@ def render_notebook(source, # a notebook of nbs/
         except DocsError as e: raise DocsError(f"{Path(source).name}: {e}") from None
     write_nb(nb, target)
     return Path(target)
+
 
 # %% ../nbs/12_docs.ipynb #c9200814
 def md_cell(text): # a table cell's text
@@ -213,10 +221,13 @@ def render_one(job): # (source notebook, target page)
     try: render_notebook(*job)
     except DocsError as e: return str(e)
 
+
+# %% ../nbs/12_docs.ipynb #b46d5f31
 def write_pages(root,  # the repository: nbs/, docs/, bench/
                 pages, # the folder mkdocs reads
-                workers=2, # processes executing notebooks
+                workers=2, # processes executing notebooks; 0 executes them in this one
                 say=print, # a function of one line: progress
+                notebooks=None, # the notebooks to execute; None for every one of nbs/
                ):
     "Every notebook executed into `pages`, with the guides of docs/, the benchmarks of bench/ and the references."
     shutil.rmtree(pages, ignore_errors=True)
@@ -224,8 +235,8 @@ def write_pages(root,  # the repository: nbs/, docs/, bench/
     shutil.copy(root/'bench'/'README.md', pages/'benchmarks.md')
     plots_only = lambda folder, names: [n for n in names if not n.endswith('.png')]
     shutil.copytree(root/'bench'/'results', pages/'results', ignore=plots_only)
-    notebooks = sorted((root/'nbs').glob('*.ipynb'))
-    say(f"executing {len(notebooks)} notebooks on {workers} processes")
+    notebooks = [Path(nb) for nb in notebooks] if notebooks else sorted((root/'nbs').glob('*.ipynb'))
+    say(f"executing {len(notebooks)} notebooks " + (f"on {workers} processes" if workers else "in this process"))
     jobs = [(nb, pages/nb.name) for nb in notebooks]
     failed = [e for e in parallel(render_one, jobs, n_workers=workers, method='spawn') if e]
     if failed: raise DocsError('; '.join(failed))
