@@ -320,6 +320,7 @@ def judge_canary(session, # the retrain's Session
     from mlops_nb.predlog import log_rows
     folder, state, release = session.workspace/'retrain', read_state(session.workspace/'retrain'), release_state(session.workspace, session.name)
     rows = log_rows(session.workspace, session.name)
+    if rows.empty: rows = pd.DataFrame(columns=['at', 'route', 'version', 'output', 'truth'])      # nothing answered yet
     rows = rows[(pd.to_datetime(rows['at'], utc=True) >= utc(release['since'])) & rows.truth.notna() & rows.output.notna()]
     production, canary = rows[rows.route == 'production'], rows[(rows.route == 'canary') & (rows.version == release['candidate'])]
     verdict, reason, ab = canary_verdict(session.loaded['policy'], (production.truth, production.output), (canary.truth, canary.output),
