@@ -98,7 +98,7 @@ def snapshot(source, # a workspace whose SQLite databases may still be open
     for database in Path(source).rglob('*.db'):
         if Path(f'{database}-wal').exists():
             with contextlib.closing(sqlite3.connect(database, timeout=60)) as conn: conn.execute('pragma wal_checkpoint(truncate)')
-    return shutil.copytree(source, target, ignore=shutil.ignore_patterns('*.db-wal', '*.db-shm'))
+    return shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns('*.db-wal', '*.db-shm'))   # W&B's links, dangling or not, stay links
 
 # %% ../nbs/09c_compare.ipynb #02105424
 def prefixed(name,    # a policy's name
