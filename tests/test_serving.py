@@ -524,14 +524,14 @@ def test_monitor_a_file_measures_and_estimates_performance_per_window(workspace,
     assert {a['rule'] for a in summary['alerts']} <= {'estimated_auc_drop', 'realised_auc_drop'}
 
 
-@pytest.mark.parametrize('options, message', [
-    (['--window', '1month'], "window '1month': expected a number and a unit, such as 1h, 6h, 1d or 1w"),
-    (['-p', 'drift_alpha=often'], "parameter 'drift_alpha': expected float, got str 'often'"),
-    (['--data', 'nowhere.csv'], 'nowhere.csv'),
+@pytest.mark.parametrize('options, code, message', [
+    (['--window', '1month'], 2, "window '1month': expected a number and a unit, such as 1h, 6h, 1d or 1w"),   # usage errors: 2
+    (['-p', 'drift_alpha=often'], 2, "parameter 'drift_alpha': expected float, got str 'often'"),
+    (['--data', 'nowhere.csv'], 1, 'nowhere.csv: no such file'),                                             # a file that is not there: 1
 ])
-def test_monitor_refuses_bad_input_in_one_line(workspace, options, message):
+def test_monitor_refuses_bad_input_in_one_line(workspace, options, code, message):
     result = cli('monitor', *options, workspace=workspace)
-    assert result.returncode in (1, 2) and message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.returncode == code and message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 RULES = Path(__file__).parent.parent/'reports'/'prometheus'/'alerts.yml'
