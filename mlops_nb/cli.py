@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['app', 'models_app', 'WORKSPACE', 'DASK', 'fail', 'one_line_errors', 'command', 'config', 'run', 'runs', 'validate',
-           'version_line', 'models_list', 'model_version', 'models_show', 'event_line', 'models_promote',
-           'models_rollback', 'state_lines', 'models_history', 'models_card', 'serve', 'deploy_lines', 'deploy',
-           'score', 'monitor', 'retrain', 'simulate', 'report', 'readiness', 'init', 'smoke', 'main']
+           'models_list', 'model_version', 'models_show', 'models_promote', 'models_rollback', 'models_history',
+           'models_card', 'serve', 'deploy', 'score', 'monitor', 'retrain', 'simulate', 'report', 'readiness', 'init',
+           'smoke', 'quiet_libraries', 'main']
 
 # %% ../nbs/11_cli.ipynb #f168a47f
 import functools, json, os
@@ -109,13 +109,6 @@ def validate(data_file: Path = typer.Argument(..., help="CSV or Parquet file to 
     typer.echo(f"report: {folder/'report.json'}")
     if report['status'] == 'fail': fail(failure_summary({table: report}, folder/'report.json'), 1)
 
-# %% ../nbs/11_cli.ipynb #b3c4d5e6
-def version_line(entry): # a model version, from `list_models`
-    "One line: the version, its stage, when and from which run, its file, its test ROC AUC and its aliases."
-    auc = entry['metrics'].get('test_roc_auc')
-    return (f"{entry['name']}:{entry['version']}  {entry['stage']:<10}  {entry['created'][:19]}  run {entry['run_id']}  sha256 {entry['sha256'][:12]}" +
-            (f"  test_roc_auc {auc:.4f}" if auc else '') + ''.join(f"  @{a}" for a in entry['aliases']))
-
 # %% ../nbs/11_cli.ipynb #d5e6f708
 @command(models_app, 'list')
 def models_list(workspace: Optional[Path] = WORKSPACE):
@@ -140,18 +133,6 @@ def models_show(model: str = typer.Argument(..., help="NAME or NAME:VERSION"),
     from mlops_nb.registry import get_model_version
     typer.echo(json.dumps(get_model_version(workspace_path(workspace), *model_version(model)), indent=2))
 
-# %% ../nbs/11_cli.ipynb #192a3b4c
-def event_line(event): # a registry event
-    "One line describing a registry event."
-    what = {'registered': f"version {event['version']} registered",
-            'stage': f"version {event['version']}: {event['previous']} -> {event['value']}",
-            'alias': (f"@{event['value']} -> version {event['version']}" if event['version'] is not None else f"@{event['value']} removed") +
-                     (f" (was version {event['previous']})" if event['previous'] else ''),
-            'release': (f"release: {event['value']} version {event['version']}" if event['version'] is not None else f"release: candidate version {event['previous']} {event['value']}") +
-                       (f" (was version {event['previous']})" if event['previous'] and event['version'] is not None else ''),
-            'retrain': f"retrain: {event['value']}" + (f" (version {event['version']})" if event['version'] is not None else '')}[event['kind']]
-    return f"{event['at']}  {event['by']}  " + (f"[simulated {event['simulated']}]  " if event.get('simulated') else '') + f"{what}: {event['reason']}"
-
 # %% ../nbs/11_cli.ipynb #3b4c5d6e
 @command(models_app, 'promote')
 def models_promote(name: str = typer.Argument(..., help="Model name"),
@@ -171,14 +152,6 @@ def models_rollback(name: str = typer.Argument(..., help="Model name"),
     "Undo the latest release: withdraw the canary or shadow in force, or else make the previous champion the champion again."
     from mlops_nb.release import undo_release
     for event in undo_release(workspace_path(workspace), name, reason): typer.echo(event_line(event))
-
-# %% ../nbs/11_cli.ipynb #5d6e7f80
-def state_lines(state, # from `state_at`
-                at,    # the moment asked about
-               ):
-    "Who held Production and Staging at `at`: each version with since when, by whom and why."
-    def held(v): event = state['events'][v]; return f"version {v} (since {event['at']}, by {event['by']}: {event['reason']})"
-    return [f"{stage} at {at}: " + (', '.join(map(held, state['stages'][stage])) or 'none') for stage in ('Production', 'Staging')]
 
 # %% ../nbs/11_cli.ipynb #7f8091a2
 @command(models_app, 'history')
@@ -230,14 +203,6 @@ def serve(host: str = typer.Option('127.0.0.1', '--host', help="The address to l
     run_server(workspace_path(workspace), model, host, port, workers, max_batch=max_batch, max_wait_ms=max_wait_ms, canary_min_requests=canary_min_requests,
                canary_error_margin=canary_error_margin, canary_latency_margin=canary_latency_margin, canary_latency_floor_ms=canary_latency_floor_ms, push_labels=push_labels)
 
-# %% ../nbs/11_cli.ipynb #01bef4a2
-def deploy_lines(report): # what `deploy.deploy` returned
-    "What a deploy did, in a few lines: the gates' figures, how the version is served and why, and the release events."
-    inference, latency = report['inference'], report['latency_ms']
-    return [f"{report['model']} version {report['version']}: sha256 {report['sha256'][:12]} verified, {report['smoke_rows']} smoke predictions, "
-            f"single-row latency p50 {latency['p50']:.2f} ms, p99 {latency['p99']:.2f} ms",
-            f"served by the {inference['path']} path ({inference['why']})", *map(event_line, report['events'])]
-
 # %% ../nbs/11_cli.ipynb #8fe93eb4
 @command(app)
 def deploy(name: str = typer.Argument(..., help="Model name"),
@@ -248,7 +213,7 @@ def deploy(name: str = typer.Argument(..., help="Model name"),
            max_latency_ms: float = typer.Option(100.0, '--max-latency-ms', help="Pre-deploy gate: the single-row p99 latency allowed, in milliseconds"),
            workspace: Optional[Path] = WORKSPACE):
     "Check a version (it loads, its sha256, smoke predictions, inference-path parity, latency) and release it; running servers follow within a second."
-    from mlops_nb.deploy import deploy as release
+    from mlops_nb.deploy import deploy as release, deploy_lines
     for line in deploy_lines(release(workspace_path(workspace), name, version, strategy, percent, reason, max_latency_ms)): typer.echo(line)
 
 # %% ../nbs/11_cli.ipynb #a2461dd7
@@ -388,8 +353,17 @@ def smoke(model: str = typer.Argument('', help="NAME or NAME:VERSION [default: t
     latency = report['latency_ms']
     typer.echo(f"{report['model']} version {report['version']}: {report['requests']} staging answers checked; round trip p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms (bound {max_p95_ms:g} ms)")
 
+# %% ../nbs/11_cli.ipynb #378fb885
+def quiet_libraries():
+    "Third-party warnings off the command line's output: a user reads results, not deprecations; `MLOPS_NB_DEBUG=1` shows them."
+    import warnings
+    if os.environ.get('MLOPS_NB_DEBUG'): return
+    warnings.filterwarnings('ignore')
+    warnings.filterwarnings('default', module=r'mlops_nb(\.|$)')                  # the package's own warnings stay
+
 # %% ../nbs/11_cli.ipynb #ae47ae06
 def main():
     "Entry point of the `mlops-nb` command."
     import mlops_nb.cli_store, mlops_nb.cli_docs                  # register the feature store's commands and `docs`
+    quiet_libraries()
     app()

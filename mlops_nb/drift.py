@@ -49,8 +49,8 @@ def profile_summary(view): # a profile view
 def save_profile(view, # a profile view
                  path, # the .bin file to write
                 ):
-    "Write a whylogs profile view to `path`."
-    view.write(str(path))
+    "Write a whylogs profile view to `path` (its bytes, as `view.write` wrote them before whylogs deprecated it)."
+    Path(path).write_bytes(view.serialize())
     return Path(path)
 
 # %% ../nbs/02a_drift.ipynb #f2602a26

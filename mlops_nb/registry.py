@@ -6,8 +6,8 @@
 __all__ = ['SCHEMA', 'MODEL_STAGES', 'STAGE_ALIAS', 'RegistryError', 'Closing', 'open_registry', 'store_artifact', 'transaction',
            'add_event', 'set_clock', 'environment', 'environment_sha256', 'register_model', 'aliases_of', 'list_models',
            'model_names', 'get_model_version', 'holder', 'alias_version', 'load_registered', 'check_stage', 'set_stage',
-           'set_alias', 'mirror_aliases', 'promote', 'rollback', 'parse_moment', 'history', 'state_at', 'NotEvaluated',
-           'check_evaluated']
+           'set_alias', 'mirror_aliases', 'promote', 'rollback', 'parse_moment', 'history', 'state_at', 'version_line',
+           'event_line', 'state_lines', 'NotEvaluated', 'check_evaluated']
 
 # %% ../nbs/06_register.ipynb #7ad51ccc
 import datetime, getpass, hashlib, importlib.metadata, json, shutil, sqlite3
@@ -326,6 +326,33 @@ def state_at(workspace, # the workspace
         else: aliases[event['value']] = event
     by_stage = {s: [v for v, e in sorted(stages.items()) if e['value'] == s] for s in MODEL_STAGES}
     return {'stages': by_stage, 'aliases': aliases, 'events': stages}
+
+# %% ../nbs/06_register.ipynb #b3c4d5e6
+def version_line(entry): # a model version, from `list_models`
+    "One line: the version, its stage, when and from which run, its file, its test ROC AUC and its aliases."
+    auc = entry['metrics'].get('test_roc_auc')
+    return (f"{entry['name']}:{entry['version']}  {entry['stage']:<10}  {entry['created'][:19]}  run {entry['run_id']}  sha256 {entry['sha256'][:12]}" +
+            (f"  test_roc_auc {auc:.4f}" if auc else '') + ''.join(f"  @{a}" for a in entry['aliases']))
+
+# %% ../nbs/06_register.ipynb #192a3b4c
+def event_line(event): # a registry event
+    "One line describing a registry event."
+    what = {'registered': f"version {event['version']} registered",
+            'stage': f"version {event['version']}: {event['previous']} -> {event['value']}",
+            'alias': (f"@{event['value']} -> version {event['version']}" if event['version'] is not None else f"@{event['value']} removed") +
+                     (f" (was version {event['previous']})" if event['previous'] else ''),
+            'release': (f"release: {event['value']} version {event['version']}" if event['version'] is not None else f"release: candidate version {event['previous']} {event['value']}") +
+                       (f" (was version {event['previous']})" if event['previous'] and event['version'] is not None else ''),
+            'retrain': f"retrain: {event['value']}" + (f" (version {event['version']})" if event['version'] is not None else '')}[event['kind']]
+    return f"{event['at']}  {event['by']}  " + (f"[simulated {event['simulated']}]  " if event.get('simulated') else '') + f"{what}: {event['reason']}"
+
+# %% ../nbs/06_register.ipynb #5d6e7f80
+def state_lines(state, # from `state_at`
+                at,    # the moment asked about
+               ):
+    "Who held Production and Staging at `at`: each version with since when, by whom and why."
+    def held(v): event = state['events'][v]; return f"version {v} (since {event['at']}, by {event['by']}: {event['reason']})"
+    return [f"{stage} at {at}: " + (', '.join(map(held, state['stages'][stage])) or 'none') for stage in ('Production', 'Staging')]
 
 # %% ../nbs/06_register.ipynb #1a2b3c50
 class NotEvaluated(ValueError):
