@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['PATH_PARAMETERS', 'PRIMARY', 'METRICS', 'LOWER_IS_BETTER', 'PROJECT_FILE', 'PROJECT_ENVIRONMENT', 'first_line',
-           'now_iso', 'ConfigError', 'plain', 'absolute_source', 'absolute_paths', 'load_config', 'parse_override',
-           'type_name', 'check_type', 'resolve_config', 'better', 'check_task', 'workspace_path', 'new_run_id',
-           'sha256_file', 'write_json', 'read_record', 'write_record', 'stage_entry', 'record_stage', 'output_path',
-           'error_text', 'end_stage', 'fail_stage', 'stage_run_dir', 'run_workspace', 'list_runs', 'find_run',
-           'run_data', 'git_lineage', 'project_dir', 'find_project', 'setenv', 'shipped', 'source_dir', 'wandb_mode',
-           'start_tracking']
+           'now_iso', 'ConfigError', 'parse_duration', 'plain', 'absolute_source', 'absolute_paths', 'load_config',
+           'parse_override', 'type_name', 'check_type', 'resolve_config', 'better', 'check_task', 'workspace_path',
+           'new_run_id', 'sha256_file', 'write_json', 'read_record', 'write_record', 'stage_entry', 'record_stage',
+           'output_path', 'error_text', 'end_stage', 'fail_stage', 'stage_run_dir', 'run_workspace', 'list_runs',
+           'find_run', 'run_data', 'git_lineage', 'project_dir', 'find_project', 'setenv', 'shipped', 'source_dir',
+           'wandb_mode', 'start_tracking']
 
 # %% ../nbs/00_core.ipynb #ed579daa
 import contextlib, datetime, hashlib, json, netrc, os, re, subprocess, uuid
@@ -29,6 +29,13 @@ def now_iso(precision='seconds'): # `timespec` of `datetime.isoformat`: seconds,
 # %% ../nbs/00_core.ipynb #47bff77f
 class ConfigError(ValueError):
     "A config file or parameter that cannot be used."
+
+# %% ../nbs/00_core.ipynb #90803e6b
+def parse_duration(text): # such as 12h, 14d or 4w
+    "A number and a unit (h, d or w) as a `pd.Timedelta`, or None when `text` is not one: the one reader of durations."
+    import pandas as pd
+    match = re.fullmatch(r'\s*(\d+)\s*([hdw])\s*', str(text))
+    return pd.Timedelta(int(match[1]), unit={'h': 'h', 'd': 'D', 'w': 'W'}[match[2]]) if match else None
 
 # %% ../nbs/00_core.ipynb #999a2fbb
 def plain(value): # a value parsed from YAML

@@ -31,9 +31,9 @@ ORIGIN = pd.Timestamp('2000-01-03', tz='UTC')       # a Monday at midnight: days
 
 def window_length(text): # such as 1h, 6h, 1d or 1w
     "The length of a window given as a number and a unit (h, d or w)."
-    match = re.fullmatch(r'\s*(\d+)\s*([hdw])\s*', str(text))
-    if not match or int(match[1]) == 0: raise ConfigError(f"window {text!r}: expected a number and a unit, such as 1h, 6h, 1d or 1w")
-    return pd.Timedelta(int(match[1]), unit={'h': 'h', 'd': 'D', 'w': 'W'}[match[2]])
+    length = parse_duration(text)
+    if not length: raise ConfigError(f"window {text!r}: expected a number and a unit, such as 1h, 6h, 1d or 1w")
+    return length
 
 # %% ../nbs/08_monitor.ipynb #426f6f43
 def window_starts(times,  # UTC times

@@ -57,9 +57,9 @@ def default_policy():
 def duration(text): # such as 12h, 14d or 4w; '' or 0 for none
     "The duration as a `pd.Timedelta`, or None when it is off; `ConfigError` when it is not a duration."
     if text in ('', 0, None): return None
-    match = re.fullmatch(r'\s*(\d+)\s*([hdw])\s*', str(text))
-    if not match: raise ConfigError(f"{text!r} is not a duration such as 12h, 14d or 4w")
-    return pd.Timedelta(int(match[1]), unit={'h': 'h', 'd': 'D', 'w': 'W'}[match[2]])
+    length = parse_duration(text)
+    if length is None: raise ConfigError(f"{text!r} is not a duration such as 12h, 14d or 4w")
+    return length
 
 # %% ../nbs/09a_policy.ipynb #1bfec644
 SHARES = ('drift_share', 'canary_share', 'confidence', 'canary_alpha', 'false_alarm_rate', 'min_test_roc_auc', 'slice_margin')
