@@ -6,6 +6,7 @@ from pathlib import Path
 import httpx, pandas as pd, pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
 from conftest import SLICE, built_once, cli, copy_workspace, first_run
+from mlops_nb.simulate import free_port
 
 CHROMIUM = '/usr/bin/chromium'
 ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
@@ -16,12 +17,6 @@ TITLES = {'monitoring': ['Model monitoring', 'Incidents', 'Drift per feature ove
                           'Which parameters mattered', 'Parallel coordinates', "The champion's history"],
           'pipeline': ['Pipeline run', 'Stages', 'Metrics']}
 
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope='session')

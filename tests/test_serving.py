@@ -17,6 +17,7 @@ from mlops_nb.registry import get_model_version, history, register_model
 from mlops_nb.release import release_state, start_candidate, withdraw
 from mlops_nb.train import make_model
 from conftest import SLICE, cli, copy_workspace
+from mlops_nb.simulate import free_port
 
 MODEL = 'flights_late'
 KEYS = ['carrier', 'flight', 'origin', 'dest', 'time_hour']
@@ -24,11 +25,6 @@ RAW = ['time_hour', 'origin', 'carrier', 'flight', 'dest', 'sched_dep_time', 'sc
 
 pytestmark = pytest.mark.xdist_group('serving')   # one server and one workspace for the module
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 class LiveServer:
