@@ -13,7 +13,7 @@ import numpy as np
 from .core import *
 from .registry import get_model_version, list_models
 from .deploy import deploy, test_rows
-from .simulate import Served
+from .simulate import ServerProcess
 from .world import request_records
 
 # %% ../nbs/07g_staging.ipynb #61c3cc88
@@ -61,7 +61,7 @@ def check_answer(answer, # one answer of /predict
     return ''
 
 # %% ../nbs/07g_staging.ipynb #e898603c
-def send_records(client,  # a Client of the staging server
+def send_records(client,  # an HttpClient of the staging server
                  records, # the records, one per request
                  task,    # classification or regression
                 ):
@@ -104,7 +104,7 @@ def smoke_test(workspace,           # the workspace
     task = read_record(Path(workspace)/'runs'/get_model_version(workspace, name, version)['run_id'])['config'].get('task', 'classification')
     records = smoke_records(workspace, name, version, requests)
     echo(f"{name} version {version}: pre-deploy gates passed; staging server on loopback, sending {len(records)} records")
-    with Served(staging, name) as client: seconds, wrong = send_records(client, records, task)
+    with ServerProcess(staging, name) as client: seconds, wrong = send_records(client, records, task)
     latency = latency_summary(seconds)
     result = {'model': name, 'version': version, 'staging': str(staging), 'requests': len(records), 'wrong': len(wrong), 'latency_ms': latency, 'max_p95_ms': max_p95_ms, 'predeploy': report['latency_ms']}
     write_json(staging/'smoke.json', result)

@@ -21,7 +21,7 @@ def request_records(rows,   # replayed rows
     return [{k: (None if pd.isna(v) else v.item() if hasattr(v, 'item') else v) for k, v in r.items()} for r in frame.to_dict('records')]
 
 # %% ../nbs/09ba_world.ipynb #e2187a30
-def send_feedback(client,  # a Client
+def send_feedback(client,  # an HttpClient
                   pending, # frame of request_id, truth, known_at
                   until,   # send the truths known before this time
                  ):
@@ -43,7 +43,7 @@ def record_answers(pending, # truths still to come
     known = known[known.known_at.notna()]
     return pd.concat([pending, pd.DataFrame({'request_id': known.request_id, 'truth': known[target].astype(float), 'known_at': known.known_at})], ignore_index=True)
 
-def serve_step(client,  # a Client
+def serve_step(client,  # an HttpClient
                rows,    # the step's rows, in time order
                pending, # truths still to come from earlier steps
                fields,  # the request's fields
@@ -75,7 +75,7 @@ def moments(rows,     # a step's rows, in time order
     return out
 
 # %% ../nbs/09ba_world.ipynb #7ff98614
-def features_caught_up(client,      # a Client of the server
+def features_caught_up(client,      # an HttpClient of the server
                        spec,        # the production feature spec
                        timeout=60,  # seconds
                       ):
@@ -102,7 +102,7 @@ def known_before(workspace, # the workspace
     return record_labels(spec['repo'], views, before, config['timestamp'], spec['id_columns'], config['target']) if views else 0
 
 # %% ../nbs/09ba_world.ipynb #a946683f
-def serve_fresh(client,    # a Client of the server
+def serve_fresh(client,    # an HttpClient of the server
                 workspace, # the workspace
                 rows,      # the step's rows, in time order
                 pending,   # truths still to come from earlier steps

@@ -236,7 +236,7 @@ def serve_week(workspace, start, policy_sample=0.1):
     "Serve a week of (a tenth of) the flights through a real server, with their truths, as production would."
     from mlops_nb.pipeline import full_config
     from mlops_nb.server import production_spec
-    from mlops_nb.simulate import Served, read_pending, replay_rows, wait_for_log
+    from mlops_nb.simulate import ServerProcess, read_pending, replay_rows, wait_for_log
     from mlops_nb.world import send_feedback, serve_step
     config = full_config(None, [f'sample_fraction={policy_sample}'])
     rows = replay_rows(config)
@@ -245,7 +245,7 @@ def serve_week(workspace, start, policy_sample=0.1):
     (Path(workspace)/'simulation').mkdir(exist_ok=True)
     from mlops_nb.simulate import log_counts
     answers, truths = log_counts(workspace, NAME)
-    with Served(workspace, NAME) as client:
+    with ServerProcess(workspace, NAME) as client:
         pending, _, sent = serve_step(client, part, read_pending(),
                                       list(production_spec(workspace, NAME)['request']), config, end)
         late = send_feedback(client, pending, pd.Timestamp.max.tz_localize('UTC'))[1]

@@ -1,6 +1,6 @@
 """Serving: a real `mlops-nb serve` on loopback over a real pipeline run: faults, fuzzing, parity through HTTP, ONNX,
 canary split, shadow, automatic rollback, hot swap under load, restart after SIGKILL, and batch scoring."""
-import contextlib, json, os, signal, socket, subprocess, threading, time
+import contextlib, json, os, signal, subprocess, threading, time
 from pathlib import Path
 import httpx, numpy as np, pandas as pd, pytest, schemathesis
 from hypothesis import HealthCheck, settings
