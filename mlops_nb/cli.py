@@ -15,6 +15,7 @@ from typing import List, Optional
 import click, typer
 from .core import *
 from .modelfile import *
+from .registry import event_line, state_lines, version_line
 
 # %% ../nbs/11_cli.ipynb #7f17b59e
 def fail(message, # one line for the user

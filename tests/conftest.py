@@ -158,7 +158,8 @@ def same_report(report, other):
 # january 83, killed run 78, worse canary 78, alert rate at 300,000 rows 78, ten years 72, notebooks 71, regression 62,
 # SQL table 55. The cluster's tests come third, not second: they need the slice workspace, which needs the trained
 # one that serving's setup is making, and xdist hands each worker two units at the start.
-HEAVY = ['docs', 'serving', 'test_cache_reuses_only_what_did_not_change', 'cluster', 'replay', 'change', 'weather', 'compare', 'fresh',
+HEAVY = ['serving', 'test_cache_reuses_only_what_did_not_change', 'cluster', 'replay', 'docs',   # docs: not beside the serving unit's latency checks
+         'change', 'weather', 'compare', 'fresh',
          'test_wheel_in_a_fresh_venv_runs_the_project_with_its_own_notebooks',
          'test_default_run_reaches_the_roc_auc_floor', 'workflow', 'crash', 'january',
          'test_a_run_killed_in_train_resumes_to_the_same_model', 'test_a_worse_canary_is_rolled_back',
