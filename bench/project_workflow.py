@@ -21,7 +21,8 @@ def main():
         for command in (['git', 'init', '-q'], ['git', 'add', '.'], ['git', '-c', 'user.name=bench', '-c', 'user.email=bench@example.invalid', 'commit', '-qm', 'init']):
             subprocess.run(command, cwd=folder, check=True)
     workflow = yaml.safe_load((folder/'.github'/'workflows'/'mlops.yml').read_text())
-    env = {**os.environ, **workflow['env'], 'WANDB_SILENT': 'true', 'PATH': f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = {**os.environ, **workflow['env'], 'WANDB_SILENT': 'true', 'PATH': f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           'GITHUB_ACTIONS': 'true', 'CI': 'true'}                            # as GitHub's runner sets them: runs record their CI
     for name, job in workflow['jobs'].items():
         for step in job['steps']:
             if 'run' not in step or step['name'] == 'Install': continue

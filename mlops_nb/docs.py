@@ -9,7 +9,7 @@ __all__ = ['SECTIONS', 'DocsError', 'skipped', 'run_cells', 'source_links_out', 
            'serve_site']
 
 # %% ../nbs/12_docs.ipynb #a10e00e9
-import json, os, re, shutil, subprocess, sys
+import json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 import click, typer
 import IPython                                     # whole, before execnb imports a part of it (else a circular import)
@@ -217,9 +217,11 @@ def site_nav(folder, # the notebooks' folder
 
 # %% ../nbs/12_docs.ipynb #3ee7907c
 def render_one(job): # (source notebook, target page)
-    "`render_notebook` in a worker process: the error's text, or None."
+    "`render_notebook` in a worker process, its time printed to stderr as it ends: the error's text, or None."
+    start = time.perf_counter()
     try: render_notebook(*job)
     except DocsError as e: return str(e)
+    finally: print(f"  {Path(job[0]).stem}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
 
 
 # %% ../nbs/12_docs.ipynb #b46d5f31

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from .core import *
 from .registry import get_model_version, list_models
+from .runs import ci_service
 from .deploy import deploy, test_rows
 from .simulate import ServerProcess
 from .world import request_records
@@ -106,7 +107,8 @@ def smoke_test(workspace,           # the workspace
     echo(f"{name} version {version}: pre-deploy gates passed; staging server on loopback, sending {len(records)} records")
     with ServerProcess(staging, name) as client: seconds, wrong = send_records(client, records, task)
     latency = latency_summary(seconds)
-    result = {'model': name, 'version': version, 'staging': str(staging), 'requests': len(records), 'wrong': len(wrong), 'latency_ms': latency, 'max_p95_ms': max_p95_ms, 'predeploy': report['latency_ms']}
+    result = {'model': name, 'version': version, 'staging': str(staging), 'requests': len(records), 'wrong': len(wrong), 'latency_ms': latency,
+              'max_p95_ms': max_p95_ms, 'predeploy': report['latency_ms'], 'ci': ci_service()}
     write_json(staging/'smoke.json', result)
     if wrong: raise SmokeFailed(f"{name} version {version}: {len(wrong)} of {len(records)} staging answers were wrong; the first: {wrong[0]}")
     if latency['p95'] > max_p95_ms: raise SmokeFailed(f"{name} version {version}: staging p95 latency {latency['p95']:.1f} ms is over {max_p95_ms:g} ms")

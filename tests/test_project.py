@@ -42,7 +42,8 @@ def workflow_project(tmp_path_factory):
     "A slice project after its workflow's steps ran in order: the step results, by job."
     project = slice_project(tmp_path_factory.mktemp('team')/'flights')
     workflow = yaml.safe_load((project/'.github'/'workflows'/'mlops.yml').read_text())
-    env = {**os.environ, **workflow['env'], 'WANDB_SILENT': 'true', 'PATH': f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = {**os.environ, **workflow['env'], 'WANDB_SILENT': 'true', 'PATH': f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           'GITHUB_ACTIONS': 'true', 'CI': 'true'}                              # as GitHub's runner sets them for every step
     results = []
     for job in job_order(workflow['jobs']):
         for step in workflow['jobs'][job]['steps']:
@@ -176,6 +177,7 @@ def test_readiness_scores_28_tests_with_evidence_and_removing_the_alert_rules_lo
     assert scores['Training is reproducible'] == 0.5           # one training only: seeded, not yet shown to repeat
     assert scores['The ML pipeline is integration tested'] == scores['Models are canaried before serving'] == 1    # the workflow does both
     assert scores['The data pipeline has appropriate privacy controls'] == 0
+    assert scores['Serving models can be rolled back'] == scores['Offline and online metrics correlate'] == 0   # neither was exercised
     assert report['google']['level'] == 2 and report['four_level']['level'] == 0     # not in git yet: level 1 needs version control
     assert json.loads((project/'workspace'/'readiness.json').read_text())['score'] == report['score']   # saved for the pipeline dashboard
     rules = project/'reports'/'prometheus'/'alerts.yml'
@@ -185,6 +187,7 @@ def test_readiness_scores_28_tests_with_evidence_and_removing_the_alert_rules_lo
     finally: rules.write_text(saved)
     lowered = {t['test'] for t, before in zip(without['tests'], report['tests']) if t['score'] < before['score']}
     raised = {t['test'] for t, before in zip(without['tests'], report['tests']) if t['score'] > before['score']}
-    assert (lowered, raised) == (ALERT_TESTS, set())
+    assert (lowered, raised) == ({'Computing performance has not regressed', 'Prediction quality has not regressed'}, set())
+    # the other two also need monitored windows or retraining, which the workflow does not run: without them, no credit to lose
     assert all('alerts' in t['reads'] for t in report['tests'] if t['test'] in ALERT_TESTS)
     assert not any('alerts' in t['reads'] for t in report['tests'] if t['test'] not in ALERT_TESTS)
