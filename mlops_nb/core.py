@@ -9,7 +9,7 @@ __all__ = ['PATH_PARAMETERS', 'PRIMARY', 'METRICS', 'LOWER_IS_BETTER', 'PROJECT_
            'new_run_id', 'sha256_file', 'write_json', 'read_record', 'write_record', 'stage_entry', 'record_stage',
            'output_path', 'error_text', 'end_stage', 'fail_stage', 'stage_run_dir', 'run_workspace', 'list_runs',
            'find_run', 'run_data', 'git_lineage', 'project_dir', 'find_project', 'setenv', 'shipped', 'source_dir',
-           'wandb_mode', 'start_tracking']
+           'percentiles', 'wandb_mode', 'start_tracking']
 
 # %% ../nbs/00_core.ipynb #ed579daa
 import contextlib, datetime, hashlib, json, netrc, os, re, subprocess, uuid
@@ -343,6 +343,16 @@ def source_dir(name, # 'nbs' or 'reports'
     "Where commands find stage notebooks or reports: the user's project's, else the package's."
     project = project or find_project()
     return project/name if project else shipped(name)
+
+# %% ../nbs/00_core.ipynb #6990c9fa
+def percentiles(values,          # numbers; NaN is left out
+                qs=(50, 95, 99), # the percentiles wanted
+               ):
+    "The numbers' percentiles as {'p50': ..., 'p95': ..., 'p99': ...}; None if there are none."
+    import numpy as np
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    return {f'p{q}': float(v) for q, v in zip(qs, np.percentile(values, qs))} if values.size else None
 
 # %% ../nbs/00_core.ipynb #66f76bac
 def wandb_mode():

@@ -311,4 +311,4 @@ def row_latency(path,       # an inference path
         start = time.perf_counter()
         path.predict(numbers[i:i + 1], categories[i:i + 1])
         times.append((time.perf_counter() - start) * 1000)
-    return {'p50': float(np.percentile(times, 50)), 'p99': float(np.percentile(times, 99)), 'rows': len(times)}
+    return {**percentiles(times, (50, 99)), 'rows': len(times)}

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['ORIGIN', 'LOG_COLUMNS', 'RULES', 'window_length', 'window_starts', 'Reference', 'feature_drift', 'prediction_drift',
-           'percentiles', 'health', 'routes', 'between', 'log_traffic', 'file_traffic', 'event_traffic',
-           'window_report', 'serving_version', 'traffic', 'monitor', 'window_line', 'latest_gauges', 'monitor_settings',
+           'health', 'routes', 'between', 'log_traffic', 'file_traffic', 'event_traffic', 'window_report',
+           'serving_version', 'traffic', 'monitor', 'window_line', 'latest_gauges', 'monitor_settings',
            'monitor_config']
 
 # %% ../nbs/08_monitor.ipynb #0d7d452b
@@ -136,12 +136,6 @@ def prediction_drift(scores,    # the window's scores (probabilities)
     return {'wasserstein': distance, 'psi': numeric_psi(ours, theirs), 'threshold': threshold, 'drifted': bool(threshold is not None and distance > threshold),
             'mean_score': float(scores.mean()), 'test_mean_score': float(np.mean(test)),
             'positive_share': float(np.mean(scores >= decision)), 'test_positive_share': float(np.mean(np.asarray(test) >= decision))}
-
-# %% ../nbs/08_monitor.ipynb #e914c2c5
-def percentiles(values): # numbers
-    "p50, p95 and p99 of the numbers, or None if there are none."
-    values = pd.Series(values, dtype=float).dropna()
-    return None if values.empty else {f'p{q}': float(np.percentile(values, q)) for q in (50, 95, 99)}
 
 # %% ../nbs/08_monitor.ipynb #d42e6790
 def health(frame,   # the window's log rows: route, latency_ms, error

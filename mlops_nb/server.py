@@ -115,7 +115,7 @@ class CanaryWatch:
         if rate(c) - rate(p) > s['canary_error_margin']:
             return f"automatic rollback: canary version {self.version} failed {rate(c):.1%} of {c['requests']} requests, production {rate(p):.1%} (margin {s['canary_error_margin']:.0%})"
         if len(c['latency']) >= s['canary_min_requests'] and len(p['latency']) >= s['canary_min_requests']:
-            slow, fast = np.percentile(c['latency'], 99), np.percentile(p['latency'], 99)
+            slow, fast = (percentiles(x['latency'], (99,))['p99'] for x in (c, p))
             if slow > fast * (1 + s['canary_latency_margin']) and slow - fast > s['canary_latency_floor_ms']: return f"automatic rollback: canary version {self.version} p99 latency {slow:.2f} ms against production's {fast:.2f} ms"
         return None
 

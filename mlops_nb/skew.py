@@ -87,7 +87,7 @@ def window_freshness(rows): # a window's log rows, with the `age_<view>` and `mi
     views = [c[4:] for c in served.columns if c.startswith('age_')]
     def ages(view):
         known = served[f'age_{view}'].dropna().to_numpy(float)
-        return {'p50': float(np.percentile(known, 50)), 'p99': float(np.percentile(known, 99)), 'max': float(known.max())} if len(known) else None
+        return {**percentiles(known, (50, 99)), 'max': float(known.max())} if len(known) else None
     return {view: {'age_seconds': ages(view), 'missing_share': float(served[f'missing_{view}'].mean()) if f'missing_{view}' in served and len(served) else None}
             for view in views}
 
