@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['app', 'models_app', 'WORKSPACE', 'DASK', 'fail', 'one_line_errors', 'command', 'config', 'run', 'runs', 'validate',
            'models_list', 'model_version', 'models_show', 'models_promote', 'models_rollback', 'models_history',
-           'models_card', 'serve', 'deploy', 'score', 'monitor', 'retrain', 'simulate', 'report', 'readiness', 'init',
-           'smoke', 'quiet_libraries', 'main']
+           'models_card', 'serve_command', 'deploy_command', 'score', 'monitor', 'retrain', 'simulate_command',
+           'report', 'readiness_command', 'init', 'smoke', 'quiet_libraries', 'main']
 
 # %% ../nbs/11_cli.ipynb #f168a47f
 import functools, json, os
@@ -184,38 +184,38 @@ def models_card(model: str = typer.Argument(..., help="NAME or NAME:VERSION [def
     typer.echo(f"wrote the model card of {name} version {version} to {html}")
 
 # %% ../nbs/11_cli.ipynb #2af382a5
-@command(app)
-def serve(host: str = typer.Option('127.0.0.1', '--host', help="The address to listen on"),
-          port: int = typer.Option(8000, '--port', help="The port"),
-          workers: int = typer.Option(1, '--workers', min=1, help="Processes sharing the port, each with its own models"),
-          model: str = typer.Option('', '--model', help="The model to serve [default: the only one with a version in production]"),
-          max_batch: int = typer.Option(1000, '--max-batch', min=1, help="The most records one request may send (more: 413)"),
-          max_wait_ms: float = typer.Option(2.0, '--max-wait-ms', min=0, help="The longest a request waits for concurrent ones to be scored with it"),
-          canary_min_requests: int = typer.Option(100, '--canary-min-requests', min=1, help="A canary is judged after answering this many requests"),
-          canary_error_margin: float = typer.Option(0.02, '--canary-error-margin', min=0, help="...and withdrawn if its error rate exceeds production's by more than this"),
-          canary_latency_margin: float = typer.Option(1.0, '--canary-latency-margin', min=0, help="...or its p99 latency exceeds production's by more than this share of it"),
-          canary_latency_floor_ms: float = typer.Option(2.0, '--canary-latency-floor-ms', min=0, help="...and by more than this many milliseconds"),
-          push_labels: bool = typer.Option(True, '--push-labels/--no-push-labels', help="Push the label aggregates each truth at /feedback changes to the feature store"),
-          workspace: Optional[Path] = WORKSPACE):
+@command(app, 'serve')
+def serve_command(host: str = typer.Option('127.0.0.1', '--host', help="The address to listen on"),
+                  port: int = typer.Option(8000, '--port', help="The port"),
+                  workers: int = typer.Option(1, '--workers', min=1, help="Processes sharing the port, each with its own models"),
+                  model: str = typer.Option('', '--model', help="The model to serve [default: the only one with a version in production]"),
+                  max_batch: int = typer.Option(1000, '--max-batch', min=1, help="The most records one request may send (more: 413)"),
+                  max_wait_ms: float = typer.Option(2.0, '--max-wait-ms', min=0, help="The longest a request waits for concurrent ones to be scored with it"),
+                  canary_min_requests: int = typer.Option(100, '--canary-min-requests', min=1, help="A canary is judged after answering this many requests"),
+                  canary_error_margin: float = typer.Option(0.02, '--canary-error-margin', min=0, help="...and withdrawn if its error rate exceeds production's by more than this"),
+                  canary_latency_margin: float = typer.Option(1.0, '--canary-latency-margin', min=0, help="...or its p99 latency exceeds production's by more than this share of it"),
+                  canary_latency_floor_ms: float = typer.Option(2.0, '--canary-latency-floor-ms', min=0, help="...and by more than this many milliseconds"),
+                  push_labels: bool = typer.Option(True, '--push-labels/--no-push-labels', help="Push the label aggregates each truth at /feedback changes to the feature store"),
+                  workspace: Optional[Path] = WORKSPACE):
     """Serve a model over HTTP: /predict, /feedback, /health, /ready, /metadata, /metrics; the API's documentation at /docs.
     Beyond loopback every route but /health and /ready takes a bearer token: $MLOPS_NB_TOKEN or the file $MLOPS_NB_TOKEN_FILE."""
-    from mlops_nb.api import serve as run_server
+    from mlops_nb.api import serve
     typer.echo(f"serving on http://{host}:{port} (the API's documentation at /docs); Ctrl-C stops", err=True)
-    run_server(workspace_path(workspace), model, host, port, workers, max_batch=max_batch, max_wait_ms=max_wait_ms, canary_min_requests=canary_min_requests,
-               canary_error_margin=canary_error_margin, canary_latency_margin=canary_latency_margin, canary_latency_floor_ms=canary_latency_floor_ms, push_labels=push_labels)
+    serve(workspace_path(workspace), model, host, port, workers, max_batch=max_batch, max_wait_ms=max_wait_ms, canary_min_requests=canary_min_requests,
+          canary_error_margin=canary_error_margin, canary_latency_margin=canary_latency_margin, canary_latency_floor_ms=canary_latency_floor_ms, push_labels=push_labels)
 
 # %% ../nbs/11_cli.ipynb #8fe93eb4
-@command(app)
-def deploy(name: str = typer.Argument(..., help="Model name"),
-           version: int = typer.Argument(..., help="Version number"),
-           strategy: str = typer.Option('replace', '--strategy', help="replace (all traffic), canary (a share of it) or shadow (a copy of every request)"),
-           percent: float = typer.Option(5.0, '--percent', help="A canary's share of the traffic, in percent"),
-           reason: str = typer.Option('', '--reason', help="Why, recorded in the history [default: how it was deployed]"),
-           max_latency_ms: float = typer.Option(100.0, '--max-latency-ms', help="Pre-deploy gate: the single-row p99 latency allowed, in milliseconds"),
-           workspace: Optional[Path] = WORKSPACE):
+@command(app, 'deploy')
+def deploy_command(name: str = typer.Argument(..., help="Model name"),
+                   version: int = typer.Argument(..., help="Version number"),
+                   strategy: str = typer.Option('replace', '--strategy', help="replace (all traffic), canary (a share of it) or shadow (a copy of every request)"),
+                   percent: float = typer.Option(5.0, '--percent', help="A canary's share of the traffic, in percent"),
+                   reason: str = typer.Option('', '--reason', help="Why, recorded in the history [default: how it was deployed]"),
+                   max_latency_ms: float = typer.Option(100.0, '--max-latency-ms', help="Pre-deploy gate: the single-row p99 latency allowed, in milliseconds"),
+                   workspace: Optional[Path] = WORKSPACE):
     "Check a version (it loads, its sha256, smoke predictions, inference-path parity, latency) and release it; running servers follow within a second."
-    from mlops_nb.deploy import deploy as release, deploy_lines
-    for line in deploy_lines(release(workspace_path(workspace), name, version, strategy, percent, reason, max_latency_ms)): typer.echo(line)
+    from mlops_nb.deploy import deploy, deploy_lines
+    for line in deploy_lines(deploy(workspace_path(workspace), name, version, strategy, percent, reason, max_latency_ms)): typer.echo(line)
 
 # %% ../nbs/11_cli.ipynb #a2461dd7
 @command(app)
@@ -271,24 +271,24 @@ def retrain(policy: Optional[Path] = typer.Option(None, '--policy', help="The re
     typer.echo(f"retrain {summary['id']} ({summary['policy']} policy, sha256 {summary['policy_sha256'][:12]}): events in {workspace_path(workspace)/'retrain'/summary['id']/'events.jsonl'}")
 
 # %% ../nbs/11_cli.ipynb #c367ca06
-@command(app)
-def simulate(start: str = typer.Option('2013-03', '--from', help="The first step's start: a date or a month"),
-             end: str = typer.Option('2013-12', '--to', help="The last step's start, included"),
-             step: str = typer.Option('month', '--step', help="The replay's step: day, week or month"),
-             policy: Optional[Path] = typer.Option(None, '--policy', help="The retraining policy [default: the config's retrain_policy, else the default policy]"),
-             compare: str = typer.Option('', '--compare', help="Replay under each of these policies instead: never, monthly, drift, performance, always, default or policy files, comma-separated"),
-             window: str = typer.Option('1w', '--window', help="The monitor's window within a step: 1d, 1w..."),
-             feedback_delay: str = typer.Option('0h', '--feedback-delay', help="How much later than the label is known its truth reaches /feedback: 0h, 6h, 2d"),
-             features: str = typer.Option('fresh', '--features', help="fresh: the store brought up to each request's time, as production would; frozen: left as training left it"),
-             config: Optional[Path] = typer.Option(None, '--config', help="YAML config whose source is replayed and whose pipeline retrains [default: the flights config]"),
-             param: List[str] = typer.Option([], '-p', '--param', help="Override a parameter: -p sample_fraction=0.1 (repeatable)"),
-             dask: Optional[str] = DASK,
-             workspace: Optional[Path] = WORKSPACE):
+@command(app, 'simulate')
+def simulate_command(start: str = typer.Option('2013-03', '--from', help="The first step's start: a date or a month"),
+                     end: str = typer.Option('2013-12', '--to', help="The last step's start, included"),
+                     step: str = typer.Option('month', '--step', help="The replay's step: day, week or month"),
+                     policy: Optional[Path] = typer.Option(None, '--policy', help="The retraining policy [default: the config's retrain_policy, else the default policy]"),
+                     compare: str = typer.Option('', '--compare', help="Replay under each of these policies instead: never, monthly, drift, performance, always, default or policy files, comma-separated"),
+                     window: str = typer.Option('1w', '--window', help="The monitor's window within a step: 1d, 1w..."),
+                     feedback_delay: str = typer.Option('0h', '--feedback-delay', help="How much later than the label is known its truth reaches /feedback: 0h, 6h, 2d"),
+                     features: str = typer.Option('fresh', '--features', help="fresh: the store brought up to each request's time, as production would; frozen: left as training left it"),
+                     config: Optional[Path] = typer.Option(None, '--config', help="YAML config whose source is replayed and whose pipeline retrains [default: the flights config]"),
+                     param: List[str] = typer.Option([], '-p', '--param', help="Override a parameter: -p sample_fraction=0.1 (repeatable)"),
+                     dask: Optional[str] = DASK,
+                     workspace: Optional[Path] = WORKSPACE):
     "Replay the config's data as production traffic through a real server, with monitoring and the retraining policy after each step."
     from mlops_nb.engine import dask_setting, engine
     from mlops_nb.pipeline import full_config
     from mlops_nb.compare import compare_policies, comparison_lines
-    from mlops_nb.simulate import simulate as replay, step_line
+    from mlops_nb.simulate import simulate, step_line
     settings, echo, resolved = dict(start=start, end=end, step=step, window=window, feedback_delay=feedback_delay, features=features), lambda m: typer.echo(m, err=True), full_config(config, param)
     policy = str(policy or resolved['retrain_policy'])
     if compare:
@@ -296,7 +296,7 @@ def simulate(start: str = typer.Option('2013-03', '--from', help="The first step
             steps, totals = compare_policies(workspace_path(workspace), resolved, [n.strip() for n in compare.split(',') if n.strip()], policy, echo, client, **settings)
         for line in comparison_lines(steps, totals): typer.echo(line)
         return typer.echo(f"comparison in {workspace_path(workspace)/'comparison.json'}, comparison.csv and comparison.png (cost against retrains)")
-    record = replay(workspace_path(workspace), resolved, policy, echo=echo, **settings)
+    record = simulate(workspace_path(workspace), resolved, policy, echo=echo, **settings)
     for entry in record['steps']: typer.echo(step_line(entry))
     typer.echo(f"replayed {len(record['steps'])} steps; record in {workspace_path(workspace)/'simulation.json'}")
 
@@ -313,12 +313,12 @@ def report(name: str = typer.Argument(..., help="The report: monitoring, experim
     raise typer.Exit(serve_report(name, workspace_path(workspace), port, typer.echo))
 
 # %% ../nbs/11_cli.ipynb #b15e0dd7
-@command(app)
-def readiness(as_json: bool = typer.Option(False, '--json', help="Print the report as JSON"),
-              workspace: Optional[Path] = WORKSPACE):
+@command(app, 'readiness')
+def readiness_command(as_json: bool = typer.Option(False, '--json', help="Print the report as JSON"),
+                      workspace: Optional[Path] = WORKSPACE):
     "Score the pipeline's production readiness: the 28 tests of the ML Test Score (Breck et al., 2017) from the evidence here, and the MLOps maturity level."
-    from mlops_nb.readiness import readiness as score, readiness_lines, save_readiness
-    report = score(None, workspace_path(workspace))
+    from mlops_nb.readiness import readiness, readiness_lines, save_readiness
+    report = readiness(None, workspace_path(workspace))
     save_readiness(report)
     if as_json: return typer.echo(json.dumps(report, indent=2))
     for line in readiness_lines(report): typer.echo(line)

@@ -195,10 +195,10 @@ def quiet_kernel_manager():
     from jupyter_client.asynchronous import AsyncKernelClient
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import Type
-    class Client(AsyncKernelClient):
+    class NoHeartbeatClient(AsyncKernelClient):
         def start_channels(self, shell=True, iopub=True, stdin=True, hb=False, control=True): super().start_channels(shell, iopub, stdin, False, control)
     class QuietKernelManager(AsyncKernelManager):
-        client_factory = Type(Client, klass=AsyncKernelClient)
+        client_factory = Type(NoHeartbeatClient, klass=AsyncKernelClient)
         def format_kernel_cmd(self, extra_arguments=None): return [*super().format_kernel_cmd(extra_arguments), '--IPKernelApp.log_level=ERROR']
     return QuietKernelManager
 

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['WORDS', 'RetrainBusy', 'Lock', 'read_state', 'write_state', 'crash_point', 'interrupted_runs', 'release_problems',
-           'Session', 'recover', 'window_values', 'check', 'trigger_checks', 'cooldown_reason', 'data_end',
+           'Session', 'recover_state', 'window_values', 'check', 'trigger_checks', 'cooldown_reason', 'data_end',
            'monitored_windows', 'retrain_overrides', 'run_retraining', 'gate_events', 'canary_verdict', 'judge_canary',
            'retrain', 'consider', 'retrain_config']
 
@@ -126,7 +126,7 @@ class Session:
         return summary
 
 # %% ../nbs/09_retrain.ipynb #52ae9b96
-def recover(session): # the retrain's Session
+def recover_state(session): # the retrain's Session
     "Say what an earlier crash left, and make the state file agree with the registry."
     folder, name, workspace = session.workspace/'retrain', session.name, session.workspace
     state, release = read_state(folder), release_state(workspace, name)
@@ -350,7 +350,7 @@ def retrain(workspace,    # the workspace
     try:
         session = Session(workspace, name, now or now_iso(), loaded, echo)
         if lock.note: session.event('recovered', lock.note)
-        recover(session)
+        recover_state(session)
         if release_state(workspace, name)['mode'] == 'canary': judge_canary(session)
         else: consider(session, config, echo)
         return session.summary()
