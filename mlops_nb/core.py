@@ -9,10 +9,10 @@ __all__ = ['PATH_PARAMETERS', 'PRIMARY', 'METRICS', 'LOWER_IS_BETTER', 'PROJECT_
            'new_run_id', 'sha256_file', 'write_json', 'read_record', 'write_record', 'stage_entry', 'record_stage',
            'output_path', 'error_text', 'end_stage', 'fail_stage', 'stage_run_dir', 'run_workspace', 'list_runs',
            'find_run', 'run_data', 'git_lineage', 'project_dir', 'find_project', 'setenv', 'shipped', 'source_dir',
-           'percentiles', 'wandb_mode', 'start_tracking']
+           'percentiles']
 
 # %% ../nbs/00_core.ipynb #ed579daa
-import contextlib, datetime, hashlib, json, netrc, os, re, subprocess, uuid
+import contextlib, datetime, hashlib, json, os, re, subprocess, uuid
 from pathlib import Path
 import yaml
 
@@ -353,27 +353,3 @@ def percentiles(values,          # numbers; NaN is left out
     values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]
     return {f'p{q}': float(v) for q, v in zip(qs, np.percentile(values, qs))} if values.size else None
-
-# %% ../nbs/00_core.ipynb #66f76bac
-def wandb_mode():
-    "`WANDB_MODE` if set, `online` if the user has logged in to W&B, else `offline`."
-    if os.environ.get('WANDB_MODE'): return os.environ['WANDB_MODE']
-    if os.environ.get('WANDB_API_KEY'): return 'online'
-    try: return 'online' if netrc.netrc().authenticators('api.wandb.ai') else 'offline'
-    except (OSError, netrc.NetrcParseError): return 'offline'
-
-# %% ../nbs/00_core.ipynb #e6f70819
-def start_tracking(run_dir, # the pipeline run's directory: its name is the W&B group
-                   stage,   # the stage, or `trial`: the W&B job type
-                   config,  # the parameters to log
-                   name='', # the W&B run's name; '' for `<run id>-<stage>`
-                  ):
-    "Open a W&B run for one stage (or one trial) of one pipeline run, grouped by the run id."
-    import wandb
-    run_dir = Path(run_dir).absolute()
-    workspace = run_workspace(run_dir)
-    for variable, folder in [('WANDB_DATA_DIR', 'data'), ('WANDB_CACHE_DIR', 'cache')]:   # staged artifacts stay in the workspace
-        os.environ.setdefault(variable, str(workspace/'wandb'/folder))
-    return wandb.init(project=config.get('project') or 'mlops_nb', dir=str(workspace), group=run_dir.name,
-                      job_type=stage, name=name or f'{run_dir.name}-{stage}', config=config, mode=wandb_mode(),
-                      settings=wandb.Settings(console='off', silent=True, x_disable_stats=True))

@@ -14,6 +14,7 @@ import numpy as np, pandas as pd
 from scipy import stats
 from sklearn.calibration import calibration_curve
 from .core import *
+from .tracking import start_tracking
 from .modelfile import *
 from .train import check_range, predict, score
 

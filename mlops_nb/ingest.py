@@ -12,6 +12,7 @@ import csv, importlib.util
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
+from .tracking import start_tracking
 from .expressions import condition, evaluate
 
 # %% ../nbs/01_ingest.ipynb #fc2ca6d9

@@ -13,6 +13,7 @@ __all__ = ['SCHEMA', 'MODEL_STAGES', 'STAGE_ALIAS', 'RegistryError', 'Closing', 
 import datetime, getpass, hashlib, importlib.metadata, json, shutil, sqlite3
 from pathlib import Path
 from .core import *
+from .tracking import wandb_mode
 from .modelfile import *
 
 # %% ../nbs/06_register.ipynb #90674dce

@@ -20,6 +20,7 @@ from sklearn.metrics import (average_precision_score, brier_score_loss, f1_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from .core import *
+from .tracking import start_tracking
 from .modelfile import *
 from .engine import dask_setting, engine
 
