@@ -62,6 +62,7 @@ def field_meaning(name, # the field
     if name in spec['numeric']: return "A number the model was trained on; null when it is missing (the model's missing path, as in training)."
     return "Names the record; with the time and entities it keys canary routing, so one record always gets one answer."
 
+# %% ../nbs/07e_api.ipynb #62a23bcf
 def request_model(spec): # the served model's feature spec
     "The pydantic model of one request record, generated from the training schema; a feature may be null (missing), as in training."
     nullable = lambda name, kind: Optional[kind] if name in (*spec['numeric'], *spec['categorical']) else kind
@@ -94,10 +95,12 @@ class Answer(BaseModel):
     unknown_categories: List[str] = Field(description="Categorical fields whose value the model never saw: it took its missing path.", examples=[[]])
     fallback: Optional[str] = Field(description="Set when the canary failed on this record and production answered instead: why.", examples=[None])
 
+# %% ../nbs/07e_api.ipynb #5859f89d
 class Answers(BaseModel):
     "The answers, one per record, in the order of the request."
     predictions: List[Answer] = Field(description="One answer per record sent.")
 
+# %% ../nbs/07e_api.ipynb #6b2b9b21
 class Problem(BaseModel):
     "What was wrong with a request: one line, and every problem found."
     message: str = Field(description="The first problem, in one line, naming where it is.", examples=['body.distance: Input should be a valid number'])
@@ -114,12 +117,14 @@ class Truth(BaseModel):
                                                   "from then. Default: when it arrives. Not later than now.", examples=['2013-03-01T14:05:00Z'])
     replace: StrictBool = Field(False, description="Correct a truth sent before: it replaces the old one in monitoring, and the log keeps both.", examples=[False])
 
+# %% ../nbs/07e_api.ipynb #64777c54
 class Stored(BaseModel):
     "What became of the ground truth sent."
     stored: int = Field(description="How many answers got their ground truth now.", examples=[1])
     repeated: List[str] = Field(description="Request ids that already had their ground truth: not counted again (send `replace` to correct).", examples=[[]])
     replaced: List[str] = Field([], description="Request ids whose ground truth was corrected (`replace`).", examples=[[]])
 
+# %% ../nbs/07e_api.ipynb #f67f12e1
 class Readiness(BaseModel):
     "Whether the server can answer."
     ready: bool = Field(description="True once the served versions are loaded, verified and have answered a smoke prediction.", examples=[True])
@@ -287,6 +292,7 @@ def app_from_environment():
     options = json.loads(os.environ['MLOPS_NB_SERVE'])
     return create_app(options.pop('workspace'), options.pop('name'), read_token(), **options)
 
+# %% ../nbs/07e_api.ipynb #d94c5fb7
 def serve(workspace,       # the workspace
           name='',         # the model; '' for the only one in production
           host='127.0.0.1', # the address to listen on

@@ -18,6 +18,7 @@ LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '::1']
 class AccessError(ValueError):
     "A token that cannot be used."
 
+# %% ../nbs/07h_auth.ipynb #f3962f41
 def read_token(environ=None, # the environment; None for the process's
               ):
     "The bearer token from `MLOPS_NB_TOKEN` or the file `MLOPS_NB_TOKEN_FILE` names; None if neither is set."
@@ -38,6 +39,7 @@ def is_loopback(host): # an address or a name to listen on
     try: return ipaddress.ip_address(host).is_loopback
     except ValueError: return host == 'localhost'
 
+# %% ../nbs/07h_auth.ipynb #2d045609
 def access(host,         # the address the server listens on
            workspace,    # the workspace (where a token made for the run is written)
            environ=None, # the environment; None for the process's

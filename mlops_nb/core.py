@@ -85,6 +85,7 @@ def parse_override(text): # "key=value", as given to `-p`
 # %% ../nbs/00_core.ipynb #0e38549d
 def type_name(value): return type(value).__name__
 
+# %% ../nbs/00_core.ipynb #2658fe51
 def check_type(key,     # the parameter's name
                value,   # the value given
                default, # the parameter's default, from its notebook

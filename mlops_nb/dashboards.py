@@ -199,6 +199,7 @@ def comparison_table(workspace): # the workspace of `mlops-nb simulate --compare
     steps = pd.DataFrame(saved['steps'])
     return steps.pivot(index='step', columns='policy', values='roc_auc')[list(saved['totals'])], pd.DataFrame(saved['totals'])
 
+# %% ../nbs/08c_dashboards.ipynb #dc1d5d6a
 def comparison_plot(table): # ROC AUC per step and policy, from `comparison_table`
     "Each policy's ROC AUC step by step."
     fig = Figure(figsize=(9, 3.5))
@@ -274,6 +275,7 @@ class StaticArea:
     def clear_output(self, wait=False): pass # (a static page draws once)
     def _ipython_display_(self): pass        # shown where the widgets are: nothing to show
 
+# %% ../nbs/08c_dashboards.ipynb #051606ac
 def output_area(): # (no arguments)
     "An `ipywidgets.Output` to redraw when a widget changes; in a static report (`--html`), the cell's own output."
     if os.environ.get('MLOPS_NB_STATIC'): return StaticArea()

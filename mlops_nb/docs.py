@@ -25,6 +25,7 @@ from .core import *
 class DocsError(Exception):
     "A notebook or page the site cannot be built from."
 
+# %% ../nbs/12_docs.ipynb #ba15060d
 def skipped(cell): # a notebook cell, as nbdev's processors see it
     "Whether `nbdev_test` skips the cell: `#| eval: false`, or a test flag of `settings.ini` (`tst_flags`)."
     flags = set(get_config().get('tst_flags', '').split())
@@ -86,10 +87,12 @@ def md_cell(text): # a table cell's text
     "Text safe in a Markdown table cell."
     return str(text).replace('|', '\\|').replace('\n', ' ')
 
+# %% ../nbs/12_docs.ipynb #8a56c73d
 def table_head(*columns): # the columns' names
     "A Markdown table's head: its names, then its rule."
     return ['| ' + ' | '.join(columns) + ' |', '|' + ' --- |' * len(columns)]
 
+# %% ../nbs/12_docs.ipynb #82cf6521
 def commands(group, # a click group (typer's)
              path=(), # the words that reach it
             ):
@@ -98,6 +101,7 @@ def commands(group, # a click group (typer's)
         if hasattr(command, 'commands'): yield from commands(command, (*path, name))
         else: yield (*path, name), command
 
+# %% ../nbs/12_docs.ipynb #06f6c44c
 def option_row(param): # a click parameter of a command
     "The parameter's row of a command's table: how it is given, what it means, its default."
     names = [*param.opts, *param.secondary_opts] if param.param_type_name == 'option' else [param.name.upper()]
@@ -203,6 +207,7 @@ def title_of(page): # a notebook or a Markdown page
     text = ''.join(json.loads(page.read_text())['cells'][0]['source']) if page.suffix == '.ipynb' else page.read_text()
     return next((line[2:].strip() for line in text.splitlines() if line.startswith('# ')), page.stem)
 
+# %% ../nbs/12_docs.ipynb #0be758f4
 def site_nav(folder, # the notebooks' folder
              pages=(), # hand-written pages of docs/ (Markdown files), listed after the notebooks
             ):

@@ -23,6 +23,7 @@ def run_study(run_dir): # a run directory
     names = optuna.study.get_all_study_names(storage)
     return optuna.load_study(study_name=names[-1], storage=storage) if names else None
 
+# %% ../nbs/08f_experiments.ipynb #19505aa1
 def family_study(study,  # an Optuna study
                  family, # a model family; '' for every trial
                 ):

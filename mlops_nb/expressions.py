@@ -89,6 +89,7 @@ def compared(op,     # a comparison's function
     try: return op(left, right)
     except TypeError as e: raise ExpressionError(f"{key}: cannot compare {describe(left)} with {describe(right)} ({e})") from None
 
+# %% ../nbs/01a_expressions.ipynb #1aeef30a
 def describe(value): return f"column {value.name!r} ({value.dtype})" if isinstance(value, pd.Series) else repr(value)
 
 # %% ../nbs/01a_expressions.ipynb #c4cc944e

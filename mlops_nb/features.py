@@ -20,6 +20,7 @@ from .expressions import evaluate
 class LeakageError(ValueError):
     "A feature that would not be known at prediction time."
 
+# %% ../nbs/03_features.ipynb #4124fe19
 def check_leakage(columns, # the feature columns
                   leakage, # columns that must never be features
                  ):
@@ -126,10 +127,12 @@ def change_points(events,      # arrivals, with `known_at`
     points = pd.concat([events[[entity, 'known_at']], events[[entity]].assign(known_at=events.known_at + window)])
     return points.drop_duplicates().rename(columns={'known_at': TS}).sort_values([entity, TS], kind='stable').reset_index(drop=True)
 
+# %% ../nbs/03_features.ipynb #70257cb8
 def nanoseconds(times): # UTC times
     "The times as naive UTC numpy datetimes in nanoseconds, which compare whatever their unit was."
     return pd.to_datetime(pd.Series(times), utc=True).dt.tz_localize(None).to_numpy('datetime64[ns]')
 
+# %% ../nbs/03_features.ipynb #21f0ace2
 def window_rate(events,         # arrivals, with `known_at`
                 entity,         # the entity column
                 points,         # where to compute: a frame of the entity and TS
@@ -234,6 +237,7 @@ def rebase(spec, # a feature spec ({'repo', 'store': {'views'}}) or a store's sp
     if 'views' in spec: out['views'] = [{**v, 'path': move(v['path'])} for v in spec['views']]
     return {**out, 'store': rebase(spec['store'], move)} if 'store' in spec else out
 
+# %% ../nbs/03_features.ipynb #6d6aa341
 def relative_to(workspace): # a workspace
     "The map of a path inside the workspace to the path relative to it; any other path stays as it is."
     def move(path): # a path
@@ -378,6 +382,7 @@ def field_kind(series): # a column of the validated data
     if pd.api.types.is_numeric_dtype(series): return 'number'
     return 'time' if pd.api.types.is_datetime64_any_dtype(series) else 'string'
 
+# %% ../nbs/03_features.ipynb #87af3b9b
 def request_fields(data,       # validated rows, with every raw column
                    spec,       # the feature spec, with its store
                    id_columns, # the columns that name a row

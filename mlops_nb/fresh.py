@@ -46,6 +46,7 @@ def iso(times): # UTC times
     "The times as fixed-width UTC text, which sorts as the times do."
     return pd.DatetimeIndex(pd.to_datetime(times, utc=True)).strftime('%Y-%m-%dT%H:%M:%S.%f').tolist()
 
+# %% ../nbs/03a_fresh.ipynb #72a6e69a
 def label_db(repo): # the Feast repository folder
     "A connection to the store's label table."
     conn = sqlite3.connect(Path(repo)/'data'/'labels.db', timeout=60, isolation_level=None)

@@ -52,6 +52,7 @@ class Freshness:
 class FeedbackError(ValueError):
     "Feedback that cannot be taken as it is: nothing of it is stored."
 
+# %% ../nbs/07ca_freshness.ipynb #6b21df1e
 def known_times(items,    # truths: {'request_id', 'truth', 'known_at' (optional)}
                 now,      # when they arrived (UTC)
                 slack=60, # seconds a client's clock may be ahead of the server's

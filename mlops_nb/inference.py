@@ -26,6 +26,7 @@ def model_inputs(frame, # rows with the spec's numeric and categorical columns
 class Unsupported(ValueError):
     "A model the numpy path cannot compile exactly."
 
+# %% ../nbs/07a_inference.ipynb #49ae85b9
 def pipeline_parts(model): # a fitted pipeline of `04_train`
     "The column transformer's categorical and numeric parts, and the final estimator."
     steps = getattr(model, 'named_steps', {})

@@ -19,6 +19,7 @@ from .expressions import condition, evaluate
 class SourceError(ValueError):
     "A source that cannot be read."
 
+# %% ../nbs/01_ingest.ipynb #bbbbb5b9
 class DataError(SourceError):
     "A data file that cannot be read as a table."
 
@@ -183,6 +184,7 @@ def as_text(series): # an object column whose values mix types
     "The column's values as strings, missing values kept missing."
     return series.map(lambda v: None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v))
 
+# %% ../nbs/01_ingest.ipynb #242fee5a
 def snapshot(df,   # the rows to keep
              path, # the .parquet file to write
             ):

@@ -87,6 +87,7 @@ def holidays():
     from pandas.tseries.holiday import USFederalHolidayCalendar
     return [d.date() for d in USFederalHolidayCalendar().holidays('1950-01-01', '2100-12-31')]
 
+# %% ../nbs/07b_online.ipynb #3d45e7f0
 def holiday_distance(day,   # a local date
                      known, # sorted holiday dates
                      cap=7, # the most days counted

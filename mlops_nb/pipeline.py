@@ -33,6 +33,7 @@ def notebooks_dir():
     if missing: raise ConfigError(f"stage notebooks {', '.join(missing)} not found in {folder}; `mlops-nb init --check` compares them with the package's")
     return folder
 
+# %% ../nbs/10_pipeline.ipynb #77fef495
 def base_config(parameters,      # stage parameters, from `stage_parameters`
                 config_file=None, # a YAML config; None for the project's `mlops.yaml`, else the flights config
                ):
@@ -121,6 +122,7 @@ def inline(name,  # a key
     "`name: value` as one line of YAML: scalars plain, collections in flow style."
     return yaml.safe_dump({name: value}, default_flow_style=None if isinstance(value, (list, dict)) else False, width=1000).strip()
 
+# %% ../nbs/10_pipeline.ipynb #b1e69064
 def config_lines(name,    # the parameter
                  value,   # its value
                  comment, # what it means

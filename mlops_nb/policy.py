@@ -88,6 +88,7 @@ class PolicyError(ConfigError):
     "A policy file that cannot be used; `lines` holds one line per problem."
     def __init__(self, lines): super().__init__('\n'.join(lines)); self.lines = lines
 
+# %% ../nbs/09a_policy.ipynb #c209f65f
 def policy_problems(policy,        # the policy read from a file
                     default=None,  # the default policy; None for `default_policy()`
                     where='',      # the keys above, for the lines: 'triggers.'
@@ -109,6 +110,7 @@ def merged(default, # the default policy (or a part of it)
     "The default with the given values over it, key by key."
     return {k: merged(v, given.get(k, {})) if isinstance(v, dict) else given.get(k, v) for k, v in default.items()}
 
+# %% ../nbs/09a_policy.ipynb #e934d2cb
 def load_policy(path=''): # a policy YAML file; '' for the default policy
     "The policy (merged over the default), its text and its sha256; `PolicyError` lists every problem."
     if path and not Path(path).is_file(): raise ConfigError(f"policy file not found: {path}")
@@ -125,6 +127,7 @@ def utc(moment): # an ISO time or a timestamp
     moment = pd.Timestamp(moment)
     return moment.tz_localize('UTC') if moment.tz is None else moment.tz_convert('UTC')
 
+# %% ../nbs/09a_policy.ipynb #d53d2294
 def training_window(policy,      # the policy
                     now,         # the moment the retrain starts
                     first=None,  # the table's first time: a window reaching before it starts there

@@ -73,6 +73,7 @@ def compact_all(jobs): # [parts, target, profile, features] of each hour to comp
     for parts, target, profile, features in jobs:
         compact([Path(p) for p in parts], Path(target), profile and Path(profile), features)
 
+# %% ../nbs/07c_predlog.ipynb #12aa4dc8
 def apart(jobs): # [parts, target, profile, features] of each hour to compact
     "Start compacting the jobs in a fresh Python process, whose memory goes back to the system when it ends."
     import subprocess, sys, mlops_nb
@@ -85,6 +86,7 @@ def apart(jobs): # [parts, target, profile, features] of each hour to compact
     child.errors = errors
     return child
 
+# %% ../nbs/07c_predlog.ipynb #e6c3fe88
 def finish(child): # a process `apart` started
     "Wait for it to end; raise with its last line of error when it failed."
     child.wait()
@@ -113,6 +115,7 @@ def plain(value): # a value JSON has no type for
     if isinstance(value, datetime.datetime): return value.isoformat()
     return value.item() if isinstance(value, np.generic) else str(value)
 
+# %% ../nbs/07c_predlog.ipynb #e7ef0454
 def read_journal(path): # a journal file
     "Its rows as (kind, row), times back as datetimes; a line cut short (a machine crash mid-write) is skipped."
     for line in Path(path).read_bytes().splitlines():
@@ -319,6 +322,7 @@ def log_row(request_id, # the record's request id
 class UnknownRequests(ValueError):
     "Feedback for request ids the server never answered."
 
+# %% ../nbs/07c_predlog.ipynb #3749781d
 def add_feedback(log,   # a PredictionLog
                  items, # [{'request_id': ..., 'truth': ...}]
                  check=lambda items: None, # raises on items it refuses, once their ids are known to be answered
@@ -370,6 +374,7 @@ def read_frames(paths,        # Parquet files of the log
         except FileNotFoundError: pass
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns or [])
 
+# %% ../nbs/07c_predlog.ipynb #c5f16e6a
 def feedback_truth(folder,   # the feedback folder of one model
                    parts=(), # feedback parts not rolled yet (the hour being written)
                   ):

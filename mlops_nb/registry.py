@@ -359,6 +359,7 @@ def state_lines(state, # from `state_at`
 class NotEvaluated(ValueError):
     "A run whose model did not pass evaluation, so it must not be registered."
 
+# %% ../nbs/06_register.ipynb #ec5dfbd9
 def check_evaluated(run_dir): # the run directory
     "The evaluation's decision (`comparison.json`), or `NotEvaluated` saying why the run's model must not be registered."
     entry = next((s for s in read_record(run_dir)['stages'] if s['name'] == 'evaluate'), None)

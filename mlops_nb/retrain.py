@@ -23,6 +23,7 @@ from .release import release_state, withdraw
 class RetrainBusy(ValueError):
     "Another retrain holds the lock."
 
+# %% ../nbs/09_retrain.ipynb #31dcba48
 class Lock:
     "The retrain lock: `note` says whether a dead process had left it behind."
     def __init__(self, path): # the lock file
@@ -47,6 +48,7 @@ def read_state(folder): # the workspace's retrain folder
     path = Path(folder)/'state.json'
     return json.loads(path.read_text()) if path.exists() else {'phase': 'idle'}
 
+# %% ../nbs/09_retrain.ipynb #9328f485
 def write_state(folder, # the workspace's retrain folder
                 **state, # phase and what it concerns
                ):

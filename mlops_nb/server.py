@@ -298,6 +298,7 @@ def rows_of(self:Server,
     return [log_row(i, r, results[k][0], routes[k], results[k][1], results[k][2], results[k][3], latency, at, batch=n)
             for k, (i, r, latency, n) in enumerate(rows)]
 
+# %% ../nbs/07d_server.ipynb #eecf5808
 @patch
 def account(self:Server,
             items,     # the Pending requests, answered

@@ -53,6 +53,7 @@ def free_port():
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
 
+# %% ../nbs/09b_simulate.ipynb #645504f2
 class HttpClient:
     "A keep-alive HTTP client for the replay's server."
     def __init__(self, port): self.port, self.conn, self.used = port, http.client.HTTPConnection('127.0.0.1', port, timeout=120), time.monotonic() # the server's port
@@ -334,6 +335,7 @@ def log_counts(workspace, # the workspace
     log, feedback = Path(workspace)/'predictions'/name, Path(workspace)/'feedback'/name
     return rows([*log.glob('*.parquet'), *log.glob('.parts/predictions/*/*.parquet')]), rows([*feedback.glob('*.parquet'), *log.glob('.parts/feedback/*/*.parquet')])
 
+# %% ../nbs/09b_simulate.ipynb #c0c2a446
 def wait_for_log(workspace,  # the workspace
                  name,       # the model
                  answers,    # the answers the replay has had since it began

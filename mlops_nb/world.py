@@ -43,6 +43,7 @@ def record_answers(pending, # truths still to come
     known = known[known.known_at.notna()]
     return pd.concat([pending, pd.DataFrame({'request_id': known.request_id, 'truth': known[target].astype(float), 'known_at': known.known_at})], ignore_index=True)
 
+# %% ../nbs/09ba_world.ipynb #0a59bd75
 def serve_step(client,  # an HttpClient
                rows,    # the step's rows, in time order
                pending, # truths still to come from earlier steps
