@@ -359,8 +359,11 @@ def quiet_libraries():
     "Third-party warnings off the command line's output: a user reads results, not deprecations; `MLOPS_NB_DEBUG=1` shows them."
     import warnings
     if os.environ.get('MLOPS_NB_DEBUG'): return
-    warnings.filterwarnings('ignore')
-    warnings.filterwarnings('default', module=r'mlops_nb(\.|$)')                  # the package's own warnings stay
+    show = warnings.showwarning
+    def own_only(message, category, filename, lineno, file=None, line=None):
+        "Show a warning of the package's own code; a library's (even one that resets the filters, as Feast does) goes."
+        if Path(filename).parent.name == 'mlops_nb' and not issubclass(category, ResourceWarning): show(message, category, filename, lineno, file, line)
+    warnings.showwarning = own_only
 
 # %% ../nbs/11_cli.ipynb #ae47ae06
 def main():

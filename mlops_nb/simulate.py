@@ -79,6 +79,10 @@ class HttpClient:
         if status != 200: raise RuntimeError(f"{path} answered {status}: {answer}")
         return answer
 
+    def close(self):
+        "Close the connection."
+        self.conn.close()
+
 # %% ../nbs/09b_simulate.ipynb #5c819825
 class ServerProcess:
     "`mlops-nb serve` for the workspace, in its own process, on loopback; a context manager."
@@ -90,23 +94,29 @@ class ServerProcess:
         self.workspace, self.name, self.process, self.options = Path(workspace), name, None, list(options)
 
     def __enter__(self):
-        self.port, log = free_port(), open(self.workspace/'simulation'/'server.log', 'a')
+        self.port, self.log = free_port(), open(self.workspace/'simulation'/'server.log', 'a')
         self.process = subprocess.Popen([sys.executable, '-c', 'from mlops_nb.cli import main; main()', 'serve', '--workspace', str(self.workspace), '--model', self.name,
-                                         '--host', '127.0.0.1', '--port', str(self.port), *self.options], stdout=log, stderr=log, start_new_session=True)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None: raise RuntimeError(f"the server exited with {self.process.returncode}; see {log.name}")
-            try:
-                if HttpClient(self.port).call('GET', '/ready')[0] == 200: return HttpClient(self.port)
-            except OSError: pass
-            time.sleep(0.3)
-        raise RuntimeError(f"the server was not ready after 180 s; see {log.name}")
+                                         '--host', '127.0.0.1', '--port', str(self.port), *self.options], stdout=self.log, stderr=self.log, start_new_session=True)
+        self.client, deadline = HttpClient(self.port), time.monotonic() + 180
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None: raise RuntimeError(f"the server exited with {self.process.returncode}; see {self.log.name}")
+                try:
+                    if self.client.call('GET', '/ready')[0] == 200: return self.client
+                except OSError: self.client.close()                      # not listening yet: a new connection next time
+                time.sleep(0.3)
+            raise RuntimeError(f"the server was not ready after 180 s; see {self.log.name}")
+        except BaseException:
+            self.__exit__()                                              # stopped, not left running
+            raise
 
     def __exit__(self, *_):
+        self.client.close()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try: self.process.wait(60)
             except subprocess.TimeoutExpired: self.process.kill(); self.process.wait()
+        self.log.close()
 
 # %% ../nbs/09b_simulate.ipynb #ad2b2ff0
 def follow_release(client,    # an HttpClient of the server
