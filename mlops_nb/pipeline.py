@@ -217,7 +217,8 @@ def execute_stage(name,        # the stage
     try:
         papermill.execute_notebook(str(Path(folder or notebooks_dir())/STAGES[name]), str(out), kernel_name='python3',
                                    parameters={**parameters, 'run_dir': str(run_dir), 'workspace': str(Path(run_dir).parent.parent)},
-                                   cwd=str(run_dir), progress_bar=False, log_output=False, kernel_manager_class=quiet_kernel_manager())
+                                   cwd=str(run_dir), progress_bar=False, log_output=False, kernel_manager_class=quiet_kernel_manager(),
+                                   request_save_on_cell_execute=False)   # written once, at the end or on the failing cell: not twice a cell
         error = None
     except papermill.PapermillExecutionError as e: error = f"{e.ename}: {e.evalue}"
     except Exception as e: error = f"{type(e).__name__}: {e}"

@@ -56,6 +56,7 @@ def test_same_config_and_seed_give_same_metrics_and_model(slice_workspace):
     assert same(first) == same(second) and second['metrics']['champion_version'] == 1
     model = lambda rec: rec['stages'][3]['outputs']['model']['sha256']
     assert model(first) == model(second)
+    assert [s.get('cached_from') for s in second['stages']] == [None] * 7       # `--no-cache` executed every stage again
 
 
 def test_whylogs_profile_of_validated_data(slice_workspace):
