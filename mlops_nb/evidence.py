@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['TEST_CALL', 'workflow_steps', 'ci_checks', 'latest_evaluated', 'alert_names', 'git_tracked', 'reproduced', 'ci_runs',
-           'tests_run', 'registry_events', 'rollbacks', 'monitored_windows', 'metric_correlation', 'slice_gates',
-           'served_outputs', 'smoke_result', 'replays', 'readiness_facts', 'grade', 'stage_ran', 'run_id', 'run_file',
-           'events_of', 'in_ci', 'ci_line']
+           'executed_notebook', 'tests_run', 'registry_events', 'rollbacks', 'monitored_windows', 'metric_correlation',
+           'slice_gates', 'served_outputs', 'smoke_result', 'replays', 'readiness_facts', 'grade', 'stage_ran',
+           'run_id', 'run_file', 'events_of', 'in_ci', 'ci_line']
 
 # %% ../nbs/10ab_evidence.ipynb #be4eb9e9
 import json, re, subprocess
@@ -78,15 +78,25 @@ def ci_runs(workspace): # the workspace
             if stage['status'] == 'succeeded': done[stage['name']] = done.get(stage['name'], 0) + 1
     return done
 
+# %% ../nbs/10ab_evidence.ipynb #a3097e04
+def executed_notebook(run,   # a run directory, or None
+                      stage, # a stage
+                     ):
+    "The stage's executed notebook: the run's own, or, for a stage a partial run took over, the one of the run that executed it."
+    entry = next((s for s in read_record(run)['stages'] if s['name'] == stage), None) if run else None
+    while entry and entry.get('reused_from'):
+        run = Path(run).parent/entry['reused_from']
+        entry = next((s for s in read_record(run)['stages'] if s['name'] == stage), None)
+    path = Path(run)/'notebooks'/STAGES[stage] if entry else None
+    return path if path and path.is_file() else None
+
 # %% ../nbs/10ab_evidence.ipynb #3a5a1a1e
 TEST_CALL = re.compile(r'\btest_\w+\(|\bassert\b')   # a fastcore test call or an assert
 
-def tests_run(run,      # a run directory, or None
-              notebook, # a stage notebook's file name
+def tests_run(path, # an executed stage notebook, from `executed_notebook`; None for none
              ):
-    "The tests (`test_eq`... calls, asserts) in the cells of the run's executed stage notebook that papermill ran to completion."
-    path = Path(run)/'notebooks'/notebook if run else None
-    if path is None or not path.is_file(): return 0
+    "The tests (`test_eq`... calls, asserts) in the cells of an executed stage notebook that papermill ran to completion."
+    if path is None or not Path(path).is_file(): return 0
     cells = json.loads(path.read_text())['cells']
     return sum(len(TEST_CALL.findall(''.join(c['source']))) for c in cells
                if c['cell_type'] == 'code' and c['metadata'].get('papermill', {}).get('status') == 'completed')
@@ -182,7 +192,8 @@ def readiness_facts(project,   # the project's folder
     spec = json.loads((run/'feature_spec.json').read_text()) if run else {}
     return {'run': run, 'record': record, 'config': config, 'project': project, 'workspace': workspace,
             'ci': ci_checks(workflow_steps(project)), 'ci_runs': ci_runs(workspace), 'smoke': smoke_result(workspace),
-            'tests': {name: tests_run(run, name) for name in STAGES.values()}, 'git': git_tracked(project),
+            'tests': {STAGES[s]: tests_run(executed_notebook(run, s)) for s in STAGES}, 'git': git_tracked(project),
+            'notebooks': sum(executed_notebook(run, s) is not None for s in STAGES),
             'docker': (project/'Dockerfile').is_file(), 'reproduced': reproduced(workspace), 'slices': slice_gates(run),
             'views': len(spec.get('store', {}).get('views', [])), 'tracking': len(list((workspace/'wandb').glob('*run-*'))),
             'events': events, 'rollbacks': rollbacks(events), 'replays': replays(workspace), 'alerts': alert_names(reports),
