@@ -4,7 +4,7 @@ from pathlib import Path
 
 
 def features_run(workspace):
-    "The newest run in `workspace` with a features stage, made with `mlops-nb run` on the default config if there is none."
+    "The newest run in `workspace` with a features stage, made with `mlops-nb run` on the default config if none."
     from mlops_nb.core import ConfigError, find_run
     try: return find_run(workspace, test=lambda record: any(s['name'] == 'features' and s['status'] == 'succeeded' for s in record['stages']))
     except ConfigError: pass

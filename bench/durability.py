@@ -87,7 +87,7 @@ def latency(args, records, scratch):
 
 
 def load(url, records, answered, stored, stop, every=4, failures=None):
-    "Predictions, and the truth of every `every`-th answer, until the server goes away or `stop` is set; non-200 answers go to `failures`."
+    "Predictions, and the truth of every `every`-th answer, until the server goes or `stop` is set; non-200s: failures."
     failures = [] if failures is None else failures
     with httpx.Client(base_url=url, timeout=10) as http:
         for i, record in enumerate(records):

@@ -49,7 +49,7 @@ def trigger_rates(fit, held, size, draws, rate):
 
 
 def drift_rate(workspace, entry, size, draws):
-    "Share of `draws` windows of the training rows in which any feature drifts, against the version's calibrated thresholds."
+    "Share of `draws` windows of the training rows in which any feature drifts, against the calibrated thresholds."
     from mlops_nb.drift import profile_frame
     from mlops_nb.monitor import Reference, feature_drift
     reference = Reference(workspace, entry['name'], entry['version'])

@@ -25,7 +25,7 @@ CATEGORIES = ['carrier', 'origin', 'dest']
 
 
 def prepare(folder, rows):
-    "Write the reference and current rows (and 10k and 100k slices of the current) as Parquet, and the reference profile."
+    "Write the reference and current rows (and 10k, 100k slices of the current) as Parquet, and the reference profile."
     import pandas as pd
     from mlops_nb.drift import profile_frame, save_profile
     from mlops_nb.ingest import read_table
@@ -56,7 +56,7 @@ def rss_mb(field='VmRSS'): # VmRSS (now) or VmHWM (the peak since the process st
 
 
 def variant(name, folder, rows):
-    "Run one variant in this process; return its seconds and its resident memory when the clock starts (data read, modules loaded)."
+    "Run one variant in this process; its seconds and resident memory as the clock starts (data read, modules loaded)."
     import numpy as np, pandas as pd
     if name == 'profiles':
         from mlops_nb.drift import read_profile
@@ -95,7 +95,7 @@ def variant(name, folder, rows):
 
 
 def measure(name, folder, rows, runs):
-    "Median seconds, and the most memory (MB) the work added to its process's RSS, over `runs` fresh processes of one variant."
+    "Median seconds, and the most memory (MB) the work added to RSS, over `runs` fresh processes of one variant."
     seconds, peaks = [], []
     for _ in range(runs):
         result = subprocess.run([sys.executable, __file__, '--variant', name, '--folder', str(folder), '--rows', str(rows)], capture_output=True, text=True)
@@ -106,7 +106,7 @@ def measure(name, folder, rows, runs):
 
 
 def first_render(workspace):
-    "Seconds from request to the first plot of each report, served by `mlops-nb report` and opened in headless Chromium."
+    "Seconds from request to the first plot of each report, served by `mlops-nb report`, opened in headless Chromium."
     import httpx, socket
     from playwright.sync_api import sync_playwright
     args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']

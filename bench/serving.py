@@ -44,7 +44,7 @@ def start(command, env, ready):
 
 
 def deployed(workspace):
-    "The workspace's production model (name, version) and the run it came from, after a default `mlops-nb run` if there is none."
+    "The workspace's production model (name, version) and its run, after a default `mlops-nb run` if there is none."
     from mlops_nb.release import default_model, release_state
     from mlops_nb.registry import get_model_version
     try:
@@ -82,7 +82,7 @@ def sequential(url, path, sent, n):
 
 
 async def concurrent(url, sent, clients, seconds):
-    "(requests per second, p99 ms, failures) of `clients` clients, each with its own keep-alive connection, posting for `seconds`."
+    "(requests per second, p99 ms, failures) of `clients` clients, each on its own keep-alive connection, `seconds`."
     times, failures, stop = [], 0, time.perf_counter() + seconds
     async def client(k):                                       # one httpx client each: a shared pool stalls at 32 connections
         nonlocal failures
@@ -121,7 +121,7 @@ def timed(call, n):
 
 
 def in_process(workspace, name, version, records, n):
-    "Single-row milliseconds (p50, p99) of the feature path, of Feast alone, of each inference path and of the whole Served.predict."
+    "Single-row ms (p50, p99) of the feature path, of Feast alone, of each inference path and of Served.predict."
     from mlops_nb.features import open_store
     from mlops_nb.inference import OnnxPath, SklearnPath, compile_numpy, onnx_bytes, parity
     from mlops_nb.registry import load_registered

@@ -64,7 +64,7 @@ def field_meaning(name, # the field
 
 # %% ../nbs/07e_api.ipynb #62a23bcf
 def request_model(spec): # the served model's feature spec
-    "The pydantic model of one request record, generated from the training schema; a feature may be null (missing), as in training."
+    "The pydantic model of a request record, from the training schema; a feature may be null (missing) as in training."
     nullable = lambda name, kind: Optional[kind] if name in (*spec['numeric'], *spec['categorical']) else kind
     fields = {name: (nullable(name, KIND_TYPES[info['kind']]), Field(description=field_meaning(name, spec), examples=[info['example']]))
               for name, info in spec['request'].items()}
@@ -134,7 +134,7 @@ class Readiness(BaseModel):
 def truth_model(workspace, # the workspace
                 name,      # the model
                ):
-    "`Truth` with the production version's domain in its schema: 0 or 1, or the regression target's range (`truth_domain`)."
+    "`Truth` with the production version's domain in its schema: 0 or 1, or the regression target's range."
     entry = get_model_version(workspace, name, release_state(workspace, name)['production'])
     run = Path(workspace)/'runs'/entry['run_id']
     low, high, labels = truth_domain(run, read_record(run)['config'].get('task', 'classification'), read_spec(run))
@@ -202,7 +202,7 @@ def document_token(app): # the FastAPI app, guarded by a token
 
 # %% ../nbs/07e_api.ipynb #6083b780
 def lifespan(server): # a Server
-    "The app's lifespan: load the models and start the micro-batcher on startup; stop both, and write the log out, on shutdown."
+    "The app's lifespan: load the models and start the micro-batcher; on shutdown stop both and write the log out."
     @asynccontextmanager
     async def running(app):
         server.start()

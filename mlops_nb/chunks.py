@@ -53,7 +53,7 @@ def validate_parts(client,                       # a dask.distributed Client
                    max_quarantine_fraction=0.01, # the largest quarantined share of rows that passes
                    keep=False,                   # also return the accepted rows
                   ):
-    "Validate a table's chunks on Dask workers as `validate_chunks` does in-process; return (report, quarantined rows, profile view, accepted rows or None)."
+    "Validate chunks on Dask workers as `validate_chunks` does; (report, quarantine, profile, accepted rows or None)."
     duplicates = [None] * len(parts)
     if suite['tables'][table].get('unique_rows'): duplicates = cross_duplicates(client.gather(client.map(partition_hashes, parts, suite=suite, table=table)))
     results = client.gather(client.map(check_partition, parts, duplicates, suite=suite, table=table, keep=keep))
@@ -70,7 +70,7 @@ def validate_frame(frame,                        # a table in memory
                    max_quarantine_fraction=0.01, # the largest quarantined share of rows that passes
                    client=None,                  # a dask.distributed Client; None for in-process
                   ):
-    "Validate a table in chunks, in-process or on Dask workers; return (report, quarantined rows, profile view, accepted rows)."
+    "Validate a table in chunks, in-process or on Dask; return (report, quarantined rows, profile view, accepted rows)."
     if client is not None: return validate_parts(client, client.scatter(list(frame_chunks(frame))), suite, table, reference, fail_on, max_quarantine_fraction, True)
     kept = []
     return (*validate_chunks(frame_chunks(frame), suite, table, reference, fail_on, max_quarantine_fraction, kept.append), pd.concat(kept, ignore_index=True))
@@ -97,7 +97,7 @@ def validate_file(path,                # the CSV or Parquet file to check
                   echo=print,          # called with progress lines
                   client=None,         # a dask.distributed Client to check the chunks on; None for in-process
                  ):
-    "Validate a file as `mlops-nb validate` does; write report.json, the quarantine and the profile; return the report and its folder."
+    "Validate a file as `mlops-nb validate` does; write the report, quarantine and profile; return the report, folder."
     rules, source = reference_suite(workspace, reference, str(suite or ''))
     if rules is None: raise ConfigError("nothing to validate against: give --reference RUN_ID|latest or --suite FILE")
     if table not in rules['tables']: raise ConfigError(f"the suite has no table {table!r} (tables: {', '.join(rules['tables'])})")

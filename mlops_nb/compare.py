@@ -39,7 +39,7 @@ def comparison(records,    # policy name: its simulation.json
                costs=(1.0, 1.0), # the cost of a false positive and of a false negative
                retrain_costs={},  # policy name: the cost of one of its retrains
               ):
-    "One table: each step's ROC AUC and cost under each policy and who served it; then each policy's totals, with the oracle's."
+    "One table: each step's ROC AUC and cost under each policy and who served it; each policy's totals, the oracle's."
     final = lambda s: s.get('final') or {**s['metrics'], 'served': s['served']}
     steps = pd.DataFrame([{'step': s['from'][:10], 'policy': name, 'roc_auc': final(s)['roc_auc'], 'retrains': len(s['retrains']),
                            'cost': final(s).get('false_positives', 0) * costs[0] + final(s).get('false_negatives', 0) * costs[1],
@@ -104,7 +104,7 @@ def snapshot(source, # a workspace whose SQLite databases may still be open
 def prefixed(name,    # a policy's name
              message, # a progress line
             ):
-    "Print a progress line of a replay on a Dask worker, prefixed by its policy (the worker's output is the terminal's)."
+    "Print a progress line of a replay on a Dask worker, prefixed by its policy (the worker's output: the terminal's)."
     print(f"[{name}] {message}", flush=True)
 
 # %% ../nbs/09c_compare.ipynb #03e5a542
@@ -116,7 +116,7 @@ def compare_policies(workspace,       # the workspace; each policy replays in co
                      client=None,     # a dask.distributed Client to replay the policies on, in parallel; None for one after another
                      **replay,        # start, end, step, window, feedback_delay, as `simulate` takes them
                     ):
-    "Replay the same steps under each policy from the same first model; write comparison.json and .csv; return (steps, totals)."
+    "Replay the same steps under each policy from one first model; write comparison.json and .csv; (steps, totals)."
     folder = Path(workspace)/'compare'
     (folder/'start').mkdir(parents=True, exist_ok=True)
     paths = {name: named_policy(name, policy_file, folder) for name in names}

@@ -271,7 +271,7 @@ def find_run(workspace,             # the workspace
              wanted='a run record', # what `test` looks for, as the error names it
              skip='',               # a run id never to pick: the run that is asking
             ):
-    "The directory of run `run`, or of the newest run whose record passes `test`; a one-line `ConfigError` if none does."
+    "The directory of run `run`, or of the newest run whose record passes `test`; a one-line `ConfigError` if none."
     runs = {r.name: r for r in list_runs(workspace) if r.name != skip}
     passes = lambda r: test is None or test(read_record(r))
     if run != 'latest':
@@ -312,7 +312,7 @@ PROJECT_FILE = 'mlops.yaml'               # the file that marks a project's root
 PROJECT_ENVIRONMENT = 'MLOPS_NB_PROJECT'  # the project a runner found, for its stage kernels ('' for none)
 
 def find_project(start=None): # a folder; None for the current one
-    "The user's project holding `start`: the nearest folder up with `mlops.yaml` and `nbs/`, else None; with no `start`, `$MLOPS_NB_PROJECT` when set."
+    "The project holding `start`: the nearest folder up with `mlops.yaml` and `nbs/`; no `start`: `$MLOPS_NB_PROJECT`."
     if start is None and PROJECT_ENVIRONMENT in os.environ: return Path(os.environ[PROJECT_ENVIRONMENT]).absolute() if os.environ[PROJECT_ENVIRONMENT] else None
     here = Path(start or Path.cwd()).absolute()
     return next((folder for folder in [here, *here.parents] if (folder/PROJECT_FILE).is_file() and (folder/'nbs').is_dir()), None)
@@ -320,7 +320,7 @@ def find_project(start=None): # a folder; None for the current one
 # %% ../nbs/00_core.ipynb #68e3f7ee
 @contextlib.contextmanager
 def setenv(**variables): # name: value to set inside the block; None to unset
-    "Set environment variables inside the block (processes started in it, such as kernels, inherit them); restore them after."
+    "Set environment variables inside the block (processes started in it, such as kernels, inherit them); then restore."
     previous = {name: os.environ.get(name) for name in variables}
     def put(values):
         for name, value in values.items():

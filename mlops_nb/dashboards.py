@@ -71,7 +71,7 @@ def health_table(windows): # window reports
 
 # %% ../nbs/08c_dashboards.ipynb #f593789d
 def skew_table(windows): # window reports
-    "Per window and store feature: the share of compared served rows that differ from their point-in-time values (the skew monitor)."
+    "Per window and store feature: the share of compared served rows that differ from their point-in-time values."
     rows = {pd.Timestamp(w['start']): {name: f['differ_share'] for name, f in w['skew']['features'].items()} for w in windows if (w.get('skew') or {}).get('rows')}
     return pd.DataFrame.from_dict(rows, orient='index').sort_index()
 
@@ -210,7 +210,7 @@ def comparison_plot(table): # ROC AUC per step and policy, from `comparison_tabl
 
 # %% ../nbs/08c_dashboards.ipynb #0334b51f
 def runs_table(workspace): # the workspace
-    "Every run: status (`interrupted` when its runner died), start, stages reused, seconds executing, test and baseline ROC AUC, trials and rows."
+    "Every run: status (`interrupted`: its runner died), start, reused stages, seconds, test and baseline ROC AUC."
     from mlops_nb.runs import run_status
     rows = []
     for run in list_runs(workspace):
@@ -269,7 +269,7 @@ def readiness_view(workspace): # the workspace
 
 # %% ../nbs/08c_dashboards.ipynb #f82cda85
 class StaticArea:
-    "Where a static report draws: straight into the cell's output, which nbconvert keeps (a widget's output it does not)."
+    "Where a static report draws: straight into the cell's output, which nbconvert keeps (a widget's it does not)."
     def __enter__(self): return self
     def __exit__(self, *_): return False
     def clear_output(self, wait=False): pass # (a static page draws once)
@@ -313,7 +313,7 @@ def html_report(name,      # the report
                 workspace, # the workspace it reads
                 out,       # the .html file to write
                ):
-    "Run the report with nbconvert, development cells left out, and write it as static HTML without the code; return the path."
+    "Run the report with nbconvert, development cells left out; write it as static HTML without code; return the path."
     import nbformat, tempfile
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import ExecutePreprocessor

@@ -20,7 +20,7 @@ def block_windows(days,  # each row's day (any label)
                   draws, # how many windows
                   rng,   # a numpy Generator
                  ):
-    "Row indexes of `draws` windows of `size` rows: whole days drawn at random with replacement, `size` of their rows kept at random."
+    "Row indexes of `draws` windows of `size` rows: whole days drawn with replacement, `size` of their rows at random."
     groups = [np.flatnonzero(days == day) for day in np.unique(days)]
     for _ in range(draws):
         picked, rows = [], 0
@@ -56,7 +56,7 @@ def fitted_limits(outcomes, # the test period: day, truth, score (`reference_out
                   draws=200, # windows drawn
                   seed=0,   # their random seed
                  ):
-    "Each metric's center (its value on the whole test period), spread over windows of `size` rows, and limit: the drop passed with `rate`."
+    "Each metric's center (on the whole test period), spread over windows of `size` rows, limit: the drop at `rate`."
     rng, days = np.random.default_rng(seed), outcomes['day'].to_numpy()
     truth, score = outcomes.truth.to_numpy(float), outcomes.score.to_numpy(float)
     realised, estimated = [], []
@@ -79,7 +79,7 @@ def version_limits(workspace, # the workspace
                    size,      # rows in the window (labelled rows for the realised ROC AUC)
                    rate,      # the declared false-alarm rate
                   ):
-    "The version's limits for windows of about `size` rows, fitted once and kept beside its monitoring reference; None for a regression."
+    "The version's limits for windows of about `size` rows, fitted once, kept by its monitoring reference; None if not."
     if entry['metrics'].get('test_roc_auc') is None: return None
     folder = Path(workspace)/'monitoring'/entry['name']/f"v{entry['version']}"
     path = folder/f'limits-r{rate:g}-n{size_key(size)}.json'
@@ -194,7 +194,7 @@ def decision_cost(truth,     # 0/1 outcomes (NaN: not known yet)
                   false_positive=1.0, # the cost of a positive decision on a negative row
                   false_negative=1.0, # the cost of a negative decision on a positive row
                  ):
-    "The labelled rows' false positives, false negatives and their cost: {'labels', 'false_positives', 'false_negatives', 'cost'}."
+    "The labelled rows' false positives, negatives and cost: {'labels', 'false_positives', 'false_negatives', 'cost'}."
     truth, scores = np.asarray(truth, float), np.asarray(scores, float)
     known = ~np.isnan(truth) & ~np.isnan(scores)
     decided, truth = scores[known] >= threshold, truth[known] == 1

@@ -81,7 +81,7 @@ def stage_strategy(strategy,     # the stage's `strategy`: auto, replace, canary
                    auto_release, # the stage's `auto_release`: replace or canary
                    production,   # the version in production, or None
                   ):
-    "How the deploy stage releases the version; a canary or shadow needs production beside it, so a first release replaces."
+    "How the deploy stage releases the version; a canary or shadow needs production beside it: a first one replaces."
     chosen = (auto_release if recommended and auto_promote else 'none') if strategy == 'auto' else strategy
     return 'replace' if chosen in ('canary', 'shadow') and production is None else chosen
 

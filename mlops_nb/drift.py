@@ -62,7 +62,7 @@ def read_profile(path): # a .bin file written by `save_profile`
 def null_shares(view,   # a profile view
                 limits, # column: the largest share of nulls allowed
                ):
-    "Each column's share of nulls and whether it is within its limit, as whylogs constraints: {column: (share, passed)}."
+    "Each column's share of nulls and whether it is within its limit, as whylogs constraints: {column: (share, passed)}"
     if not limits: return {}
     builder = ConstraintsBuilder(view)
     for column, limit in limits.items(): builder.add_constraint(null_percentage_below_number(column, limit))

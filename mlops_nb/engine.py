@@ -16,7 +16,7 @@ LOCAL_WORKERS = 2   # the workers of `--dask local`: one per core of a 2-core ma
 def dask_setting(option=None, # `--dask`, or None when not given
                  config='',   # the config's `dask` key
                 ):
-    "The engine asked for: the option, else `$MLOPS_NB_DASK`, else the config's; '' for in-process; a one-line error if malformed."
+    "The engine asked for: the option, else `$MLOPS_NB_DASK`, else the config's; '' in-process; one-line error if bad."
     value = (option if option is not None else os.environ.get(DASK_ENVIRONMENT) or config or '').strip()
     if value in ('', 'local') or re.fullmatch(r'(tcp|tls|inproc|ucx)://\S+|[\w.-]+:\d+', value): return value
     raise ConfigError(f"--dask: expected 'local' or a scheduler address like tcp://127.0.0.1:8786, got {value!r}")
@@ -26,7 +26,7 @@ def dask_setting(option=None, # `--dask`, or None when not given
 def dask_client(setting,       # from `dask_setting`: 'local' or a scheduler's address
                 timeout='10s', # how long to wait for a scheduler to answer
                ):
-    "A dask.distributed Client: on a LocalCluster of worker processes for 'local' (closed after), else connected to the scheduler."
+    "A dask.distributed Client: a LocalCluster of worker processes for 'local' (closed after), else the scheduler's."
     from dask.distributed import Client, LocalCluster
     if setting == 'local':
         with LocalCluster(n_workers=LOCAL_WORKERS, threads_per_worker=1, processes=True, host='127.0.0.1', dashboard_address=None) as cluster, Client(cluster) as client: yield client

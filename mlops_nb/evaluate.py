@@ -235,7 +235,7 @@ def champion_decision(workspace,             # the workspace, whose registry hol
                       seed=0,                # the bootstrap's seed
                       min_effect=0.0,        # the least gain worth a promotion
                      ):
-    "Compare the challenger with the registry's champion on the same rows: whether to promote it, why, and the comparison."
+    "Compare the challenger with the registry's champion on the same rows: whether to promote it, why, the comparison."
     champion, against = champion_predictions(workspace, name, test, task)
     if champion is None: comparison = None
     elif isinstance(against, str): comparison = {'champion_version': champion['version'], 'error': against}
@@ -247,7 +247,7 @@ def champion_decision(workspace,             # the workspace, whose registry hol
 
 # %% ../nbs/05_evaluate.ipynb #19f95917
 def decision_metrics(decision): # from `champion_decision`
-    "The decision as run metrics: the champion's version, the gain and its interval, McNemar's p-value, and the recommendation."
+    "The decision as run metrics: the champion's version, the gain and its interval, McNemar's p-value, the advice."
     comparison = decision['comparison'] or {}
     versus = {} if 'gain' not in comparison else {'champion_version': comparison['champion_version'], 'champion_gain': comparison['gain'],
                                                   'champion_gain_low': comparison['low'], 'champion_gain_high': comparison['high']}

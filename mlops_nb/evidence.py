@@ -59,7 +59,7 @@ def git_tracked(project): # the project's folder
 
 # %% ../nbs/10ab_evidence.ipynb #7c13aeea
 def reproduced(workspace): # the workspace
-    "Train stages executed more than once with the same inputs (stage key): how many inputs gave one model sha256 every time, how many did not."
+    "Train stages run more than once on the same inputs (stage key): inputs that gave one model sha256, and not."
     models = {}
     for run in list_runs(workspace):
         train = next((s for s in read_record(run)['stages'] if s['name'] == 'train' and s['status'] == 'succeeded' and not s.get('cached_from') and not s.get('reused_from') and s.get('key')), None)
@@ -82,7 +82,7 @@ def ci_runs(workspace): # the workspace
 def executed_notebook(run,   # a run directory, or None
                       stage, # a stage
                      ):
-    "The stage's executed notebook: the run's own, or, for a stage a partial run took over, the one of the run that executed it."
+    "The stage's executed notebook: the run's own, or for a stage a partial run took over, the executing run's."
     entry = next((s for s in read_record(run)['stages'] if s['name'] == stage), None) if run else None
     while entry and entry.get('reused_from'):
         run = Path(run).parent/entry['reused_from']
@@ -95,7 +95,7 @@ TEST_CALL = re.compile(r'\btest_\w+\(|\bassert\b')   # a fastcore test call or a
 
 def tests_run(path, # an executed stage notebook, from `executed_notebook`; None for none
              ):
-    "The tests (`test_eq`... calls, asserts) in the cells of an executed stage notebook that papermill ran to completion."
+    "The tests (`test_eq`... calls, asserts) in the cells of an executed stage notebook that papermill ran to the end."
     if path is None or not Path(path).is_file(): return 0
     cells = json.loads(path.read_text())['cells']
     return sum(len(TEST_CALL.findall(''.join(c['source']))) for c in cells
@@ -111,7 +111,7 @@ def registry_events(workspace): # the workspace
 
 # %% ../nbs/10ab_evidence.ipynb #0d085057
 def rollbacks(events): # from `registry_events`
-    "Rollbacks the history shows done: champions restored (the alias back on the version that held it before), candidates withdrawn."
+    "Rollbacks the history shows: champions restored (the alias back on its previous version), candidates withdrawn."
     champion = events[(events.kind == 'alias') & (events.value == 'champion')]
     restored = 0
     for row in champion[champion.reason.str.startswith('rollback from version ', na=False)].itertuples():
@@ -162,7 +162,7 @@ def served_outputs(workspace,             # the workspace
 
 # %% ../nbs/10ab_evidence.ipynb #6e643f9c
 def smoke_result(workspace): # the workspace
-    "The last staging smoke test (`mlops-nb smoke`): whether it ran, passed, and in which CI service; None if it never ran."
+    "The last staging smoke test (`mlops-nb smoke`): whether it ran, passed, and in which CI service; None if never."
     path = Path(workspace)/'staging'/'smoke.json'
     if not path.is_file(): return None
     found = json.loads(path.read_text())

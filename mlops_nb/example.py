@@ -43,7 +43,7 @@ def built_once(folder, # where it is kept
                what,   # what is built, for the progress line
                echo,   # called with progress lines while it is built
               ):
-    "`folder`, filled by `build` once: one process builds it under a lock, the others wait, then every one only reads it."
+    "`folder`, filled by `build` once: one process builds it under a lock, the others wait, then all only read it."
     if (folder/'ready').exists(): return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     with open(f'{folder}.lock', 'w') as lock:
@@ -59,7 +59,7 @@ def built_once(folder, # where it is kept
 def example_workspace(folder=None,  # where it is kept; None for `example_folder()`
                       echo=print,   # called with progress lines while it is built
                      ):
-    "A workspace with one small pipeline run whose model is in production, built once (under a lock) and then only read."
+    "A workspace with one small pipeline run whose model is in production, built once (under a lock), then only read."
     return built_once(Path(folder or example_folder()), build_example, 'the example workspace (about a minute and a half)', echo)
 
 # %% ../nbs/10c_example.ipynb #088de3b4
@@ -96,6 +96,6 @@ def build_team(folder, # an empty folder
 # %% ../nbs/10c_example.ipynb #a475aaf1
 def example_team(echo=print, # called with progress lines while it is built
                 ):
-    "The folder of the example's team copy (`build_team`), beside the example workspace: the project, `workspace/` in it."
+    "The folder of the example's team copy (`build_team`), beside the example workspace: the project, `workspace/`."
     folder = example_folder()
     return built_once(folder.with_name(f'{folder.name}-team'), build_team, "the example's team copy (about 20 seconds)", echo)

@@ -53,7 +53,7 @@ def add_calendar(df,          # a frame
                  parts,       # `Series.dt` attributes, or days_to_holiday
                  timezone='', # the IANA zone the parts are read in; '' for the times' own
                 ):
-    "Add one integer column per calendar part of `timestamp`: the on-demand features, the same code for training and serving."
+    "Add one integer column per calendar part of `timestamp`: on-demand features, one code for training and serving."
     local = df[timestamp].dt.tz_convert(timezone) if timezone else df[timestamp]
     return df.assign(**{part: calendar_part(local, part) for part in parts})
 
@@ -165,7 +165,7 @@ def store_yaml(project='mlops_nb', # the Feast project
 
 # %% ../nbs/03_features.ipynb #bc821ecf
 def definitions(spec): # {'views': [{'name', 'entities', 'features', 'ttl_hours', 'path'}]}
-    "Feast entities and feature views for `spec`, each view's source a push source over its Parquet file: rows can be pushed as they arrive."
+    "Feast entities and views for `spec`, each over a push source on its Parquet file: rows pushed as they land."
     os.environ.setdefault('FEAST_USAGE', 'False')            # Feast's telemetry: no network at run time
     from feast import Entity, FeatureView, Field, FileSource, PushSource, ValueType
     from feast.types import Float64
@@ -201,7 +201,7 @@ def historical(store,                 # the feature store
                spec,                  # the store's spec
                timestamp='time_hour', # the time each row is queried as of
               ):
-    "Point-in-time features for every row of `df` as of its `timestamp`, one query per view over distinct keys and times."
+    "Point-in-time features for every row of `df` as of its `timestamp`, a query per view over distinct keys and times."
     out = df.assign(**{TS: as_micro(df[timestamp])})
     for view in spec['views']:
         query = out[[*view['entities'], TS]].drop_duplicates()      # Feast de-duplicates entity rows itself
@@ -215,7 +215,7 @@ def online(store,          # the feature store
            spec,           # the store's spec
            timestamp=None, # the rows' time column: a value older than its view's TTL at that time is missing; None to keep any
           ):
-    "The latest materialized features for each row of `df`, and per view a flag where it has none (`missing_`) and where that is for age (`stale_`)."
+    "The latest materialized features of each row, and per view a flag where none (`missing_`) or too old (`stale_`)."
     keys = sorted({e for v in spec['views'] for e in v['entities']})
     found = store.get_online_features(features=[f"{v['name']}:{c}" for v in spec['views'] for c in v['features']],
                                       entity_rows=df[keys].to_dict('records')).to_df(include_event_timestamps=True)
@@ -299,7 +299,7 @@ def aggregate_view(events,    # arrivals, with `known_at`
                    folder,    # where its Parquet source goes
                    target,    # the label
                   ):
-    "The view of an entity's late rate over a window, a row where it changes: its TTL the window, its rows exact at any time."
+    "The view of an entity's late rate over a window, a row where it changes: its TTL the window, exact at any time."
     entity, days = aggregate['entity'], aggregate['window_days']
     table = window_rate(events, entity, change_points(events, entity, days), days, target).astype({entity: str})
     name = f'{entity}_rate_{days}d'
@@ -350,7 +350,7 @@ def request_rows(records, # request dicts, or a frame
 
 # %% ../nbs/03_features.ipynb #a104ef62
 def read_spec(run_dir): # a run directory
-    "The run's feature spec, its paths resolved against the workspace the run lies in now (older runs wrote them absolute)."
+    "The run's feature spec, its paths resolved against the workspace the run lies in now (older runs wrote absolute)."
     spec = json.loads((Path(run_dir)/'feature_spec.json').read_text())
     workspace = run_workspace(run_dir)
     here = Path(run_dir).absolute().parent.name == 'runs' and (workspace/'feature_repo').is_dir()

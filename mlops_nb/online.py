@@ -15,7 +15,7 @@ from .features import calendar_part, open_store
 
 # %% ../nbs/07b_online.ipynb #aff7e301
 class FeatureCache:
-    "Every view's online values and their event times, by entity, reloaded when the store changes (a materialization, a push, an apply)."
+    "Every view's online values and event times, by entity, reloaded when the store changes (materialize, push, apply)."
     def __init__(self,
                  repo,  # the Feast repository folder
                  views, # the store's views: [{'name', 'entities', 'features', 'path'}]
@@ -51,7 +51,7 @@ class FeatureCache:
         return self.state[0]
 
     def stamped(self):
-        "The values and, beside them, each value's event time in Unix seconds: ({view: {key: values}}, {view: {key: seconds}})."
+        "The values and each value's event time in Unix seconds: ({view: {key: values}}, {view: {key: seconds}})."
         if self.follow: self.refresh()
         return self.state
 
@@ -105,7 +105,7 @@ def utc_time(value): # a datetime, or an ISO 8601 string
 
 # %% ../nbs/07b_online.ipynb #65513c70
 class ServingFeatures:
-    "The feature spec compiled for serving: request records to (numbers, categories, missing flags), as `get_features` would give them."
+    "The feature spec compiled for serving: request records to (numbers, categories, missing flags), as `get_features`."
     def __init__(self,
                  spec,       # the feature spec of the served model
                  cache=None, # a FeatureCache; None opens one on the spec's repository
@@ -122,7 +122,7 @@ class ServingFeatures:
         self.key_fields = [self.time, *dict.fromkeys([*(e for v in self.views for e in v['entities']), *spec.get('id_columns', [])])]
 
     def assemble(self, records): # request dicts, already validated
-        "The model inputs of the records: numbers, categories, one missing flag per view (True where the store has no value for the entity, or only one older than the view's TTL), and the age in seconds of each view's value (NaN where none)."
+        "The records' model inputs: numbers, categories, a missing flag per view (none, or past TTL), and value ages."
         (values, stamps), n = self.cache.stamped(), len(records)
         numbers, categories = np.empty((n, len(self.spec['numeric']))), np.empty((n, len(self.spec['categorical'])), dtype=object)
         missing, stale = {v['name']: np.zeros(n, bool) for v in self.views}, {v['name']: np.zeros(n, bool) for v in self.views}
@@ -158,6 +158,6 @@ class ServingFeatures:
         return slow[part][i]
 
     def key(self, record): # a request dict
-        "A number in [0, 1) from the request's time, entities and id columns: the same request always gets the same one."
+        "A number in [0, 1) from the request's time, entities and id columns: the same request always gets the same."
         text = '\x1f'.join(str(utc_time(record[f]) if f == self.time else record.get(f)) for f in self.key_fields)
         return int.from_bytes(hashlib.blake2b(text.encode('utf-8', 'surrogatepass'), digest_size=8).digest(), 'big') / 2**64

@@ -25,7 +25,7 @@ def calibration_error(truth,   # 0/1 outcomes
 def labelled_metrics(truth,  # 0/1 outcomes (NaN: no label yet)
                      scores, # predicted probabilities
                     ):
-    "ROC AUC, log loss, Brier, calibration error, positive rate and mean score of the rows labelled 0 or 1; {'labels': 0} if none."
+    "ROC AUC, log loss, Brier, calibration error, positive rate, mean score of the rows labelled 0 or 1; {'labels': 0}."
     truth, scores = np.asarray(truth, float), np.asarray(scores, float)
     invalid = int((~np.isnan(truth) & ~np.isin(truth, (0, 1))).sum())   # a label no classifier has (an old log's 7.5): skipped, counted
     known = np.isin(truth, (0, 1)) & ~np.isnan(scores)

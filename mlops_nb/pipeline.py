@@ -193,7 +193,7 @@ def cell_seconds(notebook): # an executed notebook file
 
 # %% ../nbs/10_pipeline.ipynb #778899ae
 def quiet_kernel_manager():
-    "The kernel manager papermill runs stages with: its kernels log errors only, and its client starts no heartbeat thread."
+    "The kernel manager papermill runs stages with: its kernels log errors only, its client starts no heartbeat thread."
     from jupyter_client.asynchronous import AsyncKernelClient
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import Type
@@ -272,7 +272,7 @@ def run_stage(run_dir,     # the run directory
               engine=None, # what runs it, from `engine_record`; None for in-process
               folder=None, # the notebooks' folder; None for `nbs/`
              ):
-    "Reuse stage `name` from an earlier run with the same key, else execute it; return (error or None, seconds, the run reused from or None)."
+    "Reuse stage `name` from an earlier run with the same key, else execute it; (error or None, seconds, run reused)."
     start, notebook = time.perf_counter(), Path(folder or notebooks_dir())/STAGES[name]
     record = begin_stage(run_dir, name)
     earlier = list(STAGES)[:list(STAGES).index(name)]
@@ -332,7 +332,7 @@ def run_pipeline(workspace,       # the workspace
 def resume_run(workspace, # the workspace
                run_id,    # the run to continue
               ):
-    "Ready run `run_id` to continue from its first stage that did not succeed; return (its directory, config, the stages left)."
+    "Ready run `run_id` to continue from its first stage that did not succeed; (its directory, config, stages left)."
     run_dir = find_run(workspace, run_id)
     record = read_record(run_dir)
     status = run_status(run_dir, record)
@@ -375,7 +375,7 @@ def run_config(workspace,        # the workspace
 def full_config(config_file=None, # a YAML config; None for the flights config
                 overrides=(),     # `-p key=value` overrides
                ):
-    "The config as `mlops-nb run` resolves it, every parameter's default filled in: what retrain and simulate start from."
+    "The config as `mlops-nb run` resolves it, every parameter's default filled in: what retrain and simulate start at."
     parameters = stage_parameters()
     config = resolve_config(base_config(parameters, config_file), overrides, known_parameters(parameters))
     return {**known_parameters(parameters), **config}
@@ -392,7 +392,7 @@ def failure_line(record,  # a failed run's record
 def summary_line(record,  # a succeeded run's record
                  run_dir, # its directory
                 ):
-    "One line: the run succeeded, the test score of its task's primary metric and the baseline's, and where the record is."
+    "One line: the run succeeded, the test score of its task's primary metric and the baseline's, where the record is."
     primary = PRIMARY.get(record['config'].get('task', 'classification'), 'roc_auc')
     scores = ', '.join(f"{k} {record['metrics'][k]:.4f}" for k in (f'test_{primary}', f'baseline_test_{primary}') if k in record['metrics'])
     return f"run {record['run_id']} succeeded{': ' + scores if scores else ''}; record in {Path(run_dir)/'run.json'}"

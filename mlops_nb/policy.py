@@ -133,7 +133,7 @@ def training_window(policy,      # the policy
                     first=None,  # the table's first time: a window reaching before it starts there
                     change=None, # when a detected change began (`training.after_change`): the window starts there
                    ):
-    "The training data's [start, end) and its validation and test starts, all before `now`; short windows split in quarters."
+    "The training data's [start, end), its validation and test starts, before `now`; short windows split in quarters."
     training = policy['training']
     end = utc(now) - (duration(training['label_delay']) or pd.Timedelta(0))
     if training['window'] == 'expanding': start = utc(training['start']) if training['start'] else None
@@ -148,7 +148,7 @@ def training_window(policy,      # the policy
 def first_time(workspace, # the workspace
                timestamp, # the config's timestamp column
               ):
-    "The first timestamp of any run's data in the workspace: where a training window that reaches further back starts; None if none."
+    "The first timestamp of any run's data in the workspace: where a window reaching further back starts; None if none."
     times = [pd.read_parquet(r/'data.parquet', columns=[timestamp])[timestamp].min() for r in list_runs(workspace) if (r/'data.parquet').exists()]
     return utc(min(times)) if times else None
 

@@ -309,7 +309,7 @@ def log_row(request_id, # the record's request id
             error=None, # what failed, for a shadow
             batch=1,    # the records in its request, which share `latency_ms`
            ):
-    "One row of the prediction log: who, when (served, and the event's own time), the raw request, the features as served, and the output."
+    "One row of the prediction log: who, when (served, and the event's time), the raw request, features, output."
     row = {'request_id': request_id, 'at': at, 'model': served.name, 'version': served.version, 'route': route, 'request': json.dumps(record, default=str),
            'output': float(output), 'label': int(output >= served.threshold) if served.task == 'classification' and np.isfinite(output) else None,
            'latency_ms': latency_ms, 'batch': batch, 'error': error, 'event_time': str(record.get(served.spec.get('timestamp'), ''))}
@@ -367,7 +367,7 @@ def hourly_files(folder, # a folder of the prediction log: predictions, profiles
 def read_frames(paths,        # Parquet files of the log
                 columns=None, # the columns to read; None for all
                ):
-    "The files' rows in one frame; a part the writer rolled away meanwhile is skipped (its rows are in the hour's file)."
+    "The files' rows in one frame; a part the writer rolled away meanwhile is skipped (its rows are in the hour's)."
     frames = []
     for path in paths:
         try: frames.append(pd.read_parquet(path, columns=columns))

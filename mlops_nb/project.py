@@ -39,7 +39,7 @@ def workflow_job(title,      # the job's name, as the CI shows it
                  needs=None, # the job it follows
                  **extra,    # more keys of the job (if, environment)
                 ):
-    "One job: check out, install the package, take the workspace from the job before, run `steps`, pass the workspace on."
+    "One job: check out, install the package, take the workspace from the job before, run `steps`, pass it on."
     setup = [{'uses': 'actions/checkout@v4'}, {'uses': 'actions/setup-python@v5', 'with': {'python-version': '3.11'}},
              {'name': 'Install', 'run': f'pip install "mlops_nb=={mlops_nb.__version__}"'}]
     take = [{'uses': 'actions/download-artifact@v4', 'with': {'name': f'workspace-{needs}', 'path': 'workspace'}}] if needs else []
@@ -151,7 +151,7 @@ def project_files(folder,  # the project's folder
 def init_project(folder,            # the folder to create (or an empty one)
                  example='flights', # flights or blank
                 ):
-    "Create a project in `folder`: its config, stage notebooks, reports, workflow, container and README; return the paths written."
+    "Create a project in `folder`: config, stage notebooks, reports, workflow, container, README; the paths written."
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()): raise ConfigError(f"{folder} exists and is not empty; init makes a new project (use --check inside one)")
     files = project_files(folder, example)
@@ -170,7 +170,7 @@ def code_cells(notebook): # a notebook file
 def check_notebook(mine,    # the project's notebook
                    shipped, # the package's
                   ):
-    "Lines on one notebook: whether it differs from the shipped one, and each parameter it lacks; and how many are problems."
+    "Lines on one notebook: whether it differs from the shipped one, each parameter it lacks; how many are problems."
     if not mine.is_file(): return [f"nbs/{mine.name}: missing; the package ships it (copy it from {shipped})"], 1
     ours, theirs = code_cells(mine), code_cells(shipped)
     changed = sum(a != b for a, b in zip(ours, theirs)) + abs(len(ours) - len(theirs))
@@ -181,7 +181,7 @@ def check_notebook(mine,    # the project's notebook
 
 # %% ../nbs/10a_project.ipynb #a267bc54
 def shipped_copies():
-    "Each file `init` copies from the package besides the notebooks, by its path in a project: the package's text, and whether commands need it."
+    "Each file `init` copies besides the notebooks, by its path in a project: its text, and whether commands need it."
     reports = shipped('reports')
     found = [p for p in sorted(reports.rglob('*')) if p.is_file() and not {'.ipynb_checkpoints', '__pycache__'} & set(p.parts)]
     templates = {'.github/workflows/mlops.yml': workflow_text(), 'Dockerfile': dockerfile_text(), '.dockerignore': DOCKERIGNORE}

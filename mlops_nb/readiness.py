@@ -95,7 +95,7 @@ def specs_reviewed(f): # from `readiness_facts`
 
 # %% ../nbs/10b_readiness.ipynb #c0f5be98
 def metrics_correlate(f): # from `readiness_facts`
-    "The ROC AUC the probabilities promise and the realised one, correlated over at least three labelled windows (r at least 0.5)."
+    "The ROC AUC the probabilities promise and the realised one, correlated over 3+ labelled windows (r at least 0.5)."
     c = f['correlation']
     evidence = (f"over {c['windows']} labelled windows, the estimated and the realised ROC AUC correlate at r = {c['r']:.2f}"
                 if c['r'] is not None else f"{c['windows']} labelled windows of {f['windows']} monitored: too few to correlate")
@@ -214,7 +214,7 @@ def no_training_serving_skew(f): # from `readiness_facts`
 
 # %% ../nbs/10b_readiness.ipynb #50ed911e
 def not_too_stale(f): # from `readiness_facts`
-    "Retraining ran on its own (retrain events) with the stale-monitor alert rule; half for a scheduled workflow or the rule alone."
+    "Retraining ran on its own (retrain events) with the stale-monitor alert rule; half: a schedule or the rule alone."
     retrains, rule = events_of(f, 'retrain'), 'MlopsMonitorStale' in f['alerts']
     return grade(retrains > 0 and rule, f['ci']['schedule'] or rule, f"retrain events in the registry: {retrains}; scheduled workflow: "
                  f"{f['ci']['schedule']}; stale-monitor alert rule: {rule}", "retrain on monitoring's triggers (`mlops-nb retrain`) and keep the MlopsMonitorStale rule")
@@ -290,7 +290,7 @@ def meaning(score): # the final score
 def readiness(project=None,   # the project's folder; None for the one around here, else the checkout
               workspace=None, # the workspace; None for the default
              ):
-    "The ML Test Score of the project's pipeline: each test's score and evidence, the sections, the final score, and the maturity levels."
+    "The ML Test Score of the project's pipeline: each test's score and evidence, sections, score, maturity levels."
     project = Path(project or find_project() or project_dir())
     facts = readiness_facts(project, workspace_path(workspace))
     tests = [dict(zip(('section', 'test', 'reads', 'score', 'evidence', 'raise'), (section, title, list(reads), *rule(facts)))) for section, title, reads, rule in TESTS]

@@ -361,7 +361,7 @@ class NotEvaluated(ValueError):
 
 # %% ../nbs/06_register.ipynb #ec5dfbd9
 def check_evaluated(run_dir): # the run directory
-    "The evaluation's decision (`comparison.json`), or `NotEvaluated` saying why the run's model must not be registered."
+    "The evaluation's decision (`comparison.json`), or `NotEvaluated` saying why the model must not be registered."
     entry = next((s for s in read_record(run_dir)['stages'] if s['name'] == 'evaluate'), None)
     run = Path(run_dir).name
     if entry is None or 'metrics' not in entry['outputs']: raise NotEvaluated(f"run {run}: the model was not evaluated; run the evaluate stage first (nothing registered)")

@@ -19,7 +19,7 @@ MODES = ('canary', 'shadow')
 def release_state(workspace, # the workspace
                   name,      # the model
                  ):
-    "The release in force: the production version, and the candidate with its mode and share (none when it became production)."
+    "The release in force: the production version, and the candidate with its mode and share (none once production)."
     with open_registry(workspace) as conn:
         production = conn.execute("select version from aliases where name = ? and alias = 'champion'", (name,)).fetchone()
         row = conn.execute('select * from releases where name = ?', (name,)).fetchone()
@@ -80,7 +80,7 @@ def undo_release(workspace,         # the workspace
                  name,              # the model
                  reason='rollback', # why, for the history
                 ):
-    "Withdraw the canary or shadow in force, or else roll production back to the champion before; return the events written."
+    "Withdraw the canary or shadow in force, or else roll production back to the champion before; return the events."
     if release_state(workspace, name)['candidate'] is not None: return withdraw(workspace, name, reason)
     return rollback(workspace, name, reason)
 

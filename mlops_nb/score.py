@@ -91,7 +91,7 @@ def scored_chunks(chunks,    # raw record frames, in order
                   entry,     # the registered version
                   client,    # a dask.distributed Client, or None to score in-process
                  ):
-    "Yield (first record's number, the chunk's size, a call that returns its scored rows), in order; on Dask the scoring runs ahead on the workers."
+    "Yield (first record's number, chunk size, a call giving its scored rows) in order; on Dask scoring runs ahead."
     flight, start, limit = [], 0, 2 * len(client.scheduler_info()['workers']) if client else 1
     for chunk in chunks:
         later = functools.partial(worker_score, workspace, entry, chunk) if client is None else client.submit(worker_score, workspace, entry, chunk, pure=False).result

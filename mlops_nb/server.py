@@ -40,7 +40,7 @@ def server_settings(**changes): # settings to change
 
 # %% ../nbs/07d_server.ipynb #2d6ec454
 class Served:
-    "One model version, ready: its file verified, its inference path, its feature plan, and a smoke prediction answered."
+    "One model version, ready: its file verified, its inference path, its feature plan, a smoke prediction answered."
     def __init__(self,
                  workspace, # the workspace
                  name,      # the model
@@ -121,7 +121,7 @@ class CanaryWatch:
 
 # %% ../nbs/07d_server.ipynb #a4e1f0c2
 class MonitoringGauges:
-    "A Prometheus collector of the latest monitored window's gauges, read from the monitor's latest.json when it changes."
+    "A Prometheus collector of the latest monitored window's gauges, read from the monitor's latest.json on change."
     def __init__(self, path): self.path, self.seen, self.gauges = Path(path), None, [] # latest.json of `mlops-nb monitor`
 
     def collect(self):
@@ -245,7 +245,7 @@ def answer_of(request_id, # the record's request id
 # %% ../nbs/07d_server.ipynb #a6af29c9
 @patch
 def score(self:Server, items): # Pending requests, scored together
-    "Route each record, score each route in one call (a failing canary falls back to production) and answer; return the bookkeeping to do once the answers are out."
+    "Route each record, score each route in one call (a failing canary falls back to production), answer; bookkeeping."
     release, records = self.release, [r for item in items for r in item.records]
     routes, results, fallback, failed = [release.route(r) for r in records], [None] * len(records), {}, 0
     for route in ('canary', 'production'):

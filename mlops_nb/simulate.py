@@ -141,7 +141,7 @@ def first_model(workspace, # the workspace
                 start,     # the replay's first moment
                 echo=print, # called with progress lines
                ):
-    "Train and release a first model on the policy's window before `start`, held to the policy's `first_model` gate; return its version."
+    "Train and release a first model on the policy's window before `start`, held to its `first_model` gate; version."
     from mlops_nb.pipeline import run_pipeline
     from mlops_nb.retrain import retrain_overrides
     set_clock(workspace, start.isoformat())
@@ -165,7 +165,7 @@ def step_metrics(rows,   # the log's rows (`log_rows`) with `event_time`
                  start,  # the step's start
                  end,    # its end
                 ):
-    "What the step's clients got: rows, labels, the late rate, ROC AUC and wrong decisions of the answers, and who answered them."
+    "What the step's clients got: rows, labels, late rate, ROC AUC and wrong decisions of the answers, who answered."
     from mlops_nb.decisions import decision_cost
     from mlops_nb.monitor import between
     from mlops_nb.performance import labelled_metrics
@@ -220,7 +220,7 @@ def replay_step(workspace,   # the workspace
                 echo=print,  # called with progress lines
                 features='fresh', # fresh: the world delivered moment by moment (`09ba_world`); frozen: the store left as it is
                ):
-    "One step: serve it, wait for the log, monitor it by event time, run the retraining round at its end; (pending, its record)."
+    "One step: serve it, wait for the log, monitor it by event time, run the retraining round at its end; the record."
     from mlops_nb.monitor import monitor
     from mlops_nb.predlog import log_rows
     from mlops_nb.retrain import retrain

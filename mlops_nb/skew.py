@@ -25,7 +25,7 @@ def differing(served,   # served values
 def linf(served,   # served values
          expected, # point-in-time values
         ):
-    "The L-infinity distance of the two samples' distributions: the largest gap between their cumulative shares (missing counts below every number)."
+    "The L-infinity distance of two samples' distributions: the largest gap of cumulative shares (missing below all)."
     a, b = (np.sort(np.where(np.isnan(x), -np.inf, x)) for x in (np.asarray(served, float), np.asarray(expected, float)))
     if not len(a) or not len(b): return 0.0
     grid = np.union1d(a, b)
@@ -33,7 +33,7 @@ def linf(served,   # served values
 
 # %% ../nbs/08d_skew.ipynb #cec6413b
 def landed(spec): # the feature spec (`read_spec`)
-    "Up to when each view's data has landed: its offline source's newest row, or for an aggregate, the time its labels were pushed up to."
+    "Up to when each view's data has landed: its offline source's newest row, for an aggregate its labels' push time."
     from mlops_nb.fresh import label_db
     out, repo = {}, Path(spec['repo'])
     pushed = {}
@@ -82,7 +82,7 @@ def window_skew(workspace,  # the workspace
 
 # %% ../nbs/08d_skew.ipynb #10157107
 def window_freshness(rows): # a window's log rows, with the `age_<view>` and `missing_<view>` columns the server logs
-    "Per view: how old the store values served in the window were (p50, p99, max, in seconds), and the share served as missing."
+    "Per view: how old the store values served in the window were (p50, p99, max, in seconds), and the share missing."
     served = rows[rows.route != 'shadow']
     views = [c[4:] for c in served.columns if c.startswith('age_')]
     def ages(view):

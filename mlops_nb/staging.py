@@ -25,7 +25,7 @@ def staging_workspace(workspace, # the workspace
                       version,   # the version to stage
                       max_latency_ms=100.0, # the pre-deploy gate: single-row p99 latency, in milliseconds
                      ):
-    "`workspace/staging`: the workspace's runs, artifacts and features, and a copy of its registry where `version` is released; return it and the deploy report."
+    "`workspace/staging`: the workspace's runs, artifacts, features, a registry copy releasing `version`; the report."
     workspace, staging = Path(workspace).absolute(), Path(workspace).absolute()/'staging'
     shutil.rmtree(staging, ignore_errors=True)
     (staging/'simulation').mkdir(parents=True)
@@ -92,7 +92,7 @@ def smoke_test(workspace,           # the workspace
                max_latency_ms=100.0, # the pre-deploy gate: single-row p99 latency in process, in milliseconds
                echo=print,          # called with progress lines
               ):
-    "Stage a version on its own server, send real records one per request, check every answer and the p95 latency; return the report."
+    "Stage a version on its own server, send real records one per request, check answers and p95 latency; the report."
     name, newest = latest_version(workspace, name)
     version = version or newest
     staging, report = staging_workspace(workspace, name, version, max_latency_ms)

@@ -121,7 +121,7 @@ def consume(spec,           # the production feature spec
             idle_exit=None, # stop after this many seconds without an entry; None: run until stopped
             echo=print,     # called with a line per batch
            ):
-    "Apply the stream's events, this consumer's unacknowledged ones first, acknowledging each batch once applied; return the totals."
+    "Apply the stream's events, this consumer's unacknowledged ones first, acknowledging applied batches; the totals."
     totals, quiet = {'rows': 0, 'truths': 0, 'rejected': 0}, time.monotonic()
     while idle_exit is None or time.monotonic() - quiet < idle_exit:
         entries = broker.pending(batch) or broker.read(batch, block_ms)

@@ -45,7 +45,7 @@ def time_folds(times,   # the rows' timestamps
                split,   # their `time_split` labels
                count=2, # how many windows
               ):
-    "(train, valid) boolean masks of up to `count` rolling-origin windows, oldest first, ending with the validation period."
+    "(train, valid) boolean masks of up to `count` rolling-origin windows, oldest first, the last the validation one."
     start, end = times[split == 'valid'].min(), times[split == 'test'].min() if (split == 'test').any() else times.max()
     length, first = end - start, times.min()
     windows = [(start - i * length, end - i * length) for i in reversed(range(count))]
@@ -232,7 +232,7 @@ def trial_metrics(spec,      # the feature spec, with the target
                   seed,      # the models' seed
                   threshold, # the decision threshold
                  ):
-    "Fit and score one trial's model on every fold (in-process or on a Dask worker); return (metrics with `fit_seconds`, per-fold scores)."
+    "Fit and score one trial on every fold (in-process or on a Dask worker); (metrics with `fit_seconds`, fold scores)."
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='Inside a Dask worker')   # a worker has one thread: a forest uses it alone, as asked
@@ -280,7 +280,7 @@ def optimize_on_dask(client,    # a dask.distributed Client
                      run_dir,   # the run directory, for the trials' W&B runs
                      callback,  # called with (study, trial) after each trial, as Optuna's callbacks are
                     ):
-    "Run `n_trials` trials in batches of one per worker: ask a batch, fit it on the workers, tell the results in trial order."
+    "Run `n_trials` trials in batches of one per worker: ask a batch, fit it on the workers, tell them in trial order."
     batch = len(client.scheduler_info()['workers'])
     shared = client.scatter([rows, folds], broadcast=True)
     while n_trials > 0:

@@ -25,7 +25,7 @@ def send_feedback(client,  # an HttpClient
                   pending, # frame of request_id, truth, known_at
                   until,   # send the truths known before this time
                  ):
-    "Send the truths known before `until`, each with when it became known; return those still to come, and how many the server stored (a repeated id is not)."
+    "Send the truths known before `until`, each when it became known; (those to come, how many the server stored)."
     due, stored = pending[pending.known_at < until], 0
     for start in range(0, len(due), 10_000):
         part = due.iloc[start:start + 10_000]
@@ -52,7 +52,7 @@ def serve_step(client,  # an HttpClient
                end,     # the step's end
                batch=1000, # rows per /predict request
               ):
-    "Send the step's rows and the truths due; return the truths still to come, how the rows were served and how many truths the server stored."
+    "Send the step's rows and the truths due; (truths to come, how the rows were served, truths the server stored)."
     time, served, stored = config['timestamp'], [], 0
     for start in range(0, len(rows), batch):
         part = rows.iloc[start:start + batch]
@@ -96,7 +96,7 @@ def known_before(workspace, # the workspace
                  start,     # the replay's first moment
                  config,    # the resolved config
                 ):
-    "Record in the store the labels of the rows before `start`, each known when it became known: the world the replay starts in."
+    "Record in the store the labels of the rows before `start`, each known when it became known: the replay's start."
     from mlops_nb.fresh import aggregate_views, production_store, record_labels
     spec, _ = production_store(workspace, config['model_name'])
     views, before = aggregate_views(spec['store']), rows[(rows[config['timestamp']] < start) & rows.known_at.notna()]
@@ -112,7 +112,7 @@ def serve_fresh(client,    # an HttpClient of the server
                 end,       # the step's end
                 batch=1000, # rows per /predict request
                ):
-    "Serve the step moment by moment with the world brought up to each; (truths still to come, how rows were served, truths stored)."
+    "Serve the step moment by moment, the world brought up to each; (truths still to come, how served, truths stored)."
     from mlops_nb.fresh import materialize, production_store
     spec, store_config = production_store(workspace, config['model_name'])
     if not spec['store']['views']: return serve_step(client, rows, pending, fields, config, end, batch)   # no store to keep fresh: batches

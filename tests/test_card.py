@@ -15,7 +15,7 @@ def table_after(markdown, heading):
 
 
 def test_model_card_holds_every_section_and_the_evaluate_stage_importances(slice_workspace, tmp_path):
-    "`models card` of the default model: each Mitchell et al. section, its snapshot hash and periods, and the evaluate stage's importances."
+    "`models card` of the default model: each section, its snapshot hash and periods, and evaluate's importances."
     result = cli('models', 'card', 'flights_late:1', workspace=slice_workspace)
     assert result.returncode == 0, result.stderr
     card = result.stdout

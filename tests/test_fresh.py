@@ -64,7 +64,7 @@ def metric(server, name, **labels):
 
 
 def test_truths_at_feedback_become_the_next_answers_late_rate(server, workspace, april):
-    "Before any April truth the origin's aggregate is older than its TTL and served as missing; after them, it is the rate of exactly those truths."
+    "Before April's truths the origin's aggregate is past its TTL, served missing; after, exactly those truths' rate."
     spec, _ = production_store(workspace, MODEL)
     at, known, later = (pd.Timestamp(f'2013-04-02 {h}:00', tz='UTC') for h in (14, 18, 19))
     early = april[april.time_hour == at]
@@ -94,7 +94,7 @@ def test_a_truth_known_in_the_future_is_refused_with_one_line(server, workspace,
 
 
 def test_the_server_answers_without_5xx_or_a_stall_while_a_materialization_runs(server, workspace, april):
-    "`mlops-nb materialize` loads nine months of weather while a client keeps predicting: every answer is 200, none waits, and the new values are served."
+    "`materialize` loads nine months of weather while a client predicts: all 200, none waits, new values are served."
     spec, _ = production_store(workspace, MODEL)
     records = request_records(april.head(20), spec['request'], spec['timestamp'])
     def round_trip():
@@ -140,7 +140,7 @@ def consumer(redis, server, workspace, stream, *options):
 
 
 def test_stream_events_are_applied_exactly_once_when_the_consumer_is_killed_mid_batch(redis, server, workspace, april):
-    "Source rows and truths through a real redis-server: the consumer is SIGKILLed with a batch delivered and not acknowledged, restarted, and every event takes effect once."
+    "Rows and truths via redis-server: the consumer SIGKILLed mid-batch, restarted, and every event takes effect once."
     import redis as client
     spec, _ = production_store(workspace, MODEL)
     broker, stream = client.Redis.from_url(redis), 'exactly-once'
@@ -214,7 +214,7 @@ def replay_skew(workspace, tmp_path, features):
 
 
 def test_a_replay_serves_point_in_time_values_and_the_skew_monitor_stays_quiet(trained, tmp_path):
-    "Two days of April, delivered moment by moment: at least 99.9% of served rows' store features equal their point-in-time values, and no skew alert."
+    "Two April days moment by moment: 99.9%+ of served store features equal point-in-time values; no skew alert."
     rows, skew, alerts = replay_skew(copy_workspace(trained, tmp_path/'ws'), tmp_path, 'fresh')
     assert skew['rows'] == len(rows) >= 1500
     assert all(f['differ_share'] <= 0.001 for f in skew['features'].values()), skew['features']

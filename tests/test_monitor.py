@@ -34,7 +34,7 @@ def exact_test(target, reference, kind):
 
 
 def test_sketch_decisions_agree_with_exact_tests(months):
-    "Months 2 to 12 against January, 8 features: the decision at p < 0.05 from the sketches and from scipy's exact tests."
+    "Months 2 to 12 against January, 8 features: the decision at p < 0.05 from the sketches and scipy's exact tests."
     raw_january, january = months[1]
     agree, total, disagreements = 0, 0, []
     for month in range(2, 13):
@@ -116,7 +116,7 @@ def test_windows_drawn_from_the_reference_alert_at_about_the_configured_rate(fli
 
 
 def test_injected_shifts_are_found_and_a_control_is_not(flights):
-    "March split in two: the second half as it is raises nothing; with distance moved by 100 miles and two carriers' names swapped, exactly those two."
+    "March split in two: the second half raises nothing; with distance +100 miles and two carriers swapped, those two."
     march = flights[flights.month == 3][list(KINDS)].sample(frac=1, random_state=1).reset_index(drop=True)
     first, second = march.iloc[:len(march) // 2], march.iloc[len(march) // 2:]
     view = profile_frame(first)

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.xdist_group('notebooks')   # one dev run for the module
 
 
 def execute(notebook, edit=''):
-    "Run a notebook of nbs/ top to bottom in a fresh kernel, in nbs/; `edit` is a line a person adds to its parameters cell."
+    "Run a notebook of nbs/ top to bottom in a fresh kernel, in nbs/; `edit` is a line added to its parameters cell."
     nb = nbformat.read(notebooks_dir()/notebook, as_version=4)
     if edit: next(c for c in nb.cells if 'parameters' in c.metadata.get('tags', [])).source += f'\n{edit}'
     NotebookClient(nb, timeout=1200, kernel_name='python3', resources={'metadata': {'path': str(notebooks_dir())}},

@@ -28,7 +28,7 @@ def job_order(jobs):
 
 
 def run_step(command, cwd, env):
-    "Run a step's script as a CI runner does (bash -e), then end whatever it left running, as a runner ends a job's processes."
+    "Run a step's script as a CI runner does (bash -e), then end whatever it left running, as a runner ends a job's."
     process = subprocess.Popen(['bash', '-e', '-c', command], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try: out, err = process.communicate(timeout=900)
     finally:
@@ -67,7 +67,7 @@ def test_generated_workflow_passes_actionlint(tmp_path):
 
 @pytest.mark.xdist_group('workflow')   # one project after its workflow ran
 def test_workflow_steps_run_in_order_on_a_slice(workflow_project):
-    "Each job's `mlops-nb` steps, in the jobs' order, succeed: data validation, pipeline, gates, staging server, canary."
+    "Each job's `mlops-nb` steps, in the jobs' order, succeed: data validation, pipeline, gates, staging, canary."
     project, results = workflow_project
     for job, command, code, out, err in results: assert code == 0, f"{job}: {command}: {err[-2000:]}"
     assert [job for job, *_ in results] == ['data', 'pipeline', 'gates', 'staging', 'canary']
@@ -84,7 +84,7 @@ def test_workflow_steps_run_in_order_on_a_slice(workflow_project):
 
 @pytest.mark.xdist_group('workflow')   # one project after its workflow ran
 def test_dockerfile_passes_hadolint_and_what_it_copies_serves(workflow_project, tmp_path):
-    "hadolint passes the Dockerfile; after a run every file it copies exists, and a server started on those files alone is ready and answers."
+    "hadolint passes the Dockerfile; after a run each file it copies exists, and a server on those alone answers."
     project, results = workflow_project
     assert all(code == 0 for *_, code, _, _ in results)
     for dockerfile in (project/'Dockerfile', Path(__file__).parent.parent/'Dockerfile'):
@@ -131,7 +131,7 @@ def test_dockerfile_passes_hadolint_and_what_it_copies_serves(workflow_project, 
 
 
 def test_init_check_names_each_problem_in_one_line(tmp_path):
-    "After a parameter or a report is removed from a project, `init --check` names each in one line and exits 1; a changed Dockerfile is a note."
+    "With a parameter or report removed, `init --check` names each in one line, exits 1; a changed Dockerfile: a note."
     project = slice_project(tmp_path/'p')
     result = cli('init', '--check', cwd=project/'nbs')
     assert result.returncode == 0, result.stderr
@@ -167,7 +167,7 @@ def readiness_report(project):
 
 @pytest.mark.xdist_group('workflow')   # one project after its workflow ran
 def test_readiness_scores_28_tests_with_evidence_and_removing_the_alert_rules_lowers_exactly_theirs(workflow_project):
-    "The default project after its workflow: 28 tests with evidence, the minimum over sections; without the alert rules, exactly the tests that read them drop."
+    "The default project after its workflow: 28 tests with evidence; without alert rules, exactly theirs drop."
     project, _ = workflow_project
     report = readiness_report(project)
     assert len(report['tests']) == 28 and {t['section'] for t in report['tests']} == {'data', 'model', 'infrastructure', 'monitoring'}

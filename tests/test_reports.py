@@ -48,7 +48,7 @@ TOKEN = 'report-token-for-the-tests'
 
 
 def serve(*command, url, timeout=120):
-    "Start a server process, its token `TOKEN`, and return it once `url` answers (any status below 500: the server is up)."
+    "Start a server process, its token `TOKEN`, and return it once `url` answers (any status below 500: it is up)."
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
                                env={**os.environ, 'MLOPS_NB_TOKEN': TOKEN})
     deadline = time.time() + timeout
@@ -137,7 +137,7 @@ def test_report_html_writes_a_static_page_with_its_plots(reported, tmp_path, nam
 
 
 def test_the_pipeline_report_names_every_stage_of_a_finished_run(reported, tmp_path):
-    "The report shows the newest run; in a workspace whose only run is a finished one (other tests add failed runs to the shared one)."
+    "The report shows the newest run; in a workspace whose only run is a finished one (others add failed runs)."
     run = first_run(reported)
     shutil.copytree(run, tmp_path/'workspace'/'runs'/run.name)
     page = tmp_path/'pipeline.html'

@@ -193,7 +193,7 @@ def test_metrics_count_requests_by_route_and_version(server):
 
 @contextlib.contextmanager
 def prometheus(server, folder, rules=None):
-    "A real Prometheus on loopback scraping the server every second (with alerting rules, if given); yields its query function."
+    "A real Prometheus on loopback scraping the server every second (with alerting rules, if given); its query call."
     port, config = free_port(), folder/'prometheus.yml'
     config.write_text(f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n" + (f"rule_files: ['{rules}']\n" if rules else '') +
                       f"scrape_configs:\n  - job_name: mlops_nb\n    static_configs:\n      - targets: ['127.0.0.1:{server.port}']\n")
@@ -246,7 +246,7 @@ def test_prometheus_scrapes_the_metrics_and_reads_what_they_say(server, tmp_path
 
 @pytest.fixture(scope='module')
 def api_schema(server):
-    "The server's own OpenAPI document; a client's invalid body is rejected with 422, or 413 when the batch is too large."
+    "The server's own OpenAPI document; a client's invalid body is rejected with 422, or 413 when the batch is large."
     config = schemathesis.config.SchemathesisConfig.from_str('[checks.negative_data_rejection]\nexpected-statuses = ["413", "422"]\n')
     return schemathesis.openapi.from_url(f'{server.url}/openapi.json', config=config)
 
@@ -539,7 +539,7 @@ def test_promtool_accepts_the_shipped_alerting_rules():
 
 
 def test_prometheus_reads_the_drift_and_estimated_performance_gauges_and_loads_the_rules(server, workspace, march, tmp_path):
-    "After `mlops-nb monitor`, /metrics carries the latest window's gauges; Prometheus scrapes them and evaluates the shipped rules."
+    "After `monitor`, /metrics has the latest window's gauges; Prometheus scrapes them and evaluates the shipped rules."
     latest = json.loads((Path(workspace)/'monitoring'/MODEL/'latest.json').read_text())['windows'][-1]
     predict(server, records(march, 20, seed=9))            # the server was restarted by the monitor test: its counters start at zero
     with prometheus(server, tmp_path, RULES) as (query, wait):

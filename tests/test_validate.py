@@ -21,7 +21,7 @@ def january(tmp_path_factory):
 
 
 def validate(workspace, path, *args, out=None):
-    "Run `mlops-nb validate` against the workspace's first run; return the result and the report (None if none was written)."
+    "Run `mlops-nb validate` against the workspace's first run; return the result and the report (None if not written)."
     out = out or Path(path).with_suffix('.out')
     reference = [] if '--reference' in args or '--suite' in args else ['--reference', first_run(workspace).name]
     result = cli('validate', path, '--out', out, *reference, *args, workspace=workspace)

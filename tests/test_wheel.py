@@ -16,7 +16,7 @@ def run(command, cwd, env, timeout=900):
 
 
 def test_wheel_in_a_fresh_venv_runs_the_project_with_its_own_notebooks(tmp_path):
-    "Build the wheel, install it (not editable) with its dependencies in a new venv, `init demo`, run on a slice, change 04_train, run again."
+    "Build the wheel, install it with its dependencies in a new venv, `init demo`, run a slice, change 04_train, rerun."
     run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(tmp_path/'dist'), str(REPO)], tmp_path, os.environ)
     wheel = next((tmp_path/'dist').glob('mlops_nb-*.whl'))
     run([sys.executable, '-m', 'venv', str(tmp_path/'venv')], tmp_path, os.environ)
