@@ -1,9 +1,9 @@
 # The model server: the package, and the production model with its feature store from the workspace.
 #   mlops-nb run                       (puts a model in production in ./workspace)
-#   docker build -t mlops-server .     (add --build-arg PIP_EXTRA_INDEX_URL=https://... for an index that holds mlops_nb)
+#   docker build -t mlops-server .     (for an index that holds mlops_nb: --build-arg PIP_EXTRA_INDEX_URL=https://...)
 #   python -c "import secrets; print(secrets.token_urlsafe(32))" > token     (clients send: Authorization: Bearer <it>)
 #   docker run --rm -p 8000:8000 -v "$PWD/token:/run/secrets/mlops_nb_token:ro" mlops-server
-# The token is a secret mounted as a file (a Docker secret, a Kubernetes Secret volume at /run/secrets), never in the image.
+# The token is a secret mounted as a file (a Docker secret, a Kubernetes Secret at /run/secrets), not in the image.
 FROM python:3.11-slim
 ARG MLOPS_NB_VERSION=0.1.0
 ARG PIP_EXTRA_INDEX_URL

@@ -29,8 +29,10 @@ def shape(package=PACKAGE): # the package folder
         text = path.read_text()
         modules[path.stem] = len(text.splitlines())
         lengths += function_lengths(ast.parse(text))
-    return {'modules': modules, 'functions': len(lengths), 'whole': spread([w for w, _ in lengths]), 'body': spread([b for _, b in lengths]),
-            'longest': max(w for w, _ in lengths)}
+    return {
+        'modules': modules, 'functions': len(lengths), 'whole': spread([w for w, _ in lengths]),
+        'body': spread([b for _, b in lengths]), 'longest': max(w for w, _ in lengths)
+    }
 
 
 if __name__ == '__main__':
@@ -41,7 +43,11 @@ if __name__ == '__main__':
     result = shape(args.package)
     if args.json: print(json.dumps(result, indent=2))
     else:
-        for name, lines in sorted(result['modules'].items(), key=lambda kv: -kv[1]): print(f"{name:<10} {lines:>4} lines")
-        print(f"{sum(result['modules'].values())} lines in {len(result['modules'])} modules; {result['functions']} functions: "
+        for name, lines in sorted(result['modules'].items(), key=lambda kv: -kv[1]):
+            print(f"{name:<10} {lines:>4} lines")
+        print(f"{sum(result['modules'].values())} lines in "
+              f"{len(result['modules'])} modules; {result['functions']} "
+              "functions: "
               f"median {result['whole']['median']} lines (body {result['body']['median']}), "
-              f"90th percentile {result['whole']['p90']:.1f} (body {result['body']['p90']:.1f}), longest {result['longest']}")
+              f"90th percentile {result['whole']['p90']:.1f} (body "
+              f"{result['body']['p90']:.1f}), longest {result['longest']}")

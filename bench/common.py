@@ -1,12 +1,14 @@
 "Helpers the benchmarks share."
 import os, socket, subprocess
-from pathlib import Path
 
 
 def features_run(workspace):
     "The newest run in `workspace` with a features stage, made with `mlops-nb run` on the default config if none."
     from mlops_nb.core import ConfigError, find_run
-    try: return find_run(workspace, test=lambda record: any(s['name'] == 'features' and s['status'] == 'succeeded' for s in record['stages']))
+    try:
+        return find_run(
+            workspace,
+            test=lambda record: any(s['name'] == 'features' and s['status'] == 'succeeded' for s in record['stages']))
     except ConfigError: pass
     env = {**os.environ, 'MLOPS_NB_WORKSPACE': str(workspace), 'WANDB_MODE': os.environ.get('WANDB_MODE', 'offline')}
     subprocess.run(['mlops-nb', 'run', '--stages', 'ingest,validate,features'], env=env, check=True)

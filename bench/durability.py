@@ -30,8 +30,18 @@ class Server:
         self.port = free_port()
         self.url = f'http://127.0.0.1:{self.port}'
         env = {**os.environ, 'WANDB_MODE': 'offline', 'PYTHONPATH': str(self.code)}
-        self.process = subprocess.Popen([sys.executable, '-c', 'from mlops_nb.cli import main; main()', 'serve', '--workspace', str(self.workspace), '--port', str(self.port)],
-                                        env=env, cwd=self.code, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)   # `-c` puts the cwd first on sys.path
+        self.process = subprocess.Popen(
+            [
+                sys.executable, '-c', 'from mlops_nb.cli import main; main()', 'serve', '--workspace',
+                str(self.workspace), '--port',
+                str(self.port)
+            ],
+            # `-c` puts the cwd first on sys.path
+            env=env,
+            cwd=self.code,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True)
         deadline = time.time() + 300
         while time.time() < deadline:
             if self.process.poll() is not None: sys.exit(f"server exited: {self.process.stderr.read()[-2000:]}")
@@ -46,7 +56,9 @@ class Server:
         self.process.wait(120)
 
     def rss_mb(self):
-        return int(next(l for l in Path(f'/proc/{self.process.pid}/status').read_text().splitlines() if l.startswith('VmRSS')).split()[1]) / 1024
+        return int(
+            next(l for l in Path(f'/proc/{self.process.pid}/status').read_text().splitlines()
+                 if l.startswith('VmRSS')).split()[1]) / 1024
 
 
 def requests_of(workspace):
@@ -61,7 +73,9 @@ def requests_of(workspace):
 
 
 def copy_of(workspace, scratch, name):
-    return shutil.copytree(workspace, Path(scratch)/name, symlinks=True, ignore=shutil.ignore_patterns('predictions', 'feedback', 'profiles', 'wandb'))
+    return shutil.copytree(workspace,
+                           Path(scratch) / name, symlinks=True,
+                           ignore=shutil.ignore_patterns('predictions', 'feedback', 'profiles', 'wandb'))
 
 
 def p50(server, records, n):
@@ -83,7 +97,8 @@ def latency(args, records, scratch):
             finally: server.stop()
             print(f"round {r + 1} {label}: /predict p50 {figures[label][-1]:.3f} ms", flush=True)
     before, after = statistics.median(figures['before']), statistics.median(figures['after'])
-    print(f"/predict p50, median of {args.runs} rounds of {args.requests:,}: before {before:.3f} ms, after {after:.3f} ms, ratio {after / before:.3f}")
+    print(f"/predict p50, median of {args.runs} rounds of {args.requests:,}: before "
+          f"{before:.3f} ms, after {after:.3f} ms, ratio {after / before:.3f}")
 
 
 def load(url, records, answered, stored, stop, every=4, failures=None):
@@ -107,9 +122,11 @@ def load(url, records, answered, stored, stop, every=4, failures=None):
 def lost(workspace, answered, stored, code):
     "(answered predictions, stored truths) the log does not hold, read by the checkout's own `log_rows`."
     script = ("import json, sys; from mlops_nb.predlog import log_rows; rows = log_rows(sys.argv[1], sys.argv[2]);"
-              "p = rows[rows.route == 'production']; print(json.dumps({'ids': p.request_id.tolist(), 'truth': p.dropna(subset=['truth'])[['request_id', 'truth']].values.tolist()}))")
+              "p = rows[rows.route == 'production']; print(json.dumps({'ids': p.request_id.tolist(), "
+              "'truth': p.dropna(subset=['truth'])[['request_id', 'truth']].values.tolist()}))")
     from mlops_nb.release import default_model
-    out = subprocess.run([sys.executable, '-c', script, str(workspace), default_model(workspace)], env={**os.environ, 'PYTHONPATH': str(code)},
+    out = subprocess.run([sys.executable, '-c', script,
+                          str(workspace), default_model(workspace)], env={**os.environ, 'PYTHONPATH': str(code)},
                          cwd=code, capture_output=True, text=True, check=True).stdout
     import json
     found = json.loads(out)
@@ -122,14 +139,19 @@ def kill(args, records, scratch):
         for trial in range(args.trials):
             server = Server(copy_of(args.workspace, scratch, f'kill-{label}-{trial}'), code).start()
             answered, stored, stop = [], {}, threading.Event()
-            clients = [threading.Thread(target=load, args=(server.url, records[k::2], answered, stored, stop)) for k in range(2)]
+            clients = [
+                threading.Thread(target=load, args=(server.url, records[k::2], answered, stored, stop))
+                for k in range(2)
+            ]
             for c in clients: c.start()
             while len(answered) < 400 + 200 * trial and all(c.is_alive() for c in clients): time.sleep(0.01)
             server.stop(signal.SIGKILL); stop.set()
             for c in clients: c.join(30)
             server.start(); server.stop()                                    # recovers, then writes the log out
             predictions, truths = lost(server.workspace, answered, stored, code)
-            print(f"{label} trial {trial + 1}: killed after {len(answered):,} answers and {len(stored):,} stored truths; lost {predictions} predictions, {truths} truths", flush=True)
+            print(
+                f"{label} trial {trial + 1}: killed after {len(answered):,} answers and "
+                f"{len(stored):,} stored truths; lost {predictions} predictions, {truths} truths", flush=True)
 
 
 def soak(args, records, scratch):
@@ -144,8 +166,11 @@ def soak(args, records, scratch):
     try:
         while time.time() - began < args.minutes * 60:
             time.sleep(args.sample_seconds)
-            samples.append({'seconds': round(time.time() - began), 'rss_mb': server.rss_mb(), 'requests': len(answered), 'truths': len(stored),
-                            'errors': len(errors), 'hour': datetime.datetime.now(datetime.timezone.utc).strftime('%H')})
+            samples.append({
+                'seconds': round(time.time() - began), 'rss_mb': server.rss_mb(), 'requests': len(answered),
+                'truths': len(stored), 'errors': len(errors),
+                'hour': datetime.datetime.now(datetime.timezone.utc).strftime('%H')
+            })
             print(samples[-1], flush=True)
     finally:
         stop.set(); thread.join(60); server.stop()
@@ -154,20 +179,24 @@ def soak(args, records, scratch):
     frame.to_csv(HERE/'results'/'soak.csv', index=False)
     base = frame[frame.seconds >= 60].rss_mb.iloc[0]
     growth = (frame.rss_mb.iloc[-1] / base - 1) * 100
-    print(f"soak {args.minutes} min: {frame.requests.iloc[-1]:,} requests, {frame.errors.iloc[-1]} errors; RSS {base:.1f} MB at 1 min, "
-          f"{frame.rss_mb.iloc[-1]:.1f} MB at the end ({growth:+.1f}%), max {frame.rss_mb.max():.1f} MB; hours {'→'.join(dict.fromkeys(frame.hour))} UTC")
+    print(f"soak {args.minutes} min: {frame.requests.iloc[-1]:,} requests, "
+          f"{frame.errors.iloc[-1]} errors; RSS {base:.1f} MB at 1 min, "
+          f"{frame.rss_mb.iloc[-1]:.1f} MB at the end ({growth:+.1f}%), max "
+          f"{frame.rss_mb.max():.1f} MB; hours {'→'.join(dict.fromkeys(frame.hour))} UTC")
     from matplotlib.figure import Figure
     figure = Figure(figsize=(8, 3.5))
     axes = figure.add_subplot()
     axes.plot(frame.seconds / 60, frame.rss_mb)
-    axes.set(xlabel='minutes', ylabel='server RSS (MB)', title=f'Soak: one client, {frame.requests.iloc[-1]:,} requests, {frame.errors.iloc[-1]} errors')
+    axes.set(xlabel='minutes', ylabel='server RSS (MB)',
+             title=f'Soak: one client, {frame.requests.iloc[-1]:,} requests, {frame.errors.iloc[-1]} errors')
     figure.savefig(HERE/'results'/'soak_rss.png', dpi=100, bbox_inches='tight')
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('what', choices=['latency', 'kill', 'soak'])
-    parser.add_argument('--workspace', type=Path, required=True, help='a workspace with a model in production (copied, never changed)')
+    parser.add_argument('--workspace', type=Path, required=True,
+                        help='a workspace with a model in production (copied, never changed)')
     parser.add_argument('--before', type=Path, help='a checkout of the package to compare with')
     parser.add_argument('--runs', type=int, default=5)
     parser.add_argument('--requests', type=int, default=2000)
@@ -177,7 +206,8 @@ def main():
     args = parser.parse_args()
     if args.what == 'latency' and not args.before: parser.error('latency needs --before')
     records = requests_of(args.workspace)
-    with tempfile.TemporaryDirectory() as scratch: {'latency': latency, 'kill': kill, 'soak': soak}[args.what](args, records, scratch)
+    with tempfile.TemporaryDirectory() as scratch:
+        {'latency': latency, 'kill': kill, 'soak': soak}[args.what](args, records, scratch)
 
 
 if __name__ == '__main__':

@@ -8,8 +8,7 @@ workspace (or reuses DIR if it has such a run), then times, in-process against t
 - one request through `get_features()` (online store + on-demand transforms + conform), and through
   Feast's `get_online_features` alone, p50 and p99 over --calls calls.
 """
-import argparse, os, statistics, subprocess, tempfile, time
-from pathlib import Path
+import argparse, statistics, tempfile, time
 import numpy as np, pandas as pd
 from common import features_run
 
@@ -22,19 +21,30 @@ def main(runs, calls, workspace):
     run = features_run(workspace or tempfile.mkdtemp())
     spec = read_spec(run)
     store = open_store(spec['repo'])
-    data = add_calendar(pd.read_parquet(run/'validated'/'data.parquet'), spec['timestamp'], spec['calendar'], spec['timezone'])
+    data = add_calendar(pd.read_parquet(run / 'validated' / 'data.parquet'), spec['timestamp'], spec['calendar'],
+                        spec['timezone'])
     seconds = []
     for i in range(runs):
-        start = time.perf_counter(); historical(store, data, spec['store'], spec['timestamp']); seconds.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        historical(store, data, spec['store'], spec['timestamp'])
+        seconds.append(time.perf_counter() - start)
         print(f"historical run {i + 1}/{runs}: {seconds[-1]:.2f}s", flush=True)
-    request = data[['carrier', 'flight', 'origin', 'dest', 'time_hour', 'sched_dep_time', 'sched_arr_time', 'distance']].tail(1)
+    request = data[['carrier', 'flight', 'origin', 'dest', 'time_hour', 'sched_dep_time', 'sched_arr_time',
+                    'distance']].tail(1)
     record = request.assign(time_hour=request.time_hour.dt.strftime('%Y-%m-%dT%H:%M:%SZ')).to_dict('records')
     refs = [f"{v['name']}:{c}" for v in spec['store']['views'] for c in v['features']]
     entity = [{'origin': record[0]['origin'], 'carrier': record[0]['carrier']}]
-    timings = {'get_features (online + on-demand + conform)': lambda: get_features(record, run, store),
-               'Feast get_online_features alone': lambda: store.get_online_features(features=refs, entity_rows=entity).to_dict()}
-    print(f"\n{len(data):,} labelled flights, {len(spec['store']['views'])} views, {len(refs)} stored features; run {run.name}\n")
-    print(f"historical retrieval, full year: median {statistics.median(seconds):.2f}s over {runs} ({', '.join(f'{s:.2f}' for s in seconds)})")
+    timings = {
+        'get_features (online + on-demand + conform)': lambda: get_features(record, run, store),
+        'Feast get_online_features alone': lambda: store.get_online_features(
+            features=refs, entity_rows=entity
+        ).to_dict(),
+    }
+    print(f"\n{len(data):,} labelled flights, {len(spec['store']['views'])} "
+          f"views, {len(refs)} stored features; run {run.name}\n")
+    print("historical retrieval, full year: median "
+          f"{statistics.median(seconds):.2f}s over {runs} "
+          f"({', '.join(f'{s:.2f}' for s in seconds)})")
     for name, call in timings.items():
         call()                                                   # warm up: first call opens the sqlite file
         lap = []

@@ -1,11 +1,12 @@
-"""Wall time of the default `mlops-nb run` (every stage executed: `--no-cache`), split per stage into cell time and papermill/kernel overhead.
+"""Wall time of the default `mlops-nb run` (every stage executed: `--no-cache`), split per stage into cell time and
+papermill/kernel overhead.
 
 Run by hand:  python bench/pipeline_time.py [--runs 3] [-- extra mlops-nb run args]
 Prints the median over the runs of each stage's wall seconds, the seconds spent executing its cells,
 and the difference (kernel start-up, papermill's reading/writing of the notebook, injected parameters).
 """
-import argparse, json, os, statistics, subprocess, sys, tempfile, time
-from pathlib import Path
+
+import argparse, os, statistics, subprocess, sys, tempfile, time
 
 
 def one_run(workspace, extra):
@@ -29,7 +30,9 @@ def main():
             wall, record = one_run(workspace, args.extra)
             walls.append(wall)
             for s in record['stages']: stages.setdefault(s['name'], []).append((s['seconds'], s['cell_seconds']))
-            print(f"run {i + 1}/{args.runs}: {wall:.1f}s, test_roc_auc {record['metrics'].get('test_roc_auc', float('nan')):.4f}", file=sys.stderr)
+            print(
+                f"run {i + 1}/{args.runs}: {wall:.1f}s, test_roc_auc "
+                f"{record['metrics'].get('test_roc_auc', float('nan')):.4f}", file=sys.stderr)
     median = statistics.median
     print(f"{'stage':<10} {'wall s':>8} {'cells s':>8} {'overhead s':>10}")
     for name, times in stages.items():
@@ -38,7 +41,8 @@ def main():
     total_stages = sum(median(t[0] for t in times) for times in stages.values())
     total_cells = sum(median(t[1] for t in times) for times in stages.values())
     print(f"{'stages':<10} {total_stages:8.1f} {total_cells:8.1f} {total_stages - total_cells:10.1f}")
-    print(f"command wall time, median of {args.runs}: {median(walls):.1f}s (runs: {', '.join(f'{w:.1f}' for w in walls)}); "
+    print(f"command wall time, median of {args.runs}: {median(walls):.1f}s "
+          f"(runs: {', '.join(f'{w:.1f}' for w in walls)}); "
           f"outside stages (CLI start, reading parameters): {median(walls) - total_stages:.1f}s")
 
 

@@ -18,16 +18,21 @@ def main():
     shutil.rmtree(folder, ignore_errors=True)
     subprocess.run(['mlops-nb', 'init', str(folder)], check=True)
     if args.git:
-        for command in (['git', 'init', '-q'], ['git', 'add', '.'], ['git', '-c', 'user.name=bench', '-c', 'user.email=bench@example.invalid', 'commit', '-qm', 'init']):
+        for command in (
+            ['git', 'init', '-q'], ['git', 'add', '.'],
+            ['git', '-c', 'user.name=bench', '-c', 'user.email=bench@example.invalid', 'commit', '-qm', 'init']):
             subprocess.run(command, cwd=folder, check=True)
     workflow = yaml.safe_load((folder/'.github'/'workflows'/'mlops.yml').read_text())
-    env = {**os.environ, **workflow['env'], 'WANDB_SILENT': 'true', 'PATH': f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           'GITHUB_ACTIONS': 'true', 'CI': 'true'}                            # as GitHub's runner sets them: runs record their CI
+    env = {
+        **os.environ, **workflow['env'], 'WANDB_SILENT': 'true',
+        'PATH': f"{Path(sys.executable).parent}:{os.environ['PATH']}", 'GITHUB_ACTIONS': 'true', 'CI': 'true'
+    }  # as GitHub's runner sets them: runs record their CI
     for name, job in workflow['jobs'].items():
         for step in job['steps']:
             if 'run' not in step or step['name'] == 'Install': continue
             started = time.perf_counter()
-            done = subprocess.run(['bash', '-e', '-c', step['run']], cwd=folder, env=env, capture_output=True, text=True)
+            done = subprocess.run(['bash', '-e', '-c', step['run']], cwd=folder, env=env, capture_output=True,
+                                  text=True)
             print(f"{name:9} {time.perf_counter() - started:7.1f} s  exit {done.returncode}  {step['run']}", flush=True)
             if done.returncode: sys.exit(done.stderr[-3000:])
     subprocess.run(['mlops-nb', 'readiness'], cwd=folder, env=env, check=True)

@@ -11,7 +11,8 @@ from fastapi import FastAPI
 
 def app():
     from mlops_nb.registry import load_registered
-    model = load_registered(os.environ['MLOPS_NB_WORKSPACE'], os.environ['REFERENCE_MODEL'], int(os.environ['REFERENCE_VERSION']))
+    model = load_registered(os.environ['MLOPS_NB_WORKSPACE'], os.environ['REFERENCE_MODEL'],
+                            int(os.environ['REFERENCE_VERSION']))
     api = FastAPI(title='reference')
 
     @api.post('/predict')

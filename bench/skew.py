@@ -33,8 +33,11 @@ def replay(workspace, start, end, frozen):
     env = {**os.environ, 'WANDB_MODE': os.environ.get('WANDB_MODE', 'offline')}
     began = time.monotonic()
     fresh = ['--features', 'frozen'] if frozen else []
-    subprocess.run([sys.executable, '-c', 'from mlops_nb.cli import main; main()', 'simulate', '--policy', str(policy), '--from', start,
-                    '--to', end, '--step', 'month', *fresh, *GATES, '--workspace', str(workspace)], env=env, check=True)
+    subprocess.run([
+        sys.executable, '-c', 'from mlops_nb.cli import main; main()', 'simulate', '--policy',
+        str(policy), '--from', start, '--to', end, '--step', 'month', *fresh, *GATES, '--workspace',
+        str(workspace)
+    ], env=env, check=True)
     return time.monotonic() - began
 
 
@@ -52,7 +55,8 @@ def reference_features(rows, spec, config):
         store = F.open_store(F.write_repo(Path(folder)/'repo', store_spec))
         store.apply(F.definitions(store_spec))
         keys = [e for v in views for e in v['entities']]
-        return F.historical(store, rows[[*dict.fromkeys(keys), config['timestamp']]], store_spec, config['timestamp']), store_spec
+        return F.historical(store, rows[[*dict.fromkeys(keys), config['timestamp']]], store_spec,
+                            config['timestamp']), store_spec
 
 
 def differs(a, b):
@@ -77,9 +81,13 @@ def measure(workspace):
     rows[time] = pd.to_datetime(rows.event_time, utc=True)
     reference, store_spec = reference_features(rows, spec, config)
     stored = [c for v in store_spec['views'] for c in v['features']]
-    feature_table = {c: {'differ_share': float(differs(rows[c], reference[c]).mean()),
-                         'median_abs_diff': float(np.nanmedian(np.abs(rows[c].to_numpy(float) - reference[c].to_numpy(float))))}
-                     for c in stored}
+    feature_table = {
+        c: {
+            'differ_share': float(differs(rows[c], reference[c]).mean()),
+            'median_abs_diff': float(np.nanmedian(np.abs(rows[c].to_numpy(float) - reference[c].to_numpy(float))))
+        }
+        for c in stored
+    }
     model = load_registered(workspace, record['model'], 1)
     pit = rows.assign(**{c: reference[c].to_numpy() for c in stored})
     pit_output = model.predict_proba(conform(pit, spec))[:, 1]
@@ -92,29 +100,43 @@ def measure(workspace):
         for _ in range(200):
             draw = rng.integers(0, len(truth), len(truth))
             if truth[draw].min() != truth[draw].max():
-                gaps.append(labelled_metrics(truth[draw], point[draw])['roc_auc'] - labelled_metrics(truth[draw], served[draw])['roc_auc'])
+                gaps.append(
+                    labelled_metrics(truth[draw], point[draw])['roc_auc']
+                    - labelled_metrics(truth[draw], served[draw])['roc_auc']
+                )
         months[month] = {'rows': int(len(index)), 'served_roc_auc': labelled_metrics(truth, served)['roc_auc'],
                          'pit_roc_auc': labelled_metrics(truth, point)['roc_auc'], 'gap_sd': float(np.std(gaps))}
     any_differs = np.column_stack([differs(rows[c], reference[c]) for c in stored]).any(axis=1)
-    return {'rows': int(len(rows)), 'rows_any_feature_differs': float(any_differs.mean()), 'features': feature_table, 'months': months,
-            'rescoring_reproduces_log': float(np.abs(rescored - rows.output.to_numpy()).max()),
-            'steps_seconds': [s['seconds'] for s in record['steps']]}
+    return {
+        'rows': int(len(rows)), 'rows_any_feature_differs': float(any_differs.mean()), 'features': feature_table,
+        'months': months, 'rescoring_reproduces_log': float(np.abs(rescored - rows.output.to_numpy()).max()),
+        'steps_seconds': [s['seconds'] for s in record['steps']]
+    }
 
 
 def markdown(result):
     "The figures as Markdown."
-    lines = [f"{result['rows']:,} served rows; any store feature differs from point-in-time in {result['rows_any_feature_differs']:.2%}",
-             '', '| feature | rows differing | median abs. difference |', '| --- | --- | --- |']
+    lines = [
+        f"{result['rows']:,} served rows; any store feature differs from "
+        f"point-in-time in {result['rows_any_feature_differs']:.2%}", '',
+        '| feature | rows differing | median abs. difference |', '| --- | --- | --- |'
+    ]
     lines += [f"| {c} | {f['differ_share']:.2%} | {f['median_abs_diff']:.4g} |" for c, f in result['features'].items()]
-    lines += ['', '| month | rows | served ROC AUC | point-in-time ROC AUC | difference | bootstrap SD |', '| --- | --- | --- | --- | --- | --- |']
-    lines += [f"| {m} | {v['rows']:,} | {v['served_roc_auc']:.4f} | {v['pit_roc_auc']:.4f} | {v['pit_roc_auc'] - v['served_roc_auc']:+.4f} | {v['gap_sd']:.4f} |"
-              for m, v in result['months'].items()]
+    lines += [
+        '', '| month | rows | served ROC AUC | point-in-time ROC AUC | difference | bootstrap SD |',
+        '| --- | --- | --- | --- | --- | --- |'
+    ]
+    lines += [
+        f"| {m} | {v['rows']:,} | {v['served_roc_auc']:.4f} | {v['pit_roc_auc']:.4f} | "
+        f"{v['pit_roc_auc'] - v['served_roc_auc']:+.4f} | {v['gap_sd']:.4f} |" for m, v in result['months'].items()
+    ]
     return '\n'.join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--workspace', type=Path, default=None, help='the replay workspace (default: a new one in /tmp)')
+    parser.add_argument('--workspace', type=Path, default=None,
+                        help='the replay workspace (default: a new one in /tmp)')
     parser.add_argument('--from', dest='start', default='2013-03')
     parser.add_argument('--to', dest='end', default='2013-05')
     parser.add_argument('--frozen', action='store_true', help='replay with --features frozen')

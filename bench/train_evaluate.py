@@ -10,8 +10,7 @@ Runs `mlops-nb run --stages ingest,validate,features` on the default config into
 - the paired bootstrap (`bootstrap_gain`, 1,000 resamples) on the December test month, median of --repeats,
   against the plain way (resample indices, call scikit-learn's `roc_auc_score` twice) on 100 resamples.
 """
-import argparse, json, os, statistics, subprocess, tempfile, time
-from pathlib import Path
+import argparse, json, os, statistics, tempfile, time
 import numpy as np, pandas as pd
 from sklearn.metrics import roc_auc_score
 from common import features_run, flights_config
@@ -28,7 +27,10 @@ def trial_timings(run, trials):
     features[spec['target']] = features[spec['target']].astype(int)
     split = time_split(features[spec['timestamp']], config['valid_start'], config['test_start'])
     folds = time_folds(features[spec['timestamp']], split, config['folds'])
-    kinds = {'hist_gradient_boosting': first_trial(['hist_gradient_boosting'], 200, 0.05, 15), 'logistic': {'family': 'logistic', 'C': 1.0}}
+    kinds = {
+        'hist_gradient_boosting': first_trial(['hist_gradient_boosting'], 200, 0.05, 15),
+        'logistic': {'family': 'logistic', 'C': 1.0}
+    }
     study = optuna.create_study(direction='maximize')
     out = {}
     for i in range(trials):
@@ -39,13 +41,13 @@ def trial_timings(run, trials):
                 study.optimize(objective(spec, 'classification', features, folds, FAMILIES, 42, 0.3, run), n_trials=1)
                 attrs = study.trials[-1].user_attrs
                 out.setdefault((kind, mode), []).append((attrs['fit_seconds'], attrs['log_seconds']))
-                print(f"trial {kind} W&B {mode}: fit {attrs['fit_seconds']:.2f}s, W&B {attrs['log_seconds']:.3f}s", flush=True)
+                print(f"trial {kind} W&B {mode}: fit {attrs['fit_seconds']:.2f}s, W&B {attrs['log_seconds']:.3f}s",
+                      flush=True)
     return {k: (statistics.median(f for f, _ in v), statistics.median(l for _, l in v)) for k, v in out.items()}
 
 
 def bootstrap_timings(run, repeats):
     "Median seconds of 1,000 paired-bootstrap resamples on the test month, and of the plain way per 1,000."
-    from mlops_nb.modelfile import load_model
     from mlops_nb.evaluate import bootstrap_gain
     from mlops_nb.train import make_baseline, make_model, predict, time_split
     config = flights_config()
@@ -59,8 +61,12 @@ def bootstrap_timings(run, repeats):
     truth = y[test].to_numpy()
     ours = []
     for i in range(repeats):
-        start = time.perf_counter(); result = bootstrap_gain(truth, new, old, resamples=1000, seed=i); ours.append(time.perf_counter() - start)
-        print(f"bootstrap {i + 1}/{repeats}: {ours[-1]:.2f}s, gain {result['gain']:+.4f} [{result['low']:+.4f}, {result['high']:+.4f}]", flush=True)
+        start = time.perf_counter()
+        result = bootstrap_gain(truth, new, old, resamples=1000, seed=i)
+        ours.append(time.perf_counter() - start)
+        print(
+            f"bootstrap {i + 1}/{repeats}: {ours[-1]:.2f}s, gain "
+            f"{result['gain']:+.4f} [{result['low']:+.4f}, {result['high']:+.4f}]", flush=True)
     rng, n = np.random.default_rng(0), len(truth)
     start = time.perf_counter()
     for _ in range(100):
@@ -79,7 +85,9 @@ def main(trials, repeats, workspace):
         print(f"trial {kind:<24} W&B {mode:<9} median fit+score {fit:6.2f}s   W&B {log:.3f}s")
     for kind in ('hist_gradient_boosting', 'logistic'):
         on, off = trial[(kind, 'offline')], trial[(kind, 'disabled')]
-        print(f"W&B cost per {kind} trial: {on[1] - off[1]:.3f}s, {(on[1] - off[1]) / off[0]:.1%} of its fit and scoring with W&B disabled")
+        print(f"W&B cost per {kind} trial: {on[1] - off[1]:.3f}s, "
+              f"{(on[1] - off[1]) / off[0]:.1%} of its fit and scoring with W&B "
+              "disabled")
     print(f"bootstrap on {rows:,} December test rows: 1,000 resamples in {ours:.2f}s (median of {repeats}); "
           f"resampling with roc_auc_score: {plain:.2f}s per 1,000 ({plain / ours:.1f}x slower)")
 

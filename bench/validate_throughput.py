@@ -32,9 +32,12 @@ def main(runs, chunksize):
     variants = {
         'why.log, whole frame (baseline)': lambda: why.log(pandas=flights).view(),
         'profile in chunks, merged': lambda: [TableCheck(suite).profile(c) for c in frame_chunks(flights, chunksize)],
-        'validate frame (checks + quarantine + profile + drift)': lambda: validate_chunks(frame_chunks(flights, chunksize), suite, reference=reference, fail_on=fail_on),
-        'validate Parquet file': lambda: validate_chunks(read_chunks(folder/'flights.parquet', chunksize), suite, reference=reference, fail_on=fail_on),
-        'validate CSV file (incl. parsing)': lambda: validate_chunks(read_chunks(folder/'flights.csv', chunksize), suite, reference=reference, fail_on=fail_on),
+        'validate frame (checks + quarantine + profile + drift)': lambda: validate_chunks(
+            frame_chunks(flights, chunksize), suite, reference=reference, fail_on=fail_on),
+        'validate Parquet file': lambda: validate_chunks(read_chunks(folder / 'flights.parquet', chunksize), suite,
+                                                         reference=reference, fail_on=fail_on),
+        'validate CSV file (incl. parsing)': lambda: validate_chunks(read_chunks(folder / 'flights.csv', chunksize),
+                                                                     suite, reference=reference, fail_on=fail_on),
     }
     seconds = {name: [] for name in variants}
     for i in range(runs):
@@ -43,7 +46,8 @@ def main(runs, chunksize):
         print(f"run {i + 1}/{runs}: " + ', '.join(f"{s[-1]:.2f}s" for s in seconds.values()), flush=True)
     rows, cells = len(flights), flights.size
     base = statistics.median(seconds['why.log, whole frame (baseline)'])
-    print(f"\n{rows:,} rows x {flights.shape[1]} columns = {cells:,} cells; chunksize {chunksize:,}; median of {runs}\n")
+    print(
+        f"\n{rows:,} rows x {flights.shape[1]} columns = {cells:,} cells; chunksize {chunksize:,}; median of {runs}\n")
     print("| variant | median s | rows/s | cells/s | x why.log |\n|---|---|---|---|---|")
     for name, times in seconds.items():
         m = statistics.median(times)

@@ -16,7 +16,18 @@ from typing import Annotated, List, Literal, Optional, Union
 from fastapi import Body, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, WithJsonSchema, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    create_model,
+)
 from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from .auth import OPEN_PATHS, TOKEN_VARIABLE, BearerToken, access, read_token
@@ -45,29 +56,47 @@ def whole(value): # a JSON value given for an integer field
     return int(value) if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53 else value
 
 # %% ../nbs/07e_api.ipynb #d172625f
-TIME_SCHEMA = {'type': 'string', 'format': 'date-time', 'pattern': '^(19|20|21)[0-9][0-9]-'}   # what iso_time accepts, documented exactly
-KIND_TYPES = {'number': Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-1e300, le=1e300)],   # values a model can take: finite,
-              'integer': Annotated[StrictInt, Field(ge=-2**53, le=2**53), BeforeValidator(whole)],    # JSON's exact integers (bounds first: the schema shows them)
-              'string': StrictStr,
-              'bool': StrictBool, 'time': Annotated[dt.datetime, BeforeValidator(iso_time), WithJsonSchema(TIME_SCHEMA)]}
+# what iso_time accepts, documented exactly
+TIME_SCHEMA = {'type': 'string', 'format': 'date-time', 'pattern': '^(19|20|21)[0-9][0-9]-'}
+# values a model can take: finite,
+KIND_TYPES = {
+    'number': Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-1e300, le=1e300)],
+    # JSON's exact integers (bounds first: the schema shows them)
+    'integer': Annotated[StrictInt, Field(ge=-2**53, le=2**53),
+                         BeforeValidator(whole)],
+    'string': StrictStr,
+    'bool': StrictBool,
+    'time': Annotated[dt.datetime, BeforeValidator(iso_time),
+                      WithJsonSchema(TIME_SCHEMA)]
+}
 
 def field_meaning(name, # the field
                   spec, # the feature spec
                  ):
     "What a request field means, for the OpenAPI document."
     views = [v['name'] for v in spec['store']['views'] if name in v['entities']]
-    if name == spec['timestamp']: return "When the event is scheduled, as an ISO 8601 time (UTC unless it has a zone); calendar features are read from it."
-    if views: return f"The entity of the feature views {views}: its online features are looked up; one the store has never seen is served as missing."
-    if name in spec['categorical']: return "A category the model was trained on; an unseen one takes the model's missing path and is named in `unknown_categories`."
-    if name in spec['numeric']: return "A number the model was trained on; null when it is missing (the model's missing path, as in training)."
+    if name == spec['timestamp']:
+        return ("When the event is scheduled, as an ISO 8601 time (UTC unless it "
+                "has a zone); calendar features are read from it.")
+    if views:
+        return (f"The entity of the feature views {views}: its online features are "
+                "looked up; one the store has never seen is served as missing.")
+    if name in spec['categorical']:
+        return ("A category the model was trained on; an unseen one takes the "
+                "model's missing path and is named in `unknown_categories`.")
+    if name in spec['numeric']:
+        return "A number the model was trained on; null when it is missing (the model's missing path, as in training)."
     return "Names the record; with the time and entities it keys canary routing, so one record always gets one answer."
 
 # %% ../nbs/07e_api.ipynb #62a23bcf
 def request_model(spec): # the served model's feature spec
     "The pydantic model of a request record, from the training schema; a feature may be null (missing) as in training."
     nullable = lambda name, kind: Optional[kind] if name in (*spec['numeric'], *spec['categorical']) else kind
-    fields = {name: (nullable(name, KIND_TYPES[info['kind']]), Field(description=field_meaning(name, spec), examples=[info['example']]))
-              for name, info in spec['request'].items()}
+    fields = {
+        name: (nullable(name, KIND_TYPES[info['kind']]),
+               Field(description=field_meaning(name, spec), examples=[info['example']]))
+        for name, info in spec['request'].items()
+    }
     return create_model('Record', __config__=ConfigDict(extra='forbid'), **fields)
 
 # %% ../nbs/07e_api.ipynb #8337070f
@@ -75,25 +104,43 @@ def error_lines(errors, # pydantic's errors, as FastAPI reports them
                 body,   # the parsed body (None if it was not JSON)
                ):
     "One line per problem, naming where: `body[2].distance: Input should be a valid number`."
-    branches = ('list[', 'Record', 'Truth')                                   # a body's shapes: a list, one record, one truth
+    branches = ('list[', 'Record', 'Truth')  # a body's shapes: a list, one record, one truth
     branch = 'list[' if isinstance(body, list) else ('Record', 'Truth')
-    def where(loc): return ''.join(f'[{p}]' if isinstance(p, int) else ('' if i == 0 else '.') + str(p) for i, p in enumerate(loc) if not str(p).startswith(branches))
-    chosen = [e for e in errors if not any(str(p).startswith(branches) for p in e['loc']) or any(str(p).startswith(branch) for p in e['loc'])]
+
+    def where(loc):
+        return ''.join(f'[{p}]' if isinstance(p, int) else ('' if i == 0 else '.') + str(p)
+                       for i, p in enumerate(loc) if not str(p).startswith(branches))
+
+    chosen = [
+        e for e in errors if not any(str(p).startswith(branches)
+                                     for p in e['loc']) or any(str(p).startswith(branch) for p in e['loc'])
+    ]
     return [f"{where(e['loc'])}: {e['msg']}" for e in (chosen or errors)]
 
 # %% ../nbs/07e_api.ipynb #ce63cb06
 class Answer(BaseModel):
     "One record's answer."
-    request_id: str = Field(description="This answer's id; send it to /feedback with the ground truth once it is known.", examples=['9b1d2f0c4e6a4f3d8a7c5b2e1f0a9d8c'])
-    probability: Optional[float] = Field(description="Classification: the probability of the positive class (1); null for regression.", examples=[0.27])
-    prediction: Optional[float] = Field(description="Regression: the predicted value; null for classification.", examples=[None])
-    label: Optional[int] = Field(description="Classification: 1 if the probability is at or above the model's decision threshold, else 0.", examples=[0])
+    request_id: str = Field(
+        description="This answer's id; send it to /feedback with the ground truth once it is known.",
+        examples=['9b1d2f0c4e6a4f3d8a7c5b2e1f0a9d8c'])
+    probability: Optional[float] = Field(
+        description="Classification: the probability of the positive class (1); null for regression.", examples=[0.27])
+    prediction: Optional[float] = Field(description="Regression: the predicted value; null for classification.",
+                                        examples=[None])
+    label: Optional[int] = Field(
+        description="Classification: 1 if the probability is at or above the model's decision threshold, else 0.",
+        examples=[0])
     model: str = Field(description="The model's name in the registry.", examples=['flights_late'])
     version: int = Field(description="The version that answered.", examples=[3])
-    route: Literal['production', 'canary'] = Field(description="Which release answered: production, or the canary.", examples=['production'])
-    missing: List[str] = Field(description="Feature views whose entity the store has never seen: their features were served as missing.", examples=[[]])
-    unknown_categories: List[str] = Field(description="Categorical fields whose value the model never saw: it took its missing path.", examples=[[]])
-    fallback: Optional[str] = Field(description="Set when the canary failed on this record and production answered instead: why.", examples=[None])
+    route: Literal['production', 'canary'] = Field(description="Which release answered: production, or the canary.",
+                                                   examples=['production'])
+    missing: List[str] = Field(
+        description="Feature views whose entity the store has never seen: their features were served as missing.",
+        examples=[[]])
+    unknown_categories: List[str] = Field(
+        description="Categorical fields whose value the model never saw: it took its missing path.", examples=[[]])
+    fallback: Optional[str] = Field(
+        description="Set when the canary failed on this record and production answered instead: why.", examples=[None])
 
 # %% ../nbs/07e_api.ipynb #5859f89d
 class Answers(BaseModel):
@@ -103,32 +150,47 @@ class Answers(BaseModel):
 # %% ../nbs/07e_api.ipynb #6b2b9b21
 class Problem(BaseModel):
     "What was wrong with a request: one line, and every problem found."
-    message: str = Field(description="The first problem, in one line, naming where it is.", examples=['body.distance: Input should be a valid number'])
-    detail: List[str] = Field(description="Every problem found, one line each.", examples=[['body.distance: Input should be a valid number']])
+    message: str = Field(description="The first problem, in one line, naming where it is.",
+                         examples=['body.distance: Input should be a valid number'])
+    detail: List[str] = Field(description="Every problem found, one line each.",
+                              examples=[['body.distance: Input should be a valid number']])
 
 # %% ../nbs/07e_api.ipynb #778420c8
 class Truth(BaseModel):
     "The ground truth of one earlier answer."
     model_config = ConfigDict(extra='forbid')
-    request_id: Annotated[StrictStr, Field(pattern='^[0-9a-f]{32}$')] = Field(description="The request_id of the answer: 32 hex digits.",
-                                                                              examples=['9b1d2f0c4e6a4f3d8a7c5b2e1f0a9d8c'])
-    truth: Annotated[float, Field(strict=True, allow_inf_nan=False)] = Field(description="What really happened: the label (0 or 1), or the value.", examples=[1])
-    known_at: Optional[KIND_TYPES['time']] = Field(None, description="When the truth became known (ISO 8601; without a zone, UTC): the label aggregates count it "
-                                                  "from then. Default: when it arrives. Not later than now.", examples=['2013-03-01T14:05:00Z'])
-    replace: StrictBool = Field(False, description="Correct a truth sent before: it replaces the old one in monitoring, and the log keeps both.", examples=[False])
+    request_id: Annotated[StrictStr, Field(
+        pattern='^[0-9a-f]{32}$')] = Field(description="The request_id of the answer: 32 hex digits.",
+                                           examples=['9b1d2f0c4e6a4f3d8a7c5b2e1f0a9d8c'])
+    truth: Annotated[float, Field(strict=True, allow_inf_nan=False)] = Field(
+        description="What really happened: the label (0 or 1), or the value.", examples=[1])
+    known_at: Optional[KIND_TYPES['time']] = Field(
+        None, description="When the truth became known (ISO 8601; without a zone, UTC): the label aggregates count it "
+        "from then. Default: when it arrives. Not later than now.", examples=['2013-03-01T14:05:00Z'])
+    replace: StrictBool = Field(
+        False,
+        description="Correct a truth sent before: it replaces the old one in monitoring, and the log keeps both.",
+        examples=[False])
 
 # %% ../nbs/07e_api.ipynb #64777c54
 class Stored(BaseModel):
     "What became of the ground truth sent."
     stored: int = Field(description="How many answers got their ground truth now.", examples=[1])
-    repeated: List[str] = Field(description="Request ids that already had their ground truth: not counted again (send `replace` to correct).", examples=[[]])
-    replaced: List[str] = Field([], description="Request ids whose ground truth was corrected (`replace`).", examples=[[]])
+    repeated: List[str] = Field(
+        description="Request ids that already had their ground truth: not counted again (send `replace` to correct).",
+        examples=[[]])
+    replaced: List[str] = Field([], description="Request ids whose ground truth was corrected (`replace`).",
+                                examples=[[]])
 
 # %% ../nbs/07e_api.ipynb #f67f12e1
 class Readiness(BaseModel):
     "Whether the server can answer."
-    ready: bool = Field(description="True once the served versions are loaded, verified and have answered a smoke prediction.", examples=[True])
-    reason: Optional[str] = Field(description="Why it is not ready, or what went wrong with the latest release (the last good one keeps serving).", examples=[None])
+    ready: bool = Field(
+        description="True once the served versions are loaded, verified and have answered a smoke prediction.",
+        examples=[True])
+    reason: Optional[str] = Field(
+        description="Why it is not ready, or what went wrong with the latest "
+        "release (the last good one keeps serving).", examples=[None])
 
 # %% ../nbs/07e_api.ipynb #dca4d7be
 def truth_model(workspace, # the workspace
@@ -142,8 +204,11 @@ def truth_model(workspace, # the workspace
         if value not in (0, 1): raise ValueError(f"{value!r} is not a label (0 or 1)")
         return value
     bounds = {'json_schema_extra': {'enum': [0, 1]}} if labels else {'ge': low, 'le': high}
-    kind = Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds), AfterValidator(label if labels else float)]
-    return create_model('Truth', __base__=Truth, truth=(kind, Field(description=Truth.model_fields['truth'].description, examples=[1])))
+    kind = Annotated[float,
+                     Field(strict=True, allow_inf_nan=False, **bounds),
+                     AfterValidator(label if labels else float)]
+    return create_model('Truth', __base__=Truth,
+                        truth=(kind, Field(description=Truth.model_fields['truth'].description, examples=[1])))
 
 # %% ../nbs/07e_api.ipynb #cb6f57a7
 def problem(status,       # the HTTP status
@@ -160,9 +225,14 @@ def validation_problem(exc,       # FastAPI's RequestValidationError
                       ):
     "The 413 or 422 response for a body that failed validation."
     body = exc.body if isinstance(exc.body, (dict, list)) else None
-    if isinstance(body, list) and len(body) > max_batch: return problem(413, f"body: a batch holds at most {max_batch:,} records, this one has {len(body):,}")
+    if isinstance(body, list) and len(body) > max_batch:
+        return problem(413, f"body: a batch holds at most {max_batch:,} records, this one has {len(body):,}")
     invalid = [e for e in exc.errors() if e['type'] == 'json_invalid']
-    if invalid: return problem(422, f"body: not valid JSON ({invalid[0].get('ctx', {}).get('error', 'JSON decode error')}, at character {invalid[0]['loc'][-1]})")
+    if invalid:
+        return problem(
+            422, "body: not valid JSON "
+            f"({invalid[0].get('ctx', {}).get('error', 'JSON decode error')}, at "
+            f"character {invalid[0]['loc'][-1]})")
     return problem(422, error_lines(exc.errors(), body))
 
 # %% ../nbs/07e_api.ipynb #43a45234
@@ -176,29 +246,36 @@ def create_app(workspace,           # the workspace
     settings, name = server_settings(**settings), name or default_model(workspace)
     spec = production_spec(workspace, name)
     Record, server = request_model(spec), Server(workspace, name, settings, spec['request'])
-    app = FastAPI(title=f"mlops_nb model server: {name}", lifespan=lifespan(server), version='1',
-                  description=f"Predictions of `{name}` from the raw fields known before the event; see the stage notebooks in nbs/ and the README.")
+    app = FastAPI(
+        title=f"mlops_nb model server: {name}", lifespan=lifespan(server), version='1',
+        description=f"Predictions of `{name}` from the raw fields known before the "
+        "event; see the stage notebooks in nbs/ and the README.")
     app.state.server = server
     add_refusals(app, settings['max_batch'])
     add_prediction_routes(app, server, Record, truth_model(workspace, name))
     add_status_routes(app, server)
     if token:
-        app.add_middleware(BearerToken, token=token, refuse=lambda line: problem(401, line, {'WWW-Authenticate': 'Bearer'}))
+        app.add_middleware(BearerToken, token=token,
+                           refuse=lambda line: problem(401, line, {'WWW-Authenticate': 'Bearer'}))
         document_token(app)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))   # outermost: a foreign Host is refused first
+    # outermost: a foreign Host is refused first
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     return app
 
 # %% ../nbs/07e_api.ipynb #688ae793
 def document_token(app): # the FastAPI app, guarded by a token
     "Say in the OpenAPI schema that every operation but the probes takes the bearer token, and may answer 401."
     schema = app.openapi()
-    schema.setdefault('components', {}).setdefault('securitySchemes', {})['bearer'] = {'type': 'http', 'scheme': 'bearer'}
+    schema.setdefault('components', {}).setdefault('securitySchemes',
+                                                   {})['bearer'] = {'type': 'http', 'scheme': 'bearer'}
     for path, operations in schema['paths'].items():
         if path in OPEN_PATHS: continue
         for operation in operations.values():
             operation['security'] = [{'bearer': []}]
-            operation['responses']['401'] = {'description': 'No bearer token, or not this one.',
-                                             'content': {'application/json': {'schema': {'$ref': '#/components/schemas/Problem'}}}}
+            operation['responses']['401'] = {
+                'description': 'No bearer token, or not this one.',
+                'content': {'application/json': {'schema': {'$ref': '#/components/schemas/Problem'}}}
+            }
 
 # %% ../nbs/07e_api.ipynb #6083b780
 def lifespan(server): # a Server
@@ -235,23 +312,40 @@ def add_prediction_routes(app,    # the FastAPI app
                           Truth,  # the truth's model, with the served domain
                          ):
     "`/predict` and `/feedback`."
-    errors = {413: {'model': Problem, 'description': 'More records than the batch limit.'}, 422: {'model': Problem, 'description': 'A body that is not valid: where, and what.'},
-              503: {'model': Problem, 'description': 'Not ready yet.'}}
+    errors = {
+        413: {'model': Problem, 'description': 'More records than the batch limit.'},
+        422: {'model': Problem, 'description': 'A body that is not valid: where, and what.'},
+        503: {'model': Problem, 'description': 'Not ready yet.'}
+    }
     Batch = Annotated[List[Record], Field(min_length=1, max_length=server.settings['max_batch'])]
-    @app.post('/predict', response_model=Answers, responses={500: {'model': Problem, 'description': 'The production model failed on this request (and on no other).'}, **errors}, summary='Predict for one record or a batch')
-    async def predict(body: Annotated[Union[Batch, Record], Body(description='One record, or a list of records (a batch).')]):
+
+    @app.post(
+        '/predict', response_model=Answers, responses={
+            500: {'model': Problem, 'description': 'The production model failed on this request (and on no other).'},
+            **errors
+        }, summary='Predict for one record or a batch')
+    async def predict(body: Annotated[Union[Batch, Record],
+                                      Body(description='One record, or a list of records (a batch).')]):
         if server.release is None: return problem(503, f"not ready: {server.problem}")
         records = [r.model_dump() for r in (body if isinstance(body, list) else [body])]
         future = asyncio.get_running_loop().create_future()
         server.queue.put_nowait(Pending(records, [uuid.uuid4().hex for _ in records], future))
         try: answers = await future
-        except Exception as e: return problem(500, f"the production model failed on this request: {type(e).__name__}: {first_line(e)}")
+        except Exception as e:
+            return problem(500, f"the production model failed on this request: {type(e).__name__}: {first_line(e)}")
         return Response(json.dumps({'predictions': answers}), media_type='application/json')
-    @app.post('/feedback', response_model=Stored, responses={404: {'model': Problem, 'description': 'Request ids the server never answered: nothing stored.'}, **errors},
-              summary='Send the ground truth of earlier answers')
-    async def feedback(body: Annotated[Union[Annotated[List[Truth], Field(min_length=1, max_length=100_000)], Truth], Body(description='One truth or a list.')]):
+
+    @app.post(
+        '/feedback', response_model=Stored, responses={
+            404: {'model': Problem, 'description': 'Request ids the server never answered: nothing stored.'}, **errors
+        }, summary='Send the ground truth of earlier answers')
+    async def feedback(body: Annotated[Union[Annotated[List[Truth],
+                                                       Field(min_length=1, max_length=100_000)], Truth],
+                                       Body(description='One truth or a list.')]):
         if server.log is None: return problem(503, f"not ready: {server.problem}")
-        try: return await asyncio.to_thread(take_feedback, server, [t.model_dump() for t in (body if isinstance(body, list) else [body])])
+        try:
+            return await asyncio.to_thread(take_feedback, server,
+                                           [t.model_dump() for t in (body if isinstance(body, list) else [body])])
         except UnknownRequests as e: return problem(404, str(e))
         except FeedbackError as e: return problem(422, str(e))
 
@@ -262,9 +356,12 @@ def add_status_routes(app,    # the FastAPI app
     "`/health`, `/ready`, `/metadata` and `/metrics`."
     @app.get('/health', summary='The process is up')
     async def health() -> dict: return {'status': 'ok'}
-    @app.get('/ready', response_model=Readiness, responses={503: {'model': Readiness, 'description': 'Not ready, and why.'}}, summary='Ready to answer')
+
+    @app.get('/ready', response_model=Readiness,
+             responses={503: {'model': Readiness, 'description': 'Not ready, and why.'}}, summary='Ready to answer')
     async def ready():
-        return JSONResponse({'ready': server.release is not None, 'reason': server.problem}, 200 if server.release is not None else 503)
+        return JSONResponse({'ready': server.release is not None, 'reason': server.problem},
+                            200 if server.release is not None else 503)
     @app.get('/metadata', summary='The versions served, their lineage and inference path, and the release in force')
     async def metadata() -> dict: return describe(server)
     @app.get('/metrics', summary="Prometheus metrics", response_class=Response)
@@ -274,17 +371,35 @@ def add_status_routes(app,    # the FastAPI app
 def describe(server): # a Server
     "What `/metadata` says: the release in force and each served version with its lineage and inference path."
     release = server.release
-    routes = {} if release is None else {release.production.version: 'production', **({release.candidate.version: release.mode} if release.candidate else {})}
-    versions = [{'version': s.version, 'route': routes[v], 'run_id': s.entry['run_id'], 'sha256': s.entry['sha256'], 'stage': s.entry['stage'],
-                 'task': s.task, 'decision_threshold': s.threshold, 'inference': {'path': s.path.name, 'why': s.decision.get('why')},
-                 'lineage': s.entry['lineage'], 'metrics': s.entry['metrics']} for v, s in server.loaded.items() if v in routes]
+    routes = {} if release is None else {
+        release.production.version: 'production',
+        **({release.candidate.version: release.mode} if release.candidate else {})
+    }
+    versions = [{
+        'version': s.version, 'route': routes[v], 'run_id': s.entry['run_id'], 'sha256': s.entry['sha256'],
+        'stage': s.entry['stage'], 'task': s.task, 'decision_threshold': s.threshold,
+        'inference': {'path': s.path.name,
+                      'why': s.decision.get('why')}, 'lineage': s.entry['lineage'], 'metrics': s.entry['metrics']
+    } for v, s in server.loaded.items() if v in routes]
     state = release.state if release else release_state(server.workspace, server.name)
-    return {'model': server.name, 'ready': release is not None, 'problem': server.problem or getattr(server.log, 'problem', None), 'versions': versions,
-            'release': {'strategy': strategy(state) if release else None, 'production': state['production'], 'candidate': state['candidate'],
-                        'share': state['share'], 'since': state['since'], 'reason': state['reason']},
-            'batching': {k: server.settings[k] for k in ('max_batch', 'max_wait_ms')}, 'request_fields': sorted(server.fields),
-            'log': server.log and {'unwritten': server.log.unwritten, 'problem': server.log.problem},
-            'features': release and release.production.features.cache.describe()}
+    return {
+        'model': server.name,
+        'ready': release is not None,
+        'problem': server.problem or getattr(server.log, 'problem', None),
+        'versions': versions,
+        'release': {
+            'strategy': strategy(state) if release else None,
+            'production': state['production'],
+            'candidate': state['candidate'],
+            'share': state['share'],
+            'since': state['since'],
+            'reason': state['reason'],
+        },
+        'batching': {k: server.settings[k] for k in ('max_batch', 'max_wait_ms')},
+        'request_fields': sorted(server.fields),
+        'log': server.log and {'unwritten': server.log.unwritten, 'problem': server.log.problem},
+        'features': release and release.production.features.cache.describe(),
+    }
 
 # %% ../nbs/07e_api.ipynb #db52bbd7
 def app_from_environment():
@@ -309,6 +424,9 @@ def serve(workspace,       # the workspace
     if workers == 1: return uvicorn.run(create_app(workspace, name, token, hosts, **settings), **options)
     folder = Path(workspace)/'serving'/f'metrics-{port}'
     shutil.rmtree(folder, ignore_errors=True); folder.mkdir(parents=True)
-    os.environ.update(PROMETHEUS_MULTIPROC_DIR=str(folder), **({TOKEN_VARIABLE: token} if token else {}),   # workers read the token as the parent did
-                      MLOPS_NB_SERVE=json.dumps({'workspace': str(workspace), 'name': name or default_model(workspace), 'allowed_hosts': hosts, **settings}))
+    # workers read the token as the parent did
+    os.environ.update(
+        PROMETHEUS_MULTIPROC_DIR=str(folder), **({TOKEN_VARIABLE: token} if token else {}), MLOPS_NB_SERVE=json.dumps(
+            {'workspace': str(workspace), 'name': name or default_model(workspace), 'allowed_hosts': hosts,
+             **settings}))
     uvicorn.run('mlops_nb.api:app_from_environment', factory=True, workers=workers, **options)

@@ -21,8 +21,15 @@ def split_periods(run,       # the version's run directory
     "Each split's first and last time and row count: train, valid and test."
     times = pd.read_parquet(run/'features.parquet', columns=[timestamp])[timestamp]
     split = pd.read_parquet(run/'split.parquet').split.values
-    return {part: {'from': str(times[split == part].min()), 'to': str(times[split == part].max()), 'rows': int((split == part).sum())}
-            for part in ('train', 'valid', 'test') if (split == part).any()}
+    return {
+        part: {
+            'from': str(times[split == part].min()),
+            'to': str(times[split == part].max()),
+            'rows': int((split == part).sum()),
+        }
+        for part in ('train', 'valid', 'test')
+        if (split == part).any()
+    }
 
 # %% ../nbs/06b_card.ipynb #362c708a
 def optional_csv(path): # a CSV a stage may not have written (a regression has no calibration)
@@ -39,7 +46,8 @@ def card_facts(workspace, # the workspace
     entry = get_model_version(workspace, name, version)
     run = Path(workspace)/'runs'/entry['run_id']
     spec = json.loads((run/'feature_spec.json').read_text())
-    config = {**known_parameters(stage_parameters()), **read_record(run)['config']}   # a run by hand records only what it was given
+    # a run by hand records only what it was given
+    config = {**known_parameters(stage_parameters()), **read_record(run)['config']}
     return {'entry': entry, 'config': config, 'evaluation': json.loads((run/'metrics.json').read_text()), 'spec': spec,
             'periods': split_periods(run, spec['timestamp']), 'slices': optional_csv(run/'slices.csv'),
             'calibration': optional_csv(run/'calibration.csv'), 'importance': optional_csv(run/'importance.csv')}
@@ -58,23 +66,34 @@ def markdown_table(frame,     # a table
 def intended_use(facts): # from `card_facts`
     "What the model is for, and what it is not for."
     config, spec = facts['config'], facts['spec']
-    target = f"`{config['target']}`" + (f" (`{config['target_expression']}`)" if config.get('target_expression') else '')
-    given = config.get('intended_use') or (f"Predicts {target}, a {config['task']} target, for one row of `{config['source']}` at the time in "
-                                           f"`{spec['timestamp']}`, from what is known then: the request fields {', '.join(f'`{f}`' for f in spec['request'])} "
-                                           f"and the feature store's features of that moment.")
-    threshold = f" A probability at or above {config['decision_threshold']} counts as 1." if config['task'] == 'classification' else ''
-    return (f"{given}{threshold}\n\nNot for: rows outside the population the data was drawn from (filter: `{config.get('filter') or 'none'}`), "
-            f"or far past the training period without monitoring (`mlops-nb monitor`); the columns {config.get('leakage') or []} are known only "
-            f"after the fact and were kept out of the features.")
+    target = f"`{config['target']}`" + (f" (`{config['target_expression']}`)"
+                                        if config.get('target_expression') else '')
+    given = config.get('intended_use') or (f"Predicts {target}, a {config['task']} target, for one "
+                                           f"row of `{config['source']}` at the time in "
+                                           f"`{spec['timestamp']}`, from what is known then: the request "
+                                           f"fields {', '.join(f'`{f}`' for f in spec['request'])} "
+                                           "and the feature store's features of that moment.")
+    threshold = f" A probability at or above {config['decision_threshold']} counts as 1." if config[
+        'task'] == 'classification' else ''
+    return (f"{given}{threshold}\n\nNot for: rows outside the population the data was "
+            f"drawn from (filter: `{config.get('filter') or 'none'}`), "
+            "or far past the training period without monitoring (`mlops-nb monitor`); "
+            f"the columns {config.get('leakage') or []} are known only "
+            "after the fact and were kept out of the features.")
 
 # %% ../nbs/06b_card.ipynb #612f247e
 def data_section(facts): # from `card_facts`
     "The data: its source, its snapshot's sha256, the validation suite, and the periods."
     lineage, periods = facts['entry']['lineage'], facts['periods']
     rows = markdown_table(pd.DataFrame([{'split': k, **v} for k, v in periods.items()]))
-    return (f"Source `{lineage.get('source')}`, snapshot sha256 `{lineage.get('data_sha256')}`, validated against the suite with sha256 "
-            f"`{lineage.get('suite_sha256')}`; features sha256 `{lineage.get('features_sha256')}`. Splits are by time:\n\n{rows}\n\n"
-            f"Training period: {periods['train']['from']} to {periods['train']['to']}; test period: {periods['test']['from']} to {periods['test']['to']}.")
+    return (f"Source `{lineage.get('source')}`, snapshot sha256 "
+            f"`{lineage.get('data_sha256')}`, validated against the suite with "
+            "sha256 "
+            f"`{lineage.get('suite_sha256')}`; features sha256 "
+            f"`{lineage.get('features_sha256')}`. Splits are by "
+            f"time:\n\n{rows}\n\n"
+            f"Training period: {periods['train']['from']} to {periods['train']['to']}; test "
+            f"period: {periods['test']['from']} to {periods['test']['to']}.")
 
 # %% ../nbs/06b_card.ipynb #40453c37
 def features_section(facts): # from `card_facts`
@@ -82,16 +101,23 @@ def features_section(facts): # from `card_facts`
     spec = facts['spec']
     views = [v['name'] for v in spec.get('store', {}).get('views', [])] if isinstance(spec.get('store'), dict) else []
     return (f"Numeric: {', '.join(spec['numeric'])}.\n\nCategorical: {', '.join(spec['categorical'])}.\n\n"
-            f"Calendar parts: {', '.join(spec.get('calendar') or []) or 'none'}. Feature store views: {', '.join(views) or 'none'}.")
+            f"Calendar parts: {', '.join(spec.get('calendar') or []) or 'none'}. "
+            f"Feature store views: {', '.join(views) or 'none'}.")
 
 # %% ../nbs/06b_card.ipynb #853bc1e1
 def metrics_section(facts): # from `card_facts`
     "Test metrics with their bootstrap intervals, beside the baseline's."
     evaluation, confidence = facts['evaluation'], facts['config'].get('confidence', 0.95)
     metrics, intervals = evaluation['metrics'], evaluation.get('intervals', {})
-    rows = [{'metric': k[5:], 'test': v, f'{confidence:.0%} interval': ' to '.join(f'{x:.4f}' for x in intervals[k]) if k in intervals else 'not recorded',
-             'baseline': metrics.get(f'baseline_{k}', float('nan'))} for k, v in metrics.items() if k.startswith('test_') and k not in ('test_rows', 'test_target_mean', 'test_target_rate')]
-    return f"On {metrics['test_rows']} test rows (bootstrap intervals over the test rows; the baseline is the linear model trained beside it):\n\n" + markdown_table(pd.DataFrame(rows))
+    rows = [{
+        'metric': k[5:], 'test': v,
+        f'{confidence:.0%} interval': ' to '.join(f'{x:.4f}'
+                                                  for x in intervals[k]) if k in intervals else 'not recorded',
+        'baseline': metrics.get(f'baseline_{k}', float('nan'))
+    } for k, v in metrics.items()
+            if k.startswith('test_') and k not in ('test_rows', 'test_target_mean', 'test_target_rate')]
+    return (f"On {metrics['test_rows']} test rows (bootstrap intervals over the test "
+            "rows; the baseline is the linear model trained beside it):\n\n") + markdown_table(pd.DataFrame(rows))
 
 # %% ../nbs/06b_card.ipynb #ab592d90
 def slices_section(facts): # from `card_facts`
@@ -99,7 +125,9 @@ def slices_section(facts): # from `card_facts`
     primary, table = PRIMARY[facts['config']['task']], facts['slices']
     if table.empty: return "No slices configured (`slices` in the config)."
     worst = table.sort_values(primary, ascending=primary not in LOWER_IS_BETTER)
-    return f"Test {primary} per slice, worst first (slices under {facts['config'].get('slice_min_rows')} rows are reported, not gated):\n\n" + markdown_table(worst.head(25))
+    return (f"Test {primary} per slice, worst first (slices under "
+            f"{facts['config'].get('slice_min_rows')} rows are reported, not "
+            "gated):\n\n") + markdown_table(worst.head(25))
 
 # %% ../nbs/06b_card.ipynb #1389d64e
 def calibration_section(facts): # from `card_facts`
@@ -114,8 +142,15 @@ def champion_section(facts): # from `card_facts`
     "The paired comparison with the champion, and the decision."
     decision = facts['evaluation'].get('promotion') or {}
     comparison = decision.get('comparison')
-    lines = [f"Promotion {'recommended' if decision.get('recommended') else 'not recommended'}: {decision.get('reason', 'no decision recorded')}."]
-    if comparison: lines.append(markdown_table(pd.DataFrame([{k: v for k, v in comparison.items() if not isinstance(v, (list, dict))}])))
+    lines = [
+        "Promotion "
+        f"{'recommended' if decision.get('recommended') else 'not recommended'}: "
+        f"{decision.get('reason', 'no decision recorded')}."
+    ]
+    if comparison:
+        lines.append(
+            markdown_table(pd.DataFrame([{k: v
+                                          for k, v in comparison.items() if not isinstance(v, (list, dict))}])))
     return '\n\n'.join(lines)
 
 # %% ../nbs/06b_card.ipynb #111a7a48
@@ -124,37 +159,54 @@ def drivers_section(facts): # from `card_facts`
     table = facts['importance']
     if table.empty: return "Not recorded (a run from before the evaluate stage computed it)."
     metric = {'classification': 'ROC AUC', 'regression': 'RMSE'}[facts['config']['task']]
-    return f"How much the test {metric} drops when one feature is shuffled (mean and spread over shuffles), computed by the evaluate stage:\n\n" + markdown_table(table)
+    return (f"How much the test {metric} drops when one feature is shuffled (mean and "
+            "spread over shuffles), computed by the evaluate stage:\n\n") + markdown_table(table)
 
 # %% ../nbs/06b_card.ipynb #3af76cb2
 def limitations_section(facts): # from `card_facts`
     "What the gates recorded: failures, the worst gated slice, slices too small to gate, the champion decision."
     config, gates, table = facts['config'], facts['evaluation']['gates'], facts['slices']
     primary = PRIMARY[config['task']]
-    lines = [f"- Gate failures: {'; '.join(gates['failures'])}" if gates['failures'] else "- Every gate passed: " + f"test {primary} floor, baseline, floors {config.get('floors') or {}}, slice margin {config.get('slice_margin')}."]
+    lines = [
+        f"- Gate failures: {'; '.join(gates['failures'])}"
+        if gates['failures'] else "- Every gate passed: " + f"test {primary} floor, baseline, floors "
+        f"{config.get('floors') or {}}, slice margin {config.get('slice_margin')}."
+    ]
     if not table.empty:
         small = table[table.rows < config.get('slice_min_rows', 0)]
         gated = table[table.rows >= config.get('slice_min_rows', 0)]
         if len(gated):
             worst = gated.sort_values(primary, ascending=primary not in LOWER_IS_BETTER).iloc[0]
-            lines.append(f"- Worst gated slice: {worst['slice']}={worst['value']} with {primary} {worst[primary]:.4f} on {worst['rows']} rows.")
-        if len(small): lines.append(f"- {len(small)} slices had fewer than {config.get('slice_min_rows')} test rows, so their scores are noisy and were not gated: {', '.join(f'{s}={v}' for s, v in zip(small.slice, small.value))}.")
-    lines.append(f"- Tested on one period ({facts['periods']['test']['from'][:10]} to {facts['periods']['test']['to'][:10]}); drift after it is for monitoring to catch.")
+            lines.append(f"- Worst gated slice: {worst['slice']}={worst['value']} with "
+                         f"{primary} {worst[primary]:.4f} on {worst['rows']} rows.")
+        if len(small):
+            lines.append(f"- {len(small)} slices had fewer than {config.get('slice_min_rows')} "
+                         "test rows, so their scores are noisy and were not gated: "
+                         f"{', '.join(f'{s}={v}' for s, v in zip(small.slice, small.value))}.")
+    lines.append(f"- Tested on one period ({facts['periods']['test']['from'][:10]} to "
+                 f"{facts['periods']['test']['to'][:10]}); drift after it is for monitoring to catch.")
     return '\n'.join(lines)
 
 # %% ../nbs/06b_card.ipynb #3de01416
 def lineage_section(facts): # from `card_facts`
     "Where the version came from: run, model file, code, environment, parameters."
     entry = facts['entry']
-    lineage = {'run_id': entry['run_id'], 'model sha256': entry['sha256'], 'registered': entry['created'], 'stage': entry['stage'],
-               'aliases': ', '.join(entry['aliases']) or 'none', **{k: v for k, v in entry['lineage'].items() if k not in ('params',)}}
+    lineage = {
+        'run_id': entry['run_id'], 'model sha256': entry['sha256'], 'registered': entry['created'],
+        'stage': entry['stage'], 'aliases': ', '.join(entry['aliases']) or 'none',
+        **{k: v
+           for k, v in entry['lineage'].items() if k not in ('params',)}
+    }
     params = entry['lineage'].get('params', {})
-    return markdown_table(pd.DataFrame({'what': list(lineage), 'value': [str(v) for v in lineage.values()]})) + f"\n\nParameters: `{json.dumps(params)}`"
+    return markdown_table(pd.DataFrame({'what': list(lineage), 'value': [str(v) for v in lineage.values()]
+                                        })) + f"\n\nParameters: `{json.dumps(params)}`"
 
 # %% ../nbs/06b_card.ipynb #36806983
-SECTIONS = {'Intended use': intended_use, 'Data': data_section, 'Features': features_section, 'Metrics': metrics_section,
-            'Slices': slices_section, 'Calibration': calibration_section, 'Comparison with the champion': champion_section,
-            'What drives its predictions': drivers_section, 'Limitations': limitations_section, 'Lineage': lineage_section}
+SECTIONS = {
+    'Intended use': intended_use, 'Data': data_section, 'Features': features_section, 'Metrics': metrics_section,
+    'Slices': slices_section, 'Calibration': calibration_section, 'Comparison with the champion': champion_section,
+    'What drives its predictions': drivers_section, 'Limitations': limitations_section, 'Lineage': lineage_section
+}
 
 def model_card(workspace, # the workspace
                name,      # the model
@@ -163,7 +215,9 @@ def model_card(workspace, # the workspace
     "The version's model card, as Markdown."
     facts = card_facts(workspace, name, version)
     details = facts['entry']['lineage'].get('params', {})
-    head = (f"# Model card: {name} version {version}\n\n{details.get('family', 'model')} ({facts['config']['task']}), registered "
+    head = (f"# Model card: {name} version "
+            f"{version}\n\n{details.get('family', 'model')} "
+            f"({facts['config']['task']}), registered "
             f"{facts['entry']['created']}, stage {facts['entry']['stage']}.\n")
     return head + ''.join(f"\n## {title}\n\n{section(facts)}\n" for title, section in SECTIONS.items())
 
@@ -173,8 +227,11 @@ def card_html(markdown, # a model card
              ):
     "The card as a standalone HTML page."
     import mistune
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"
-            f"table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}</style></head><body>"
+    return ("<!doctype html><html><head><meta "
+            f"charset='utf-8'><title>{title}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em "
+            "auto}"
+            "table{border-collapse:collapse}td,th{border:1px solid "
+            "#ccc;padding:2px 6px;text-align:right}</style></head><body>"
             f"{mistune.create_markdown(plugins=['table'])(markdown)}</body></html>")
 
 # %% ../nbs/06b_card.ipynb #5886d76c

@@ -14,7 +14,17 @@ from pathlib import Path
 from .engine import engine_record
 from .ingest import counted, read_chunks
 from .suite import reference_suite
-from .validate import SeenRows, TableCheck, check_fail_on, frame_chunks, reference_profiles, row_hashes, table_report, validate_chunks, write_validation
+from mlops_nb.validate import (
+    SeenRows,
+    TableCheck,
+    check_fail_on,
+    frame_chunks,
+    reference_profiles,
+    row_hashes,
+    table_report,
+    validate_chunks,
+    write_validation,
+)
 
 # %% ../nbs/02c_chunks.ipynb #41c484cb
 def partition_hashes(chunk, # one chunk of the table
@@ -40,7 +50,7 @@ def check_partition(chunk,      # one chunk of the table
     "Check one chunk on its own, as a Dask task; return (its check, its accepted rows if `keep` else None)."
     tc = TableCheck(suite, table)
     accepted = tc.add(chunk, duplicates)
-    tc.seen = SeenRows()                     # the client found the duplicates; the workers need not send their hashes back
+    tc.seen = SeenRows()  # the client found the duplicates; the workers need not send their hashes back
     return tc, accepted if keep else None
 
 # %% ../nbs/02c_chunks.ipynb #ca2db490
@@ -55,7 +65,8 @@ def validate_parts(client,                       # a dask.distributed Client
                   ):
     "Validate chunks on Dask workers as `validate_chunks` does; (report, quarantine, profile, accepted rows or None)."
     duplicates = [None] * len(parts)
-    if suite['tables'][table].get('unique_rows'): duplicates = cross_duplicates(client.gather(client.map(partition_hashes, parts, suite=suite, table=table)))
+    if suite['tables'][table].get('unique_rows'):
+        duplicates = cross_duplicates(client.gather(client.map(partition_hashes, parts, suite=suite, table=table)))
     results = client.gather(client.map(check_partition, parts, duplicates, suite=suite, table=table, keep=keep))
     tc = functools.reduce(TableCheck.merge, [r[0] for r in results])
     accepted = pd.concat([r[1] for r in results], ignore_index=True) if keep else None
@@ -71,9 +82,12 @@ def validate_frame(frame,                        # a table in memory
                    client=None,                  # a dask.distributed Client; None for in-process
                   ):
     "Validate a table in chunks, in-process or on Dask; return (report, quarantined rows, profile view, accepted rows)."
-    if client is not None: return validate_parts(client, client.scatter(list(frame_chunks(frame))), suite, table, reference, fail_on, max_quarantine_fraction, True)
+    if client is not None:
+        return validate_parts(client, client.scatter(list(frame_chunks(frame))), suite, table, reference, fail_on,
+                              max_quarantine_fraction, True)
     kept = []
-    return (*validate_chunks(frame_chunks(frame), suite, table, reference, fail_on, max_quarantine_fraction, kept.append), pd.concat(kept, ignore_index=True))
+    return (*validate_chunks(frame_chunks(frame), suite, table, reference, fail_on, max_quarantine_fraction,
+                             kept.append), pd.concat(kept, ignore_index=True))
 
 # %% ../nbs/02c_chunks.ipynb #3d4e5f71
 def validation_policy(config,              # the reference run's config ({} without one)
@@ -82,7 +96,9 @@ def validation_policy(config,              # the reference run's config ({} with
                      ):
     "The `fail_on` entries and the quarantine limit: as given, else the reference run's, else the defaults."
     entries = [s.strip() for s in fail_on.split(',') if s.strip()] if fail_on is not None else config.get('fail_on', [])
-    return check_fail_on(entries), max_quarantine if max_quarantine is not None else config.get('max_quarantine_fraction', 0.01)
+    return check_fail_on(entries), max_quarantine if max_quarantine is not None else config.get(
+        'max_quarantine_fraction', 0.01
+    )
 
 # %% ../nbs/02c_chunks.ipynb #5f607193
 def validate_file(path,                # the CSV or Parquet file to check
@@ -100,16 +116,24 @@ def validate_file(path,                # the CSV or Parquet file to check
     "Validate a file as `mlops-nb validate` does; write the report, quarantine and profile; return the report, folder."
     rules, source = reference_suite(workspace, reference, str(suite or ''))
     if rules is None: raise ConfigError("nothing to validate against: give --reference RUN_ID|latest or --suite FILE")
-    if table not in rules['tables']: raise ConfigError(f"the suite has no table {table!r} (tables: {', '.join(rules['tables'])})")
+    if table not in rules['tables']:
+        raise ConfigError(f"the suite has no table {table!r} (tables: {', '.join(rules['tables'])})")
     policy = validation_policy(read_record(source)['config'] if source else {}, fail_on, max_quarantine)
     suite_file = Path(suite) if suite else source/'suite.yaml'
-    echo(f"validating {path} (table {table!r}) against {f'suite {suite}' if suite else f'run {source.name}'}" + (f", drift against run {source.name}" if source else ", no reference profile"))
+    echo(f"validating {path} (table {table!r}) against {f'suite {suite}' if suite else f'run {source.name}'}" +
+         (f", drift against run {source.name}" if source else ", no reference profile"))
     chunks, reference = counted(read_chunks(path, chunksize), echo), reference_profiles(source, [table]).get(table)
     if client is None: report, quarantined, view = validate_chunks(chunks, rules, table, reference, *policy)
     else:
-        report, quarantined, view, _ = validate_parts(client, [client.scatter(c) for c in chunks], rules, table, reference, *policy)
-    report = {**report, 'engine': engine_record(client), 'file': str(Path(path).absolute()), 'file_sha256': sha256_file(path), 'fail_on': policy[0], 'max_quarantine_fraction': policy[1],
-              'suite': {'path': str(suite_file.absolute()), 'sha256': sha256_file(suite_file), 'reference_run': source.name if source else None}}
+        report, quarantined, view, _ = validate_parts(client, [client.scatter(c) for c in chunks], rules, table,
+                                                      reference, *policy)
+    report = {
+        **report, 'engine': engine_record(client), 'file': str(Path(path).absolute()), 'file_sha256': sha256_file(path),
+        'fail_on': policy[0], 'max_quarantine_fraction': policy[1], 'suite': {
+            'path': str(suite_file.absolute()), 'sha256': sha256_file(suite_file),
+            'reference_run': source.name if source else None
+        }
+    }
     folder = Path(out) if out else Path(workspace)/'validations'/new_run_id()
     write_validation(folder, 'report.json', report, {table: quarantined}, {table: view})
     return report, folder

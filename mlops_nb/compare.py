@@ -7,7 +7,7 @@ __all__ = ['OFF', 'POLICIES', 'named_policy', 'comparison', 'comparison_lines', 
            'compare_policies']
 
 # %% ../nbs/09c_compare.ipynb #b7d01ccb
-import functools, json, shutil
+import functools, shutil
 from pathlib import Path
 import pandas as pd
 from .core import *
@@ -17,9 +17,11 @@ from .simulate import first_model, replay_steps, simulate
 
 # %% ../nbs/09c_compare.ipynb #00be0bb8
 OFF = {'drift_share': 0, 'estimated_auc_drop': 0, 'realised_auc_drop': 0, 'schedule': '', 'new_labels': 0}
-POLICIES = {'never': {'triggers': OFF}, 'monthly': {'triggers': {**OFF, 'schedule': '28d'}}, 'drift': {'triggers': {**OFF, 'drift_share': 0.3}},
-            'performance': {'triggers': {**OFF, 'realised_auc_drop': 0.03}}, 'always': {'triggers': {**OFF, 'schedule': '1h'}, 'cooldown': ''},
-            'default': {}}
+POLICIES = {
+    'never': {'triggers': OFF}, 'monthly': {'triggers': {**OFF, 'schedule': '28d'}},
+    'drift': {'triggers': {**OFF, 'drift_share': 0.3}}, 'performance': {'triggers': {**OFF, 'realised_auc_drop': 0.03}},
+    'always': {'triggers': {**OFF, 'schedule': '1h'}, 'cooldown': ''}, 'default': {}
+}
 
 def named_policy(name,      # never, monthly, drift, performance, always, default, or a policy file
                  base='',   # the policy file the named ones start from; '' for the default
@@ -31,7 +33,8 @@ def named_policy(name,      # never, monthly, drift, performance, always, defaul
         raise ConfigError(f"--compare: {name!r} is neither a policy ({', '.join(POLICIES)}) nor a policy file")
     import yaml
     path = Path(folder)/f'{name}.yaml'
-    path.write_text(f"# the {name!r} policy of `mlops-nb simulate --compare`\n" + yaml.safe_dump(merged(load_policy(base)['policy'], POLICIES[name]), sort_keys=False))
+    path.write_text(f"# the {name!r} policy of `mlops-nb simulate --compare`\n" +
+                    yaml.safe_dump(merged(load_policy(base)['policy'], POLICIES[name]), sort_keys=False))
     return path
 
 # %% ../nbs/09c_compare.ipynb #05975b0a
@@ -41,20 +44,33 @@ def comparison(records,    # policy name: its simulation.json
               ):
     "One table: each step's ROC AUC and cost under each policy and who served it; each policy's totals, the oracle's."
     final = lambda s: s.get('final') or {**s['metrics'], 'served': s['served']}
-    steps = pd.DataFrame([{'step': s['from'][:10], 'policy': name, 'roc_auc': final(s)['roc_auc'], 'retrains': len(s['retrains']),
-                           'cost': final(s).get('false_positives', 0) * costs[0] + final(s).get('false_negatives', 0) * costs[1],
-                           'served': ', '.join(sorted(final(s)['served']))} for name, r in records.items() for s in r['steps']])
-    totals = {name: {'retrains': sum(len(s['retrains']) for s in r['steps']), 'retrain_seconds': round(sum(t['seconds'] or 0 for s in r['steps'] for t in s['retrains']), 1),
-                     'promotions': sum(e['kind'] in ('promoted', 'replaced') for s in r['steps'] for e in s['events']),
-                     'mean_roc_auc': round(float(steps[steps.policy == name].roc_auc.mean()), 4), 'wall_seconds': round(sum(s['seconds'] for s in r['steps']), 1),
-                     'decision_cost': float(steps[steps.policy == name].cost.sum())} for name, r in records.items()}
+    steps = pd.DataFrame([{
+        'step': s['from'][:10], 'policy': name, 'roc_auc': final(s)['roc_auc'], 'retrains': len(s['retrains']),
+        'cost': final(s).get('false_positives', 0) * costs[0] + final(s).get('false_negatives', 0) * costs[1],
+        'served': ', '.join(sorted(final(s)['served']))
+    } for name, r in records.items() for s in r['steps']])
+    totals = {
+        name: {
+            'retrains': sum(len(s['retrains']) for s in r['steps']),
+            'retrain_seconds': round(sum(t['seconds'] or 0 for s in r['steps'] for t in s['retrains']),
+                                     1), 'promotions': sum(e['kind'] in ('promoted', 'replaced') for s in r['steps']
+                                                           for e in s['events']),
+            'mean_roc_auc': round(float(steps[steps.policy == name].roc_auc.mean()),
+                                  4), 'wall_seconds': round(sum(s['seconds'] for s in r['steps']), 1),
+            'decision_cost': float(steps[steps.policy == name].cost.sum())
+        }
+        for name, r in records.items()
+    }
     if {'never', 'always'} <= set(records):
         keep, new = (steps[steps.policy == p].set_index('step') for p in ('never', 'always'))
         retrain = new.cost + retrain_costs.get('always', 0) < keep.cost
-        chosen = keep.where(~retrain, new).assign(policy='oracle', retrains=retrain.astype(int), served='hindsight: ' + retrain.map({True: 'always', False: 'never'}))
+        chosen = keep.where(~retrain, new).assign(policy='oracle', retrains=retrain.astype(int),
+                                                  served='hindsight: ' + retrain.map({True: 'always', False: 'never'}))
         steps = pd.concat([steps, chosen.reset_index()], ignore_index=True)
-        totals['oracle'] = {'retrains': int(retrain.sum()), 'retrain_seconds': None, 'promotions': None, 'wall_seconds': None,
-                            'mean_roc_auc': round(float(chosen.roc_auc.mean()), 4), 'decision_cost': float(chosen.cost.sum())}
+        totals['oracle'] = {
+            'retrains': int(retrain.sum()), 'retrain_seconds': None, 'promotions': None, 'wall_seconds': None,
+            'mean_roc_auc': round(float(chosen.roc_auc.mean()), 4), 'decision_cost': float(chosen.cost.sum())
+        }
         retrain_costs = {**retrain_costs, 'oracle': retrain_costs.get('always', 0)}
     for name, total in totals.items():
         total['total_cost'] = total['decision_cost'] + retrain_costs.get(name, 0) * total['retrains']
@@ -67,8 +83,12 @@ def comparison_lines(steps,  # from `comparison`
     "The comparison as a text table: ROC AUC per step and policy, then the totals."
     table = steps.pivot(index='step', columns='policy', values='roc_auc')[list(totals)]
     lines = [f"{'step':<12}" + ''.join(f"{p:>13}" for p in totals)]
-    lines += [f"{step:<12}" + ''.join(f"{v:>13.4f}" if pd.notna(v) else f"{'-':>13}" for v in row) for step, row in table.iterrows()]
-    for key in ('mean_roc_auc', 'retrains', 'promotions', 'retrain_seconds', 'wall_seconds', 'decision_cost', 'total_cost'):
+    lines += [
+        f"{step:<12}" + ''.join(f"{v:>13.4f}" if pd.notna(v) else f"{'-':>13}" for v in row)
+        for step, row in table.iterrows()
+    ]
+    for key in ('mean_roc_auc', 'retrains', 'promotions', 'retrain_seconds', 'wall_seconds', 'decision_cost',
+                'total_cost'):
         shown = lambda v: f"{'-':>13}" if v is None else f"{v:>13.4f}" if key == 'mean_roc_auc' else f"{v:>13g}"
         lines.append(f"{key:<12}"[:12] + ''.join(shown(totals[p][key]) for p in totals))
     return lines
@@ -85,7 +105,8 @@ def cost_plot(totals, # from `comparison`
     for name, total in totals.items():
         ax.scatter(total['retrains'], total['total_cost'], color='black' if name == 'oracle' else None)
         ax.annotate(name, (total['retrains'], total['total_cost']), textcoords='offset points', xytext=(5, 5))
-    ax.set(xlabel='retrains', ylabel='total cost (wrong decisions priced, plus retrains)', title='What each retraining policy cost')
+    ax.set(xlabel='retrains', ylabel='total cost (wrong decisions priced, plus retrains)',
+           title='What each retraining policy cost')
     fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
     return path
 
@@ -97,8 +118,10 @@ def snapshot(source, # a workspace whose SQLite databases may still be open
     import contextlib, sqlite3
     for database in Path(source).rglob('*.db'):
         if Path(f'{database}-wal').exists():
-            with contextlib.closing(sqlite3.connect(database, timeout=60)) as conn: conn.execute('pragma wal_checkpoint(truncate)')
-    return shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns('*.db-wal', '*.db-shm'))   # W&B's links, dangling or not, stay links
+            with contextlib.closing(sqlite3.connect(database, timeout=60)) as conn:
+                conn.execute('pragma wal_checkpoint(truncate)')
+    # W&B's links, dangling or not, stay links
+    return shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns('*.db-wal', '*.db-shm'))
 
 # %% ../nbs/09c_compare.ipynb #02105424
 def prefixed(name,    # a policy's name
@@ -113,7 +136,9 @@ def compare_policies(workspace,       # the workspace; each policy replays in co
                      names,           # policy names or files
                      policy_file='',  # the policy the named ones start from
                      echo=print,      # called with progress lines
-                     client=None,     # a dask.distributed Client to replay the policies on, in parallel; None for one after another
+                     # a dask.distributed Client to replay the policies on, in parallel; None for
+                     # one after another
+                     client=None,
                      **replay,        # start, end, step, window, feedback_delay, as `simulate` takes them
                     ):
     "Replay the same steps under each policy from one first model; write comparison.json and .csv; (steps, totals)."
@@ -121,18 +146,30 @@ def compare_policies(workspace,       # the workspace; each policy replays in co
     (folder/'start').mkdir(parents=True, exist_ok=True)
     paths = {name: named_policy(name, policy_file, folder) for name in names}
     if alias_version(folder/'start', config['model_name'], 'champion') is None:
-        first_model(folder/'start', config, load_policy(policy_file)['policy'], replay_steps(replay.get('start', '2013-03'), replay.get('end', '2013-12'), replay.get('step', 'month'))[0][0], echo)
+        first_model(
+            folder / 'start', config,
+            load_policy(policy_file)['policy'],
+            replay_steps(replay.get('start', '2013-03'), replay.get('end', '2013-12'), replay.get('step',
+                                                                                                  'month'))[0][0], echo)
     records = {}
     for name, path in paths.items():
         if not (folder/name).exists(): snapshot(folder/'start', folder/name)
         echo(f"policy {name}: replaying in {folder/name}" + (' on a Dask worker' if client else ''))
         if client is None: records[name] = simulate(folder/name, config, str(path), echo=echo, **replay)
-        else: records[name] = client.submit(simulate, folder/name, {**config, 'dask': ''}, str(path), echo=functools.partial(prefixed, name), pure=False, **replay)
+        else:
+            records[name] = client.submit(simulate, folder / name, {**config, 'dask': ''}, str(path),
+                                          echo=functools.partial(prefixed, name), pure=False, **replay)
     records = {name: record if client is None else record.result() for name, record in records.items()}
     costs = (config.get('cost_false_positive', 1.0), config.get('cost_false_negative', 1.0))
-    steps, totals = comparison(records, costs, {n: load_policy(str(p))['policy']['retrain_cost'] for n, p in paths.items()})
+    steps, totals = comparison(records, costs,
+                               {n: load_policy(str(p))['policy']['retrain_cost']
+                                for n, p in paths.items()})
     steps.to_csv(Path(workspace)/'comparison.csv', index=False)
     cost_plot(totals, Path(workspace)/'comparison.png')
-    write_json(Path(workspace)/'comparison.json', {'policies': {n: str(p) for n, p in paths.items()}, 'costs': dict(zip(('false_positive', 'false_negative'), costs)),
-                                                   'totals': totals, 'steps': steps.to_dict('records')})
+    write_json(
+        Path(workspace) / 'comparison.json', {
+            'policies': {n: str(p)
+                         for n, p in paths.items()}, 'costs': dict(zip(('false_positive', 'false_negative'), costs)),
+            'totals': totals, 'steps': steps.to_dict('records')
+        })
     return steps, totals

@@ -61,7 +61,11 @@ def absolute_paths(config, # parameter: value
                    base,   # the folder relative paths are relative to
                   ):
     "`config` with the values of its `PATH_PARAMETERS` made absolute against `base` (a mapping's values each)."
-    def fix(value): return {k: fix(v) for k, v in value.items()} if isinstance(value, dict) else absolute_source(value, base) if isinstance(value, str) else value
+
+    def fix(value):
+        return {k: fix(v)
+                for k, v in value.items()} if isinstance(
+                    value, dict) else absolute_source(value, base) if isinstance(value, str) else value
     return {key: fix(value) if key in PATH_PARAMETERS else value for key, value in config.items()}
 
 # %% ../nbs/00_core.ipynb #8e0a1b2c
@@ -194,7 +198,9 @@ def record_stage(run_dir,      # the run directory
     record = read_record(run_dir)
     entry = stage_entry(record, name)
     for key, path in (outputs or {}).items():
-        entry['outputs'][key] = {'path': str(Path(path).absolute().relative_to(run_dir.absolute())), 'sha256': sha256_file(path)}
+        entry['outputs'][key] = {
+            'path': str(Path(path).absolute().relative_to(run_dir.absolute())), 'sha256': sha256_file(path)
+        }
     entry.setdefault('metrics', {}).update(metrics or {})      # the stage's own, so a cached stage brings them along
     entry.setdefault('lineage', {}).update(lineage or {})
     record['metrics'].update(metrics or {})
@@ -209,10 +215,12 @@ def output_path(run_dir, # the run directory
                ):
     "The path of an output that an earlier stage recorded, checked against its sha256."
     entry = stage_entry(read_record(run_dir), stage)
-    if name not in entry['outputs']: raise FileNotFoundError(f"{run_dir}: stage {stage!r} has no output {name!r}; run it first")
+    if name not in entry['outputs']:
+        raise FileNotFoundError(f"{run_dir}: stage {stage!r} has no output {name!r}; run it first")
     out = entry['outputs'][name]
     path = Path(run_dir)/out['path']
-    if sha256_file(path) != out['sha256']: raise ValueError(f"{path}: sha256 does not match run.json (expected {out['sha256']})")
+    if sha256_file(path) != out['sha256']:
+        raise ValueError(f"{path}: sha256 does not match run.json (expected {out['sha256']})")
     return path
 
 # %% ../nbs/00_core.ipynb #8c9d0e1f
@@ -227,7 +235,8 @@ def end_stage(run_dir,    # the run directory
              ):
     "Record how stage `name` ended; a run with no runner ends with it. Return the record."
     record = read_record(run_dir)
-    stage_entry(record, name).update(status='failed' if error else 'succeeded', error=error_text(error) if error else None)
+    stage_entry(record, name).update(status='failed' if error else 'succeeded',
+                                     error=error_text(error) if error else None)
     failed = [s for s in record['stages'] if s['status'] == 'failed']
     record.update(failed_stage=failed[0]['name'] if failed else None, error=failed[0]['error'] if failed else None)
     if failed: record['status'] = 'failed'
@@ -313,9 +322,12 @@ PROJECT_ENVIRONMENT = 'MLOPS_NB_PROJECT'  # the project a runner found, for its 
 
 def find_project(start=None): # a folder; None for the current one
     "The project holding `start`: the nearest folder up with `mlops.yaml` and `nbs/`; no `start`: `$MLOPS_NB_PROJECT`."
-    if start is None and PROJECT_ENVIRONMENT in os.environ: return Path(os.environ[PROJECT_ENVIRONMENT]).absolute() if os.environ[PROJECT_ENVIRONMENT] else None
+    if start is None and PROJECT_ENVIRONMENT in os.environ:
+        return Path(os.environ[PROJECT_ENVIRONMENT]).absolute() if os.environ[PROJECT_ENVIRONMENT] else None
     here = Path(start or Path.cwd()).absolute()
-    return next((folder for folder in [here, *here.parents] if (folder/PROJECT_FILE).is_file() and (folder/'nbs').is_dir()), None)
+    return next(
+        (folder for folder in [here, *here.parents] if (folder / PROJECT_FILE).is_file() and (folder / 'nbs').is_dir()),
+        None)
 
 # %% ../nbs/00_core.ipynb #68e3f7ee
 @contextlib.contextmanager

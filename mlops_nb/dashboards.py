@@ -45,34 +45,53 @@ def monitoring_windows(workspace,   # the workspace
                        version=None, # only windows whose reference is this version; None for all
                       ):
     "The saved window reports, oldest first."
-    found = [json.loads(p.read_text()) for p in sorted((Path(workspace)/'monitoring'/model/'windows'/window).glob('*.json'))]
+    found = [
+        json.loads(p.read_text())
+        for p in sorted((Path(workspace) / 'monitoring' / model / 'windows' / window).glob('*.json'))
+    ]
     return [w for w in found if version is None or w['reference_version'] == int(version)]
 
 # %% ../nbs/08c_dashboards.ipynb #1a15234f
 def drift_table(windows): # window reports
     "Each feature's effect size over its threshold per window (above 1: drifted); windows as rows."
-    rows = {pd.Timestamp(w['start']): {name: f[f['effect']] / f['threshold'] if f.get(f['effect']) is not None and f.get('threshold') else np.nan
-                                       for name, f in w['drift']['features'].items()} for w in windows if w.get('drift')}
+    rows = {
+        pd.Timestamp(w['start']): {
+            name: f[f['effect']] / f['threshold'] if f.get(f['effect']) is not None and f.get('threshold') else np.nan
+            for name, f in w['drift']['features'].items()
+        }
+        for w in windows if w.get('drift')
+    }
     return pd.DataFrame.from_dict(rows, orient='index').sort_index()
 
 # %% ../nbs/08c_dashboards.ipynb #47cc1f2f
 def performance_table(windows): # window reports
     "Per window: estimated and realised ROC AUC, labels, and the test month's ROC AUC."
-    return pd.DataFrame([{'start': pd.Timestamp(w['start']), 'estimated': w['estimated']['roc_auc'], 'realised': w['performance'].get('roc_auc'),
-                          'labels': w['performance'].get('labels', 0), 'test month': w.get('test_roc_auc')} for w in windows]).set_index('start') if windows else pd.DataFrame()
+    return pd.DataFrame([{
+        'start': pd.Timestamp(w['start']), 'estimated': w['estimated']['roc_auc'],
+        'realised': w['performance'].get('roc_auc'), 'labels': w['performance'].get(
+            'labels', 0), 'test month': w.get('test_roc_auc')
+    } for w in windows]).set_index('start') if windows else pd.DataFrame()
 
 # %% ../nbs/08c_dashboards.ipynb #cf55d571
 def health_table(windows): # window reports
     "Per window: requests, latency p50/p95/p99 in ms, and the error rate."
     def row(w):
         latency = w['health']['latency_ms'] or {}
-        return {'start': pd.Timestamp(w['start']), 'requests': w['health']['requests'], **{k: latency.get(k) for k in ('p50', 'p95', 'p99')}, 'error rate': w['health']['error_rate']}
+        return {
+            'start': pd.Timestamp(w['start']), 'requests': w['health']['requests'],
+            **{k: latency.get(k)
+               for k in ('p50', 'p95', 'p99')}, 'error rate': w['health']['error_rate']
+        }
     return pd.DataFrame([row(w) for w in windows]).set_index('start') if windows else pd.DataFrame()
 
 # %% ../nbs/08c_dashboards.ipynb #f593789d
 def skew_table(windows): # window reports
     "Per window and store feature: the share of compared served rows that differ from their point-in-time values."
-    rows = {pd.Timestamp(w['start']): {name: f['differ_share'] for name, f in w['skew']['features'].items()} for w in windows if (w.get('skew') or {}).get('rows')}
+    rows = {
+        pd.Timestamp(w['start']): {name: f['differ_share']
+                                   for name, f in w['skew']['features'].items()}
+        for w in windows if (w.get('skew') or {}).get('rows')
+    }
     return pd.DataFrame.from_dict(rows, orient='index').sort_index()
 
 # %% ../nbs/08c_dashboards.ipynb #016577c9
@@ -86,16 +105,28 @@ def route_table(window): # one window report
     "Each route and version of the window, with its figures and its A/B result against production."
     def row(r):
         ab = r.get('against_production') or {}
-        return {'route': r['route'], 'version': r['version'], 'requests': r['requests'], 'mean score': r['mean_score'],
-                'p99 ms': (r['latency_ms'] or {}).get('p99'), 'error rate': r['error_rate'], 'labels': r['performance'].get('labels', 0),
-                'ROC AUC': r['performance'].get('roc_auc'), 'log loss minus production': ab.get('difference'), 'p-value': ab.get('p_value'), 'test': ab.get('test') or ab.get('note')}
+        return {
+            'route': r['route'],
+            'version': r['version'],
+            'requests': r['requests'],
+            'mean score': r['mean_score'],
+            'p99 ms': (r['latency_ms'] or {}).get('p99'),
+            'error rate': r['error_rate'],
+            'labels': r['performance'].get('labels', 0),
+            'ROC AUC': r['performance'].get('roc_auc'),
+            'log loss minus production': ab.get('difference'),
+            'p-value': ab.get('p_value'),
+            'test': ab.get('test') or ab.get('note'),
+        }
     return pd.DataFrame([row(r) for r in window['routes']])
 
 # %% ../nbs/08c_dashboards.ipynb #921dfdea
 def incident_table(windows): # window reports, in time order
     "The windows' alerts as incidents (`08e_decisions.incidents`): open first, most severe first."
     from mlops_nb.decisions import incidents
-    return pd.DataFrame(incidents(windows), columns=['severity', 'status', 'rule', 'opened', 'last', 'resolved', 'windows', 'peak', 'message'])
+    return pd.DataFrame(
+        incidents(windows),
+        columns=['severity', 'status', 'rule', 'opened', 'last', 'resolved', 'windows', 'peak', 'message'])
 
 # %% ../nbs/08c_dashboards.ipynb #a70ae7ac
 def figure_png(fig): # a matplotlib Figure
@@ -123,13 +154,19 @@ def feature_plot(windows, # window reports
                  feature, # the feature to show
                 ):
     "One feature's effect size against its threshold over time."
-    rows = [(pd.Timestamp(w['start']), w['drift']['features'][feature]) for w in windows if w.get('drift') and feature in w['drift']['features']]
+    rows = [(pd.Timestamp(w['start']), w['drift']['features'][feature])
+            for w in windows if w.get('drift') and feature in w['drift']['features']]
     fig = Figure(figsize=(8, 3))
     ax = fig.subplots()
     times = [t for t, _ in rows]
-    ax.plot(times, [f[f['effect']] for _, f in rows], marker='o', label=rows[0][1]['effect'].replace('_', '-') if rows else 'effect size')
-    ax.plot(times, [f['threshold'] for _, f in rows], linestyle='--', marker='_', markersize=20, color='grey', label='threshold')
-    ax.set_title(f'{feature}: effect size and its calibrated threshold'); ax.legend(); fig.autofmt_xdate(); fig.tight_layout()
+    ax.plot(times, [f[f['effect']] for _, f in rows], marker='o',
+            label=rows[0][1]['effect'].replace('_', '-') if rows else 'effect size')
+    ax.plot(times, [f['threshold'] for _, f in rows], linestyle='--', marker='_', markersize=20, color='grey',
+            label='threshold')
+    ax.set_title(f'{feature}: effect size and its calibrated threshold')
+    ax.legend()
+    fig.autofmt_xdate()
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/08c_dashboards.ipynb #234fb6d5
@@ -139,7 +176,8 @@ def performance_plot(table): # from `performance_table`
     ax = fig.subplots()
     ax.plot(table.index, table.estimated, marker='o', label='estimated (before labels)')
     ax.plot(table.index, table.realised, marker='s', label='realised (labelled rows)')
-    if table['test month'].notna().any(): ax.axhline(table['test month'].dropna().iloc[-1], color='grey', linestyle='--', label='test month')
+    if table['test month'].notna().any():
+        ax.axhline(table['test month'].dropna().iloc[-1], color='grey', linestyle='--', label='test month')
     ax.set_ylabel('ROC AUC'); ax.set_title('Performance'); ax.legend(); fig.autofmt_xdate(); fig.tight_layout()
     return fig
 
@@ -165,10 +203,14 @@ def event_table(workspace, # the workspace
     from mlops_nb.registry import history
     try: events = history(workspace, model)
     except ValueError: return pd.DataFrame(columns=['time', 'event', 'version', 'reason'])
-    rows = [{'time': pd.Timestamp(e.get('simulated') or e['at']), 'event': e['value'] if e['kind'] == 'retrain' else 'withdrawn' if e['value'] == 'withdrawn' else None,
-             'version': e['version'] if e['version'] is not None else e['previous'], 'reason': e['reason']} for e in events if e['kind'] in ('retrain', 'release')]
+    rows = [{
+        'time': pd.Timestamp(e.get('simulated') or e['at']),
+        'event': e['value'] if e['kind'] == 'retrain' else 'withdrawn' if e['value'] == 'withdrawn' else None,
+        'version': e['version'] if e['version'] is not None else e['previous'], 'reason': e['reason']
+    } for e in events if e['kind'] in ('retrain', 'release')]
     table = pd.DataFrame(rows, columns=['time', 'event', 'version', 'reason'])
-    return table[table.event.isin(TIMELINE) | table.event.isin(['trigger skipped', 'run finished', 'recovered'])].reset_index(drop=True)
+    return table[table.event.isin(TIMELINE) |
+                 table.event.isin(['trigger skipped', 'run finished', 'recovered'])].reset_index(drop=True)
 
 # %% ../nbs/08c_dashboards.ipynb #97c4ddfb
 def timeline_plot(events,      # from `event_table`
@@ -197,7 +239,8 @@ def comparison_table(workspace): # the workspace of `mlops-nb simulate --compare
     if not path.exists(): return None, None
     saved = json.loads(path.read_text())
     steps = pd.DataFrame(saved['steps'])
-    return steps.pivot(index='step', columns='policy', values='roc_auc')[list(saved['totals'])], pd.DataFrame(saved['totals'])
+    return steps.pivot(index='step', columns='policy',
+                       values='roc_auc')[list(saved['totals'])], pd.DataFrame(saved['totals'])
 
 # %% ../nbs/08c_dashboards.ipynb #dc1d5d6a
 def comparison_plot(table): # ROC AUC per step and policy, from `comparison_table`
@@ -205,7 +248,11 @@ def comparison_plot(table): # ROC AUC per step and policy, from `comparison_tabl
     fig = Figure(figsize=(9, 3.5))
     ax = fig.subplots()
     for policy in table.columns: ax.plot(pd.to_datetime(table.index), table[policy], marker='o', label=policy)
-    ax.set_ylabel('ROC AUC'); ax.set_title('ROC AUC clients got, by retraining policy'); ax.legend(); fig.autofmt_xdate(); fig.tight_layout()
+    ax.set_ylabel('ROC AUC')
+    ax.set_title('ROC AUC clients got, by retraining policy')
+    ax.legend()
+    fig.autofmt_xdate()
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/08c_dashboards.ipynb #0334b51f
@@ -216,10 +263,13 @@ def runs_table(workspace): # the workspace
     for run in list_runs(workspace):
         record, metrics = read_record(run), read_record(run).get('metrics', {})
         executed = [s for s in record.get('stages', []) if not s.get('cached_from')]
-        rows.append({'run': run.name, 'status': run_status(run, record), 'started': record.get('started'), 'failed stage': record.get('failed_stage'),
-                     'reused stages': len(record.get('stages', [])) - len(executed),
-                     'seconds': round(sum(s.get('seconds') or 0 for s in executed), 1), 'test ROC AUC': metrics.get('test_roc_auc'),
-                     'baseline ROC AUC': metrics.get('baseline_test_roc_auc'), 'trials': metrics.get('trials'), 'rows': metrics.get('rows')})
+        rows.append({
+            'run': run.name, 'status': run_status(run, record), 'started': record.get('started'),
+            'failed stage': record.get('failed_stage'), 'reused stages': len(record.get('stages', [])) - len(executed),
+            'seconds': round(sum(s.get('seconds') or 0 for s in executed), 1),
+            'test ROC AUC': metrics.get('test_roc_auc'), 'baseline ROC AUC': metrics.get('baseline_test_roc_auc'),
+            'trials': metrics.get('trials'), 'rows': metrics.get('rows')
+        })
     return pd.DataFrame(rows)
 
 # %% ../nbs/08c_dashboards.ipynb #82619870
@@ -240,21 +290,25 @@ def champion_history(workspace, # the workspace
     from mlops_nb.registry import history
     try: events = history(workspace, name)
     except ValueError: return pd.DataFrame()
-    return pd.DataFrame(events)[['at', 'version', 'kind', 'value', 'previous', 'by', 'reason']].astype({'version': 'Int64'})
+    return pd.DataFrame(events)[['at', 'version', 'kind', 'value', 'previous', 'by',
+                                 'reason']].astype({'version': 'Int64'})
 
 # %% ../nbs/08c_dashboards.ipynb #b5ae9af4
 def stage_table(run_dir): # a run directory
     "The run's stages: status, seconds, the executed notebook, and each output with the start of its sha256."
-    return pd.DataFrame([{'stage': s['name'], 'status': s['status'], 'seconds': s.get('seconds'), 'notebook': s.get('notebook'),
-                          'outputs': ', '.join(f"{k} {v['path']} ({v['sha256'][:12]})" for k, v in s.get('outputs', {}).items()),
-                          'reused from': s.get('reused_from'), 'error': s.get('error')} for s in read_record(run_dir)['stages']])
+    return pd.DataFrame([{
+        'stage': s['name'], 'status': s['status'], 'seconds': s.get('seconds'), 'notebook': s.get('notebook'),
+        'outputs': ', '.join(f"{k} {v['path']} ({v['sha256'][:12]})" for k, v in s.get('outputs', {}).items()),
+        'reused from': s.get('reused_from'), 'error': s.get('error')
+    } for s in read_record(run_dir)['stages']])
 
 # %% ../nbs/08c_dashboards.ipynb #727a240b
 def stage_plot(table): # from `stage_table`
     "Seconds per stage, failed stages in red."
     fig = Figure(figsize=(7, 3))
     ax = fig.subplots()
-    ax.barh(table.stage, table.seconds.fillna(0), color=['firebrick' if s == 'failed' else 'steelblue' for s in table.status])
+    ax.barh(table.stage, table.seconds.fillna(0),
+            color=['firebrick' if s == 'failed' else 'steelblue' for s in table.status])
     ax.invert_yaxis(); ax.set_xlabel('seconds'); ax.set_title('Stages'); fig.tight_layout()
     return fig
 
@@ -264,7 +318,9 @@ def readiness_view(workspace): # the workspace
     path = Path(workspace)/'readiness.json'
     if not path.is_file(): return None
     report = json.loads(path.read_text())
-    maturity = pd.DataFrame([{'scale': scale, **c} for scale, key in (("Google's (0-2)", 'google'), ('four-level (0-3)', 'four_level')) for c in report[key]['criteria']])
+    maturity = pd.DataFrame([{'scale': scale, **c}
+                             for scale, key in (("Google's (0-2)", 'google'), ('four-level (0-3)', 'four_level'))
+                             for c in report[key]['criteria']])
     return report, pd.DataFrame(report['tests'])[['section', 'test', 'score', 'evidence', 'raise']], maturity
 
 # %% ../nbs/08c_dashboards.ipynb #f82cda85
@@ -287,7 +343,8 @@ def report_notebook(name): # monitoring, experiments or pipeline
     "The report's notebook: the project's `reports/` inside a project (`mlops-nb init`), else the package's."
     if name not in REPORTS: raise ConfigError(f"unknown report {name!r} (reports: {', '.join(REPORTS)})")
     path = source_dir('reports')/f'{name}.ipynb'
-    if not path.exists(): raise ConfigError(f"{path} not found; `mlops-nb init --check` in a project, or reinstall mlops_nb")
+    if not path.exists():
+        raise ConfigError(f"{path} not found; `mlops-nb init --check` in a project, or reinstall mlops_nb")
     return path
 
 # %% ../nbs/08c_dashboards.ipynb #afb4929d
@@ -318,9 +375,13 @@ def html_report(name,      # the report
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import ExecutePreprocessor
     with tempfile.TemporaryDirectory() as folder: notebook = nbformat.read(report_copy(name, folder), as_version=4)
-    with setenv(MLOPS_NB_WORKSPACE=str(Path(workspace).absolute()), MLOPS_NB_STATIC='1'):    # the report's kernel inherits both
-        ExecutePreprocessor(timeout=600, kernel_name='python3').preprocess(notebook, {'metadata': {'path': str(Path(workspace).absolute())}})
-    body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(notebook)
+    # the report's kernel inherits both
+    with setenv(MLOPS_NB_WORKSPACE=str(Path(workspace).absolute()), MLOPS_NB_STATIC='1'):
+        ExecutePreprocessor(timeout=600,
+                            kernel_name='python3').preprocess(notebook,
+                                                              {'metadata': {'path': str(Path(workspace).absolute())}})
+    body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+                           exclude_output_prompt=True).from_notebook_node(notebook)
     Path(out).write_text(body)
     return Path(out)
 
@@ -337,9 +398,13 @@ def serve_report(name,       # the report
     token = read_token()
     with tempfile.TemporaryDirectory() as folder:
         command = voila_command(report_copy(name, folder), port)
-        with os.fdopen(os.open(Path(folder)/'voila.json', os.O_WRONLY | os.O_CREAT, 0o600), 'w') as f:   # Voila reads its config here
+        # Voila reads its config here
+        with os.fdopen(os.open(Path(folder)/'voila.json', os.O_WRONLY | os.O_CREAT, 0o600), 'w') as f:
             json.dump({'Voila': {'token': token or secrets.token_urlsafe(24)}}, f)
-        shown = '<your MLOPS_NB_TOKEN>' if token else json.loads((Path(folder)/'voila.json').read_text())['Voila']['token']
+        shown = '<your MLOPS_NB_TOKEN>' if token else json.loads(
+            (Path(folder) / 'voila.json').read_text())['Voila']['token']
         echo(f"serving the {name} report of {workspace} at http://127.0.0.1:{port}/?token={shown} (Ctrl-C stops it)")
-        try: return subprocess.run(command, cwd=folder, env={**os.environ, 'MLOPS_NB_WORKSPACE': str(Path(workspace).absolute())}).returncode
+        try:
+            return subprocess.run(command, cwd=folder,
+                                  env={**os.environ, 'MLOPS_NB_WORKSPACE': str(Path(workspace).absolute())}).returncode
         except KeyboardInterrupt: return 0

@@ -63,14 +63,19 @@ def fitted_limits(outcomes, # the test period: day, truth, score (`reference_out
     for index in block_windows(days, size, draws, rng):
         if len(np.unique(truth[index])) == 2: realised.append(labelled_metrics(truth[index], score[index])['roc_auc'])
         estimated.append(estimated_metrics(score[index])['roc_auc'])
-    centers = {'realised_auc_drop': labelled_metrics(truth, score)['roc_auc'], 'estimated_auc_drop': estimated_metrics(score)['roc_auc']}
+    centers = {
+        'realised_auc_drop': labelled_metrics(truth, score)['roc_auc'],
+        'estimated_auc_drop': estimated_metrics(score)['roc_auc']
+    }
     blocks = len(np.unique(days))                   # what the spread is learnt from: a new window is a new draw of days
     tail = scipy.stats.t.isf(rate, max(blocks - 1, 1)) * np.sqrt(1 + 1 / blocks)
     out = {}
     for name, values in (('realised_auc_drop', realised), ('estimated_auc_drop', estimated)):
         drops = centers[name] - np.asarray([v for v in values if v is not None], float)
         limit = float(drops.mean() + tail * drops.std(ddof=1)) if len(drops) > 2 else None
-        out[name] = {'center': centers[name], 'spread': float(drops.std(ddof=1)) if len(drops) > 2 else None, 'limit': limit}
+        out[name] = {
+            'center': centers[name], 'spread': float(drops.std(ddof=1)) if len(drops) > 2 else None, 'limit': limit
+        }
     return {'size': int(size), 'rate': rate, 'draws': draws, **out}
 
 # %% ../nbs/08e_decisions.ipynb #0da56f03
@@ -87,10 +92,15 @@ def version_limits(workspace, # the workspace
     return json.loads(path.read_text())
 
 # %% ../nbs/08e_decisions.ipynb #a1f4d45a
-SEVERITY = {'realised_auc_drop': 'critical', 'error_rate': 'critical', 'estimated_auc_drop': 'major', 'latency_p99_ms': 'major',
-            'skew': 'major', 'drift_share': 'warning', 'prediction_drift': 'warning'}
-WORDS = {'drift_share': 'share of drifted features', 'estimated_auc_drop': 'estimated ROC AUC below its test period by',
-         'realised_auc_drop': 'ROC AUC below its test period by', 'latency_p99_ms': 'latency p99 per record (ms)', 'error_rate': 'error rate'}
+SEVERITY = {
+    'realised_auc_drop': 'critical', 'error_rate': 'critical', 'estimated_auc_drop': 'major', 'latency_p99_ms': 'major',
+    'skew': 'major', 'drift_share': 'warning', 'prediction_drift': 'warning'
+}
+WORDS = {
+    'drift_share': 'share of drifted features', 'estimated_auc_drop': 'estimated ROC AUC below its test period by',
+    'realised_auc_drop': 'ROC AUC below its test period by', 'latency_p99_ms': 'latency p99 per record (ms)',
+    'error_rate': 'error rate'
+}
 
 def ranked_drift(drift,      # a window's `feature_drift`
                  importance, # feature: its permutation importance ({} when unknown)
@@ -113,11 +123,15 @@ def rule_values(report, # a window's report
                 limits, # rule: its limits for this window ({'center', 'limit'}), from `window_limits`
                ):
     "Each rule's value in the window (None where there is nothing to measure)."
-    realised, estimated, latency = report['performance'].get('roc_auc'), report['estimated']['roc_auc'], report['health']['latency_ms']
+    realised, estimated, latency = report['performance'].get(
+        'roc_auc'), report['estimated']['roc_auc'], report['health']['latency_ms']
     drop = lambda rule, value: limits[rule]['center'] - value if value is not None and limits.get(rule) else None
-    return {'drift_share': report['drift']['share'] if report['drift'] else None, 'estimated_auc_drop': drop('estimated_auc_drop', estimated),
-            'realised_auc_drop': drop('realised_auc_drop', realised), 'latency_p99_ms': latency['p99'] if latency else None,
-            'error_rate': report['health']['error_rate']}
+    return {
+        'drift_share': report['drift']['share'] if report['drift'] else None,
+        'estimated_auc_drop': drop('estimated_auc_drop',
+                                   estimated), 'realised_auc_drop': drop('realised_auc_drop', realised),
+        'latency_p99_ms': latency['p99'] if latency else None, 'error_rate': report['health']['error_rate']
+    }
 
 # %% ../nbs/08e_decisions.ipynb #148d573b
 def window_limits(workspace, # the workspace
@@ -142,22 +156,32 @@ def judge(report,         # a window's report
         fixed = rules.get(rule) or 0
         if not fixed or value is None: continue
         threshold = max(fixed, (limits.get(rule) or {}).get('limit') or 0)
-        labelled = rule == 'estimated_auc_drop' and values['realised_auc_drop'] is not None     # the labels have the last word
+        # the labels have the last word
+        labelled = rule == 'estimated_auc_drop' and values['realised_auc_drop'] is not None
         if value > threshold:
-            found.append({'window': at, 'rule': rule, 'severity': 'warning' if labelled else SEVERITY[rule], 'value': value, 'threshold': threshold,
-                          'message': f"window {at}: {WORDS[rule]} {value:.3g} above {threshold:.3g}" + (", but its labels say otherwise" if labelled else '')})
+            found.append({
+                'window': at, 'rule': rule, 'severity': 'warning' if labelled else SEVERITY[rule], 'value': value,
+                'threshold': threshold, 'message': f"window {at}: {WORDS[rule]} {value:.3g} above {threshold:.3g}"
+                + (", but its labels say otherwise" if labelled else '')
+            })
     prediction = report.get('prediction') or {}
     if prediction.get('drifted'):
-        found.append({'window': at, 'rule': 'prediction_drift', 'severity': 'warning', 'value': prediction['wasserstein'], 'threshold': prediction['threshold'],
-                      'message': f"window {at}: the scores moved from the test period's (Wasserstein {prediction['wasserstein']:.3g} above {prediction['threshold']:.3g})"})
+        found.append({
+            'window': at, 'rule': 'prediction_drift', 'severity': 'warning', 'value': prediction['wasserstein'],
+            'threshold': prediction['threshold'],
+            'message': f"window {at}: the scores moved from the test period's (Wasserstein "
+            f"{prediction['wasserstein']:.3g} above {prediction['threshold']:.3g})"
+        })
     ranked = ranked_drift(report['drift'], importance)
     for entry in found:
         if entry['rule'] in ('drift_share', 'estimated_auc_drop', 'realised_auc_drop') and ranked:
             entry['features'] = [n for n, _ in ranked]
             entry['message'] += f"; drifted, most harmful first: {', '.join(entry['features'][:4])}"
     harm = any(SEVERITY[e['rule']] != 'warning' for e in found if e['rule'] != 'drift_share')
-    return {'alerts': [e for e in found if e['severity'] != 'warning'], 'warnings': [e for e in found if e['severity'] == 'warning'],
-            'performance_hurt': bool(harm)}
+    return {
+        'alerts': [e for e in found if e['severity'] != 'warning'],
+        'warnings': [e for e in found if e['severity'] == 'warning'], 'performance_hurt': bool(harm)
+    }
 
 # %% ../nbs/08e_decisions.ipynb #8927d680
 RANK = {'critical': 0, 'major': 1, 'warning': 2}
@@ -174,9 +198,13 @@ def incidents(windows, # the monitored windows, in time order, each with `alerts
         for rule, alert in broken.items():
             if rule in open_:
                 found = open_[rule]
-                found.update(windows=found['windows'] + 1, last=window['start'], peak=max(found['peak'], alert['value']), message=alert['message'])
-            else: open_[rule] = {'rule': rule, 'severity': alert['severity'], 'opened': window['start'], 'last': window['start'],
-                                'windows': 1, 'peak': alert['value'], 'message': alert['message']}
+                found.update(windows=found['windows'] + 1, last=window['start'],
+                             peak=max(found['peak'], alert['value']), message=alert['message'])
+            else:
+                open_[rule] = {
+                    'rule': rule, 'severity': alert['severity'], 'opened': window['start'], 'last': window['start'],
+                    'windows': 1, 'peak': alert['value'], 'message': alert['message']
+                }
     out += [{**found, 'status': 'open', 'resolved': None} for found in open_.values()]
     return sorted(out, key=lambda i: (i['status'] != 'open', RANK[i['severity']], i['opened']))
 
@@ -185,7 +213,8 @@ def incident_line(incident): # from `incidents`
     "One line for a person."
     span = f"{incident['windows']} window(s) from {incident['opened'][:10]}"
     state = 'OPEN' if incident['status'] == 'open' else f"resolved {incident['resolved'][:10]}"
-    return f"{incident['severity'].upper()} {state}: {incident['rule']} in {span}, peak {incident['peak']:.3g}; latest: {incident['message']}"
+    return (f"{incident['severity'].upper()} {state}: {incident['rule']} in {span}, "
+            f"peak {incident['peak']:.3g}; latest: {incident['message']}")
 
 # %% ../nbs/08e_decisions.ipynb #12027aa2
 def decision_cost(truth,     # 0/1 outcomes (NaN: not known yet)
@@ -199,4 +228,7 @@ def decision_cost(truth,     # 0/1 outcomes (NaN: not known yet)
     known = ~np.isnan(truth) & ~np.isnan(scores)
     decided, truth = scores[known] >= threshold, truth[known] == 1
     fp, fn = int((decided & ~truth).sum()), int((~decided & truth).sum())
-    return {'labels': int(known.sum()), 'false_positives': fp, 'false_negatives': fn, 'cost': fp * false_positive + fn * false_negative}
+    return {
+        'labels': int(known.sum()), 'false_positives': fp, 'false_negatives': fn,
+        'cost': fp * false_positive + fn * false_negative
+    }

@@ -28,7 +28,9 @@ def test_rows(workspace, # the workspace
              ):
     "The version's feature spec and the feature rows of its run's test period."
     run = Path(workspace)/'runs'/entry['run_id']
-    if not (run/'features.parquet').exists(): raise DeployGateFailed(f"run {entry['run_id']}: its features are gone, so version {entry['version']} cannot be checked")
+    if not (run / 'features.parquet').exists():
+        raise DeployGateFailed(
+            f"run {entry['run_id']}: its features are gone, so version {entry['version']} cannot be checked")
     spec = read_spec(run)
     split = pd.read_parquet(run/'split.parquet').split.values
     return spec, pd.read_parquet(run/'features.parquet')[split == 'test'].reset_index(drop=True)
@@ -48,11 +50,18 @@ def predeploy_checks(workspace,           # the workspace
     task = read_record(Path(workspace)/'runs'/entry['run_id'])['config'].get('task', 'classification')
     smoke = predict(model, rows.head(20), task)
     if not np.isfinite(smoke).all() or (task == 'classification' and not ((smoke >= 0) & (smoke <= 1)).all()):
-        raise DeployGateFailed(f"version {version}: smoke predictions are not {'probabilities' if task == 'classification' else 'finite'}: {smoke[:5]}")
+        raise DeployGateFailed(f"version {version}: smoke predictions are not "
+                               f"{'probabilities' if task == 'classification' else 'finite'}: "
+                               f"{smoke[:5]}")
     decision, onnx = choose_path(model, spec, task, rows, tolerance)
     latency = row_latency(load_path(decision, model, spec, task, onnx), *model_inputs(rows, spec))
-    if latency['p99'] > max_latency_ms: raise DeployGateFailed(f"version {version}: single-row p99 latency {latency['p99']:.1f} ms is over {max_latency_ms} ms ({decision['path']} path)")
-    return {'model': name, 'version': version, 'sha256': entry['sha256'], 'smoke_rows': len(smoke), 'inference': decision, 'latency_ms': latency}, onnx
+    if latency['p99'] > max_latency_ms:
+        raise DeployGateFailed(f"version {version}: single-row p99 latency {latency['p99']:.1f} ms "
+                               f"is over {max_latency_ms} ms ({decision['path']} path)")
+    return {
+        'model': name, 'version': version, 'sha256': entry['sha256'], 'smoke_rows': len(smoke), 'inference': decision,
+        'latency_ms': latency
+    }, onnx
 
 # %% ../nbs/07_deploy.ipynb #d307bd8c
 def deploy(workspace,           # the workspace
@@ -65,13 +74,15 @@ def deploy(workspace,           # the workspace
            tolerance=1e-5,      # the largest difference from scikit-learn an inference path may have
           ):
     "Run the pre-deploy gates, record how the version is served, and release it; return the report."
-    if strategy not in STRATEGIES: raise ConfigError(f"unknown strategy {strategy!r} (strategies: {', '.join(STRATEGIES)})")
-    if strategy == 'canary' and not 0 < percent <= 100: raise ConfigError(f"--percent must be above 0 and at most 100, got {percent}")
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"unknown strategy {strategy!r} (strategies: {', '.join(STRATEGIES)})")
+    if strategy == 'canary' and not 0 < percent <= 100:
+        raise ConfigError(f"--percent must be above 0 and at most 100, got {percent}")
     report, onnx = predeploy_checks(workspace, name, version, max_latency_ms, tolerance)
     report['inference'] = record_serving(workspace, name, version, report['inference'], onnx)
     reason = reason or f"deployed as {strategy}" + (f" on {percent:g}% of traffic" if strategy == 'canary' else '')
-    events = (promote(workspace, name, version, 'Production', reason) if strategy == 'replace'
-              else start_candidate(workspace, name, version, strategy, percent / 100 if strategy == 'canary' else 1.0, reason))
+    events = (promote(workspace, name, version, 'Production', reason) if strategy == 'replace' else start_candidate(
+        workspace, name, version, strategy, percent / 100 if strategy == 'canary' else 1.0, reason))
     return {**report, 'strategy': strategy, 'reason': reason, 'events': events}
 
 # %% ../nbs/07_deploy.ipynb #21a8433d
@@ -89,6 +100,10 @@ def stage_strategy(strategy,     # the stage's `strategy`: auto, replace, canary
 def deploy_lines(report): # what `deploy.deploy` returned
     "What a deploy did, in a few lines: the gates' figures, how the version is served and why, and the release events."
     inference, latency = report['inference'], report['latency_ms']
-    return [f"{report['model']} version {report['version']}: sha256 {report['sha256'][:12]} verified, {report['smoke_rows']} smoke predictions, "
-            f"single-row latency p50 {latency['p50']:.2f} ms, p99 {latency['p99']:.2f} ms",
-            f"served by the {inference['path']} path ({inference['why']})", *map(event_line, report['events'])]
+    return [
+        f"{report['model']} version {report['version']}: sha256 "
+        f"{report['sha256'][:12]} verified, {report['smoke_rows']} smoke "
+        "predictions, "
+        f"single-row latency p50 {latency['p50']:.2f} ms, p99 {latency['p99']:.2f} ms",
+        f"served by the {inference['path']} path ({inference['why']})", *map(event_line, report['events'])
+    ]

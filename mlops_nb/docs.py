@@ -11,13 +11,12 @@ __all__ = ['SECTIONS', 'DocsError', 'skipped', 'run_cells', 'source_links_out', 
 # %% ../nbs/12_docs.ipynb #a10e00e9
 import json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
-import click, typer
-import IPython                                     # whole, before execnb imports a part of it (else a circular import)
+import typer
+import IPython  # noqa: F401 (whole, before execnb imports a part of it: else a circular import)
 from execnb.nbio import read_nb, write_nb
 from fastcore.parallel import parallel
 from fastcore.xtras import working_directory
 from nbdev.config import get_config
-from nbdev.process import Processor
 from nbdev.processors import FilterDefaults, FrontmatterProc, add_fold, add_links, exec_show_docs, insert_warning
 from .core import *
 
@@ -113,9 +112,9 @@ def option_row(param): # a click parameter of a command
 def cli_reference():
     "The command-line reference in Markdown, read from the CLI itself: each command's help and options."
     from mlops_nb.cli import app
-    import mlops_nb.cli_store                                           # registers the feature store's commands
+    import mlops_nb.cli_store  # noqa: F401 (it registers the feature store's commands)
     group, lines = typer.main.get_command(app), ['# Command line', '']
-    lines += [f"`mlops-nb --help` lists the commands; `mlops-nb COMMAND --help` says the same as this page.", '']
+    lines += ["`mlops-nb --help` lists the commands; `mlops-nb COMMAND --help` says the same as this page.", '']
     for path, command in commands(group):
         lines += [f"## mlops-nb {' '.join(path)}", '', (command.help or '').strip(), '']
         if command.params:

@@ -29,8 +29,10 @@ def whylogs_frame(df): # a frame
     "The same values in the dtypes whylogs profiles fastest: strings as pandas strings, times as epoch seconds."
     out = {}
     for name, values in df.items():
-        if pd.api.types.is_datetime64_any_dtype(values): out[name] = (values - pd.Timestamp(0, tz=values.dt.tz)).dt.total_seconds().astype('Int64')
-        elif values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == 'string': out[name] = values.astype('string')
+        if pd.api.types.is_datetime64_any_dtype(values):
+            out[name] = (values - pd.Timestamp(0, tz=values.dt.tz)).dt.total_seconds().astype('Int64')
+        elif values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == 'string':
+            out[name] = values.astype('string')
     return df.assign(**out) if out else df
 
 # %% ../nbs/02a_drift.ipynb #bee944e7
@@ -66,8 +68,16 @@ def null_shares(view,   # a profile view
     if not limits: return {}
     builder = ConstraintsBuilder(view)
     for column, limit in limits.items(): builder.add_constraint(null_percentage_below_number(column, limit))
-    def share(column): counts = view.get_column(column).get_metric('counts'); return round(counts.null.value / max(counts.n.value, 1), 6)
-    return {column: (share(column), bool(result.passed)) for column, result in zip(limits, builder.build().generate_constraints_report())}
+
+    def share(column):
+        counts = view.get_column(column).get_metric('counts')
+        return round(counts.null.value / max(counts.n.value, 1), 6)
+
+    return {
+        column: (share(column), bool(result.passed))
+        for column, result in zip(limits,
+                                  builder.build().generate_constraints_report())
+    }
 
 # %% ../nbs/02a_drift.ipynb #8fa243da
 def psi(p,           # the reference's share of each bin
@@ -198,9 +208,13 @@ def column_effects(target,    # the target's column profile view
                   ):
     "The column's effect sizes against the reference: PSI, and Wasserstein (numbers) or Jensen–Shannon (categories)."
     if kind == 'number':
-        return {'psi': numeric_psi(target, reference), 'wasserstein': wasserstein(target, reference, scale_of(reference))}
+        return {
+            'psi': numeric_psi(target, reference), 'wasserstein': wasserstein(target, reference, scale_of(reference))
+        }
     stats = category_stats(target, reference)
-    return {'psi': None, 'jensen_shannon': None} if stats is None else {'psi': psi(stats[0], stats[1]), 'jensen_shannon': jensen_shannon(stats[0], stats[1])}
+    return {'psi': None, 'jensen_shannon': None} if stats is None else {
+        'psi': psi(stats[0], stats[1]), 'jensen_shannon': jensen_shannon(stats[0], stats[1])
+    }
 
 # %% ../nbs/02a_drift.ipynb #b5819664
 def check(table,         # the table checked
@@ -226,8 +240,9 @@ def p_value_check(table,     # the table checked
                  ):
     "The soft check of one distribution test."
     ok = p >= limit
-    return check(table, column, test, 'soft', 'pass' if ok else 'warn', {'p_value': round(p, 6), 'statistic': round(statistic, 6)},
-                 f"p_value >= {limit}", '' if ok else f"column {column!r}: {test} p-value {p:.3g} below {limit}")
+    return check(table, column, test, 'soft', 'pass' if ok else 'warn',
+                 {'p_value': round(p, 6), 'statistic': round(statistic, 6)}, f"p_value >= {limit}",
+                 '' if ok else f"column {column!r}: {test} p-value {p:.3g} below {limit}")
 
 # %% ../nbs/02a_drift.ipynb #f7b32de1
 def psi_check(table,  # the table checked
@@ -253,8 +268,10 @@ def drift_checks(view,         # the profile view of the data checked (None: not
     out, ours, theirs = [], view.get_columns(), reference.get_columns()
     for name, spec in columns.items():
         if name not in ours or name not in theirs or name in skip: continue
-        if spec['kind'] == 'number': test, value, index = 'ks', ks_test(ours[name], theirs[name]), numeric_psi(ours[name], theirs[name])
-        elif 'domain' in spec: test, value, index = 'chi2', chi_square(ours[name], theirs[name]), categorical_psi(ours[name], theirs[name])
+        if spec['kind'] == 'number':
+            test, value, index = 'ks', ks_test(ours[name], theirs[name]), numeric_psi(ours[name], theirs[name])
+        elif 'domain' in spec:
+            test, value, index = 'chi2', chi_square(ours[name], theirs[name]), categorical_psi(ours[name], theirs[name])
         else: continue
         if value is not None: out.append(p_value_check(table, name, test, *value, thresholds['p_value']))
         if index is not None: out.append(psi_check(table, name, index, thresholds['psi']))

@@ -29,10 +29,13 @@ def dask_client(setting,       # from `dask_setting`: 'local' or a scheduler's a
     "A dask.distributed Client: a LocalCluster of worker processes for 'local' (closed after), else the scheduler's."
     from dask.distributed import Client, LocalCluster
     if setting == 'local':
-        with LocalCluster(n_workers=LOCAL_WORKERS, threads_per_worker=1, processes=True, host='127.0.0.1', dashboard_address=None) as cluster, Client(cluster) as client: yield client
+        with LocalCluster(n_workers=LOCAL_WORKERS, threads_per_worker=1, processes=True, host='127.0.0.1',
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client
         return
     try: client = Client(setting if '://' in setting else f'tcp://{setting}', timeout=timeout)
-    except OSError as e: raise ConfigError(f"--dask: no Dask scheduler answers at {setting} ({first_line(e)})") from None
+    except OSError as e:
+        raise ConfigError(f"--dask: no Dask scheduler answers at {setting} ({first_line(e)})") from None
     with client: yield client
 
 # %% ../nbs/00b_engine.ipynb #2bdee5e7

@@ -26,14 +26,23 @@ def holdout_metrics(y,                     # the test rows' truth
                     threshold=0.5,         # the decision threshold (F1)
                    ):
     "Test metrics of the model (`test_*`) and the baseline (`baseline_test_*`)."
-    return ({f'test_{k}': v for k, v in score(y, prediction, task, threshold).items()} |
-            {f'baseline_test_{k}': v for k, v in score(y, baseline, task, threshold).items()} |
-            {'test_rows': len(y), 'test_target_mean': float(np.mean(y))} | ({'test_target_rate': float(np.mean(y))} if task == 'classification' else {}))
+    return ({f'test_{k}': v
+             for k, v in score(y, prediction, task, threshold).items()} |
+            {f'baseline_test_{k}': v
+             for k, v in score(y, baseline, task, threshold).items()} |
+            {'test_rows': len(y), 'test_target_mean': float(np.mean(y))} |
+            ({'test_target_rate': float(np.mean(y))} if task == 'classification' else {}))
 
 # %% ../nbs/05_evaluate.ipynb #6f572ea5
 def metrics_table(metrics): # from `holdout_metrics`
     "The model's and the baseline's test metrics side by side."
-    def part(prefix): return {k.removeprefix(prefix): v for k, v in metrics.items() if k.startswith(prefix) and k.removeprefix(prefix) in (*METRICS['classification'], *METRICS['regression'])}
+
+    def part(prefix):
+        return {
+            k.removeprefix(prefix): v
+            for k, v in metrics.items()
+            if k.startswith(prefix) and k.removeprefix(prefix) in (*METRICS['classification'], *METRICS['regression'])
+        }
     return pd.DataFrame({'model': part('test_'), 'baseline': part('baseline_test_')})
 
 # %% ../nbs/05_evaluate.ipynb #74087812
@@ -56,9 +65,15 @@ def metric_intervals(y,                # the test rows' truth
                     ):
     "Each test metric's percentile bootstrap interval: `test_metric: [low, high]`."
     rng, y, prediction = np.random.default_rng(seed), np.asarray(y), np.asarray(prediction)
-    draws = pd.DataFrame([score(y[i], prediction[i], task, threshold) for i in (rng.integers(0, len(y), len(y)) for _ in range(resamples))])
+    draws = pd.DataFrame([
+        score(y[i], prediction[i], task, threshold) for i in (rng.integers(0, len(y), len(y)) for _ in range(resamples))
+    ])
     tail = (1 - confidence) / 2 * 100
-    return {f'test_{k}': [float(np.nanpercentile(v, tail)), float(np.nanpercentile(v, 100 - tail))] for k, v in draws.items()}
+    return {
+        f'test_{k}': [float(np.nanpercentile(v, tail)),
+                      float(np.nanpercentile(v, 100 - tail))]
+        for k, v in draws.items()
+    }
 
 # %% ../nbs/05_evaluate.ipynb #57e54f29
 IMPORTANCE_SCORING = {'classification': 'roc_auc', 'regression': 'neg_root_mean_squared_error'}
@@ -75,9 +90,10 @@ def permutation_table(model,     # a fitted pipeline taking the feature rows
     "How much the primary metric drops when each feature is shuffled (mean and spread over `repeats`), largest first."
     from sklearn.inspection import permutation_importance
     columns = [*spec['numeric'], *spec['categorical']]
-    found = permutation_importance(model, rows[columns], y, scoring=IMPORTANCE_SCORING[task], n_repeats=repeats, random_state=seed,
-                                   max_samples=min(len(rows), sample))
-    return pd.DataFrame({'feature': columns, 'importance': found.importances_mean, 'std': found.importances_std}).sort_values('importance', ascending=False, ignore_index=True)
+    found = permutation_importance(model, rows[columns], y, scoring=IMPORTANCE_SCORING[task], n_repeats=repeats,
+                                   random_state=seed, max_samples=min(len(rows), sample))
+    return pd.DataFrame({'feature': columns, 'importance': found.importances_mean,
+                         'std': found.importances_std}).sort_values('importance', ascending=False, ignore_index=True)
 
 # %% ../nbs/05_evaluate.ipynb #712d14ae
 def slice_values(frame,       # feature rows
@@ -87,8 +103,10 @@ def slice_values(frame,       # feature rows
                 ):
     "The value of slice `name` for each row."
     if name in frame: return frame[name]
-    times = frame[timestamp].dt.tz_convert(timezone) if timezone and frame[timestamp].dt.tz is not None else frame[timestamp]
-    if not hasattr(times.dt, name): raise ConfigError(f"slices: {name!r} is neither a column nor a part of the timestamp")
+    times = frame[timestamp].dt.tz_convert(
+        timezone) if timezone and frame[timestamp].dt.tz is not None else frame[timestamp]
+    if not hasattr(times.dt, name):
+        raise ConfigError(f"slices: {name!r} is neither a column nor a part of the timestamp")
     return getattr(times.dt, name)
 
 # %% ../nbs/05_evaluate.ipynb #0ac61277
@@ -104,10 +122,14 @@ def slice_metrics(frame,         # the test rows
     "One row per slice value: its rows and metrics."
     out = []
     for name in slices:
-        for value, index in pd.Series(range(len(frame))).groupby(slice_values(frame, name, timestamp, timezone).values).groups.items():
+        for value, index in pd.Series(range(len(frame))).groupby(slice_values(frame, name, timestamp,
+                                                                              timezone).values).groups.items():
             yi, pi = np.asarray(y)[index], np.asarray(prediction)[index]
-            scored = task == 'regression' or len(set(yi)) == 2                  # one class only: no AUC, metrics left empty
-            out.append({'slice': name, 'value': str(value), 'rows': len(index), **(score(yi, pi, task, threshold) if scored else {})})
+            scored = task == 'regression' or len(set(yi)) == 2  # one class only: no AUC, metrics left empty
+            out.append({
+                'slice': name, 'value': str(value), 'rows': len(index),
+                **(score(yi, pi, task, threshold) if scored else {})
+            })
     return pd.DataFrame(out, columns=['slice', 'value', 'rows', *METRICS[task]])
 
 # %% ../nbs/05_evaluate.ipynb #d481df54
@@ -122,15 +144,25 @@ def gate_failures(metrics,                 # the test metrics
                   floors=None,             # more bounds: test metric: floor (a ceiling for errors)
                  ):
     "One line per failed gate on the overall metrics."
-    floors = {**({'test_roc_auc': min_test_roc_auc} if task == 'classification' and min_test_roc_auc else {}), **(floors or {})}
+    floors = {
+        **({'test_roc_auc': min_test_roc_auc} if task == 'classification' and min_test_roc_auc else {}),
+        **(floors or {})
+    }
     failures = []
     for metric, bound in floors.items():
-        if metric not in metrics: raise ConfigError(f"floors: no test metric {metric!r} (metrics: {', '.join(k for k in metrics if k.startswith('test_'))})")
+        if metric not in metrics:
+            raise ConfigError(
+                f"floors: no test metric {metric!r} (metrics: {', '.join(k for k in metrics if k.startswith('test_'))})"
+            )
         if better(metric, bound, metrics[metric]):
-            failures.append(f"{metric} {metrics[metric]:.4f} is {'above the ceiling' if metric.removeprefix('test_') in LOWER_IS_BETTER else 'below the floor'} {bound}")
+            failures.append(
+                f"{metric} {metrics[metric]:.4f} is "
+                f"{'above the ceiling' if metric.removeprefix('test_') in LOWER_IS_BETTER else 'below the floor'} "
+                f"{bound}")
     primary = f'test_{PRIMARY[task]}'
     if must_beat_baseline and not better(primary, metrics[primary], metrics[f'baseline_{primary}']):
-        failures.append(f"{primary} {metrics[primary]:.4f} does not beat the baseline's {metrics[f'baseline_{primary}']:.4f}")
+        failures.append(
+            f"{primary} {metrics[primary]:.4f} does not beat the baseline's {metrics[f'baseline_{primary}']:.4f}")
     return failures
 
 # %% ../nbs/05_evaluate.ipynb #a9d60d87
@@ -144,8 +176,10 @@ def slice_failures(table,    # slice metrics, from `slice_metrics`
     limit = whole * (1 + margin) if metric in LOWER_IS_BETTER else whole * (1 - margin)
     if table.empty: return []
     bad = table[(table.rows >= min_rows) & table[metric].map(lambda v: better(metric, limit, v))]
-    return [f"slice {r.slice}={r.value} ({r.rows} rows): {metric} {r[metric]:.4f} is worse than {limit:.4f} (the whole's {whole:.4f} with margin {margin})"
-            for _, r in bad.iterrows()]
+    return [
+        f"slice {r.slice}={r.value} ({r.rows} rows): {metric} {r[metric]:.4f} is worse "
+        f"than {limit:.4f} (the whole's {whole:.4f} with margin {margin})" for _, r in bad.iterrows()
+    ]
 
 # %% ../nbs/05_evaluate.ipynb #01455a9b
 def weighted_auc(groups,  # each row's rank group by score (tied rows share one)
@@ -179,7 +213,10 @@ def bootstrap_gain(y,                     # the truth
     gains = np.array([gain(np.bincount(rng.integers(0, n, n), minlength=n).astype(float)) for _ in range(resamples)])
     defined = gains[~np.isnan(gains)]              # a resample with one class has no ROC AUC: left out, and counted
     low, high = np.quantile(defined, [(1 - confidence) / 2, (1 + confidence) / 2]) if len(defined) else (np.nan, np.nan)
-    return {'gain': gain(np.ones(n)), 'low': float(low), 'high': float(high), 'resamples': int(len(defined)), 'confidence': confidence}
+    return {
+        'gain': gain(np.ones(n)), 'low': float(low), 'high': float(high), 'resamples': int(len(defined)),
+        'confidence': confidence
+    }
 
 # %% ../nbs/05_evaluate.ipynb #05e39952
 def mcnemar(y,             # 0/1 labels
@@ -192,7 +229,10 @@ def mcnemar(y,             # 0/1 labels
     right_new, right_old = ((np.asarray(p) >= threshold) == y for p in (new, old))
     b, c = int(np.sum(right_new & ~right_old)), int(np.sum(~right_new & right_old))
     if b + c == 0: return {'b': 0, 'c': 0, 'statistic': 0.0, 'p_value': 1.0, 'exact': True}
-    if b + c < 25: return {'b': b, 'c': c, 'statistic': float(min(b, c)), 'p_value': stats.binomtest(b, b + c).pvalue, 'exact': True}
+    if b + c < 25:
+        return {
+            'b': b, 'c': c, 'statistic': float(min(b, c)), 'p_value': stats.binomtest(b, b + c).pvalue, 'exact': True
+        }
     statistic = (abs(b - c) - 1) ** 2 / (b + c)
     return {'b': b, 'c': c, 'statistic': statistic, 'p_value': float(stats.chi2.sf(statistic, 1)), 'exact': False}
 
@@ -203,7 +243,8 @@ def recommend(comparison,     # the bootstrap result; None without a champion
     "Whether to promote the challenger, and why."
     if comparison is None: return True, 'no champion yet'
     if 'error' in comparison: return False, f"the champion could not be compared: {comparison['error']}"
-    interval = f"gain {comparison['gain']:+.4f}, {comparison['confidence']:.0%} interval [{comparison['low']:+.4f}, {comparison['high']:+.4f}]"
+    interval = (f"gain {comparison['gain']:+.4f}, {comparison['confidence']:.0%} "
+                f"interval [{comparison['low']:+.4f}, {comparison['high']:+.4f}]")
     if comparison['low'] > min_effect: return True, f"{interval} lies above {min_effect}"
     return False, f"{interval} does not lie above {min_effect}"
 
@@ -218,7 +259,8 @@ def champion_predictions(workspace, # the workspace, whose registry holds the ch
     version = alias_version(workspace, name, 'champion')
     if version is None: return None, None
     entry = get_model_version(workspace, name, version)
-    if entry['lineage'].get('params', {}).get('task', 'classification') != task: return entry, f"it is a {entry['lineage']['params']['task']} model"
+    if entry['lineage'].get('params', {}).get('task', 'classification') != task:
+        return entry, f"it is a {entry['lineage']['params']['task']} model"
     try: return entry, predict(load_registered(workspace, name, version), test, task)
     except (KeyError, ValueError) as e: return entry, f"{type(e).__name__}: {first_line(e)}"
 
@@ -240,7 +282,10 @@ def champion_decision(workspace,             # the workspace, whose registry hol
     if champion is None: comparison = None
     elif isinstance(against, str): comparison = {'champion_version': champion['version'], 'error': against}
     else:
-        comparison = {'champion_version': champion['version'], **bootstrap_gain(y, prediction, against, task, resamples, confidence, seed)}
+        comparison = {
+            'champion_version': champion['version'],
+            **bootstrap_gain(y, prediction, against, task, resamples, confidence, seed)
+        }
         if task == 'classification': comparison['mcnemar'] = mcnemar(y, prediction, against, threshold)
     recommended, reason = recommend(comparison, min_effect)
     return {'recommended': recommended, 'reason': reason, 'comparison': comparison, 'min_effect': min_effect}
@@ -249,7 +294,9 @@ def champion_decision(workspace,             # the workspace, whose registry hol
 def decision_metrics(decision): # from `champion_decision`
     "The decision as run metrics: the champion's version, the gain and its interval, McNemar's p-value, the advice."
     comparison = decision['comparison'] or {}
-    versus = {} if 'gain' not in comparison else {'champion_version': comparison['champion_version'], 'champion_gain': comparison['gain'],
-                                                  'champion_gain_low': comparison['low'], 'champion_gain_high': comparison['high']}
+    versus = {} if 'gain' not in comparison else {
+        'champion_version': comparison['champion_version'], 'champion_gain': comparison['gain'],
+        'champion_gain_low': comparison['low'], 'champion_gain_high': comparison['high']
+    }
     if 'mcnemar' in comparison: versus['champion_mcnemar_p_value'] = comparison['mcnemar']['p_value']
     return {**versus, 'promotion_recommended': decision['recommended']}

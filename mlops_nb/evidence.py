@@ -22,8 +22,12 @@ def workflow_steps(project): # the project's folder
     if not path.is_file(): return {'commands': [], 'triggers': []}
     workflow = yaml.safe_load(path.read_text()) or {}
     triggers = workflow.get('on', workflow.get(True)) or {}
-    return {'commands': [s['run'].strip() for job in (workflow.get('jobs') or {}).values() for s in job.get('steps', []) if str(s.get('run', '')).strip().startswith('mlops-nb ')],
-            'triggers': [triggers] if isinstance(triggers, str) else list(triggers)}
+    return {
+        'commands': [
+            s['run'].strip() for job in (workflow.get('jobs') or {}).values()
+            for s in job.get('steps', []) if str(s.get('run', '')).strip().startswith('mlops-nb ')
+        ], 'triggers': [triggers] if isinstance(triggers, str) else list(triggers)
+    }
 
 # %% ../nbs/10ab_evidence.ipynb #03dd6919
 def ci_checks(steps): # from `workflow_steps`
@@ -33,8 +37,15 @@ def ci_checks(steps): # from `workflow_steps`
         if command.startswith('mlops-nb run'):
             named = re.search(r'--stages[ =](\S+)', command)
             stages |= set(named[1].split(',')) if named else set(STAGES)
-    done = {'smoke': any(c.startswith('mlops-nb smoke') for c in steps['commands']), 'canary': any('canary' in c for c in steps['commands'] if 'deploy' in c)}
-    return {**{s: s in stages for s in STAGES}, **done, 'schedule': 'schedule' in steps['triggers'], 'review': 'pull_request' in steps['triggers']}
+    done = {
+        'smoke': any(c.startswith('mlops-nb smoke') for c in steps['commands']),
+        'canary': any('canary' in c for c in steps['commands'] if 'deploy' in c)
+    }
+    return {
+        **{s: s in stages
+           for s in STAGES}, **done, 'schedule': 'schedule' in steps['triggers'], 'review': 'pull_request'
+        in steps['triggers']
+    }
 
 # %% ../nbs/10ab_evidence.ipynb #f7535c2d
 def latest_evaluated(workspace): # the workspace
@@ -49,7 +60,11 @@ def alert_names(folder): # the reports folder
     "The names of the Prometheus alert rules in `prometheus/alerts.yml`."
     path = Path(folder)/'prometheus'/'alerts.yml'
     if not path.is_file(): return set()
-    return {rule['alert'] for group in (yaml.safe_load(path.read_text()) or {}).get('groups', []) for rule in group.get('rules', []) if 'alert' in rule}
+    return {
+        rule['alert']
+        for group in (yaml.safe_load(path.read_text()) or {}).get('groups', [])
+        for rule in group.get('rules', []) if 'alert' in rule
+    }
 
 # %% ../nbs/10ab_evidence.ipynb #d7ec57ce
 def git_tracked(project): # the project's folder
@@ -62,10 +77,25 @@ def reproduced(workspace): # the workspace
     "Train stages run more than once on the same inputs (stage key): inputs that gave one model sha256, and not."
     models = {}
     for run in list_runs(workspace):
-        train = next((s for s in read_record(run)['stages'] if s['name'] == 'train' and s['status'] == 'succeeded' and not s.get('cached_from') and not s.get('reused_from') and s.get('key')), None)
-        if train and 'model' in train['outputs']: models.setdefault(train['key'], []).append(train['outputs']['model']['sha256'])
+        train = next(
+            (
+                s
+                for s in read_record(run)['stages']
+                if s['name'] == 'train'
+                and s['status'] == 'succeeded'
+                and not s.get('cached_from')
+                and not s.get('reused_from')
+                and s.get('key')
+            ),
+            None,
+        )
+        if train and 'model' in train['outputs']:
+            models.setdefault(train['key'], []).append(train['outputs']['model']['sha256'])
     repeated = [shas for shas in models.values() if len(shas) > 1]
-    return {'same': sum(len(set(s)) == 1 for s in repeated), 'differ': sum(len(set(s)) > 1 for s in repeated), 'trained': len(models)}
+    return {
+        'same': sum(len(set(s)) == 1 for s in repeated), 'differ': sum(len(set(s)) > 1 for s in repeated),
+        'trained': len(models)
+    }
 
 # %% ../nbs/10ab_evidence.ipynb #53f3fc6e
 def ci_runs(workspace): # the workspace
@@ -105,7 +135,8 @@ def tests_run(path, # an executed stage notebook, from `executed_notebook`; None
 def registry_events(workspace): # the workspace
     "Every event of the registry's history, oldest first; empty without a registry."
     registry = Path(workspace)/'registry.db'
-    if not registry.is_file(): return pd.DataFrame(columns=['id', 'name', 'version', 'kind', 'value', 'previous', 'reason'])
+    if not registry.is_file():
+        return pd.DataFrame(columns=['id', 'name', 'version', 'kind', 'value', 'previous', 'reason'])
     import sqlite3
     with sqlite3.connect(registry) as conn: return pd.read_sql('select * from events order by id', conn)
 
@@ -115,7 +146,8 @@ def rollbacks(events): # from `registry_events`
     champion = events[(events.kind == 'alias') & (events.value == 'champion')]
     restored = 0
     for row in champion[champion.reason.str.startswith('rollback from version ', na=False)].itertuples():
-        before = champion[(champion.id < row.id) & (champion.name == row.name) & (champion.version == int(row.previous))]
+        before = champion[(champion.id < row.id) & (champion.name == row.name) &
+                          (champion.version == int(row.previous))]
         restored += len(before) > 0 and str(before.previous.iloc[-1]) == str(int(row.version))
     withdrawn = int(((events.kind == 'release') & (events.value == 'withdrawn')).sum())
     return {'restored': int(restored), 'withdrawn': withdrawn}
@@ -155,7 +187,8 @@ def served_outputs(workspace,             # the workspace
     from mlops_nb.predlog import log_rows
     names = sorted(p.name for p in (Path(workspace)/'predictions').glob('*') if p.is_dir())
     rows = [log_rows(workspace, name) for name in names]
-    answered = pd.concat([r[r.error.isna()].output for r in rows if len(r)]) if any(len(r) for r in rows) else pd.Series([])
+    answered = pd.concat([r[r.error.isna()].output for r in rows if len(r)]) if any(len(r)
+                                                                                    for r in rows) else pd.Series([])
     values = answered.to_numpy(float)
     outside = int(((values < 0) | (values > 1)).sum()) if task == 'classification' else 0
     return {'checked': len(values), 'not_finite': int((~np.isfinite(values)).sum()), 'outside': outside}
@@ -176,7 +209,9 @@ def replays(workspace): # the workspace
     record = Path(workspace)/'simulation.json'
     policies = sorted(json.loads(compared.read_text())['policies']) if compared.is_file() else []
     replayed = json.loads(record.read_text()) if record.is_file() else {}
-    return {'compared': policies, 'steps': len(replayed.get('steps', [])) if replayed.get('status') == 'finished' else 0}
+    return {
+        'compared': policies, 'steps': len(replayed.get('steps', [])) if replayed.get('status') == 'finished' else 0
+    }
 
 # %% ../nbs/10ab_evidence.ipynb #1ec15339
 def readiness_facts(project,   # the project's folder
@@ -186,21 +221,30 @@ def readiness_facts(project,   # the project's folder
     project, workspace = Path(project), Path(workspace)
     run = latest_evaluated(workspace)
     record = read_record(run) if run else None
-    config, windows, events = record['config'] if record else {}, monitored_windows(workspace), registry_events(workspace)
+    config, windows, events = (
+        record['config'] if record else {},
+        monitored_windows(workspace),
+        registry_events(workspace),
+    )
     compared = [w['skew'] for w in windows if (w.get('skew') or {}).get('rows')]
     reports = project/'reports' if (project/'reports').is_dir() else shipped('reports')
     spec = json.loads((run/'feature_spec.json').read_text()) if run else {}
-    return {'run': run, 'record': record, 'config': config, 'project': project, 'workspace': workspace,
-            'ci': ci_checks(workflow_steps(project)), 'ci_runs': ci_runs(workspace), 'smoke': smoke_result(workspace),
-            'tests': {STAGES[s]: tests_run(executed_notebook(run, s)) for s in STAGES}, 'git': git_tracked(project),
-            'notebooks': sum(executed_notebook(run, s) is not None for s in STAGES),
-            'docker': (project/'Dockerfile').is_file(), 'reproduced': reproduced(workspace), 'slices': slice_gates(run),
-            'views': len(spec.get('store', {}).get('views', [])), 'tracking': len(list((workspace/'wandb').glob('*run-*'))),
-            'events': events, 'rollbacks': rollbacks(events), 'replays': replays(workspace), 'alerts': alert_names(reports),
-            'windows': len(windows), 'drift_windows': sum(w.get('drift') is not None for w in windows),
-            'correlation': metric_correlation(windows), 'outputs': served_outputs(workspace, config.get('task', 'classification')),
-            'skew': {'windows': len(compared), 'rows': sum(s['rows'] for s in compared),
-                     'skewed': sum(bool(s['skewed']) for s in compared)}}
+    return {
+        'run': run, 'record': record, 'config': config, 'project': project, 'workspace': workspace,
+        'ci': ci_checks(workflow_steps(project)), 'ci_runs': ci_runs(workspace), 'smoke': smoke_result(workspace),
+        'tests': {STAGES[s]: tests_run(executed_notebook(run, s))
+                  for s in STAGES}, 'git': git_tracked(project),
+        'notebooks': sum(executed_notebook(run, s) is not None for s in STAGES),
+        'docker': (project / 'Dockerfile').is_file(), 'reproduced': reproduced(workspace), 'slices': slice_gates(run),
+        'views': len(spec.get('store', {}).get('views', [])), 'tracking': len(list(
+            (workspace / 'wandb').glob('*run-*'))), 'events': events, 'rollbacks': rollbacks(events),
+        'replays': replays(workspace), 'alerts': alert_names(reports), 'windows': len(windows),
+        'drift_windows': sum(w.get('drift') is not None for w in windows), 'correlation': metric_correlation(windows),
+        'outputs': served_outputs(workspace, config.get('task', 'classification')), 'skew': {
+            'windows': len(compared), 'rows': sum(s['rows'] for s in compared),
+            'skewed': sum(bool(s['skewed']) for s in compared)
+        }
+    }
 
 # %% ../nbs/10ab_evidence.ipynb #94d0fa22
 def grade(automated,       # the evidence shows it automated
@@ -217,7 +261,8 @@ def stage_ran(facts, # from `readiness_facts`
               name,  # a stage
              ):
     "Whether the latest evaluated run has the stage, succeeded (executed or reused)."
-    return bool(facts['record']) and any(s['name'] == name and s['status'] == 'succeeded' for s in facts['record']['stages'])
+    return bool(facts['record']) and any(s['name'] == name and s['status'] == 'succeeded'
+                                         for s in facts['record']['stages'])
 
 # %% ../nbs/10ab_evidence.ipynb #56e53b58
 def run_id(facts): # from `readiness_facts`
@@ -252,4 +297,5 @@ def ci_line(facts, # from `readiness_facts`
             stage, # a stage
            ):
     "The CI's part in a stage, in words."
-    return f"the workflow runs {stage}: {bool(facts['ci'].get(stage))}; runs the CI made that completed it: {facts['ci_runs'].get(stage, 0)}"
+    return (f"the workflow runs {stage}: {bool(facts['ci'].get(stage))}; runs the CI "
+            f"made that completed it: {facts['ci_runs'].get(stage, 0)}")

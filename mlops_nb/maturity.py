@@ -82,16 +82,23 @@ def fully_monitored(f): # from `readiness_facts`
     return f['windows'] > 0 and len(f['alerts']) >= 5
 
 # %% ../nbs/10bb_maturity.ipynb #d13a3792
-GOOGLE = {1: [('automated pipeline', whole_pipeline_ran), ('data validation in the pipeline', lambda f: stage_ran(f, 'validate')),
-              ('model validation in the pipeline', lambda f: stage_ran(f, 'evaluate')), ('metadata and registry', registry_kept),
-              ('continuous training trigger', training_triggered)],
-          2: [('CI tests the pipeline on every change', ci_tests_pipeline), ('staging test before release', staged_in_ci),
-              ('CD releases the model', ci_releases)]}
-FOUR = {1: [('version control', version_controlled), ('CI workflow', ci_ran), ('container', container_defined)],
-        2: [('automated training pipeline', whole_pipeline_ran), ('experiment tracking', experiments_tracked),
-            ('model registry with lineage', registry_kept)],
-        3: [('automated retraining on drift', retrained_on_drift), ('feature store', features_served),
-            ('A/B infrastructure (canary or shadow releases)', candidates_released), ('full monitoring (windows and alert rules)', fully_monitored)]}
+GOOGLE = {
+    1: [('automated pipeline', whole_pipeline_ran),
+        ('data validation in the pipeline', lambda f: stage_ran(f, 'validate')),
+        ('model validation in the pipeline', lambda f: stage_ran(f, 'evaluate')),
+        ('metadata and registry', registry_kept), ('continuous training trigger', training_triggered)],
+    2: [('CI tests the pipeline on every change', ci_tests_pipeline), ('staging test before release', staged_in_ci),
+        ('CD releases the model', ci_releases)]
+}
+FOUR = {
+    1: [('version control', version_controlled), ('CI workflow', ci_ran),
+        ('container', container_defined)], 2: [('automated training pipeline', whole_pipeline_ran),
+                                               ('experiment tracking', experiments_tracked),
+                                               ('model registry with lineage', registry_kept)],
+    3: [('automated retraining on drift', retrained_on_drift), ('feature store', features_served),
+        ('A/B infrastructure (canary or shadow releases)', candidates_released),
+        ('full monitoring (windows and alert rules)', fully_monitored)]
+}
 
 def maturity(levels, # level: [(criterion, rule)]
              facts,  # from `readiness_facts`
@@ -102,4 +109,7 @@ def maturity(levels, # level: [(criterion, rule)]
     for level in sorted(met):
         if not all(ok for _, ok in met[level]): break
         reached = level
-    return {'level': reached, 'criteria': [{'level': level, 'criterion': name, 'met': ok} for level, rows in met.items() for name, ok in rows]}
+    return {
+        'level': reached,
+        'criteria': [{'level': level, 'criterion': name, 'met': ok} for level, rows in met.items() for name, ok in rows]
+    }

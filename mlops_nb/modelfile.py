@@ -31,7 +31,9 @@ def canonical_skops(data): # bytes from skops.io.dumps
     schema = _renumber(json.loads(source.read('schema.json')), ids)
     out = io.BytesIO()
     with zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED) as target:
-        def put(name, payload): target.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), payload, zipfile.ZIP_DEFLATED)
+
+        def put(name, payload):
+            target.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), payload, zipfile.ZIP_DEFLATED)
         put('schema.json', json.dumps(schema, indent=2))
         members = {(f"{ids[n]}.npy" if n in ids else n): n for n in source.namelist() if n != 'schema.json'}
         for name in sorted(members): put(name, source.read(members[name]))
@@ -47,32 +49,63 @@ def save_model(model, # a fitted estimator
     return Path(path)
 
 # %% ../nbs/00c_modelfile.ipynb #b027bc39
-MODEL_TYPES = {   # loader: the types it may build; a node with any other loader or type is refused
-    'ObjectNode': ('sklearn.pipeline.Pipeline', 'sklearn.compose._column_transformer.ColumnTransformer',
-                   'sklearn.preprocessing._encoders.OneHotEncoder', 'sklearn.preprocessing._encoders.OrdinalEncoder',
-                   'sklearn.preprocessing._data.StandardScaler', 'sklearn.impute._base.SimpleImputer',
-                   'sklearn.preprocessing._function_transformer.FunctionTransformer', 'sklearn.preprocessing._label.LabelEncoder',
-                   'sklearn.linear_model._logistic.LogisticRegression', 'sklearn.linear_model._ridge.Ridge',
-                   'sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier',
-                   'sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor',
-                   'sklearn.ensemble._hist_gradient_boosting.binning._BinMapper',
-                   'sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor',
-                   'sklearn.ensemble._forest.RandomForestClassifier', 'sklearn.ensemble._forest.RandomForestRegressor',
-                   'sklearn.tree._classes.DecisionTreeClassifier', 'sklearn.tree._classes.DecisionTreeRegressor',
-                   'sklearn._loss.loss.HalfBinomialLoss', 'sklearn._loss.loss.HalfSquaredError', 'sklearn._loss.link.Interval',
-                   'sklearn._loss.link.LogitLink', 'sklearn._loss.link.IdentityLink'),
+MODEL_TYPES = {  # loader: the types it may build; a node with any other loader or type is refused
+    'ObjectNode': (
+        'sklearn.pipeline.Pipeline',
+        'sklearn.compose._column_transformer.ColumnTransformer',
+        'sklearn.preprocessing._encoders.OneHotEncoder',
+        'sklearn.preprocessing._encoders.OrdinalEncoder',
+        'sklearn.preprocessing._data.StandardScaler',
+        'sklearn.impute._base.SimpleImputer',
+        'sklearn.preprocessing._function_transformer.FunctionTransformer',
+        'sklearn.preprocessing._label.LabelEncoder',
+        'sklearn.linear_model._logistic.LogisticRegression',
+        'sklearn.linear_model._ridge.Ridge',
+        'sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier',
+        'sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor',
+        'sklearn.ensemble._hist_gradient_boosting.binning._BinMapper',
+        'sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor',
+        'sklearn.ensemble._forest.RandomForestClassifier',
+        'sklearn.ensemble._forest.RandomForestRegressor',
+        'sklearn.tree._classes.DecisionTreeClassifier',
+        'sklearn.tree._classes.DecisionTreeRegressor',
+        'sklearn._loss.loss.HalfBinomialLoss',
+        'sklearn._loss.loss.HalfSquaredError',
+        'sklearn._loss.link.Interval',
+        'sklearn._loss.link.LogitLink',
+        'sklearn._loss.link.IdentityLink',
+    ),
     'TreeNode': ('sklearn.tree._tree.Tree',),
     'LossNode': ('sklearn._loss._loss.CyHalfBinomialLoss', 'sklearn._loss._loss.CyHalfSquaredError'),
-    'FunctionNode': ('sklearn.utils.validation.check_array',),   # what a `passthrough` column transformer calls
-    'PartialNode': ('functools.partial',),                       # around check_array
-    'NdArrayNode': ('numpy.ndarray', 'numpy.float64', 'numpy.float32', 'numpy.int64', 'numpy.int32', 'numpy.uint64',
-                    'numpy.uint8', 'numpy.bool_'),
+    'FunctionNode': ('sklearn.utils.validation.check_array',),  # what a `passthrough` column transformer calls
+    'PartialNode': ('functools.partial',),  # around check_array
+    'NdArrayNode': (
+        'numpy.ndarray',
+        'numpy.float64',
+        'numpy.float32',
+        'numpy.int64',
+        'numpy.int32',
+        'numpy.uint64',
+        'numpy.uint8',
+        'numpy.bool_',
+    ),
     'DTypeNode': ('numpy.dtype',),
-    'TypeNode': ('builtins.str', 'builtins.int', 'builtins.float', 'builtins.bool', 'builtins.object',
-                 'numpy.float64', 'numpy.float32', 'numpy.int64', 'numpy.int32'),
+    'TypeNode': (
+        'builtins.str',
+        'builtins.int',
+        'builtins.float',
+        'builtins.bool',
+        'builtins.object',
+        'numpy.float64',
+        'numpy.float32',
+        'numpy.int64',
+        'numpy.int32',
+    ),
     'RandomGeneratorNode': ('numpy.random._generator.Generator',),
     'JsonNode': ('builtins.str', 'builtins.int', 'builtins.float', 'builtins.bool', 'builtins.NoneType'),
-    'DictNode': ('builtins.dict',), 'ListNode': ('builtins.list',), 'TupleNode': ('builtins.tuple',),
+    'DictNode': ('builtins.dict',),
+    'ListNode': ('builtins.list',),
+    'TupleNode': ('builtins.tuple',),
     'SliceNode': ('builtins.slice',),
 }
 
@@ -95,13 +128,15 @@ def model_types(data,              # a skops archive's bytes
                ):
     "The sorted types the archive holds; `ModelFileError` names the first node outside `MODEL_TYPES`."
     try: schema = json.loads(zipfile.ZipFile(io.BytesIO(data)).read('schema.json'))
-    except (zipfile.BadZipFile, KeyError, ValueError) as e: raise ModelFileError(f"{where}: not a skops archive ({e})") from None
+    except (zipfile.BadZipFile, KeyError, ValueError) as e:
+        raise ModelFileError(f"{where}: not a skops archive ({e})") from None
     held = set()
     for loader, name in schema_nodes(schema):
         if loader not in MODEL_TYPES: raise ModelFileError(f"{where}: refusing to load: it holds a {loader} ({name}), "
                                                            "which no model of this package needs")
-        if name not in MODEL_TYPES[loader]: raise ModelFileError(f"{where}: refusing to load: it holds {name} ({loader}), "
-                                                                 "which is not among the types a model may hold")
+        if name not in MODEL_TYPES[loader]:
+            raise ModelFileError(f"{where}: refusing to load: it holds {name} ({loader}), "
+                                 "which is not among the types a model may hold")
         held.add(name)
     return sorted(held)
 
@@ -118,7 +153,8 @@ def signing_key():
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f'.{path.name}.{os.getpid()}')
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 'w') as f: f.write(secrets.token_hex(32))
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 'w') as f:
+            f.write(secrets.token_hex(32))
         try: os.link(tmp, path)
         except FileExistsError: pass
         finally: tmp.unlink()
@@ -141,7 +177,8 @@ def load_model(path,         # a .skops file
     import skops.io as sio
     data = Path(path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    if sha256 and digest != sha256: raise ModelFileError(f"{path}: sha256 is not the expected {sha256}; refusing to load")
+    if sha256 and digest != sha256:
+        raise ModelFileError(f"{path}: sha256 is not the expected {sha256}; refusing to load")
     if types is not None and not signed:
         raise ModelFileError(f"{path}: its registry entry has no signature; register the file again to sign it")
     if types is not None and not hmac.compare_digest(signed, signature(digest, types)):
@@ -149,5 +186,6 @@ def load_model(path,         # a .skops file
                              f"or another key signed it: {key_file()}); refusing to load")
     held = model_types(data, path)
     if types is not None and set(held) - set(types):
-        raise ModelFileError(f"{path}: refusing to load: it holds {sorted(set(held) - set(types))}, which its entry does not")
+        raise ModelFileError(
+            f"{path}: refusing to load: it holds {sorted(set(held) - set(types))}, which its entry does not")
     return sio.loads(data, trusted=sio.get_untrusted_types(data=data))

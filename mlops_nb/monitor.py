@@ -9,17 +9,27 @@ __all__ = ['ORIGIN', 'LOG_COLUMNS', 'RULES', 'window_length', 'window_starts', '
            'monitor_config']
 
 # %% ../nbs/08_monitor.ipynb #0d7d452b
-import json, re
+import json
 import pyarrow.parquet as pq
 from functools import reduce
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
 from .features import read_spec
-from .drift import chi_square, column_effects, kll, ks_test, profile_frame, psi, read_profile, save_profile, sketch, wasserstein, numeric_psi, scale_of
+from mlops_nb.drift import (
+    chi_square,
+    column_effects,
+    ks_test,
+    profile_frame,
+    read_profile,
+    save_profile,
+    sketch,
+    wasserstein,
+    numeric_psi,
+)
 from .thresholds import EFFECTS, calibrate, size_key
 from .performance import compare_versions, estimated_metrics, labelled_metrics
-from .predlog import feedback_truth, hourly_files, log_rows, read_frames
+from .predlog import feedback_truth, hourly_files, log_rows
 from .registry import get_model_version, load_registered
 from .release import default_model
 from .train import predict
@@ -27,7 +37,7 @@ from .skew import SKEW, skew_alerts, window_freshness, window_skew
 from .decisions import decision_cost, importance_of, incidents, judge, window_limits
 
 # %% ../nbs/08_monitor.ipynb #a7aeb214
-ORIGIN = pd.Timestamp('2000-01-03', tz='UTC')       # a Monday at midnight: days start at midnight UTC and weeks on Mondays
+ORIGIN = pd.Timestamp('2000-01-03', tz='UTC')  # a Monday at midnight: days start at midnight UTC and weeks on Mondays
 
 def window_length(text): # such as 1h, 6h, 1d or 1w
     "The length of a window given as a number and a unit (h, d or w)."
@@ -54,10 +64,16 @@ class Reference:
                  draws=200,  # windows drawn from the reference to calibrate a threshold
                 ):
         self.entry = get_model_version(workspace, name, version)
-        self.run, self.folder = Path(workspace)/'runs'/self.entry['run_id'], Path(workspace)/'monitoring'/name/f'v{version}'
-        if not (self.run/'features.parquet').exists(): raise ValueError(f"{name} version {version}: its run {self.entry['run_id']} and its training rows are gone")
+        self.run, self.folder = Path(workspace) / 'runs' / self.entry['run_id'], Path(
+            workspace) / 'monitoring' / name / f'v{version}'
+        if not (self.run / 'features.parquet').exists():
+            raise ValueError(f"{name} version {version}: its run {self.entry['run_id']} and its training rows are gone")
         self.spec = read_spec(self.run)
-        self.kinds = {**{c: 'number' for c in self.spec['numeric']}, **{c: 'category' for c in self.spec['categorical']}}
+        self.kinds = {
+            **{c: 'number'
+               for c in self.spec['numeric']}, **{c: 'category'
+                                                  for c in self.spec['categorical']}
+        }
         self.alpha, self.draws, self.metrics = alpha, draws, self.entry['metrics']
         self.decision = read_record(self.run)['config'].get('decision_threshold', 0.5)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -77,7 +93,8 @@ class Reference:
         if self.rows is None:
             split = pd.read_parquet(self.run/'split.parquet').split.values
             rows = pd.read_parquet(self.run/'features.parquet', columns=list(self.kinds))[split == 'train']
-            self.rows = rows.astype({c: object for c, k in self.kinds.items() if k == 'category'}).reset_index(drop=True)
+            self.rows = rows.astype({c: object
+                                     for c, k in self.kinds.items() if k == 'category'}).reset_index(drop=True)
         return self.rows
 
     def test_scores(self):
@@ -87,7 +104,10 @@ class Reference:
             if not path.exists():
                 split = pd.read_parquet(self.run/'split.parquet').split.values
                 rows = pd.read_parquet(self.run/'features.parquet')[split == 'test']
-                pd.DataFrame({'score': predict(load_registered(self.run.parent.parent, self.entry['name'], self.entry['version']), rows, 'classification')}).to_parquet(path)
+                pd.DataFrame({
+                    'score': predict(load_registered(self.run.parent.parent, self.entry['name'], self.entry['version']),
+                                     rows, 'classification')
+                }).to_parquet(path)
             self.scores = pd.read_parquet(path).score.to_numpy()
         return self.scores
 
@@ -97,7 +117,8 @@ class Reference:
         if not path.exists():
             features = calibrate(self.training(), self.view, self.kinds, size_key(size), self.alpha, self.draws)
             scores = pd.DataFrame({'score': self.test_scores()})
-            score = calibrate(scores, self.cached('test_scores.bin', lambda: profile_frame(scores)), {'score': 'number'}, size_key(size), self.alpha, self.draws)
+            score = calibrate(scores, self.cached('test_scores.bin', lambda: profile_frame(scores)),
+                              {'score': 'number'}, size_key(size), self.alpha, self.draws)
             write_json(path, {**features, **{f'__{k}': v for k, v in score.items()}})
         found = json.loads(path.read_text())
         return {k: v for k, v in found.items() if not k.startswith('__')}, found.get('__score')
@@ -116,9 +137,11 @@ def feature_drift(view,       # the window's profile of the served features
         effects = column_effects(columns[name], ref[name], kind)
         test = ks_test(columns[name], ref[name]) if kind == 'number' else chi_square(columns[name], ref[name])
         threshold, effect = fixed.get(name, calibrated.get(name)), effects[EFFECTS[kind]]
-        out[name] = {'kind': kind, 'test': 'ks' if kind == 'number' else 'chi2', 'statistic': test and test[0], 'p_value': test and test[1],
-                     **effects, 'effect': EFFECTS[kind], 'threshold': threshold, 'fixed': name in fixed,
-                     'drifted': bool(effect is not None and threshold is not None and effect > threshold)}
+        out[name] = {
+            'kind': kind, 'test': 'ks' if kind == 'number' else 'chi2', 'statistic': test and test[0],
+            'p_value': test and test[1], **effects, 'effect': EFFECTS[kind], 'threshold': threshold, 'fixed': name
+            in fixed, 'drifted': bool(effect is not None and threshold is not None and effect > threshold)
+        }
     drifted = [n for n, f in out.items() if f['drifted']]
     return {'features': out, 'drifted': drifted, 'share': len(drifted) / len(out) if out else None}
 
@@ -133,9 +156,12 @@ def prediction_drift(scores,    # the window's scores (probabilities)
     if not len(scores): return None
     ours, theirs = sketch(scores), sketch(test)
     distance = wasserstein(ours, theirs, float(np.std(test, ddof=1)) or 1.0)
-    return {'wasserstein': distance, 'psi': numeric_psi(ours, theirs), 'threshold': threshold, 'drifted': bool(threshold is not None and distance > threshold),
-            'mean_score': float(scores.mean()), 'test_mean_score': float(np.mean(test)),
-            'positive_share': float(np.mean(scores >= decision)), 'test_positive_share': float(np.mean(np.asarray(test) >= decision))}
+    return {
+        'wasserstein': distance, 'psi': numeric_psi(ours, theirs), 'threshold': threshold,
+        'drifted': bool(threshold is not None and distance > threshold), 'mean_score': float(scores.mean()),
+        'test_mean_score': float(np.mean(test)), 'positive_share': float(np.mean(scores >= decision)),
+        'test_positive_share': float(np.mean(np.asarray(test) >= decision))
+    }
 
 # %% ../nbs/08_monitor.ipynb #d42e6790
 def health(frame,   # the window's log rows: route, latency_ms, error
@@ -153,17 +179,23 @@ def routes(frame): # the window's log rows: request_id, route, version, output, 
     "Each route and version's figures, and once labels come, each candidate against production: the A/B result."
     out = []
     for (route, version), rows in frame.groupby(['route', 'version'], sort=True):
-        out.append({'route': route, 'version': int(version), 'requests': int(len(rows)), 'mean_score': float(rows.output.mean()),
-                    'latency_ms': percentiles(rows.latency_ms), 'error_rate': float(rows.error.notna().mean()),
-                    'performance': labelled_metrics(rows.truth, rows.output)})
+        out.append({
+            'route': route, 'version': int(version), 'requests': int(len(rows)),
+            'mean_score': float(rows.output.mean()), 'latency_ms': percentiles(rows.latency_ms),
+            'error_rate': float(rows.error.notna().mean()), 'performance': labelled_metrics(rows.truth, rows.output)
+        })
     production = frame[(frame.route == 'production') & frame.truth.notna()]
     for entry in out:
         if entry['route'] == 'production': continue
-        rows = frame[(frame.route == entry['route']) & (frame.version == entry['version']) & frame.truth.notna() & frame.output.notna()]
+        rows = frame[(frame.route == entry['route']) & (frame.version == entry['version']) & frame.truth.notna() &
+                     frame.output.notna()]
         if entry['route'] == 'shadow':                                  # the same requests: paired
             both = production.merge(rows[['request_id', 'output']], on='request_id', suffixes=('', '_candidate'))
-            entry['against_production'] = compare_versions((both.truth, both.output), (both.truth, both.output_candidate), paired=True)
-        else: entry['against_production'] = compare_versions((production.truth, production.output), (rows.truth, rows.output), paired=False)
+            entry['against_production'] = compare_versions((both.truth, both.output),
+                                                           (both.truth, both.output_candidate), paired=True)
+        else:
+            entry['against_production'] = compare_versions((production.truth, production.output),
+                                                           (rows.truth, rows.output), paired=False)
     return out
 
 # %% ../nbs/08_monitor.ipynb #3e2f6eec
@@ -174,8 +206,13 @@ def between(times,    # UTC times
     "Which of `times` fall in [start, end)."
     times = pd.Series(pd.to_datetime(times, utc=True))
     kept = pd.Series(True, index=times.index)
-    if start: kept &= times >= pd.Timestamp(start).tz_localize('UTC') if pd.Timestamp(start).tz is None else times >= pd.Timestamp(start)
-    if end: kept &= times < pd.Timestamp(end).tz_localize('UTC') if pd.Timestamp(end).tz is None else times < pd.Timestamp(end)
+    if start:
+        kept &= times >= pd.Timestamp(start).tz_localize('UTC') if pd.Timestamp(
+            start).tz is None else times >= pd.Timestamp(start)
+    if end:
+        kept &= (
+            times < pd.Timestamp(end).tz_localize('UTC') if pd.Timestamp(end).tz is None else times < pd.Timestamp(end)
+        )
     return kept.to_numpy()
 
 # %% ../nbs/08_monitor.ipynb #04385e19
@@ -189,12 +226,14 @@ def log_traffic(workspace, # the workspace
                ):
     "Each window of the prediction log: (start, its rows with `truth`, the merge of its hours' profiles)."
     folder = Path(workspace)
-    files, profiles = hourly_files(folder/'predictions'/model, '.parquet'), hourly_files(folder/'profiles'/model, '.bin')
+    files, profiles = hourly_files(folder / 'predictions' / model,
+                                   '.parquet'), hourly_files(folder / 'profiles' / model, '.bin')
     files, profiles = files[between(files.hour, start, end)], profiles[between(profiles.hour, start, end)]
     truth = feedback_truth(folder/'feedback'/model)
     for at, group in files.groupby(window_starts(files.hour, length).values):
-        rows = pd.concat([pd.read_parquet(p, columns=[c for c in pq.read_schema(p).names if c != 'request']) for p in group.path],
-                         ignore_index=True).merge(truth, on='request_id', how='left')
+        rows = pd.concat([
+            pd.read_parquet(p, columns=[c for c in pq.read_schema(p).names if c != 'request']) for p in group.path
+        ], ignore_index=True).merge(truth, on='request_id', how='left')
         views = [read_profile(p) for p in profiles[window_starts(profiles.hour, length).values == at].path]
         yield pd.Timestamp(at), rows, reduce(lambda a, b: a.merge(b), views) if views else None
 
@@ -213,13 +252,16 @@ def file_traffic(workspace, # the workspace
     scorer = Scorer(workspace, entry)
     rows, features = scorer.features(read_table(run_data(workspace, data)))
     spec, when = scorer.spec, rows[scorer.spec['timestamp']].reset_index(drop=True)
-    frame = pd.DataFrame({'request_id': [f'{data}:{i}' for i in range(len(rows))], 'at': when, 'version': entry['version'], 'route': 'production',
-                          'output': scorer.path.predict(*model_inputs(features, spec)), 'latency_ms': np.nan, 'error': None,
-                          'truth': rows[spec['target']].to_numpy(float) if spec['target'] in rows else np.nan})
+    frame = pd.DataFrame({
+        'request_id': [f'{data}:{i}' for i in range(len(rows))], 'at': when, 'version': entry['version'],
+        'route': 'production', 'output': scorer.path.predict(*model_inputs(features, spec)), 'latency_ms': np.nan,
+        'error': None, 'truth': rows[spec['target']].to_numpy(float) if spec['target'] in rows else np.nan
+    })
     keep = between(when, start, end)
     features = features.astype({c: object for c in spec['categorical']})
     for at, index in frame[keep].groupby(window_starts(frame['at'][keep], length).values).groups.items():
-        yield pd.Timestamp(at), frame.loc[index], profile_frame(features.loc[index, [*spec['numeric'], *spec['categorical']]])
+        yield pd.Timestamp(at), frame.loc[index], profile_frame(features.loc[index,
+                                                                             [*spec['numeric'], *spec['categorical']]])
 
 # %% ../nbs/08_monitor.ipynb #5b4d5e2c
 def event_traffic(workspace, # the workspace
@@ -233,10 +275,16 @@ def event_traffic(workspace, # the workspace
     if rows.empty: return
     rows['at'] = pd.to_datetime(rows.pop('event_time'), utc=True, format='ISO8601')
     rows = rows[between(rows['at'], start, end)]
-    features = [c for c in rows.columns if c not in [*LOG_COLUMNS, 'truth', 'model', 'request', 'label'] and not c.startswith(('missing_', 'age_'))]
+    features = [
+        c for c in rows.columns
+        if c not in [*LOG_COLUMNS, 'truth', 'model', 'request', 'label'] and not c.startswith(('missing_', 'age_'))
+    ]
     for at, group in rows.groupby(window_starts(rows['at'], length).values):
-        served = group[(group.route != 'shadow') & (group.error.isna() if 'error' in group else True)]   # the features served
-        yield pd.Timestamp(at), group.reset_index(drop=True), profile_frame(served[features].astype({c: object for c in features if served[c].dtype == object}))
+        # the features served
+        served = group[(group.route != 'shadow') & (group.error.isna() if 'error' in group else True)]
+        yield pd.Timestamp(at), group.reset_index(drop=True), profile_frame(served[features].astype(
+            {c: object
+             for c in features if served[c].dtype == object}))
 
 # %% ../nbs/08_monitor.ipynb #5cec671d
 def window_report(start,     # the window's start
@@ -250,13 +298,16 @@ def window_report(start,     # the window's start
     served = rows[rows.route != 'shadow']
     calibrated, score_threshold = reference.thresholds(max(len(served), 1))
     performance = labelled_metrics(served.truth, served.output)
-    return {'start': start.isoformat(), 'end': (start + length).isoformat(), 'rows': int(len(served)),
-            'versions': sorted(int(v) for v in rows.version.unique()), 'reference_version': int(reference.entry['version']),
-            'drift': feature_drift(view, reference.view, reference.kinds, calibrated, fixed) if view is not None else None,
-            'prediction': prediction_drift(served.output.dropna(), reference.test_scores(), score_threshold, reference.decision),
-            'performance': performance if performance['labels'] else {'labels': 0, 'note': 'no labels yet'},
-            'estimated': estimated_metrics(served.output), 'test_roc_auc': reference.metrics.get('test_roc_auc'),
-            'routes': routes(rows), 'health': health(rows, length.total_seconds())}
+    return {
+        'start': start.isoformat(), 'end': (start + length).isoformat(), 'rows': int(len(served)),
+        'versions': sorted(int(v) for v in rows.version.unique()), 'reference_version': int(reference.entry['version']),
+        'drift': feature_drift(view, reference.view, reference.kinds, calibrated, fixed) if view is not None else None,
+        'prediction': prediction_drift(served.output.dropna(), reference.test_scores(), score_threshold,
+                                       reference.decision),
+        'performance': performance if performance['labels'] else {'labels': 0, 'note': 'no labels yet'},
+        'estimated': estimated_metrics(served.output), 'test_roc_auc': reference.metrics.get('test_roc_auc'),
+        'routes': routes(rows), 'health': health(rows, length.total_seconds())
+    }
 
 # %% ../nbs/08_monitor.ipynb #74da1193
 def serving_version(rows): # a window's log rows
@@ -309,31 +360,48 @@ def monitor(workspace,     # the workspace
         ref = reference(serving_version(rows))
         report = window_report(at, length, rows, view, ref, fixed)
         skew_settings = {**SKEW, **(skew or {})}
-        report['skew'], report['freshness'] = window_skew(workspace, rows, ref.entry, **skew_settings) if skew_settings['sample'] and not data else None, window_freshness(rows)
+        report['skew'], report['freshness'] = window_skew(
+            workspace, rows, ref.entry, **
+            skew_settings) if skew_settings['sample'] and not data else None, window_freshness(rows)
         limits = window_limits(workspace, ref.entry, report, rate)
         verdict = judge(report, rules or {}, limits, importance_of(ref.run))
-        report.update(limits=limits, warnings=verdict['warnings'], alerts=verdict['alerts'] + skew_alerts(report['skew'], report['start']),
-                      cost=decision_cost(rows.truth[rows.route != 'shadow'], rows.output[rows.route != 'shadow'], ref.decision, *costs))
+        report.update(
+            limits=limits, warnings=verdict['warnings'],
+            alerts=verdict['alerts'] + skew_alerts(report['skew'], report['start']),
+            cost=decision_cost(rows.truth[rows.route != 'shadow'], rows.output[rows.route != 'shadow'], ref.decision,
+                               *costs))
         write_json(folder/'windows'/window/f"{at.strftime('%Y-%m-%dT%H')}.json", report)
         windows.append(report); alerts += report['alerts']
         echo(window_line(report))
-    summary = {'model': name, 'window': window, 'from': start or None, 'to': end or None, 'source': str(data) if data else 'prediction log',
-               'at': now_iso(), 'incidents': incidents(windows), 'windows': windows, 'alerts': alerts, 'warnings': [a for w in windows for a in w['warnings']]}
+    summary = {
+        'model': name, 'window': window, 'from': start or None, 'to': end or None,
+        'source': str(data) if data else 'prediction log', 'at': now_iso(), 'incidents': incidents(windows),
+        'windows': windows, 'alerts': alerts, 'warnings': [a for w in windows for a in w['warnings']]
+    }
     write_json(folder/'latest.json', summary)
-    write_json(Path(workspace)/'monitoring'/'alerts.json', {k: summary[k] for k in ('model', 'window', 'from', 'to', 'source', 'at', 'incidents', 'alerts', 'warnings')})
+    write_json(
+        Path(workspace) / 'monitoring' / 'alerts.json',
+        {k: summary[k]
+         for k in ('model', 'window', 'from', 'to', 'source', 'at', 'incidents', 'alerts', 'warnings')})
     return summary
 
 # %% ../nbs/08_monitor.ipynb #927f1986
 def window_line(report): # a window's report
     "One line for a person: rows, drift, performance measured or estimated, latency, alerts."
     drift, measured, estimated = report['drift'], report['performance'], report['estimated']
-    parts = [f"{report['start'][:16]}: {report['rows']:,} rows",
-             f"drift {len(drift['drifted'])}/{len(drift['features'])} features" + (f" ({', '.join(drift['drifted'][:4])})" if drift['drifted'] else '') if drift else 'no profile',
-             f"ROC AUC {measured['roc_auc']:.3f} on {measured['labels']:,} labels" if measured.get('roc_auc') is not None else measured.get('note', f"{measured['labels']:,} labels"),
-             f"estimated {estimated['roc_auc']:.3f}" if estimated['roc_auc'] is not None else 'no estimate',
-             f"p99 {report['health']['latency_ms']['p99']:.1f} ms" if report['health']['latency_ms'] else '',
-             f"skew {len(report['skew']['skewed'])}/{len(report['skew']['features'])} features" if (report.get('skew') or {}).get('features') else '',
-             f"{len(report['alerts'])} alert(s)" if report['alerts'] else 'no alert', f"{len(report['warnings'])} warning(s)" if report.get('warnings') else '']
+    parts = [
+        f"{report['start'][:16]}: {report['rows']:,} rows",
+        f"drift {len(drift['drifted'])}/{len(drift['features'])} features" +
+        (f" ({', '.join(drift['drifted'][:4])})" if drift['drifted'] else '') if drift else 'no profile',
+        f"ROC AUC {measured['roc_auc']:.3f} on {measured['labels']:,} labels"
+        if measured.get('roc_auc') is not None else measured.get('note', f"{measured['labels']:,} labels"),
+        f"estimated {estimated['roc_auc']:.3f}" if estimated['roc_auc'] is not None else 'no estimate',
+        f"p99 {report['health']['latency_ms']['p99']:.1f} ms" if report['health']['latency_ms'] else '',
+        f"skew {len(report['skew']['skewed'])}/{len(report['skew']['features'])} features" if
+        (report.get('skew') or {}).get('features') else '',
+        f"{len(report['alerts'])} alert(s)" if report['alerts'] else 'no alert',
+        f"{len(report['warnings'])} warning(s)" if report.get('warnings') else ''
+    ]
     return '; '.join(p for p in parts if p)
 
 # %% ../nbs/08_monitor.ipynb #b26d886d
@@ -343,35 +411,77 @@ def latest_gauges(summary): # what `monitor` returned (latest.json)
     w = summary['windows'][-1]
     base = {'model': summary['model'], 'version': str(w['reference_version'])}
     ratio = lambda f: f[f['effect']] / f['threshold'] if f.get(f['effect']) is not None and f.get('threshold') else None
-    out = [('mlops_monitor_window_start_seconds', 'Start of the latest monitored window, Unix time', base, pd.Timestamp(w['start']).timestamp()),
-           ('mlops_monitor_rows', 'Rows served in the latest monitored window', base, w['rows']),
-           ('mlops_drift_share', 'Share of features drifted in the latest monitored window', base, w['drift'] and w['drift']['share']),
-           ('mlops_estimated_roc_auc', 'ROC AUC estimated from the probabilities (CBPE) in the latest monitored window', base, w['estimated']['roc_auc']),
-           ('mlops_realised_roc_auc', 'ROC AUC on the labelled rows of the latest monitored window', base, w['performance'].get('roc_auc')),
-           ('mlops_test_roc_auc', "The version's test-month ROC AUC", base, w['test_roc_auc']),
-           ('mlops_open_incidents', 'Incidents open after the latest monitored window (alerts of consecutive windows with one rule)', base,
-            sum(i['status'] == 'open' for i in summary.get('incidents', []))),
-           ('mlops_prediction_drift_ratio', "Scores' Wasserstein distance from the test month over its threshold (above 1: drifted)", base,
-            w['prediction'] and w['prediction']['threshold'] and w['prediction']['wasserstein'] / w['prediction']['threshold'])]
-    out += [(f'mlops_{name}_limit', f"The drop below the test period past which the window's {name.replace('_', ' ')} alerts, at alert_rate",
+    out = [
+        (
+            'mlops_monitor_window_start_seconds',
+            'Start of the latest monitored window, Unix time',
+            base,
+            pd.Timestamp(w['start']).timestamp(),
+        ),
+        ('mlops_monitor_rows', 'Rows served in the latest monitored window', base, w['rows']),
+        (
+            'mlops_drift_share',
+            'Share of features drifted in the latest monitored window',
+            base,
+            w['drift'] and w['drift']['share'],
+        ),
+        (
+            'mlops_estimated_roc_auc',
+            'ROC AUC estimated from the probabilities (CBPE) in the latest monitored window',
+            base,
+            w['estimated']['roc_auc'],
+        ),
+        (
+            'mlops_realised_roc_auc',
+            'ROC AUC on the labelled rows of the latest monitored window',
+            base,
+            w['performance'].get('roc_auc'),
+        ),
+        ('mlops_test_roc_auc', "The version's test-month ROC AUC", base, w['test_roc_auc']),
+        (
+            'mlops_open_incidents',
+            'Incidents open after the latest monitored window (alerts of consecutive windows with one rule)',
+            base,
+            sum(i['status'] == 'open' for i in summary.get('incidents', [])),
+        ),
+        (
+            'mlops_prediction_drift_ratio',
+            "Scores' Wasserstein distance from the test month over its threshold (above 1: drifted)",
+            base,
+            w['prediction']
+            and w['prediction']['threshold']
+            and w['prediction']['wasserstein'] / w['prediction']['threshold'],
+        ),
+    ]
+    out += [(f'mlops_{name}_limit',
+             f"The drop below the test period past which the window's {name.replace('_', ' ')} alerts, at alert_rate",
              base, l['limit']) for name, l in (w.get('limits') or {}).items()]
-    out += [(f'mlops_{name}_center', f"The test period's own value of the metric behind {name}", base, l['center']) for name, l in (w.get('limits') or {}).items()]
-    out += [('mlops_feature_drift_ratio', "A feature's effect size over its threshold in the latest monitored window (above 1: drifted)",
+    out += [(f'mlops_{name}_center', f"The test period's own value of the metric behind {name}", base, l['center'])
+            for name, l in (w.get('limits') or {}).items()]
+    out += [('mlops_feature_drift_ratio',
+             "A feature's effect size over its threshold in the latest monitored window (above 1: drifted)",
              {**base, 'feature': name}, ratio(f)) for name, f in (w['drift']['features'].items() if w['drift'] else [])]
-    out += [(f'mlops_skew_{k}', text, {**base, 'feature': name}, f[k]) for name, f in ((w.get('skew') or {}).get('features') or {}).items()
-            for k, text in (('differ_share', "Share of a feature's served values differing from point-in-time in the latest window"),
-                            ('linf', "L-infinity distance of a feature's served and point-in-time distributions in the latest window"))]
+    out += [
+        (f'mlops_skew_{k}', text, {**base, 'feature': name}, f[k])
+        for name, f in ((w.get('skew') or {}).get('features') or {}).items() for k, text in (
+            ('differ_share', "Share of a feature's served values differing from point-in-time in the latest window"),
+            ('linf', "L-infinity distance of a feature's served and point-in-time distributions in the latest window"))
+    ]
     return [g for g in out if g[3] is not None]
 
 # %% ../nbs/08_monitor.ipynb #7149d700
 def monitor_settings(parameters): # the monitor notebook's parameters, resolved from the config
     "The keyword arguments of `monitor` that the config sets."
-    return {'model': parameters['model_name'], 'window': parameters['monitor_window'], 'data': parameters['monitor_data'],
-            'clock': parameters['monitor_clock'],
-            'alpha': parameters['drift_alpha'], 'draws': parameters['drift_draws'], 'fixed': parameters['drift_thresholds'],
-            'rules': {rule: parameters[f'alert_{rule}'] for rule in RULES}, 'rate': parameters['alert_rate'],
-            'costs': (parameters['cost_false_positive'], parameters['cost_false_negative']),
-            'skew': {'sample': parameters['skew_sample'], 'share': parameters['alert_skew_share'], 'distance': parameters['alert_skew_linf']}}
+    return {
+        'model': parameters['model_name'], 'window': parameters['monitor_window'], 'data': parameters['monitor_data'],
+        'clock': parameters['monitor_clock'], 'alpha': parameters['drift_alpha'], 'draws': parameters['drift_draws'],
+        'fixed': parameters['drift_thresholds'], 'rules': {rule: parameters[f'alert_{rule}']
+                                                           for rule in RULES}, 'rate': parameters['alert_rate'],
+        'costs': (parameters['cost_false_positive'], parameters['cost_false_negative']), 'skew': {
+            'sample': parameters['skew_sample'], 'share': parameters['alert_skew_share'],
+            'distance': parameters['alert_skew_linf']
+        }
+    }
 
 # %% ../nbs/08_monitor.ipynb #a71aeb2d
 def monitor_config(workspace,        # the workspace
@@ -384,5 +494,7 @@ def monitor_config(workspace,        # the workspace
     from mlops_nb.pipeline import base_config, known_parameters, stage_parameters
     parameters = stage_parameters()
     config = resolve_config(base_config(parameters, config_file), overrides, known_parameters(parameters))
-    settings = monitor_settings({**parameters['monitor'], **{k: v for k, v in config.items() if k in parameters['monitor']}})
+    settings = monitor_settings(
+        {**parameters['monitor'], **{k: v
+                                     for k, v in config.items() if k in parameters['monitor']}})
     return monitor(workspace, echo=echo, **{**settings, **{k: v for k, v in options.items() if v}})

@@ -25,8 +25,9 @@ class FeatureCache:
         online = settings.get('online_store') or {}
         self.files = [self.repo/(r if isinstance(r := settings['registry'], str) else r['path'])]
         if online.get('type', 'sqlite') == 'sqlite': self.files.append(self.repo/online.get('path', 'data/online.db'))
-        self.polled = online.get('type', 'sqlite') != 'sqlite'   # a store without a file to watch is read again every 5 s
-        self.follow = True                                        # check for changes on every read; a server checks in its own thread instead
+        # a store without a file to watch is read again every 5 s
+        self.polled = online.get('type', 'sqlite') != 'sqlite'
+        self.follow = True  # check for changes on every read; a server checks in its own thread instead
 
     def marker(self):
         "What changes when the store is written: the registry's and the sqlite file's modification times and sizes."
@@ -58,7 +59,10 @@ class FeatureCache:
     def describe(self):
         "What the cache holds: the store's marker it was loaded at, and each view's newest event time."
         times = self.state[1]
-        newest = {v: dt.datetime.fromtimestamp(max(t.values()), dt.timezone.utc).isoformat() if t else None for v, t in times.items()}
+        newest = {
+            v: dt.datetime.fromtimestamp(max(t.values()), dt.timezone.utc).isoformat() if t else None
+            for v, t in times.items()
+        }
         return {'marker': self.token, 'newest': newest}
 
     def load(self):
@@ -66,21 +70,29 @@ class FeatureCache:
         if not self.views: return {}, {}
         store, values, times = open_store(self.repo), {}, {}
         for view in self.views:
-            keys = pq.read_table(view['path'], columns=view['entities']).group_by(view['entities']).aggregate([]).to_pylist()   # each entity once, in Arrow
+            # each entity once, in Arrow
+            keys = pq.read_table(view['path'],
+                                 columns=view['entities']).group_by(view['entities']).aggregate([]).to_pylist()
             keys = [{e: str(k[e]) for e in view['entities']} for k in keys]
-            found = store.get_online_features(features=[f"{view['name']}:{c}" for c in view['features']], entity_rows=keys).to_dict(include_event_timestamps=True)
+            found = store.get_online_features(features=[f"{view['name']}:{c}" for c in view['features']],
+                                              entity_rows=keys).to_dict(include_event_timestamps=True)
             values[view['name']], times[view['name']] = {}, {}
             for i, key in enumerate(keys):
                 row = np.array([np.nan if found[c][i] is None else float(found[c][i]) for c in view['features']])
                 if np.isnan(row).all(): continue
                 name = tuple(key[e] for e in view['entities'])
-                values[view['name']][name], times[view['name']][name] = row, float(found[f"{view['features'][0]}__ts"][i])
+                values[view['name']][name], times[view['name']][name] = (
+                    row,
+                    float(found[f"{view['features'][0]}__ts"][i]),
+                )
         return values, times
 
 # %% ../nbs/07b_online.ipynb #4398ec29
-PARTS = {'hour': lambda t: t.hour, 'minute': lambda t: t.minute, 'day': lambda t: t.day, 'month': lambda t: t.month, 'year': lambda t: t.year,
-         'dayofweek': lambda t: t.weekday(), 'weekday': lambda t: t.weekday(), 'dayofyear': lambda t: t.timetuple().tm_yday,
-         'quarter': lambda t: (t.month - 1) // 3 + 1}
+PARTS = {
+    'hour': lambda t: t.hour, 'minute': lambda t: t.minute, 'day': lambda t: t.day, 'month': lambda t: t.month,
+    'year': lambda t: t.year, 'dayofweek': lambda t: t.weekday(), 'weekday': lambda t: t.weekday(),
+    'dayofyear': lambda t: t.timetuple().tm_yday, 'quarter': lambda t: (t.month - 1) // 3 + 1
+}
 
 def holidays():
     "US federal holidays from 1950 to 2100, as sorted dates."
@@ -112,20 +124,26 @@ class ServingFeatures:
                 ):
         self.spec, self.time, self.views = spec, spec['timestamp'], spec['store']['views']
         self.ttl = {v['name']: v['ttl_hours'] * 3600.0 for v in self.views}
-        self.observe = None                                  # called with ({view: ages in seconds}, {view: stale flags}) per batch
+        self.observe = None  # called with ({view: ages in seconds}, {view: stale flags}) per batch
         self.cache = cache or FeatureCache(spec['repo'], self.views)
         self.zone = ZoneInfo(spec['timezone']) if spec.get('timezone') else None
         stored = {c: (v['name'], j) for v in self.views for j, c in enumerate(v['features'])}
-        self.plan = [('calendar', c) if c in spec['calendar'] else ('view', *stored[c]) if c in stored else ('field', c) for c in spec['numeric']]
+        self.plan = [('calendar', c) if c in spec['calendar'] else ('view', *stored[c]) if c in stored else ('field', c)
+                     for c in spec['numeric']]
         self.slow = [c for c in spec['calendar'] if c not in PARTS and c != 'days_to_holiday']
         self.holidays = holidays() if 'days_to_holiday' in spec['calendar'] else []
-        self.key_fields = [self.time, *dict.fromkeys([*(e for v in self.views for e in v['entities']), *spec.get('id_columns', [])])]
+        self.key_fields = [
+            self.time, *dict.fromkeys([*(e for v in self.views for e in v['entities']), *spec.get('id_columns', [])])
+        ]
 
     def assemble(self, records): # request dicts, already validated
         "The records' model inputs: numbers, categories, a missing flag per view (none, or past TTL), and value ages."
         (values, stamps), n = self.cache.stamped(), len(records)
-        numbers, categories = np.empty((n, len(self.spec['numeric']))), np.empty((n, len(self.spec['categorical'])), dtype=object)
-        missing, stale = {v['name']: np.zeros(n, bool) for v in self.views}, {v['name']: np.zeros(n, bool) for v in self.views}
+        numbers, categories = np.empty((n, len(self.spec['numeric']))), np.empty((n, len(self.spec['categorical'])),
+                                                                                 dtype=object)
+        missing, stale = {v['name']: np.zeros(n, bool)
+                          for v in self.views}, {v['name']: np.zeros(n, bool)
+                                                 for v in self.views}
         ages = {v['name']: np.full(n, np.nan) for v in self.views}
         times = [utc_time(r[self.time]) for r in records]
         local = [t.astimezone(self.zone) if self.zone else t for t in times]
@@ -135,7 +153,8 @@ class ServingFeatures:
             found = {view: values[view].get(key) for view, key in keys.items()}
             for view, row in found.items():
                 if row is not None: ages[view][i] = times[i].timestamp() - stamps[view][keys[view]]
-                if ages[view][i] > self.ttl[view]: found[view], stale[view][i] = None, True      # too old: served as missing
+                # too old: served as missing
+                if ages[view][i] > self.ttl[view]: found[view], stale[view][i] = None, True
                 missing[view][i] = found[view] is None
             for j, (kind, *where) in enumerate(self.plan):
                 if kind == 'field': value = record[where[0]]
@@ -160,4 +179,5 @@ class ServingFeatures:
     def key(self, record): # a request dict
         "A number in [0, 1) from the request's time, entities and id columns: the same request always gets the same."
         text = '\x1f'.join(str(utc_time(record[f]) if f == self.time else record.get(f)) for f in self.key_fields)
-        return int.from_bytes(hashlib.blake2b(text.encode('utf-8', 'surrogatepass'), digest_size=8).digest(), 'big') / 2**64
+        return int.from_bytes(hashlib.blake2b(text.encode('utf-8', 'surrogatepass'), digest_size=8).digest(),
+                              'big') / 2**64

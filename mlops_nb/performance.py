@@ -6,7 +6,7 @@
 __all__ = ['calibration_error', 'labelled_metrics', 'estimated_metrics', 'row_log_loss', 'compare_versions']
 
 # %% ../nbs/08b_performance.ipynb #9a3b9bc6
-import numpy as np, pandas as pd, scipy.stats
+import numpy as np, scipy.stats
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 # %% ../nbs/08b_performance.ipynb #05d4c610
@@ -27,14 +27,19 @@ def labelled_metrics(truth,  # 0/1 outcomes (NaN: no label yet)
                     ):
     "ROC AUC, log loss, Brier, calibration error, positive rate, mean score of the rows labelled 0 or 1; {'labels': 0}."
     truth, scores = np.asarray(truth, float), np.asarray(scores, float)
-    invalid = int((~np.isnan(truth) & ~np.isin(truth, (0, 1))).sum())   # a label no classifier has (an old log's 7.5): skipped, counted
+    # a label no classifier has (an old log's 7.5): skipped, counted
+    invalid = int((~np.isnan(truth) & ~np.isin(truth, (0, 1))).sum())
     known = np.isin(truth, (0, 1)) & ~np.isnan(scores)
     truth, scores = truth[known], scores[known]
     if not len(truth): return {'labels': 0, **({'invalid_labels': invalid} if invalid else {})}
     both = len(np.unique(truth)) == 2
-    return {'labels': int(len(truth)), **({'invalid_labels': invalid} if invalid else {}), 'roc_auc': float(roc_auc_score(truth, scores)) if both else None,
-            'log_loss': float(log_loss(truth, scores, labels=[0, 1])), 'brier': float(brier_score_loss(truth, scores, pos_label=1)),
-            'calibration_error': calibration_error(truth, scores), 'positive_rate': float(truth.mean()), 'mean_score': float(scores.mean())}
+    return {
+        'labels': int(len(truth)), **({'invalid_labels': invalid} if invalid else {}), 'roc_auc': float(
+            roc_auc_score(truth, scores)) if both else None, 'log_loss': float(log_loss(truth, scores, labels=[0, 1])),
+        'brier': float(brier_score_loss(truth, scores,
+                                        pos_label=1)), 'calibration_error': calibration_error(truth, scores),
+        'positive_rate': float(truth.mean()), 'mean_score': float(scores.mean())
+    }
 
 # %% ../nbs/08b_performance.ipynb #9ac572b8
 def estimated_metrics(scores, # predicted probabilities
@@ -42,7 +47,8 @@ def estimated_metrics(scores, # predicted probabilities
     "ROC AUC and positive rate expected from calibrated probabilities alone: {'roc_auc', 'positive_rate', 'rows'}."
     p = np.asarray(scores, float)
     p = p[~np.isnan(p)]
-    if not len(p) or p.sum() in (0, len(p)): return {'rows': int(len(p)), 'roc_auc': None, 'positive_rate': float(p.mean()) if len(p) else None}
+    if not len(p) or p.sum() in (0, len(p)):
+        return {'rows': int(len(p)), 'roc_auc': None, 'positive_rate': float(p.mean()) if len(p) else None}
     levels, which = np.unique(-p, return_inverse=True)                 # highest score first; ties move together
     tp, fp = np.bincount(which, p), np.bincount(which, 1 - p)
     tpr, fpr = np.r_[0, np.cumsum(tp)] / p.sum(), np.r_[0, np.cumsum(fp)] / (1 - p).sum()
@@ -65,6 +71,13 @@ def compare_versions(production, # (truth, scores) of production's labelled rows
     "The candidate's mean log loss minus production's, with its t-test: {'difference', 'p_value', 'test', 'rows'}."
     a, b = row_log_loss(*production), row_log_loss(*candidate)
     rows = [int(len(a)), int(len(b))]
-    if min(rows) < least: return {'difference': None, 'p_value': None, 'test': None, 'rows': rows, 'note': f"too few labels to compare (fewer than {least} on a side)"}
+    if min(rows) < least:
+        return {
+            'difference': None, 'p_value': None, 'test': None, 'rows': rows,
+            'note': f"too few labels to compare (fewer than {least} on a side)"
+        }
     test = scipy.stats.ttest_rel(b, a) if paired else scipy.stats.ttest_ind(b, a, equal_var=False)
-    return {'difference': float(b.mean() - a.mean()), 'p_value': float(test.pvalue), 'test': 'paired t' if paired else "Welch's t", 'rows': rows}
+    return {
+        'difference': float(b.mean() - a.mean()), 'p_value': float(test.pvalue),
+        'test': 'paired t' if paired else "Welch's t", 'rows': rows
+    }

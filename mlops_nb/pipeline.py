@@ -19,9 +19,13 @@ from .runs import *
 from .engine import dask_setting, engine, engine_record
 
 # %% ../nbs/10_pipeline.ipynb #5033b927
-STAGES = {'ingest': '01_ingest.ipynb', 'validate': '02_validate.ipynb', 'features': '03_features.ipynb',
-          'train': '04_train.ipynb', 'evaluate': '05_evaluate.ipynb', 'register': '06_register.ipynb', 'deploy': '07_deploy.ipynb'}
-ON_DEMAND = {'monitor': '08_monitor.ipynb', 'retrain': '09_retrain.ipynb'}  # stage notebooks that commands run, not `mlops-nb run`; their parameters are in the config too
+STAGES = {
+    'ingest': '01_ingest.ipynb', 'validate': '02_validate.ipynb', 'features': '03_features.ipynb',
+    'train': '04_train.ipynb', 'evaluate': '05_evaluate.ipynb', 'register': '06_register.ipynb',
+    'deploy': '07_deploy.ipynb'
+}
+# stage notebooks that commands run, not `mlops-nb run`; their parameters are in the config too
+ON_DEMAND = {'monitor': '08_monitor.ipynb', 'retrain': '09_retrain.ipynb'}
 NOTEBOOKS = {**STAGES, **ON_DEMAND}
 RUNNER_PARAMETERS = ('run_dir', 'workspace')
 DASK_STAGES = ('validate', 'train')   # the stages whose work `--dask` moves onto Dask workers
@@ -30,7 +34,9 @@ def notebooks_dir():
     "The folder of the stage notebooks: the project's `nbs/` inside a project (`mlops-nb init`), else the package's."
     folder = source_dir('nbs')
     missing = [name for name in NOTEBOOKS.values() if not (folder/name).is_file()]
-    if missing: raise ConfigError(f"stage notebooks {', '.join(missing)} not found in {folder}; `mlops-nb init --check` compares them with the package's")
+    if missing:
+        raise ConfigError(f"stage notebooks {', '.join(missing)} not found in {folder}; "
+                          "`mlops-nb init --check` compares them with the package's")
     return folder
 
 # %% ../nbs/10_pipeline.ipynb #77fef495
@@ -39,7 +45,8 @@ def base_config(parameters,      # stage parameters, from `stage_parameters`
                ):
     "The config a command starts from, before `-p` overrides."
     project = find_project()
-    if config_file or project: return own_config(load_config(config_file or project/PROJECT_FILE), config_file or project/PROJECT_FILE)
+    if config_file or project:
+        return own_config(load_config(config_file or project / PROJECT_FILE), config_file or project / PROJECT_FILE)
     return default_config(parameters)
 
 # %% ../nbs/10_pipeline.ipynb #2d3e4f50
@@ -54,11 +61,15 @@ def parameters_cell(notebook): # a notebook file
 def parameter_comments(source): # the source of a parameters cell
     "Each parameter's comment: the one on its line, else the comment lines just above it."
     lines = source.splitlines()
-    comments = {t.start[0]: t.string.lstrip('#').strip() for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.COMMENT}
+    comments = {
+        t.start[0]: t.string.lstrip('#').strip()
+        for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.COMMENT
+    }
     out = {}
     for node in ast.parse(source).body:
         above, line = [], node.lineno - 1
-        while line in comments and lines[line - 1].lstrip().startswith('#'): above, line = [comments[line], *above], line - 1
+        while line in comments and lines[line - 1].lstrip().startswith('#'):
+            above, line = [comments[line], *above], line - 1
         for target in getattr(node, 'targets', []): out[target.id] = comments.get(node.lineno) or ' '.join(above)
     return out
 
@@ -66,9 +77,14 @@ def parameter_comments(source): # the source of a parameters cell
 def notebook_parameters(notebook): # a stage notebook
     "The notebook's parameters and their defaults, as papermill reads them; `ConfigError` if it cannot read one."
     import papermill
-    found = {name: ast.literal_eval(p['default']) for name, p in papermill.inspect_notebook(str(notebook)).items() if name not in RUNNER_PARAMETERS}
+    found = {
+        name: ast.literal_eval(p['default'])
+        for name, p in papermill.inspect_notebook(str(notebook)).items() if name not in RUNNER_PARAMETERS
+    }
     missed = [n for n in parameter_comments(parameters_cell(notebook)) if n not in found and n not in RUNNER_PARAMETERS]
-    if missed: raise ConfigError(f"{notebook}: papermill cannot read the parameters {missed}; give each a plain value on its own line")
+    if missed:
+        raise ConfigError(
+            f"{notebook}: papermill cannot read the parameters {missed}; give each a plain value on its own line")
     return found
 
 # %% ../nbs/10_pipeline.ipynb #8394a5b6
@@ -91,11 +107,15 @@ def default_config(parameters): # stage parameters, from `stage_parameters`
     return {**known_parameters(parameters), **FLIGHTS}
 
 # %% ../nbs/10_pipeline.ipynb #42c98b5c
-GENERIC = {'extra_sources': {}, 'filter': '', 'sample_fraction': 1.0, 'target_expression': '', 'target_requires': [], 'id_columns': [],
-           'numeric': [], 'categorical': [], 'joins': [], 'bounds': {}, 'fail_on': [], 'timezone': 'UTC', 'aggregates': [],
-           'label_known_minutes': '', 'leakage': [], 'valid_start': '', 'test_start': '', 'slices': []}
-REQUIRED = {'source': 'a CSV or Parquet file, or an SQLAlchemy URL with `table`', 'timestamp': "the column of each row's time",
-            'target': 'the column to predict'}
+GENERIC = {
+    'extra_sources': {}, 'filter': '', 'sample_fraction': 1.0, 'target_expression': '', 'target_requires': [],
+    'id_columns': [], 'numeric': [], 'categorical': [], 'joins': [], 'bounds': {}, 'fail_on': [], 'timezone': 'UTC',
+    'aggregates': [], 'label_known_minutes': '', 'leakage': [], 'valid_start': '', 'test_start': '', 'slices': []
+}
+REQUIRED = {
+    'source': 'a CSV or Parquet file, or an SQLAlchemy URL with `table`', 'timestamp': "the column of each row's time",
+    'target': 'the column to predict'
+}
 
 def own_config(config,           # a user's config, as read from its file
                path='the config', # its file, for the message
@@ -104,10 +124,12 @@ def own_config(config,           # a user's config, as read from its file
     for key, meaning in REQUIRED.items():
         if not config.get(key): raise ConfigError(f"{path}: set `{key}`: {meaning}")
     if not config.get('numeric') and not config.get('categorical'):
-        raise ConfigError(f"{path}: set `numeric` or `categorical`: the feature columns, known when a prediction is asked for")
+        raise ConfigError(
+            f"{path}: set `numeric` or `categorical`: the feature columns, known when a prediction is asked for")
     if config.get('aggregates') and not config.get('label_known_minutes'):
-        raise ConfigError(f"{path}: set `label_known_minutes`: when a row's label becomes known, in minutes after its "
-                          f"`{config['timestamp']}` (a number or an expression of its columns); `aggregates` count known labels only")
+        raise ConfigError(
+            f"{path}: set `label_known_minutes`: when a row's label becomes known, in minutes after its "
+            f"`{config['timestamp']}` (a number or an expression of its columns); `aggregates` count known labels only")
     stem = Path(str(config['source']).split('://')[-1].split(':')[-1]).stem
     return {**GENERIC, 'model_name': re.sub(r'[^a-z0-9_]+', '_', f"{stem}_{config['target']}".lower()), **config}
 
@@ -120,7 +142,8 @@ def inline(name,  # a key
            value, # its value: a scalar, or a list or mapping of scalars
           ):
     "`name: value` as one line of YAML: scalars plain, collections in flow style."
-    return yaml.safe_dump({name: value}, default_flow_style=None if isinstance(value, (list, dict)) else False, width=1000).strip()
+    return yaml.safe_dump({name: value}, default_flow_style=None if isinstance(value, (list, dict)) else False,
+                          width=1000).strip()
 
 # %% ../nbs/10_pipeline.ipynb #b1e69064
 def config_lines(name,    # the parameter
@@ -145,7 +168,8 @@ def config_text(folder=None): # the notebooks' folder; None for `nbs/`
     for stage, names in parameters.items():
         comments = parameter_comments(parameters_cell(folder/NOTEBOOKS[stage]))
         lines.append(f"# {stage} ({NOTEBOOKS[stage]})")
-        for name in [n for n in names if n not in done]: lines += config_lines(name, config[name], comments.get(name, ''))
+        for name in [n for n in names if n not in done]:
+            lines += config_lines(name, config[name], comments.get(name, ''))
         done.update(names)
     return '\n'.join(lines) + '\n'
 
@@ -198,10 +222,14 @@ def quiet_kernel_manager():
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import Type
     class NoHeartbeatClient(AsyncKernelClient):
-        def start_channels(self, shell=True, iopub=True, stdin=True, hb=False, control=True): super().start_channels(shell, iopub, stdin, False, control)
+
+        def start_channels(self, shell=True, iopub=True, stdin=True, hb=False, control=True):
+            super().start_channels(shell, iopub, stdin, False, control)
     class QuietKernelManager(AsyncKernelManager):
         client_factory = Type(NoHeartbeatClient, klass=AsyncKernelClient)
-        def format_kernel_cmd(self, extra_arguments=None): return [*super().format_kernel_cmd(extra_arguments), '--IPKernelApp.log_level=ERROR']
+
+        def format_kernel_cmd(self, extra_arguments=None):
+            return [*super().format_kernel_cmd(extra_arguments), '--IPKernelApp.log_level=ERROR']
     return QuietKernelManager
 
 # %% ../nbs/10_pipeline.ipynb #8899aabf
@@ -215,10 +243,18 @@ def execute_stage(name,        # the stage
     out = Path(run_dir)/'notebooks'/STAGES[name]
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(str(Path(folder or notebooks_dir())/STAGES[name]), str(out), kernel_name='python3',
-                                   parameters={**parameters, 'run_dir': str(run_dir), 'workspace': str(Path(run_dir).parent.parent)},
-                                   cwd=str(run_dir), progress_bar=False, log_output=False, kernel_manager_class=quiet_kernel_manager(),
-                                   request_save_on_cell_execute=False)   # written once, at the end or on the failing cell: not twice a cell
+        papermill.execute_notebook(
+            str(Path(folder or notebooks_dir()) / STAGES[name]),
+            str(out),
+            kernel_name='python3',
+            parameters={**parameters, 'run_dir': str(run_dir), 'workspace': str(Path(run_dir).parent.parent)},
+            cwd=str(run_dir),
+            progress_bar=False,
+            log_output=False,
+            kernel_manager_class=quiet_kernel_manager(),
+            # written once, at the end or on the failing
+            # cell: not twice a cell
+            request_save_on_cell_execute=False)
         error = None
     except papermill.PapermillExecutionError as e: error = f"{e.ename}: {e.evalue}"
     except Exception as e: error = f"{type(e).__name__}: {e}"
@@ -245,7 +281,8 @@ def finish_stage(run_dir,  # the run directory
     "Record a stage's status, notebook, timings, engine and cache key in `run.json`."
     record = end_stage(run_dir, name, error)
     notebook = Path(run_dir)/'notebooks'/STAGES[name]
-    stage_entry(record, name).update(notebook=f'notebooks/{STAGES[name]}', seconds=round(seconds, 3), key=key, engine=engine or engine_record(),
+    stage_entry(record, name).update(notebook=f'notebooks/{STAGES[name]}', seconds=round(seconds, 3), key=key,
+                                     engine=engine or engine_record(),
                                      cell_seconds=round(cell_seconds(notebook), 3) if notebook.exists() else None)
     write_record(run_dir, record)
     return record
@@ -259,7 +296,8 @@ def start_run(workspace, # the workspace
     run_dir = Path(workspace)/'runs'/new_run_id()
     (run_dir/'notebooks').mkdir(parents=True)
     record = read_record(run_dir)
-    record.update(config=config, lineage=git_lineage(find_project() or project_dir()), runner=runner_info(), plan=list(stages))
+    record.update(config=config, lineage=git_lineage(find_project() or project_dir()), runner=runner_info(),
+                  plan=list(stages))
     write_record(run_dir, record)
     return run_dir
 
@@ -268,7 +306,9 @@ def run_stage(run_dir,     # the run directory
               name,        # the stage
               parameters,  # its parameters
               environment, # the sha256 of the installed packages
-              cache=True,  # look for an earlier run's result to reuse; False executes it (its key is recorded either way)
+              # look for an earlier run's result to reuse; False executes it (its key is recorded either
+              # way)
+              cache=True,
               engine=None, # what runs it, from `engine_record`; None for in-process
               folder=None, # the notebooks' folder; None for `nbs/`
              ):
@@ -294,17 +334,25 @@ def run_stages(run_dir,         # the run directory
     "Run (or reuse) `stages` in `run_dir` while touching its heartbeat, then end the run; return its record."
     from mlops_nb.registry import environment_sha256
     packages = environment_sha256()
-    with Heartbeat(run_dir), setenv(**{PROJECT_ENVIRONMENT: str(find_project() or '')}), engine(config.get('dask', '')) as client:
-        if client: echo(f"engine: Dask, scheduler {client.scheduler.address}, {engine_record(client)['workers']} workers (stages {', '.join(DASK_STAGES)})")
+    with Heartbeat(run_dir), setenv(
+            **{PROJECT_ENVIRONMENT: str(find_project() or '')}), engine(config.get('dask', '')) as client:
+        if client:
+            echo(f"engine: Dask, scheduler {client.scheduler.address}, "
+                 f"{engine_record(client)['workers']} workers (stages "
+                 f"{', '.join(DASK_STAGES)})")
         settings = {**config, 'dask': client.scheduler.address} if client else config    # one cluster for the whole run
         for i, name in enumerate(stages, 1):
             echo(f"[{i}/{len(stages)}] {name} ...")
-            error, seconds, reused = run_stage(run_dir, name, {k: settings[k] for k in parameters[name] if k in settings}, packages, cache,
+            error, seconds, reused = run_stage(run_dir, name,
+                                               {k: settings[k]
+                                                for k in parameters[name] if k in settings}, packages, cache,
                                                engine_record(client if name in DASK_STAGES else None))
-            echo(f"[{i}/{len(stages)}] {name} " + ('FAILED' if error else f'reused from run {reused}' if reused else 'done') + f" in {seconds:.1f}s")
+            echo(f"[{i}/{len(stages)}] {name} " +
+                 ('FAILED' if error else f'reused from run {reused}' if reused else 'done') + f" in {seconds:.1f}s")
             if error: break
         record = read_record(run_dir)
-        record.update(status='failed' if record['failed_stage'] else 'succeeded', ended=now_iso(), workspace_state=workspace_state(run_workspace(run_dir)))
+        record.update(status='failed' if record['failed_stage'] else 'succeeded', ended=now_iso(),
+                      workspace_state=workspace_state(run_workspace(run_dir)))
         write_record(run_dir, record)
     return record
 
@@ -336,10 +384,13 @@ def resume_run(workspace, # the workspace
     run_dir = find_run(workspace, run_id)
     record = read_record(run_dir)
     status = run_status(run_dir, record)
-    if status == 'running': raise ConfigError(f"run {run_id} is still running (process {record['runner']['pid']}); resume it once it has ended")
+    if status == 'running':
+        raise ConfigError(
+            f"run {run_id} is still running (process {record['runner']['pid']}); resume it once it has ended")
     plan = record.get('plan') or list(STAGES)
     left = [n for n in plan if n not in {s['name'] for s in record['stages'] if s['status'] == 'succeeded'}]
-    if status == 'succeeded' or not left: raise ConfigError(f"run {run_id} {status} with every stage done; there is nothing to resume")
+    if status == 'succeeded' or not left:
+        raise ConfigError(f"run {run_id} {status} with every stage done; there is nothing to resume")
     left = plan[plan.index(left[0]):]
     record['stages'] = [s for s in record['stages'] if s['name'] not in left]
     record.update(status='running', ended=None, failed_stage=None, error=None, runner=runner_info(),
@@ -357,16 +408,20 @@ def run_config(workspace,        # the workspace
                echo=print,       # called with progress lines
                resume='',        # a run id to continue instead of starting a new run
                cache=True,       # reuse stages already done with the same inputs
-               dask=None,        # `--dask`: 'local' or a scheduler's address; None for $MLOPS_NB_DASK, else the config's
+               # `--dask`: 'local' or a scheduler's address; None for $MLOPS_NB_DASK, else the config's
+               dask=None,
               ):
     "Run the pipeline as `mlops-nb run` does, and return the final run record."
     parameters = stage_parameters()
     if resume:
-        if config_file or overrides or stages or start or base: raise ConfigError("--resume continues a run with its own config and stages; drop --config, -p, --stages, --from and --base")
+        if config_file or overrides or stages or start or base:
+            raise ConfigError("--resume continues a run with its own config and stages; "
+                              "drop --config, -p, --stages, --from and --base")
         run_dir, config, left = resume_run(workspace, resume)
         echo(f"run {run_dir.name}: resuming at {left[0]}: {', '.join(left)} -> {run_dir}")
         config = {**known_parameters(parameters), **config}
-        return run_stages(run_dir, {**config, 'dask': dask_setting(dask, config.get('dask', ''))}, left, parameters, echo, cache)
+        return run_stages(run_dir, {**config, 'dask': dask_setting(dask, config.get('dask', ''))}, left, parameters,
+                          echo, cache)
     config = resolve_config(base_config(parameters, config_file), overrides, known_parameters(parameters))
     config['dask'] = dask_setting(dask, config.get('dask', ''))
     return run_pipeline(workspace, config, select_stages(stages, start), base, echo, parameters, cache)
@@ -394,5 +449,6 @@ def summary_line(record,  # a succeeded run's record
                 ):
     "One line: the run succeeded, the test score of its task's primary metric and the baseline's, where the record is."
     primary = PRIMARY.get(record['config'].get('task', 'classification'), 'roc_auc')
-    scores = ', '.join(f"{k} {record['metrics'][k]:.4f}" for k in (f'test_{primary}', f'baseline_test_{primary}') if k in record['metrics'])
+    scores = ', '.join(f"{k} {record['metrics'][k]:.4f}"
+                       for k in (f'test_{primary}', f'baseline_test_{primary}') if k in record['metrics'])
     return f"run {record['run_id']} succeeded{': ' + scores if scores else ''}; record in {Path(run_dir)/'run.json'}"

@@ -8,7 +8,7 @@ __all__ = ['POLICY_TEXT', 'SHARES', 'DURATIONS', 'CHOICES', 'default_policy', 'd
            'window_overrides']
 
 # %% ../nbs/09a_policy.ipynb #24cef120
-import hashlib, re
+import hashlib
 from pathlib import Path
 import pandas as pd, yaml
 from .core import *
@@ -17,13 +17,13 @@ from .core import *
 POLICY_TEXT = """\
 # mlops_nb retraining policy: when to retrain, on which data, and what a new model must prove.
 triggers:                     # each fires when its value passes its threshold; 0 or '' turns it off
-  drift_share: 0.3            # share of drifted features, in a window whose ROC AUC is past its limit too (drift is not harm)
+  drift_share: 0.3            # share of drifted features, in a window whose ROC AUC is past its limit (drift: no harm)
   estimated_auc_drop: 0.0     # ROC AUC estimated before labels, below the test period's by at least this and its limit
   realised_auc_drop: 0.03     # ROC AUC on a window's labels, below the test period's by at least this and its limit
   schedule: ''                # this long since the production model's data ended: 30d, 4w ('' off)
   new_labels: 0               # labelled rows since the production model's data ended
 min_labels: 200               # a window's realised ROC AUC counts once it has this many labels
-false_alarm_rate: 0.01        # the chance a window like the test period fires a ROC AUC trigger (0: the fixed drops only)
+false_alarm_rate: 0.01        # the chance a window like the test period fires a ROC AUC trigger (0: fixed drops only)
 retrain_cost: 100.0           # the cost of one retrain, in the units of cost_false_positive and cost_false_negative
 drift_exclude: [dayofweek, days_to_holiday, origin_labels_1d] # features left out of the drift share
 cooldown: 14d                 # no retraining within this time of the last one
@@ -46,8 +46,10 @@ promotion:
   canary_min_labels: 300      # the canary is judged once it has this many labelled answers...
   canary_max_duration: 28d    # ...or has served this long (too few labels then: rolled back)
   canary_alpha: 0.05          # rolled back if its log loss is worse than production's at this significance
-  on_breach: replace          # while production's realised ROC AUC is past its limit, a challenger that passes the gate replaces it (or: canary)
+  on_breach: replace          # while production's realised ROC AUC is past its limit, a challenger passing the gate
+                              # replaces it (or: canary)
 """
+
 
 def default_policy():
     "The default policy, as a nested dict."
@@ -62,8 +64,10 @@ def duration(text): # such as 12h, 14d or 4w; '' or 0 for none
     return length
 
 # %% ../nbs/09a_policy.ipynb #1bfec644
-SHARES = ('drift_share', 'canary_share', 'confidence', 'canary_alpha', 'false_alarm_rate', 'min_test_roc_auc', 'slice_margin')
-DURATIONS = ('schedule', 'cooldown', 'length', 'label_delay', 'valid', 'test', 'canary_max_duration', 'min_after_change')
+SHARES = ('drift_share', 'canary_share', 'confidence', 'canary_alpha', 'false_alarm_rate', 'min_test_roc_auc',
+          'slice_margin')
+DURATIONS = ('schedule', 'cooldown', 'length', 'label_delay', 'valid', 'test', 'canary_max_duration',
+             'min_after_change')
 CHOICES = {'window': ('sliding', 'expanding'), 'on_breach': ('replace', 'canary')}
 
 def value_problem(key,     # the key's name
@@ -74,8 +78,11 @@ def value_problem(key,     # the key's name
     if key in DURATIONS:
         try: duration(value); return None
         except ConfigError as e: return str(e)
-    if key in CHOICES: return None if value in CHOICES[key] else f"expected one of {', '.join(CHOICES[key])}, got {value!r}"
-    if isinstance(default, list): return None if isinstance(value, list) and all(isinstance(v, str) for v in value) else f"expected a list of feature names, got {value!r}"
+    if key in CHOICES:
+        return None if value in CHOICES[key] else f"expected one of {', '.join(CHOICES[key])}, got {value!r}"
+    if isinstance(default, list):
+        return None if isinstance(value, list) and all(
+            isinstance(v, str) for v in value) else f"expected a list of feature names, got {value!r}"
     if isinstance(default, str): return None if isinstance(value, str) else f"expected text, got {value!r}"
     if isinstance(default, bool): return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
     if isinstance(value, bool) or not isinstance(value, (int, float)): return f"expected a number, got {value!r}"
@@ -95,7 +102,8 @@ def policy_problems(policy,        # the policy read from a file
                    ):
     "One line for every unknown key, and every value of the wrong kind or out of range."
     default = default_policy() if default is None else default
-    if not isinstance(policy, dict): return [f"{where.rstrip('.') or 'the policy'}: expected a mapping of key: value, got {policy!r}"]
+    if not isinstance(policy, dict):
+        return [f"{where.rstrip('.') or 'the policy'}: expected a mapping of key: value, got {policy!r}"]
     lines = []
     for key, value in policy.items():
         if key not in default: lines.append(f"{where}{key}: unknown key (known: {', '.join(default)})"); continue
@@ -119,7 +127,10 @@ def load_policy(path=''): # a policy YAML file; '' for the default policy
     except yaml.YAMLError as e: raise ConfigError(f"policy file {path} is not valid YAML: {first_line(e)}")
     problems = policy_problems(given)
     if problems: raise PolicyError([f"{path or 'policy'}: {line}" for line in problems])
-    return {'policy': merged(default_policy(), given), 'text': text, 'sha256': hashlib.sha256(text.encode()).hexdigest(), 'path': str(path or '')}
+    return {
+        'policy': merged(default_policy(), given), 'text': text, 'sha256': hashlib.sha256(text.encode()).hexdigest(),
+        'path': str(path or '')
+    }
 
 # %% ../nbs/09a_policy.ipynb #ed8b8761
 def utc(moment): # an ISO time or a timestamp
@@ -141,7 +152,8 @@ def training_window(policy,      # the policy
     bounds = [utc(t) for t in (start, first, change if training['after_change'] else None) if t is not None]
     start = max(bounds) if bounds else None
     test, valid = duration(training['test']), duration(training['valid'])
-    if start is not None and end - start < 2 * (test + valid): test = valid = (end - start) / 4    # too short: half to train
+    # too short: half to train
+    if start is not None and end - start < 2 * (test + valid): test = valid = (end - start) / 4
     return {'start': start, 'end': end, 'valid_start': end - test - valid, 'test_start': end - test}
 
 # %% ../nbs/09a_policy.ipynb #e114ab7e
@@ -149,7 +161,10 @@ def first_time(workspace, # the workspace
                timestamp, # the config's timestamp column
               ):
     "The first timestamp of any run's data in the workspace: where a window reaching further back starts; None if none."
-    times = [pd.read_parquet(r/'data.parquet', columns=[timestamp])[timestamp].min() for r in list_runs(workspace) if (r/'data.parquet').exists()]
+    times = [
+        pd.read_parquet(r / 'data.parquet', columns=[timestamp])[timestamp].min()
+        for r in list_runs(workspace) if (r / 'data.parquet').exists()
+    ]
     return utc(min(times)) if times else None
 
 # %% ../nbs/09a_policy.ipynb #20b3d715
@@ -162,7 +177,8 @@ def change_wait(policy, # the policy
     end = utc(now) - (duration(training['label_delay']) or pd.Timedelta(0))
     least = duration(training['min_after_change'])
     if not training['after_change'] or least is None or end - since >= least: return None
-    return f"the change began {since.date()}: {(end - since) / pd.Timedelta(days=1):.1f} days of labelled data since, fewer than {training['min_after_change']}; the retrain waits for them"
+    return (f"the change began {since.date()}: {(end - since) / pd.Timedelta(days=1):.1f} days of labelled "
+            f"data since, fewer than {training['min_after_change']}; the retrain waits for them")
 
 # %% ../nbs/09a_policy.ipynb #d22b322d
 def window_overrides(window,    # from `training_window`
@@ -170,6 +186,8 @@ def window_overrides(window,    # from `training_window`
                      filter='', # the config's own filter, kept
                     ):
     "The pipeline parameters that train on `window`: the filter on the timestamp, and the split dates."
-    bounds = [f"{timestamp} >= '{window['start'].isoformat()}'"] * (window['start'] is not None) + [f"{timestamp} < '{window['end'].isoformat()}'"]
+    bounds = [f"{timestamp} >= '{window['start'].isoformat()}'"] * (window['start'] is not None) + [
+        f"{timestamp} < '{window['end'].isoformat()}'"
+    ]
     return {'filter': ' and '.join([f'({filter})'] * bool(filter) + bounds),
             'valid_start': window['valid_start'].isoformat(), 'test_start': window['test_start'].isoformat()}

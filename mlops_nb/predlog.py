@@ -23,13 +23,16 @@ def window_of(at): # a UTC datetime
 def now_utc(): return datetime.datetime.now(datetime.timezone.utc)
 
 # %% ../nbs/07c_predlog.ipynb #c179f000
-TYPES = {'label': pa.int64(), 'version': pa.int64(), 'batch': pa.int64(), 'output': pa.float64(), 'latency_ms': pa.float64(), 'truth': pa.float64(),
-         'previous': pa.float64()}
+TYPES = {
+    'label': pa.int64(), 'version': pa.int64(), 'batch': pa.int64(), 'output': pa.float64(), 'latency_ms': pa.float64(),
+    'truth': pa.float64(), 'previous': pa.float64()
+}
 
 def steady(table): # an Arrow table built from dicts
     "The table with each all-empty column typed: numbers as TYPES says, anything else as text."
     for i, field in enumerate(table.schema):
-        if pa.types.is_null(field.type): table = table.set_column(i, field.name, table.column(i).cast(TYPES.get(field.name, pa.string())))
+        if pa.types.is_null(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(TYPES.get(field.name, pa.string())))
     return table
 
 # %% ../nbs/07c_predlog.ipynb #13758d39
@@ -131,10 +134,13 @@ class PredictionLog:
                  model,             # the model's name: the log's folder
                  features=(),       # the served feature columns, profiled per hour
                  flush_seconds=1.0, # how often the writer writes what came in (and syncs the journal to disk)
-                 keys=(),           # request fields kept in the index for each answer, to find its entities when its truth comes
+                 # request fields kept in the index for each answer, to find its entities when its
+                 # truth comes
+                 keys=(),
                  apart_bytes=APART_BYTES, # bytes of an hour's parts above which a child process compacts them
                 ):
-        self.folder, self.profiles, self.feedback = (Path(workspace)/kind/model for kind in ('predictions', 'profiles', 'feedback'))
+        self.folder, self.profiles, self.feedback = (Path(workspace) / kind / model
+                                                     for kind in ('predictions', 'profiles', 'feedback'))
         self.parts, self.journals = self.folder/'.parts', self.folder/'.journal'
         self.features, self.flush_seconds, self.apart_bytes = list(features), flush_seconds, apart_bytes
         self.rolling = None                                                             # the child compacting, if any
@@ -142,8 +148,15 @@ class PredictionLog:
         for folder in (self.parts, self.journals, self.profiles, self.feedback):
             folder.mkdir(parents=True, exist_ok=True)
         with self.index() as conn: conn.executescript(INDEX)
-        self.queue, self.pending, self.lock, self.seq, self.stopping = queue.SimpleQueue(), {}, threading.Lock(), 0, threading.Event()
-        self.batches, self.unwritten, self.problem = {}, 0, None   # rows taken but not written (kept when a flush fails); rows not written
+        self.queue, self.pending, self.lock, self.seq, self.stopping = (
+            queue.SimpleQueue(),
+            {},
+            threading.Lock(),
+            0,
+            threading.Event(),
+        )
+        # rows taken but not written (kept when a flush fails); rows not written
+        self.batches, self.unwritten, self.problem = {}, 0, None
         self.held = hold(self.journals/f'{self.writer}.lock')        # held while this process lives
         self.journal, self.journaled, self.spent = None, 0, []      # the open journal, its bytes, journals taken
         self.recover()
@@ -166,7 +179,8 @@ class PredictionLog:
         with self.lock:
             os.write(self.journal, line)
             self.journaled += len(line)
-            if kind == 'predictions': self.pending.update((r['request_id'], r['request']) for r in rows if r['route'] != 'shadow')
+            if kind == 'predictions':
+                self.pending.update((r['request_id'], r['request']) for r in rows if r['route'] != 'shadow')
             self.unwritten += len(rows)
             self.queue.put((kind, rows))
 
@@ -184,7 +198,8 @@ class PredictionLog:
         "The writer: flush every `flush_seconds` until stopped; a failed flush is reported and the writer goes on."
         while not self.stopping.wait(self.flush_seconds):
             try: self.flush(); self.problem = None
-            except Exception as e: self.problem = f"prediction log: {type(e).__name__}: {first_line(e)} (kept to write again)"
+            except Exception as e:
+                self.problem = f"prediction log: {type(e).__name__}: {first_line(e)} (kept to write again)"
         self.flush(); self.roll(everything=True)
         with self.lock: os.close(self.journal); (self.journals/f'{self.writer}-{self.seq:08d}.jsonl').unlink()
         os.close(self.held); (self.journals/f'{self.writer}.lock').unlink()
@@ -220,9 +235,13 @@ class PredictionLog:
         if kind == 'predictions':
             with self.index() as conn:
                 conn.executemany('insert or ignore into requests values (?, ?, ?, ?)',
-                                 [(r['request_id'], r['version'], r['route'], r['at'].isoformat()) for r in rows if r['route'] != 'shadow'])
-                if self.keys: conn.executemany('insert or ignore into request_keys values (?, ?)',
-                                               [(r['request_id'], self.kept(r['request'])) for r in rows if r['route'] != 'shadow'])
+                                 [(r['request_id'], r['version'], r['route'], r['at'].isoformat())
+                                  for r in rows if r['route'] != 'shadow'])
+                if self.keys:
+                    conn.executemany(
+                        'insert or ignore into request_keys values (?, ?)',
+                        [(r['request_id'], self.kept(r['request'])) for r in rows if r['route'] != 'shadow'],
+                    )
             with self.lock:
                 for r in rows: self.pending.pop(r['request_id'], None)
 
@@ -238,7 +257,9 @@ class PredictionLog:
         with self.index() as conn:
             for chunk in range(0, len(rest), 500):
                 part = rest[chunk:chunk + 500]
-                out.update((i, json.loads(k)) for i, k in conn.execute(f"select request_id, keys from request_keys where request_id in ({','.join('?' * len(part))})", part))
+                out.update((i, json.loads(k)) for i, k in conn.execute(
+                    f"select request_id, keys from request_keys where request_id in ({','.join('?' * len(part))})",
+                    part))
         return out
 
     def roll(self,
@@ -310,11 +331,18 @@ def log_row(request_id, # the record's request id
             batch=1,    # the records in its request, which share `latency_ms`
            ):
     "One row of the prediction log: who, when (served, and the event's time), the raw request, features, output."
-    row = {'request_id': request_id, 'at': at, 'model': served.name, 'version': served.version, 'route': route, 'request': json.dumps(record, default=str),
-           'output': float(output), 'label': int(output >= served.threshold) if served.task == 'classification' and np.isfinite(output) else None,
-           'latency_ms': latency_ms, 'batch': batch, 'error': error, 'event_time': str(record.get(served.spec.get('timestamp'), ''))}
-    if inputs is not None: row.update(zip(served.spec['numeric'], map(float, inputs[0]))); row.update(zip(served.spec['categorical'], map(storable, inputs[1])))
-    if inputs is not None and len(inputs) > 2: row.update({f'age_{view}': float(age) for view, age in inputs[2].items()})
+    row = {
+        'request_id': request_id, 'at': at, 'model': served.name, 'version': served.version, 'route': route,
+        'request': json.dumps(record, default=str), 'output': float(output),
+        'label': int(output >= served.threshold) if served.task == 'classification' and np.isfinite(output) else None,
+        'latency_ms': latency_ms, 'batch': batch, 'error': error,
+        'event_time': str(record.get(served.spec.get('timestamp'), ''))
+    }
+    if inputs is not None:
+        row.update(zip(served.spec['numeric'], map(float, inputs[0])))
+        row.update(zip(served.spec['categorical'], map(storable, inputs[1])))
+    if inputs is not None and len(inputs) > 2:
+        row.update({f'age_{view}': float(age) for view, age in inputs[2].items()})
     row.update({f"missing_{v['name']}": v['name'] in missing for v in served.spec['store']['views']})
     return row
 
@@ -337,7 +365,9 @@ def add_feedback(log,   # a PredictionLog
         known = {r[0] for r in each('select request_id from requests where request_id in ({})')}
         with log.lock: known |= {i for i in ids if i in log.pending}
         unknown = [i for i in ids if i not in known]
-        if unknown: raise UnknownRequests(f"unknown request ids: {', '.join(unknown[:10])}" + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else ''))
+        if unknown:
+            raise UnknownRequests(f"unknown request ids: {', '.join(unknown[:10])}" +
+                                  (f" and {len(unknown) - 10} more" if len(unknown) > 10 else ''))
         check(items)
         conn.execute('begin immediate')                                                 # one writer of truths at a time
         truths = dict(each('select request_id, truth from feedback where request_id in ({})'))
@@ -361,7 +391,8 @@ def hourly_files(folder, # a folder of the prediction log: predictions, profiles
                 ):
     "The log's rolled files in `folder`, with the UTC hour each holds."
     files = sorted(p for p in Path(folder).glob(f'*{suffix}') if not p.name.startswith('.'))
-    return pd.DataFrame({'hour': pd.to_datetime([p.name[:13] for p in files], format='%Y-%m-%dT%H', utc=True), 'path': files})
+    return pd.DataFrame(
+        {'hour': pd.to_datetime([p.name[:13] for p in files], format='%Y-%m-%dT%H', utc=True), 'path': files})
 
 # %% ../nbs/07c_predlog.ipynb #6583918e
 def read_frames(paths,        # Parquet files of the log
@@ -379,7 +410,8 @@ def feedback_truth(folder,   # the feedback folder of one model
                    parts=(), # feedback parts not rolled yet (the hour being written)
                   ):
     "The ground truth of each request id: the last received (a correction replaces it)."
-    answers = read_frames([*hourly_files(folder, '.parquet').path, *parts])             # request_id, truth, at (when stored), previous
+    # request_id, truth, at (when stored), previous
+    answers = read_frames([*hourly_files(folder, '.parquet').path, *parts])
     if answers.empty: return pd.DataFrame({'request_id': pd.Series(dtype=str), 'truth': pd.Series(dtype=float)})
     answers = answers.sort_values('at', kind='stable') if 'at' in answers else answers
     answers = answers.drop_duplicates('request_id', keep='last')
@@ -391,7 +423,9 @@ def log_rows(workspace, # the workspace
             ):
     "Every answer in the prediction log, the hour still being written included, with the `truth` received for it."
     folder, parts = Path(workspace), Path(workspace)/'predictions'/model/'.parts'
-    rows = read_frames([*hourly_files(folder/'predictions'/model, '.parquet').path, *sorted(parts.glob('predictions/*/*.parquet'))])
+    rows = read_frames([
+        *hourly_files(folder / 'predictions' / model, '.parquet').path, *sorted(parts.glob('predictions/*/*.parquet'))
+    ])
     if rows.empty: return rows.assign(truth=pd.Series(dtype=float))
     truth = feedback_truth(folder/'feedback'/model, sorted(parts.glob('feedback/*/*.parquet')))
     return rows.drop_duplicates(['request_id', 'route']).merge(truth, on='request_id', how='left')

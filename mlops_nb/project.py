@@ -13,14 +13,23 @@ from pathlib import Path
 import yaml
 import mlops_nb
 from .core import *
-from .pipeline import NOTEBOOKS, config_lines, config_text, notebook_parameters, parameter_comments, parameters_cell
+from mlops_nb.pipeline import (
+    NOTEBOOKS,
+    config_lines,
+    config_text,
+    notebook_parameters,
+    parameter_comments,
+    parameters_cell,
+)
 
 # %% ../nbs/10a_project.ipynb #7e65d19f
 EXAMPLES = ('flights', 'blank')
-BLANK = {'model_name': 'my_model', 'source': '', 'table': '', 'timestamp': '', 'task': 'classification', 'target': '',
-         'target_expression': '', 'target_requires': [], 'id_columns': [], 'numeric': [], 'categorical': [], 'calendar': [],
-         'timezone': '', 'extra_sources': {}, 'joins': [], 'aggregates': [], 'leakage': [], 'filter': '', 'sample_fraction': 1.0,
-         'valid_start': '', 'test_start': ''}
+BLANK = {
+    'model_name': 'my_model', 'source': '', 'table': '', 'timestamp': '', 'task': 'classification', 'target': '',
+    'target_expression': '', 'target_requires': [], 'id_columns': [], 'numeric': [], 'categorical': [], 'calendar': [],
+    'timezone': '', 'extra_sources': {}, 'joins': [], 'aggregates': [], 'leakage': [], 'filter': '',
+    'sample_fraction': 1.0, 'valid_start': '', 'test_start': ''
+}
 BLANK_HEADER = """\
 # mlops_nb config for your own table. Set `source` (a CSV or Parquet file, or an SQLAlchemy URL with `table`),
 # `timestamp` and `target`, and list the feature columns. Every other parameter takes its notebook's default;
@@ -30,8 +39,13 @@ def project_config(example='flights'): # flights or blank
     "The text of a new project's `mlops.yaml`."
     if example not in EXAMPLES: raise ConfigError(f"--example: expected one of {', '.join(EXAMPLES)}, got {example!r}")
     if example == 'flights': return config_text(shipped('nbs'))
-    comments = {k: v for name in NOTEBOOKS.values() for k, v in parameter_comments(parameters_cell(shipped('nbs')/name)).items()}
-    return '\n'.join([BLANK_HEADER, *[l for k, v in BLANK.items() for l in config_lines(k, v, comments.get(k, ''))]]) + '\n'
+    comments = {
+        k: v
+        for name in NOTEBOOKS.values()
+        for k, v in parameter_comments(parameters_cell(shipped('nbs') / name)).items()
+    }
+    return '\n'.join([BLANK_HEADER, *[l for k, v in BLANK.items()
+                                      for l in config_lines(k, v, comments.get(k, ''))]]) + '\n'
 
 # %% ../nbs/10a_project.ipynb #770c3c34
 def workflow_job(title,      # the job's name, as the CI shows it
@@ -42,10 +56,16 @@ def workflow_job(title,      # the job's name, as the CI shows it
     "One job: check out, install the package, take the workspace from the job before, run `steps`, pass it on."
     setup = [{'uses': 'actions/checkout@v4'}, {'uses': 'actions/setup-python@v5', 'with': {'python-version': '3.11'}},
              {'name': 'Install', 'run': f'pip install "mlops_nb=={mlops_nb.__version__}"'}]
-    take = [{'uses': 'actions/download-artifact@v4', 'with': {'name': f'workspace-{needs}', 'path': 'workspace'}}] if needs else []
-    give = [{'uses': 'actions/upload-artifact@v4', 'with': {'name': f'workspace-{title.split()[0].lower()}', 'path': 'workspace', 'retention-days': 7}}]
-    return {'name': title, 'runs-on': 'ubuntu-latest', 'timeout-minutes': 60, **({'needs': needs} if needs else {}), **extra,
-            'steps': [*setup, *take, *[{'name': n, 'run': c} for n, c in steps], *give]}
+    take = [{'uses': 'actions/download-artifact@v4', 'with': {'name': f'workspace-{needs}', 'path': 'workspace'}}
+            ] if needs else []
+    give = [{
+        'uses': 'actions/upload-artifact@v4',
+        'with': {'name': f'workspace-{title.split()[0].lower()}', 'path': 'workspace', 'retention-days': 7}
+    }]
+    return {
+        'name': title, 'runs-on': 'ubuntu-latest', 'timeout-minutes': 60, **({'needs': needs} if needs else {}),
+        **extra, 'steps': [*setup, *take, *[{'name': n, 'run': c} for n, c in steps], *give]
+    }
 
 # %% ../nbs/10a_project.ipynb #946d92d4
 WORKFLOW_HEADER = """\
@@ -55,25 +75,41 @@ WORKFLOW_HEADER = """\
 
 def workflow_text():
     "`.github/workflows/mlops.yml`: data validation, the pipeline, the quality gates, a staging server, then a canary."
-    jobs = {'data': workflow_job('Data validation', [('Ingest a snapshot and validate it against the pinned suite', 'mlops-nb run --stages ingest,validate')]),
-            'pipeline': workflow_job('Pipeline', [('Features and training', 'mlops-nb run --stages features,train')], needs='data'),
-            'gates': workflow_job('Gates', [('Quality gates and the comparison with the champion, then registration', 'mlops-nb run --stages evaluate,register')], needs='pipeline'),
-            'staging': workflow_job('Staging', [('Staging server: smoke predictions over HTTP and the latency check', 'mlops-nb smoke --requests 200')], needs='gates'),
-            'canary': workflow_job('Canary', [('Release a recommended version as a 5% canary beside production', 'mlops-nb run --stages deploy -p strategy=auto -p auto_release=canary -p percent=5')],
-                                   needs='staging', **{'if': "github.event_name != 'pull_request' && github.ref == 'refs/heads/main'"})}
-    workflow = {'name': 'mlops', 'on': {'push': {'branches': ['main']}, 'pull_request': None, 'schedule': [{'cron': '17 5 * * 1'}], 'workflow_dispatch': None},
-                'permissions': {'contents': 'read'}, 'concurrency': {'group': 'mlops-${{ github.ref }}', 'cancel-in-progress': False},
-                'env': {'WANDB_MODE': 'offline', 'MLOPS_NB_WORKSPACE': 'workspace'}, 'jobs': jobs}
-    return WORKFLOW_HEADER + yaml.safe_dump(workflow, sort_keys=False, width=200).replace('pull_request: null', 'pull_request:').replace('workflow_dispatch: null', 'workflow_dispatch:')
+    jobs = {
+        'data': workflow_job('Data validation', [
+            ('Ingest a snapshot and validate it against the pinned suite', 'mlops-nb run --stages ingest,validate')
+        ]), 'pipeline': workflow_job('Pipeline', [('Features and training', 'mlops-nb run --stages features,train')],
+                                     needs='data'),
+        'gates': workflow_job('Gates', [('Quality gates and the comparison with the champion, then registration',
+                                         'mlops-nb run --stages evaluate,register')], needs='pipeline'),
+        'staging': workflow_job('Staging', [
+            ('Staging server: smoke predictions over HTTP and the latency check', 'mlops-nb smoke --requests 200')
+        ], needs='gates'),
+        'canary': workflow_job('Canary',
+                               [('Release a recommended version as a 5% canary beside production',
+                                 'mlops-nb run --stages deploy -p strategy=auto -p auto_release=canary -p percent=5')],
+                               needs='staging',
+                               **{'if': "github.event_name != 'pull_request' && github.ref == 'refs/heads/main'"})
+    }
+    workflow = {
+        'name': 'mlops', 'on': {
+            'push': {'branches': ['main']}, 'pull_request': None, 'schedule': [{'cron': '17 5 * * 1'}],
+            'workflow_dispatch': None
+        }, 'permissions': {'contents': 'read'},
+        'concurrency': {'group': 'mlops-${{ github.ref }}', 'cancel-in-progress': False},
+        'env': {'WANDB_MODE': 'offline', 'MLOPS_NB_WORKSPACE': 'workspace'}, 'jobs': jobs
+    }
+    return WORKFLOW_HEADER + yaml.safe_dump(workflow, sort_keys=False, width=200).replace(
+        'pull_request: null', 'pull_request:').replace('workflow_dispatch: null', 'workflow_dispatch:')
 
 # %% ../nbs/10a_project.ipynb #3147e03a
 DOCKERFILE = """\
 # The model server: the package, and the production model with its feature store from the workspace.
 #   mlops-nb run                       (puts a model in production in ./workspace)
-#   docker build -t mlops-server .     (add --build-arg PIP_EXTRA_INDEX_URL=https://... for an index that holds mlops_nb)
+#   docker build -t mlops-server .     (for an index that holds mlops_nb: --build-arg PIP_EXTRA_INDEX_URL=https://...)
 #   python -c "import secrets; print(secrets.token_urlsafe(32))" > token     (clients send: Authorization: Bearer <it>)
 #   docker run --rm -p 8000:8000 -v "$PWD/token:/run/secrets/mlops_nb_token:ro" mlops-server
-# The token is a secret mounted as a file (a Docker secret, a Kubernetes Secret volume at /run/secrets), never in the image.
+# The token is a secret mounted as a file (a Docker secret, a Kubernetes Secret at /run/secrets), not in the image.
 FROM python:3.11-slim
 ARG MLOPS_NB_VERSION={version}
 ARG PIP_EXTRA_INDEX_URL
@@ -144,8 +180,11 @@ def project_files(folder,  # the project's folder
                   example, # flights or blank
                  ):
     "Each file `init` writes, by its path in the project, with its text."
-    return {'mlops.yaml': project_config(example), '.gitignore': GITIGNORE, 'README.md': README.format(name=Path(folder).absolute().name, example=example),
-            '.github/workflows/mlops.yml': workflow_text(), 'Dockerfile': dockerfile_text(), '.dockerignore': DOCKERIGNORE}
+    return {
+        'mlops.yaml': project_config(example), '.gitignore': GITIGNORE,
+        'README.md': README.format(name=Path(folder).absolute().name, example=example),
+        '.github/workflows/mlops.yml': workflow_text(), 'Dockerfile': dockerfile_text(), '.dockerignore': DOCKERIGNORE
+    }
 
 # %% ../nbs/10a_project.ipynb #3fd669f5
 def init_project(folder,            # the folder to create (or an empty one)
@@ -153,12 +192,16 @@ def init_project(folder,            # the folder to create (or an empty one)
                 ):
     "Create a project in `folder`: config, stage notebooks, reports, workflow, container, README; the paths written."
     folder = Path(folder)
-    if folder.exists() and any(folder.iterdir()): raise ConfigError(f"{folder} exists and is not empty; init makes a new project (use --check inside one)")
+    if folder.exists() and any(folder.iterdir()):
+        raise ConfigError(f"{folder} exists and is not empty; init makes a new project (use --check inside one)")
     files = project_files(folder, example)
-    for path, text in files.items(): (folder/path).parent.mkdir(parents=True, exist_ok=True); (folder/path).write_text(text)
+    for path, text in files.items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_text(text)
     (folder/'nbs').mkdir()
     for name in NOTEBOOKS.values(): shutil.copyfile(shipped('nbs')/name, folder/'nbs'/name)
-    shutil.copytree(shipped('reports'), folder/'reports', ignore=shutil.ignore_patterns('.ipynb_checkpoints', '__pycache__'))
+    shutil.copytree(shipped('reports'), folder / 'reports',
+                    ignore=shutil.ignore_patterns('.ipynb_checkpoints', '__pycache__'))
     return sorted(p.relative_to(folder) for p in folder.rglob('*') if p.is_file())
 
 # %% ../nbs/10a_project.ipynb #66b800d0
@@ -174,18 +217,31 @@ def check_notebook(mine,    # the project's notebook
     if not mine.is_file(): return [f"nbs/{mine.name}: missing; the package ships it (copy it from {shipped})"], 1
     ours, theirs = code_cells(mine), code_cells(shipped)
     changed = sum(a != b for a, b in zip(ours, theirs)) + abs(len(ours) - len(theirs))
-    lines = [f"nbs/{mine.name}: " + (f"differs from the shipped notebook ({changed} code cells of {len(theirs)})" if changed else "same as the shipped notebook")]
+    lines = [
+        f"nbs/{mine.name}: " + (f"differs from the shipped notebook ({changed} code cells of {len(theirs)})"
+                                if changed else "same as the shipped notebook")
+    ]
     expected, have = notebook_parameters(shipped), parameter_comments(parameters_cell(mine))
     missing = [k for k in expected if k not in have]
-    return lines + [f"nbs/{mine.name}: parameter {k!r} is missing from the parameters cell (the package's default: {expected[k]!r})" for k in missing], len(missing)
+    return lines + [
+        f"nbs/{mine.name}: parameter {k!r} is missing from the parameters cell (the package's default: {expected[k]!r})"
+        for k in missing
+    ], len(missing)
 
 # %% ../nbs/10a_project.ipynb #a267bc54
 def shipped_copies():
     "Each file `init` copies besides the notebooks, by its path in a project: its text, and whether commands need it."
     reports = shipped('reports')
-    found = [p for p in sorted(reports.rglob('*')) if p.is_file() and not {'.ipynb_checkpoints', '__pycache__'} & set(p.parts)]
-    templates = {'.github/workflows/mlops.yml': workflow_text(), 'Dockerfile': dockerfile_text(), '.dockerignore': DOCKERIGNORE}
-    return {f"reports/{p.relative_to(reports)}": (p.read_text(), True) for p in found} | {k: (v, False) for k, v in templates.items()}
+    found = [
+        p
+        for p in sorted(reports.rglob('*')) if p.is_file() and not {'.ipynb_checkpoints', '__pycache__'} & set(p.parts)
+    ]
+    templates = {
+        '.github/workflows/mlops.yml': workflow_text(), 'Dockerfile': dockerfile_text(), '.dockerignore': DOCKERIGNORE
+    }
+    return {f"reports/{p.relative_to(reports)}": (p.read_text(), True)
+            for p in found} | {k: (v, False)
+                               for k, v in templates.items()}
 
 # %% ../nbs/10a_project.ipynb #c82e35ea
 def check_copy(project, # the project's folder
@@ -195,15 +251,25 @@ def check_copy(project, # the project's folder
               ):
     "A line on one copied file, and 1 if it is a problem (missing, and needed)."
     mine = Path(project)/path
-    if not mine.is_file(): return [f"{path}: missing; " + ("the commands need it (a new `mlops-nb init` folder has it)" if needed else "yours to add back or not")], int(needed)
-    cells = lambda text: [''.join(c['source']) for c in json.loads(text)['cells'] if c['cell_type'] == 'code'] if path.endswith('.ipynb') else text
-    return [f"{path}: " + ("same as the package's" if cells(mine.read_text()) == cells(text) else "differs from the package's (yours is used)")], 0
+    if not mine.is_file():
+        return [
+            f"{path}: missing; "
+            + ("the commands need it (a new `mlops-nb init` folder has it)" if needed else "yours to add back or not")
+        ], int(needed)
+    cells = lambda text: [''.join(c['source']) for c in json.loads(text)['cells']
+                          if c['cell_type'] == 'code'] if path.endswith('.ipynb') else text
+    return [
+        f"{path}: " + ("same as the package's"
+                       if cells(mine.read_text()) == cells(text) else "differs from the package's (yours is used)")
+    ], 0
 
 # %% ../nbs/10a_project.ipynb #844fdeca
 def check_project(folder=None): # a folder in the project; None for the current one
     "`init --check`: a line per stage notebook, per other copied file and per problem, and the number of problems."
     project = find_project(folder)
-    if project is None: raise ConfigError(f"{Path(folder or Path.cwd()).absolute()}: not inside a project (no {PROJECT_FILE} here or above); `mlops-nb init DIR` makes one")
+    if project is None:
+        raise ConfigError(f"{Path(folder or Path.cwd()).absolute()}: not inside a project (no "
+                          f"{PROJECT_FILE} here or above); `mlops-nb init DIR` makes one")
     results = [check_notebook(Path(project)/'nbs'/name, shipped('nbs')/name) for name in NOTEBOOKS.values()]
     results += [check_copy(project, path, text, needed) for path, (text, needed) in shipped_copies().items()]
     return [line for lines, _ in results for line in lines], sum(count for _, count in results)

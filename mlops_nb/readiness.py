@@ -32,7 +32,8 @@ def stage_tests(f,     # from `readiness_facts`
     "The tests of the stage's notebook that ran in the run's executed copy: by hand; in a run the CI made: automated."
     notebook = STAGES[stage]
     ran = f['tests'][notebook]
-    return grade(ran > 0 and in_ci(f, stage), ran > 0, f"{ran} tests of nbs/{notebook} ran in run {run_id(f)}; {ci_line(f, stage)}", how)
+    return grade(ran > 0 and in_ci(f, stage), ran > 0,
+                 f"{ran} tests of nbs/{notebook} ran in run {run_id(f)}; {ci_line(f, stage)}", how)
 
 # %% ../nbs/10b_readiness.ipynb #2a8ec8ae
 def feature_schema(f): # from `readiness_facts`
@@ -45,107 +46,136 @@ def feature_schema(f): # from `readiness_facts`
 # %% ../nbs/10b_readiness.ipynb #3569c81e
 def beneficial_features(f): # from `readiness_facts`
     "The evaluate stage's permutation importance, on the test period: every feature above 0, or some with none."
-    if not run_file(f, 'importance.csv'): return grade(False, False, NO_RUN, "run the evaluate stage: it measures each feature's importance")
+    if not run_file(f, 'importance.csv'):
+        return grade(False, False, NO_RUN, "run the evaluate stage: it measures each feature's importance")
     table = pd.read_csv(f['run']/'importance.csv')
     useless = table.feature[table.importance <= 0].tolist()
-    return grade(not useless, True, f"permutation importance on the test period: {len(table)} features, {len(useless)} with none "
-                 f"({', '.join(useless) or '-'})", "drop the features whose permutation importance is not above 0")
+    return grade(
+        not useless, True,
+        f"permutation importance on the test period: {len(table)} features, {len(useless)} with none "
+        f"({', '.join(useless) or '-'})", "drop the features whose permutation importance is not above 0")
 
 # %% ../nbs/10b_readiness.ipynb #9f5353d7
 def feature_cost(f): # from `readiness_facts`
     "Half: the deploy stage measured the whole model's single-row latency; no feature's own cost is measured."
-    if not run_file(f, 'deploy.json'): return grade(False, False, NO_RUN, "run the deploy stage: it measures the model's latency")
+    if not run_file(f, 'deploy.json'):
+        return grade(False, False, NO_RUN, "run the deploy stage: it measures the model's latency")
     p99 = json.loads((f['run']/'deploy.json').read_text())['latency_ms']['p99']
-    return grade(False, True, f"the deploy stage measured the whole model's single-row latency ({p99:.2f} ms p99), not each feature's cost",
-                 "measure each feature view's lookup latency and memory in the server, beside its importance, and gate on the ratio")
+    return grade(
+        False, True,
+        f"the deploy stage measured the whole model's single-row latency ({p99:.2f} ms p99), not each feature's cost",
+        "measure each feature view's lookup latency and memory in the "
+        "server, beside its importance, and gate on the ratio")
 
 # %% ../nbs/10b_readiness.ipynb #fc9ae1f9
 def meta_requirements(f): # from `readiness_facts`
     "The features stage ran, refusing the declared leakage columns; half when none are declared."
     leakage = f['config'].get('leakage') or []
-    return grade(stage_ran(f, 'features') and bool(leakage), stage_ran(f, 'features'),
-                 f"the features stage of run {run_id(f)} refused the leakage columns {leakage}" if f['record'] else NO_RUN,
-                 "list the columns known only after the fact in `leakage`; the features stage then refuses them every run")
+    return grade(
+        stage_ran(f, 'features') and bool(leakage), stage_ran(f, 'features'),
+        f"the features stage of run {run_id(f)} refused the leakage columns {leakage}" if f['record'] else NO_RUN,
+        "list the columns known only after the fact in `leakage`; the features stage then refuses them every run")
 
 # %% ../nbs/10b_readiness.ipynb #19528265
 def privacy_controls(f): # from `readiness_facts`
     "Always 0: mlops_nb has no privacy controls to exercise."
-    return grade(False, False, "no privacy controls: no column can be declared personal, and runs keep raw snapshots in the workspace",
-                 "declare personal columns, drop or hash them at ingest, and restrict who can read workspace/runs")
+    return grade(
+        False, False,
+        "no privacy controls: no column can be declared personal, and runs keep raw snapshots in the workspace",
+        "declare personal columns, drop or hash them at ingest, and restrict who can read workspace/runs")
 
 # %% ../nbs/10b_readiness.ipynb #96b4f49c
 def features_added_quickly(f): # from `readiness_facts`
     "The features stage built the run's feature views from config lines, served by Feast."
-    return grade(stage_ran(f, 'features') and f['views'] > 0, False,
-                 f"features are config lines served by Feast: {f['views']} feature views in run {run_id(f)}" if f['record'] else NO_RUN,
-                 "run the features stage: new features are config lines, served by the same Feast code path")
+    return grade(
+        stage_ran(f, 'features') and f['views'] > 0, False,
+        f"features are config lines served by Feast: {f['views']} feature views in run {run_id(f)}" if f['record'] else
+        NO_RUN, "run the features stage: new features are config lines, served by the same Feast code path")
 
 # %% ../nbs/10b_readiness.ipynb #f8d9fa3d
 def feature_code_tested(f): # from `readiness_facts`
     "The tests of `03_features` that ran in the run's executed notebook; in a run the CI made: automated."
-    return stage_tests(f, 'features', "keep tests under each feature function in nbs/03_features.ipynb, and run the pipeline in CI")
+    return stage_tests(f, 'features',
+                       "keep tests under each feature function in nbs/03_features.ipynb, and run the pipeline in CI")
 
 # %% ../nbs/10b_readiness.ipynb #d51bae67
 def specs_reviewed(f): # from `readiness_facts`
     "The config and the training notebook are in git, and the workflow runs on pull requests."
     tracked = f['git'] is not None and {'mlops.yaml', 'nbs/04_train.ipynb'} <= f['git']
-    return grade(tracked and f['ci']['review'], tracked, "not in git" if f['git'] is None else
-                 f"mlops.yaml and nbs/04_train.ipynb tracked by git: {tracked}; the workflow runs on pull requests: {f['ci']['review']}",
-                 "commit mlops.yaml and nbs/ to git, and review changes through pull requests that run the workflow")
+    return grade(
+        tracked and f['ci']['review'], tracked,
+        "not in git" if f['git'] is None else f"mlops.yaml and nbs/04_train.ipynb tracked by git: {tracked}; the "
+        f"workflow runs on pull requests: {f['ci']['review']}",
+        "commit mlops.yaml and nbs/ to git, and review changes through pull requests that run the workflow")
 
 # %% ../nbs/10b_readiness.ipynb #c0f5be98
 def metrics_correlate(f): # from `readiness_facts`
     "The ROC AUC the probabilities promise and the realised one, correlated over 3+ labelled windows (r at least 0.5)."
     c = f['correlation']
-    evidence = (f"over {c['windows']} labelled windows, the estimated and the realised ROC AUC correlate at r = {c['r']:.2f}"
-                if c['r'] is not None else f"{c['windows']} labelled windows of {f['windows']} monitored: too few to correlate")
-    return grade(c['r'] is not None and c['r'] >= 0.5, False, evidence,
-                 "send ground truth to /feedback and run `mlops-nb monitor` over at least three windows; r must reach 0.5")
+    evidence = (
+        f"over {c['windows']} labelled windows, the estimated and the realised ROC AUC correlate at r = {c['r']:.2f}"
+        if c['r'] is not None else f"{c['windows']} labelled windows of {f['windows']} monitored: too few to correlate")
+    return grade(
+        c['r'] is not None and c['r'] >= 0.5, False, evidence,
+        "send ground truth to /feedback and run `mlops-nb monitor` over at least three windows; r must reach 0.5")
 
 # %% ../nbs/10b_readiness.ipynb #33acd2c7
 def hyperparameters_tuned(f): # from `readiness_facts`
     "Optuna's trials recorded by the train stage: more than one is tuning."
     trials = f['record']['metrics'].get('trials', 0) if f['record'] else 0
-    return grade(stage_ran(f, 'train') and trials > 1, stage_ran(f, 'train'),
-                 f"Optuna ran {trials} trials in run {run_id(f)}" if f['record'] else NO_RUN, "set `trials` above 1 so Optuna tunes the model every run")
+    return grade(
+        stage_ran(f, 'train') and trials > 1, stage_ran(f, 'train'),
+        f"Optuna ran {trials} trials in run {run_id(f)}" if f['record'] else NO_RUN,
+        "set `trials` above 1 so Optuna tunes the model every run")
 
 # %% ../nbs/10b_readiness.ipynb #f4730a90
 def staleness_known(f): # from `readiness_facts`
     "A comparison that replayed a never-retrained model beside others; half for a finished replay alone."
     r = f['replays']
     compared = 'never' in r['compared'] and len(r['compared']) > 1
-    return grade(compared, r['steps'] > 0, f"policies compared on the same replay: {r['compared'] or 'none'}; steps of the last finished replay: {r['steps']}",
-                 "run `mlops-nb simulate --compare never,monthly,drift` to measure what a stale model loses")
+    return grade(
+        compared, r['steps'] > 0, "policies compared on the same replay: "
+        f"{r['compared'] or 'none'}; steps of the last finished replay: "
+        f"{r['steps']}", "run `mlops-nb simulate --compare never,monthly,drift` to measure what a stale model loses")
 
 # %% ../nbs/10b_readiness.ipynb #4e08ba4b
 def simpler_model_not_better(f): # from `readiness_facts`
     "The linear baseline scored on the same test period; gated when `must_beat_baseline` is set."
-    if not stage_ran(f, 'evaluate'): return grade(False, False, NO_RUN, "run the evaluate stage: it scores a linear baseline")
+    if not stage_ran(f, 'evaluate'):
+        return grade(False, False, NO_RUN, "run the evaluate stage: it scores a linear baseline")
     m, gated = f['record']['metrics'], bool(f['config'].get('must_beat_baseline'))
-    return grade(gated, True, f"the linear baseline's test ROC AUC {m.get('baseline_test_roc_auc', float('nan')):.4f} against the "
-                 f"model's {m.get('test_roc_auc', float('nan')):.4f}; gated: {gated}", "keep `must_beat_baseline: true`, so every run gates on it")
+    return grade(
+        gated, True,
+        f"the linear baseline's test ROC AUC {m.get('baseline_test_roc_auc', float('nan')):.4f} against the "
+        f"model's {m.get('test_roc_auc', float('nan')):.4f}; gated: {gated}",
+        "keep `must_beat_baseline: true`, so every run gates on it")
 
 # %% ../nbs/10b_readiness.ipynb #21cb329c
 def slices_sufficient(f): # from `readiness_facts`
     "Slices the evaluate stage gated and passed; half when slices were scored but none gated."
     s = f['slices']
-    return grade(s['gated'] > 0 and not s['failed'], s['scored'] > 0 and not s['failed'],
-                 f"run {run_id(f)}: {s['scored']} slice values scored, {s['gated']} gated, {s['failed']} failed",
-                 "list the important slices in `slices`, with a `slice_margin` above 0: the evaluate stage gates each every run")
+    return grade(
+        s['gated'] > 0 and not s['failed'], s['scored'] > 0 and not s['failed'],
+        f"run {run_id(f)}: {s['scored']} slice values scored, {s['gated']} gated, {s['failed']} failed",
+        "list the important slices in `slices`, with a `slice_margin` above 0: the evaluate stage gates each every run")
 
 # %% ../nbs/10b_readiness.ipynb #a0956cc4
 def inclusion_tested(f): # from `readiness_facts`
     "Always 0: no slice can be declared a group of people to treat fairly."
-    return grade(False, False, "slices are scored and gated, but none can be declared a group of people to treat fairly",
+    return grade(False, False,
+                 "slices are scored and gated, but none can be declared a group of people to treat fairly",
                  "slice by the groups of people the model affects and set their own floors")
 
 # %% ../nbs/10b_readiness.ipynb #30728bd1
 def training_reproducible(f): # from `readiness_facts`
     "Train stages executed again on the same inputs gave the same model sha256; half when trained once, seeded."
     r = f['reproduced']
-    return grade(r['same'] > 0 and not r['differ'], r['trained'] > 0 and not r['differ'],
-                 f"inputs trained more than once: {r['same']} gave the same model sha256 each time, {r['differ']} did not; {r['trained']} in all",
-                 "run the same config twice with --no-cache: the model's sha256 must match (the seed and canonical skops make it so)")
+    return grade(
+        r['same'] > 0 and not r['differ'], r['trained'] > 0 and not r['differ'],
+        f"inputs trained more than once: {r['same']} gave the same model sha256 "
+        f"each time, {r['differ']} did not; {r['trained']} in all",
+        "run the same config twice with --no-cache: the model's sha256 "
+        "must match (the seed and canonical skops make it so)")
 
 # %% ../nbs/10b_readiness.ipynb #153068ff
 def specs_unit_tested(f): # from `readiness_facts`
@@ -156,89 +186,115 @@ def specs_unit_tested(f): # from `readiness_facts`
 def pipeline_integration_tested(f): # from `readiness_facts`
     "A run the CI made went from ingest to evaluate; half for such a run by hand."
     ran = all(in_ci(f, s) for s in ('ingest', 'validate', 'features', 'train', 'evaluate'))
-    return grade(ran, bool(f['record']), f"stages run end to end by the CI: {sorted(s for s in STAGES if in_ci(f, s)) or 'none'}; "
-                 f"the last evaluated run: {run_id(f)}", "run the whole pipeline in CI on every push (`mlops-nb init` writes the workflow)")
+    return grade(
+        ran, bool(f['record']),
+        f"stages run end to end by the CI: {sorted(s for s in STAGES if in_ci(f, s)) or 'none'}; "
+        f"the last evaluated run: {run_id(f)}",
+        "run the whole pipeline in CI on every push (`mlops-nb init` writes the workflow)")
 
 # %% ../nbs/10b_readiness.ipynb #0f5e2602
 def quality_validated_before_serving(f): # from `readiness_facts`
     "The evaluate stage's gates ran; automated when the CI ran them and a staging smoke test passed in the CI."
     smoke = f['smoke'] or {}
     staged = bool(smoke.get('passed')) and bool(smoke.get('ci'))
-    return grade(in_ci(f, 'evaluate') and staged, stage_ran(f, 'evaluate'), f"gates ran in run {run_id(f)}; {ci_line(f, 'evaluate')}; "
-                 f"staging smoke test: {'passed' if smoke.get('passed') else 'failed' if smoke else 'never run'}"
-                 f"{' in ' + smoke['ci'] if smoke.get('ci') else ''}", "gate in CI and smoke-test a staging server there (`mlops-nb smoke`)")
+    return grade(
+        in_ci(f, 'evaluate') and staged, stage_ran(f, 'evaluate'),
+        f"gates ran in run {run_id(f)}; {ci_line(f, 'evaluate')}; "
+        f"staging smoke test: {'passed' if smoke.get('passed') else 'failed' if smoke else 'never run'}"
+        f"{' in ' + smoke['ci'] if smoke.get('ci') else ''}",
+        "gate in CI and smoke-test a staging server there (`mlops-nb smoke`)")
 
 # %% ../nbs/10b_readiness.ipynb #8c5b6df6
 def model_debuggable(f): # from `readiness_facts`
     "The run kept each stage's executed notebook, outputs and tracebacks."
-    return grade(f['notebooks'] > 0, False, f"the executed notebooks of {f['notebooks']} stages of run {run_id(f)} are kept, with their outputs",
+    return grade(f['notebooks'] > 0, False,
+                 f"the executed notebooks of {f['notebooks']} stages of run {run_id(f)} are kept, with their outputs",
                  "run the pipeline: it keeps each stage's executed notebook")
 
 # %% ../nbs/10b_readiness.ipynb #40fe73f6
 def canaried_before_serving(f): # from `readiness_facts`
     "Canary releases in the registry's history; automated when the CI's deploy stage releases canaries."
     canaries = events_of(f, 'release', 'canary')
-    return grade(canaries > 0 and f['ci']['canary'] and in_ci(f, 'deploy'), canaries > 0,
-                 f"canary releases in the registry: {canaries}; the CI's deploy stage releases canaries: {f['ci']['canary'] and in_ci(f, 'deploy')}",
-                 "release new versions as canaries from CI (`-p auto_release=canary` in the deploy step)")
+    return grade(
+        canaries > 0 and f['ci']['canary'] and in_ci(f, 'deploy'), canaries > 0,
+        f"canary releases in the registry: {canaries}; the CI's deploy stage "
+        f"releases canaries: {f['ci']['canary'] and in_ci(f, 'deploy')}",
+        "release new versions as canaries from CI (`-p auto_release=canary` in the deploy step)")
 
 # %% ../nbs/10b_readiness.ipynb #13820086
 def rollback_exercised(f): # from `readiness_facts`
     "A rollback that restored the previous champion; half for a canary withdrawn alone."
     r = f['rollbacks']
-    return grade(r['restored'] > 0, r['withdrawn'] > 0, f"rollbacks that restored the previous champion: {r['restored']}; canaries withdrawn: "
-                 f"{r['withdrawn']}", "rehearse it: `mlops-nb models rollback` must bring back the version before")
+    return grade(
+        r['restored'] > 0, r['withdrawn'] > 0,
+        f"rollbacks that restored the previous champion: {r['restored']}; canaries withdrawn: "
+        f"{r['withdrawn']}", "rehearse it: `mlops-nb models rollback` must bring back the version before")
 
 # %% ../nbs/10b_readiness.ipynb #fadb473e
 def dependency_changes_notified(f): # from `readiness_facts`
     "Half: each run records its environment's sha256 for a person to compare; nothing notifies."
     recorded = bool(f['record']) and 'environment_sha256' in f['record']['lineage']
-    return grade(False, recorded, f"run {run_id(f)} recorded its environment's sha256: {recorded}; no one is notified when it changes",
+    return grade(False, recorded,
+                 f"run {run_id(f)} recorded its environment's sha256: {recorded}; no one is notified when it changes",
                  "alert when the environment sha256 of a new run differs from production's")
 
 # %% ../nbs/10b_readiness.ipynb #c49031da
 def input_invariants_hold(f): # from `readiness_facts`
     "Training data validated, and the served features' drift checked in monitored windows with its alert rule."
     watched = f['drift_windows'] > 0 and 'MlopsFeatureDrift' in f['alerts']
-    return grade(stage_ran(f, 'validate') and watched, stage_ran(f, 'validate'), f"run {run_id(f)} validated its data; served features "
-                 f"checked for drift in {f['drift_windows']} windows; drift alert rule: {'MlopsFeatureDrift' in f['alerts']}",
-                 "run `mlops-nb monitor` on served traffic and keep the MlopsFeatureDrift rule in reports/prometheus/alerts.yml")
+    return grade(
+        stage_ran(f, 'validate') and watched, stage_ran(f, 'validate'),
+        f"run {run_id(f)} validated its data; served features "
+        f"checked for drift in {f['drift_windows']} windows; drift alert rule: {'MlopsFeatureDrift' in f['alerts']}",
+        "run `mlops-nb monitor` on served traffic and keep the MlopsFeatureDrift rule in reports/prometheus/alerts.yml")
 
 # %% ../nbs/10b_readiness.ipynb #241083e7
 def no_training_serving_skew(f): # from `readiness_facts`
     "The skew monitor compared served features with their point-in-time values and found none; half when it found some."
     s = f['skew']
-    return grade(s['windows'] > 0 and not s['skewed'], s['windows'] > 0, f"the skew monitor compared {s['rows']:,} served rows in {s['windows']} "
-                 f"windows with their point-in-time values: {s['skewed']} window(s) skewed",
-                 "serve the model, keep the store fresh (`mlops-nb materialize`), and run `mlops-nb monitor`: it must find no skew")
+    return grade(
+        s['windows'] > 0 and not s['skewed'], s['windows'] > 0,
+        f"the skew monitor compared {s['rows']:,} served rows in {s['windows']} "
+        f"windows with their point-in-time values: {s['skewed']} window(s) skewed",
+        "serve the model, keep the store fresh (`mlops-nb materialize`), "
+        "and run `mlops-nb monitor`: it must find no skew")
 
 # %% ../nbs/10b_readiness.ipynb #50ed911e
 def not_too_stale(f): # from `readiness_facts`
     "Retraining ran on its own (retrain events) with the stale-monitor alert rule; half: a schedule or the rule alone."
     retrains, rule = events_of(f, 'retrain'), 'MlopsMonitorStale' in f['alerts']
-    return grade(retrains > 0 and rule, f['ci']['schedule'] or rule, f"retrain events in the registry: {retrains}; scheduled workflow: "
-                 f"{f['ci']['schedule']}; stale-monitor alert rule: {rule}", "retrain on monitoring's triggers (`mlops-nb retrain`) and keep the MlopsMonitorStale rule")
+    return grade(
+        retrains > 0 and rule, f['ci']['schedule'] or rule,
+        f"retrain events in the registry: {retrains}; scheduled workflow: "
+        f"{f['ci']['schedule']}; stale-monitor alert rule: {rule}",
+        "retrain on monitoring's triggers (`mlops-nb retrain`) and keep the MlopsMonitorStale rule")
 
 # %% ../nbs/10b_readiness.ipynb #98c00f03
 def numerically_stable(f): # from `readiness_facts`
     "Every output the server answered checked: finite, and probabilities within [0, 1]."
     o = f['outputs']
     stable = o['checked'] > 0 and not o['not_finite'] and not o['outside']
-    return grade(stable, False, f"{o['checked']:,} served outputs checked: {o['not_finite']} not finite, {o['outside']} outside [0, 1]",
-                 "serve the model: every answer in the prediction log is checked")
+    return grade(
+        stable, False,
+        f"{o['checked']:,} served outputs checked: {o['not_finite']} not finite, {o['outside']} outside [0, 1]",
+        "serve the model: every answer in the prediction log is checked")
 
 # %% ../nbs/10b_readiness.ipynb #785b63e4
 def computing_performance_holds(f): # from `readiness_facts`
     "The deploy stage's latency gate ran; automated with the latency alert rule."
     rule = 'MlopsLatencyP99High' in f['alerts']
-    return grade(stage_ran(f, 'deploy') and rule, stage_ran(f, 'deploy'), f"latency gate at {f['config'].get('max_latency_ms')} ms ran in run "
-                 f"{run_id(f)}: {stage_ran(f, 'deploy')}; latency alert rule: {rule}", "run the deploy stage and keep the MlopsLatencyP99High rule")
+    return grade(
+        stage_ran(f, 'deploy') and rule, stage_ran(f, 'deploy'),
+        f"latency gate at {f['config'].get('max_latency_ms')} ms ran in run "
+        f"{run_id(f)}: {stage_ran(f, 'deploy')}; latency alert rule: {rule}",
+        "run the deploy stage and keep the MlopsLatencyP99High rule")
 
 # %% ../nbs/10b_readiness.ipynb #aa2d35a5
 def prediction_quality_holds(f): # from `readiness_facts`
     "Monitored windows with the estimated ROC AUC and its alert rule; half for one of the two."
     rule = 'MlopsEstimatedAucDrop' in f['alerts']
-    return grade(f['windows'] > 0 and rule, f['windows'] > 0 or rule, f"monitored windows: {f['windows']}; estimated ROC AUC drop alert rule: {rule}",
+    return grade(f['windows'] > 0 and rule, f['windows'] > 0 or rule,
+                 f"monitored windows: {f['windows']}; estimated ROC AUC drop alert rule: {rule}",
                  "run `mlops-nb monitor` on served traffic and keep the MlopsEstimatedAucDrop rule")
 
 # %% ../nbs/10b_readiness.ipynb #1da03a3f
@@ -259,8 +315,10 @@ TESTS = [
     ('model', 'The model is tested for considerations of inclusion', (), inclusion_tested),
     ('infrastructure', 'Training is reproducible', ('reproduced',), training_reproducible),
     ('infrastructure', 'Model specs are unit tested', ('tests', 'ci', 'ci_runs'), specs_unit_tested),
-    ('infrastructure', 'The ML pipeline is integration tested', ('ci', 'ci_runs', 'record'), pipeline_integration_tested),
-    ('infrastructure', 'Model quality is validated before serving', ('record', 'ci', 'ci_runs', 'smoke'), quality_validated_before_serving),
+    ('infrastructure', 'The ML pipeline is integration tested', ('ci', 'ci_runs', 'record'),
+     pipeline_integration_tested),
+    ('infrastructure', 'Model quality is validated before serving', ('record', 'ci', 'ci_runs', 'smoke'),
+     quality_validated_before_serving),
     ('infrastructure', 'The model is debuggable', ('run',), model_debuggable),
     ('infrastructure', 'Models are canaried before serving', ('ci', 'ci_runs', 'events'), canaried_before_serving),
     ('infrastructure', 'Serving models can be rolled back', ('events',), rollback_exercised),
@@ -280,7 +338,8 @@ MEANING = [(1, 'More of a research project than a productionized system.'),
            (3, "There's been first pass at basic productionization, but additional investment may be needed."),
            (5, "Reasonably tested, but it's possible that more of those tests and procedures may be automated."),
            (5.5, 'Strong levels of automated testing and monitoring, appropriate for mission-critical systems.'),
-           (float('inf'), 'Exceptional levels of automated testing and monitoring.')]   # (below this score, the rubric's words)
+           # (below this score, the rubric's words)
+           (float('inf'), 'Exceptional levels of automated testing and monitoring.')]
 
 def meaning(score): # the final score
     "The rubric's sentence for the score earned: 0, 1, 2, 3 to 4, 5, above 5 points (a half point is not yet the next)."
@@ -293,11 +352,18 @@ def readiness(project=None,   # the project's folder; None for the one around he
     "The ML Test Score of the project's pipeline: each test's score and evidence, sections, score, maturity levels."
     project = Path(project or find_project() or project_dir())
     facts = readiness_facts(project, workspace_path(workspace))
-    tests = [dict(zip(('section', 'test', 'reads', 'score', 'evidence', 'raise'), (section, title, list(reads), *rule(facts)))) for section, title, reads, rule in TESTS]
+    tests = [
+        dict(
+            zip(('section', 'test', 'reads', 'score', 'evidence', 'raise'),
+                (section, title, list(reads), *rule(facts)))) for section, title, reads, rule in TESTS
+    ]
     sections = {s: sum(t['score'] for t in tests if t['section'] == s) for s in SECTIONS}
     score = min(sections.values())
-    return {'project': str(project), 'workspace': str(facts['workspace']), 'tests': tests, 'sections': sections, 'score': score, 'meaning': meaning(score),
-            'google': maturity(GOOGLE, facts), 'four_level': maturity(FOUR, facts)}
+    return {
+        'project': str(project), 'workspace': str(facts['workspace']), 'tests': tests, 'sections': sections,
+        'score': score, 'meaning': meaning(score), 'google': maturity(GOOGLE,
+                                                                      facts), 'four_level': maturity(FOUR, facts)
+    }
 
 # %% ../nbs/10b_readiness.ipynb #f6b61380
 def readiness_lines(report): # from `readiness`
@@ -306,7 +372,8 @@ def readiness_lines(report): # from `readiness`
     for section in SECTIONS:
         lines.append(f"{section}: {report['sections'][section]:g} of 7")
         for t in (t for t in report['tests'] if t['section'] == section):
-            lines.append(f"  {t['score']:>3g}  {t['test']}: {t['evidence']}" + (f" -> raise it: {t['raise']}" if t['raise'] else ''))
+            lines.append(f"  {t['score']:>3g}  {t['test']}: {t['evidence']}" +
+                         (f" -> raise it: {t['raise']}" if t['raise'] else ''))
     lines.append(f"ML Test Score: {report['score']:g} (the minimum over sections). {report['meaning']}")
     for key, title in (('google', "Google's MLOps level (0-2)"), ('four_level', 'MLOps maturity (0-3)')):
         missing = [c['criterion'] for c in report[key]['criteria'] if not c['met']]

@@ -25,13 +25,16 @@ create table if not exists model_versions (
     name text not null, version integer not null, created text not null, created_by text not null,
     run_id text, artifact text not null, sha256 text not null, lineage text not null, metrics text not null,
     stage text not null default 'None', types text, signature text, primary key (name, version));
-create table if not exists aliases (name text not null, alias text not null, version integer not null, primary key (name, alias));
+create table if not exists aliases (
+    name text not null, alias text not null, version integer not null, primary key (name, alias));
 create table if not exists events (
     id integer primary key autoincrement, name text not null, version integer, at text not null, by text not null,
     kind text not null, value text not null, previous text, reason text not null, simulated text);
 create table if not exists clock (simulated text);
-create table if not exists releases (name text primary key, candidate integer, mode text, share real, at text, reason text);
-create table if not exists serving (name text not null, version integer not null, decision text not null, onnx text, at text not null,
+create table if not exists releases (
+    name text primary key, candidate integer, mode text, share real, at text, reason text);
+create table if not exists serving (
+    name text not null, version integer not null, decision text not null, onnx text, at text not null,
     primary key (name, version));
 """
 
@@ -46,11 +49,13 @@ def open_registry(workspace): # the workspace directory
     conn = sqlite3.connect(Path(workspace)/'registry.db', timeout=60, isolation_level=None, factory=Closing)
     conn.execute('pragma journal_mode=wal')
     conn.executescript(SCHEMA)
-    if 'stage' not in [c[1] for c in conn.execute('pragma table_info(model_versions)')]:     # a registry from before stages
+    # a registry from before stages
+    if 'stage' not in [c[1] for c in conn.execute('pragma table_info(model_versions)')]:
         conn.execute("alter table model_versions add column stage text not null default 'None'")
-    if 'simulated' not in [c[1] for c in conn.execute('pragma table_info(events)')]:                # a registry from before replays
+    if 'simulated' not in [c[1] for c in conn.execute('pragma table_info(events)')]:  # a registry from before replays
         conn.execute('alter table events add column simulated text')
-    if 'signature' not in [c[1] for c in conn.execute('pragma table_info(model_versions)')]:        # ...from before signed files
+    # ...from before signed files
+    if 'signature' not in [c[1] for c in conn.execute('pragma table_info(model_versions)')]:
         for column in ('types', 'signature'): conn.execute(f'alter table model_versions add column {column} text')
     conn.row_factory = sqlite3.Row
     return conn
@@ -88,8 +93,10 @@ def add_event(conn,     # a connection in a transaction
               at,       # when: an ISO time
              ):
     "Append one event to the registry's history, with the replay's simulated time when a replay set the clock."
-    conn.execute('insert into events (name, version, at, by, kind, value, previous, reason, simulated) values (?, ?, ?, ?, ?, ?, ?, ?, (select max(simulated) from clock))',
-                 (name, version, at, getpass.getuser(), kind, value, None if previous is None else str(previous), reason))
+    conn.execute(
+        'insert into events (name, version, at, by, kind, value, previous, reason, '
+        'simulated) values (?, ?, ?, ?, ?, ?, ?, ?, (select max(simulated) from clock))',
+        (name, version, at, getpass.getuser(), kind, value, None if previous is None else str(previous), reason))
 
 # %% ../nbs/06_register.ipynb #efa4c3aa
 def set_clock(workspace,       # the workspace
@@ -103,7 +110,10 @@ def set_clock(workspace,       # the workspace
 # %% ../nbs/06_register.ipynb #5c994e50
 def environment():
     "The installed packages as sorted `name==version` lines."
-    return sorted({f"{d.metadata['Name'].lower()}=={d.version}" for d in importlib.metadata.distributions() if d.metadata['Name']})
+    return sorted({
+        f"{d.metadata['Name'].lower()}=={d.version}"
+        for d in importlib.metadata.distributions() if d.metadata['Name']
+    })
 
 # %% ../nbs/06_register.ipynb #8192a3b4
 def environment_sha256(): return hashlib.sha256('\n'.join(environment()).encode()).hexdigest()
@@ -118,15 +128,18 @@ def register_model(workspace,           # the workspace
                    reason='registered', # why, for the history
                   ):
     "Store the model file and add a new version of `name`, with the types it holds, signed; return the version number."
-    types = model_types(Path(path).read_bytes(), path)            # a file no model could hold is refused here, not at load
+    types = model_types(Path(path).read_bytes(), path)  # a file no model could hold is refused here, not at load
     artifact, sha = store_artifact(workspace, path)
     with transaction(workspace) as conn:
-        version = conn.execute('select coalesce(max(version), 0) + 1 from model_versions where name = ?', (name,)).fetchone()[0]
+        version = conn.execute('select coalesce(max(version), 0) + 1 from model_versions where name = ?',
+                               (name,)).fetchone()[0]
         at = now_iso('microseconds')
-        conn.execute('insert into model_versions (name, version, created, created_by, run_id, artifact, sha256, lineage, metrics, stage, '
-                     'types, signature) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-                     (name, version, at, getpass.getuser(), run_id, artifact, sha, json.dumps(lineage or {}, default=str),
-                      json.dumps(metrics or {}, default=str), 'None', json.dumps(types), signature(sha, types)))
+        conn.execute(
+            'insert into model_versions (name, version, created, created_by, '
+            'run_id, artifact, sha256, lineage, metrics, stage, '
+            'types, signature) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            (name, version, at, getpass.getuser(), run_id, artifact, sha, json.dumps(lineage or {}, default=str),
+             json.dumps(metrics or {}, default=str), 'None', json.dumps(types), signature(sha, types)))
         add_event(conn, name, version, 'registered', 'None', None, reason, at)
     return version
 
@@ -134,8 +147,10 @@ def register_model(workspace,           # the workspace
 def _as_dict(row,     # a row of model_versions
              aliases, # the aliases pointing at it
             ):
-    return {**dict(row), 'aliases': aliases, 'lineage': json.loads(row['lineage']), 'metrics': json.loads(row['metrics']),
-            'types': json.loads(row['types'] or 'null')}
+    return {
+        **dict(row), 'aliases': aliases, 'lineage': json.loads(row['lineage']), 'metrics': json.loads(row['metrics']),
+        'types': json.loads(row['types'] or 'null')
+    }
 
 # %% ../nbs/06_register.ipynb #d6e7f809
 def aliases_of(conn,    # a registry connection
@@ -143,13 +158,19 @@ def aliases_of(conn,    # a registry connection
                version, # its version
               ):
     "The aliases pointing at one version."
-    return [r[0] for r in conn.execute('select alias from aliases where name = ? and version = ? order by alias', (name, version))]
+    return [
+        r[0] for r in conn.execute('select alias from aliases where name = ? and version = ? order by alias', (name,
+                                                                                                               version))
+    ]
 
 # %% ../nbs/06_register.ipynb #e7f8091a
 def list_models(workspace): # the workspace
     "Every model version, by name, newest first."
     with open_registry(workspace) as conn:
-        return [_as_dict(r, aliases_of(conn, r['name'], r['version'])) for r in conn.execute('select * from model_versions order by name, version desc')]
+        return [
+            _as_dict(r, aliases_of(conn, r['name'], r['version']))
+            for r in conn.execute('select * from model_versions order by name, version desc')
+        ]
 
 # %% ../nbs/06_register.ipynb #f8091a2b
 def model_names(conn): return [r[0] for r in conn.execute('select distinct name from model_versions order by name')]
@@ -161,12 +182,14 @@ def get_model_version(workspace,    # the workspace
                      ):
     "One model version as a dict; the latest when `version` is None."
     with open_registry(workspace) as conn:
-        row = conn.execute('select * from model_versions where name = ? and (? is null or version = ?) order by version desc limit 1',
-                           (name, version, version)).fetchone()
+        row = conn.execute(
+            'select * from model_versions where name = ? and (? is null or version = ?) order by version desc limit 1',
+            (name, version, version)).fetchone()
         if row is None:
             known = model_names(conn)
             if name in known: raise RegistryError(f"model {name!r} has no version {version}")
-            raise RegistryError(f"no model {name!r} in the registry" + (f" (models: {', '.join(known)})" if known else ''))
+            raise RegistryError(f"no model {name!r} in the registry" +
+                                (f" (models: {', '.join(known)})" if known else ''))
         return _as_dict(row, aliases_of(conn, name, row['version']))
 
 # %% ../nbs/06_register.ipynb #2b3c4d5f
@@ -242,7 +265,10 @@ def mirror_aliases(workspace,         # the workspace
     changes = [e for e in events if e['kind'] == 'alias']
     if not changes or wandb_mode() != 'online': return 0
     import wandb
-    def artifact(version): return wandb.Api().artifact(f"{project}/model-{get_model_version(workspace, name, int(version))['run_id']}:latest")
+
+    def artifact(version):
+        return wandb.Api().artifact(
+            f"{project}/model-{get_model_version(workspace, name, int(version))['run_id']}:latest")
     done = 0
     for event in changes:
         try:
@@ -265,17 +291,23 @@ def promote(workspace, # the workspace
     "Move `version` of `name` to `stage`, archiving the Production version it replaces; return the events written."
     stage = check_stage(stage)
     if not str(reason).strip(): raise ConfigError("a reason is required (--reason TEXT)")
-    get_model_version(workspace, name, version)                                        # a RegistryError for an unknown name or version
+    get_model_version(workspace, name, version)  # a RegistryError for an unknown name or version
     with transaction(workspace) as conn:
         at, first = now_iso('microseconds'), conn.execute('select max(id) from events').fetchone()[0] or 0
         if stage == 'Production':
-            for (other,) in conn.execute("select version from model_versions where name = ? and stage = 'Production' and version != ?", (name, version)).fetchall():
+            for (other,) in conn.execute(
+                    "select version from model_versions where name = ? and stage = 'Production' and version != ?",
+                (name, version)).fetchall():
                 set_stage(conn, name, other, 'Archived', f"replaced by version {version}: {reason}", at)
-            conn.execute('update releases set candidate = null, mode = null, share = 0, at = ?, reason = ? where name = ? and candidate = ?',
-                         (at, f"promoted to Production: {reason}", name, version))   # a canary or shadow promoted is no longer one
-        for held, alias in STAGE_ALIAS.items():                                       # a version leaving a stage loses its alias
+            conn.execute(
+                'update releases set candidate = null, mode = null, share = 0, at '
+                '= ?, reason = ? where name = ? and candidate = ?',
+                # a canary or shadow promoted is no longer one
+                (at, f"promoted to Production: {reason}", name, version))
+        for held, alias in STAGE_ALIAS.items():  # a version leaving a stage loses its alias
             if held != stage and holder(conn, name, alias) == version: set_alias(conn, name, alias, None, reason, at)
-        if stage in STAGE_ALIAS and holder(conn, name, STAGE_ALIAS[stage]) != version: set_alias(conn, name, STAGE_ALIAS[stage], version, reason, at)
+        if stage in STAGE_ALIAS and holder(conn, name, STAGE_ALIAS[stage]) != version:
+            set_alias(conn, name, STAGE_ALIAS[stage], version, reason, at)
         set_stage(conn, name, version, stage, reason, at)
         events = [dict(r) for r in conn.execute('select * from events where id > ? order by id', (first,))]
     mirror_aliases(workspace, name, events)
@@ -290,9 +322,12 @@ def rollback(workspace,         # the workspace
     current = alias_version(workspace, name, 'champion')
     if current is None: raise RegistryError(f"model {name!r} has no champion to roll back")
     with open_registry(workspace) as conn:
-        row = conn.execute("select previous from events where name = ? and kind = 'alias' and value = 'champion' and version = ? order by id desc limit 1",
-                           (name, current)).fetchone()
-    if not row or row[0] is None: raise RegistryError(f"model {name!r}: version {current} is the first champion; there is nothing to roll back to")
+        row = conn.execute(
+            "select previous from events where name = ? and kind = 'alias' and "
+            "value = 'champion' and version = ? order by id desc limit 1", (name, current)).fetchone()
+    if not row or row[0] is None:
+        raise RegistryError(
+            f"model {name!r}: version {current} is the first champion; there is nothing to roll back to")
     return promote(workspace, name, int(row[0]), 'Production', f"rollback from version {current}: {reason}")
 
 # %% ../nbs/06_register.ipynb #a5bd9a73
@@ -311,7 +346,10 @@ def history(workspace, # the workspace
     "The model's events up to `at`, oldest first."
     get_model_version(workspace, name)
     with open_registry(workspace) as conn:
-        return [dict(r) for r in conn.execute('select * from events where name = ? and at <= ? order by id', (name, parse_moment(at) if at else now_iso('microseconds')))]
+        return [
+            dict(r) for r in conn.execute('select * from events where name = ? and at <= ? order by id', (
+                name, parse_moment(at) if at else now_iso('microseconds')))
+        ]
 
 # %% ../nbs/06_register.ipynb #091a2b3d
 def state_at(workspace, # the workspace
@@ -332,28 +370,45 @@ def state_at(workspace, # the workspace
 def version_line(entry): # a model version, from `list_models`
     "One line: the version, its stage, when and from which run, its file, its test ROC AUC and its aliases."
     auc = entry['metrics'].get('test_roc_auc')
-    return (f"{entry['name']}:{entry['version']}  {entry['stage']:<10}  {entry['created'][:19]}  run {entry['run_id']}  sha256 {entry['sha256'][:12]}" +
-            (f"  test_roc_auc {auc:.4f}" if auc else '') + ''.join(f"  @{a}" for a in entry['aliases']))
+    return (
+        f"{entry['name']}:{entry['version']}  {entry['stage']:<10}  "
+        f"{entry['created'][:19]}  run {entry['run_id']}  sha256 "
+        f"{entry['sha256'][:12]}"
+        + (f"  test_roc_auc {auc:.4f}" if auc else '')
+        + ''.join(f"  @{a}" for a in entry['aliases'])
+    )
 
 # %% ../nbs/06_register.ipynb #192a3b4c
 def event_line(event): # a registry event
     "One line describing a registry event."
-    what = {'registered': f"version {event['version']} registered",
-            'stage': f"version {event['version']}: {event['previous']} -> {event['value']}",
-            'alias': (f"@{event['value']} -> version {event['version']}" if event['version'] is not None else f"@{event['value']} removed") +
-                     (f" (was version {event['previous']})" if event['previous'] else ''),
-            'release': (f"release: {event['value']} version {event['version']}" if event['version'] is not None else f"release: candidate version {event['previous']} {event['value']}") +
-                       (f" (was version {event['previous']})" if event['previous'] and event['version'] is not None else ''),
-            'retrain': f"retrain: {event['value']}" + (f" (version {event['version']})" if event['version'] is not None else '')}[event['kind']]
-    return f"{event['at']}  {event['by']}  " + (f"[simulated {event['simulated']}]  " if event.get('simulated') else '') + f"{what}: {event['reason']}"
+    what = {
+        'registered': f"version {event['version']} registered",
+        'stage': f"version {event['version']}: {event['previous']} -> {event['value']}",
+        'alias': (f"@{event['value']} -> version {event['version']}" if event['version'] is not None else
+                  f"@{event['value']} removed") + (f" (was version {event['previous']})" if event['previous'] else ''),
+        'release': (f"release: {event['value']} version {event['version']}" if event['version'] is not None else
+                    f"release: candidate version {event['previous']} {event['value']}")
+        + (f" (was version {event['previous']})" if event['previous'] and event['version'] is not None else ''),
+        'retrain': f"retrain: {event['value']}"
+        + (f" (version {event['version']})" if event['version'] is not None else '')
+    }[event['kind']]
+    return f"{event['at']}  {event['by']}  " + (f"[simulated {event['simulated']}]  "
+                                                if event.get('simulated') else '') + f"{what}: {event['reason']}"
 
 # %% ../nbs/06_register.ipynb #5d6e7f80
 def state_lines(state, # from `state_at`
                 at,    # the moment asked about
                ):
     "Who held Production and Staging at `at`: each version with since when, by whom and why."
-    def held(v): event = state['events'][v]; return f"version {v} (since {event['at']}, by {event['by']}: {event['reason']})"
-    return [f"{stage} at {at}: " + (', '.join(map(held, state['stages'][stage])) or 'none') for stage in ('Production', 'Staging')]
+
+    def held(v):
+        event = state['events'][v]
+        return f"version {v} (since {event['at']}, by {event['by']}: {event['reason']})"
+
+    return [
+        f"{stage} at {at}: " + (', '.join(map(held, state['stages'][stage])) or 'none')
+        for stage in ('Production', 'Staging')
+    ]
 
 # %% ../nbs/06_register.ipynb #1a2b3c50
 class NotEvaluated(ValueError):
@@ -364,8 +419,13 @@ def check_evaluated(run_dir): # the run directory
     "The evaluation's decision (`comparison.json`), or `NotEvaluated` saying why the model must not be registered."
     entry = next((s for s in read_record(run_dir)['stages'] if s['name'] == 'evaluate'), None)
     run = Path(run_dir).name
-    if entry is None or 'metrics' not in entry['outputs']: raise NotEvaluated(f"run {run}: the model was not evaluated; run the evaluate stage first (nothing registered)")
+    if entry is None or 'metrics' not in entry['outputs']:
+        raise NotEvaluated(f"run {run}: the model was not evaluated; run the evaluate stage first (nothing registered)")
     failures = json.loads(output_path(run_dir, 'evaluate', 'metrics').read_text())['gates']['failures']
-    if failures: raise NotEvaluated(f"run {run}: the model did not pass its quality gates ({'; '.join(failures)}); nothing registered")
-    if entry['status'] != 'succeeded': raise NotEvaluated(f"run {run}: the evaluate stage did not finish (status {entry['status']}); nothing registered")
+    if failures:
+        raise NotEvaluated(
+            f"run {run}: the model did not pass its quality gates ({'; '.join(failures)}); nothing registered")
+    if entry['status'] != 'succeeded':
+        raise NotEvaluated(
+            f"run {run}: the evaluate stage did not finish (status {entry['status']}); nothing registered")
     return json.loads(output_path(run_dir, 'evaluate', 'comparison').read_text())

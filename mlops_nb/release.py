@@ -11,7 +11,16 @@ import hashlib, json
 from pathlib import Path
 from .core import *
 from .modelfile import *
-from .registry import RegistryError, add_event, alias_version, get_model_version, list_models, open_registry, rollback, transaction
+from mlops_nb.registry import (
+    RegistryError,
+    add_event,
+    alias_version,
+    get_model_version,
+    list_models,
+    open_registry,
+    rollback,
+    transaction,
+)
 
 # %% ../nbs/06a_release.ipynb #217f6b73
 MODES = ('canary', 'shadow')
@@ -21,12 +30,16 @@ def release_state(workspace, # the workspace
                  ):
     "The release in force: the production version, and the candidate with its mode and share (none once production)."
     with open_registry(workspace) as conn:
-        production = conn.execute("select version from aliases where name = ? and alias = 'champion'", (name,)).fetchone()
+        production = conn.execute("select version from aliases where name = ? and alias = 'champion'",
+                                  (name,)).fetchone()
         row = conn.execute('select * from releases where name = ?', (name,)).fetchone()
     production = production[0] if production else None
     candidate = row['candidate'] if row and row['candidate'] not in (None, production) else None
-    return {'name': name, 'production': production, 'candidate': candidate, 'mode': row['mode'] if candidate else None,
-            'share': row['share'] if candidate else 0.0, 'since': row['at'] if row else None, 'reason': row['reason'] if row else None}
+    return {
+        'name': name, 'production': production, 'candidate': candidate, 'mode': row['mode'] if candidate else None,
+        'share': row['share'] if candidate else 0.0, 'since': row['at'] if row else None,
+        'reason': row['reason'] if row else None
+    }
 
 # %% ../nbs/06a_release.ipynb #f9e959d2
 def strategy(state): # a release state
@@ -37,7 +50,9 @@ def strategy(state): # a release state
 def default_model(workspace): # the workspace
     "The model to serve when none is named: the only one with a version in production."
     served = sorted({v['name'] for v in list_models(workspace) if 'champion' in v['aliases']})
-    if len(served) != 1: raise RegistryError(f"{'no model has' if not served else 'several models have'} a version in production{': ' + ', '.join(served) if served else ''}; name one with --model")
+    if len(served) != 1:
+        raise RegistryError(f"{'no model has' if not served else 'several models have'} a version in "
+                            f"production{': ' + ', '.join(served) if served else ''}; name one with --model")
     return served[0]
 
 # %% ../nbs/06a_release.ipynb #e92ce8e3
@@ -53,11 +68,13 @@ def start_candidate(workspace, # the workspace
     if not 0 < share <= 1: raise ConfigError(f"a canary's share must be above 0 and at most 1 (100%), got {share}")
     if not str(reason).strip(): raise ConfigError("a reason is required")
     get_model_version(workspace, name, version)
-    if version == alias_version(workspace, name, 'champion'): raise RegistryError(f"model {name!r}: version {version} is already in production")
+    if version == alias_version(workspace, name, 'champion'):
+        raise RegistryError(f"model {name!r}: version {version} is already in production")
     previous = release_state(workspace, name)['candidate']
     with transaction(workspace) as conn:
         at, first = now_iso('microseconds'), conn.execute('select max(id) from events').fetchone()[0] or 0
-        conn.execute('insert or replace into releases values (?, ?, ?, ?, ?, ?)', (name, version, mode, float(share), at, reason))
+        conn.execute('insert or replace into releases values (?, ?, ?, ?, ?, ?)',
+                     (name, version, mode, float(share), at, reason))
         add_event(conn, name, version, 'release', f"{mode} {share:.0%}", previous, reason, at)
         return [dict(r) for r in conn.execute('select * from events where id > ? order by id', (first,))]
 
@@ -71,7 +88,8 @@ def withdraw(workspace, # the workspace
     if candidate is None: raise RegistryError(f"model {name!r} has no canary or shadow to withdraw")
     with transaction(workspace) as conn:
         at, first = now_iso('microseconds'), conn.execute('select max(id) from events').fetchone()[0] or 0
-        conn.execute('update releases set candidate = null, mode = null, share = 0, at = ?, reason = ? where name = ?', (at, reason, name))
+        conn.execute('update releases set candidate = null, mode = null, share = 0, at = ?, reason = ? where name = ?',
+                     (at, reason, name))
         add_event(conn, name, None, 'release', 'withdrawn', candidate, reason, at)
         return [dict(r) for r in conn.execute('select * from events where id > ? order by id', (first,))]
 
@@ -104,7 +122,8 @@ def record_serving(workspace, # the workspace
         (Path(workspace)/path).parent.mkdir(parents=True, exist_ok=True)
         (Path(workspace)/path).write_bytes(onnx)
     with transaction(workspace) as conn:
-        conn.execute('insert or replace into serving values (?, ?, ?, ?, ?)', (name, version, json.dumps(decision), path and str(path), now_iso()))
+        conn.execute('insert or replace into serving values (?, ?, ?, ?, ?)',
+                     (name, version, json.dumps(decision), path and str(path), now_iso()))
     return decision
 
 # %% ../nbs/06a_release.ipynb #c16d792b
@@ -114,10 +133,12 @@ def serving_record(workspace, # the workspace
                   ):
     "How a version is served: (decision, ONNX bytes or None), or (None, None) if it was never deployed."
     with open_registry(workspace) as conn:
-        row = conn.execute('select decision, onnx from serving where name = ? and version = ?', (name, version)).fetchone()
+        row = conn.execute('select decision, onnx from serving where name = ? and version = ?',
+                           (name, version)).fetchone()
     if row is None: return None, None
     decision = json.loads(row['decision'])
     if not row['onnx']: return decision, None
     data = (Path(workspace)/row['onnx']).read_bytes()
-    if hashlib.sha256(data).hexdigest() != decision['onnx_sha256']: raise ValueError(f"{row['onnx']}: sha256 is not the expected {decision['onnx_sha256']}; refusing to load")
+    if hashlib.sha256(data).hexdigest() != decision['onnx_sha256']:
+        raise ValueError(f"{row['onnx']}: sha256 is not the expected {decision['onnx_sha256']}; refusing to load")
     return decision, data

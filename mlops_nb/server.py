@@ -14,9 +14,9 @@ from fastcore.basics import patch
 from .core import *
 from .features import read_spec
 from .registry import RegistryError, get_model_version, load_registered
-from .release import release_marker, release_state, serving_record, strategy, withdraw
+from .release import release_marker, release_state, serving_record, withdraw
 from .inference import Unsupported, load_path, pipeline_parts
-from .online import FeatureCache, ServingFeatures
+from .online import ServingFeatures
 from .predlog import PredictionLog, log_row, now_utc
 from .freshness import Freshness, follow_store, label_fields, truth_domain
 
@@ -28,9 +28,10 @@ SETTINGS = {'max_batch': 1000,             # the most records one request may se
             'canary_min_requests': 100,    # a canary is judged after answering this many requests
             'canary_error_margin': 0.02,   # ...and withdrawn if its error rate exceeds production's by more than this
             'canary_latency_margin': 1.0,  # ...or its p99 latency exceeds production's by more than this share of it
-            'canary_latency_floor_ms': 2.0, # ...and by more than this many milliseconds (below it, the difference is noise)
-            'shadow_queue': 10_000,        # requests waiting for the shadow; more are not shadowed (and counted)
-            'push_labels': True}           # push the label aggregates each truth at /feedback changes to the feature store
+            # ...and by more than this many milliseconds (below it, the difference is noise)
+            'canary_latency_floor_ms': 2.0,
+            'shadow_queue': 10_000,  # requests waiting for the shadow; more are not shadowed (and counted)
+            'push_labels': True}     # push the label aggregates each truth at /feedback changes to the feature store
 
 def server_settings(**changes): # settings to change
     "The server's settings: `SETTINGS` with `changes`; an unknown name is a `ConfigError`."
@@ -54,13 +55,22 @@ class Served:
         self.task, self.threshold = config.get('task', 'classification'), config.get('decision_threshold', 0.5)
         self.truths = truth_domain(run, self.task, self.spec)
         decision, onnx = serving_record(workspace, name, version)
-        self.decision = decision or {'path': 'sklearn', 'why': 'not deployed: no parity check was run, so scikit-learn serves it'}
-        self.path, self.features = load_path(self.decision, model, self.spec, self.task, onnx), ServingFeatures(self.spec)
-        try: self.known = {c: set(map(str, values)) for c, values in zip(self.spec['categorical'], pipeline_parts(model)[0].categories_)}
+        self.decision = decision or {
+            'path': 'sklearn', 'why': 'not deployed: no parity check was run, so scikit-learn serves it'
+        }
+        self.path, self.features = load_path(self.decision, model, self.spec, self.task,
+                                             onnx), ServingFeatures(self.spec)
+        try:
+            self.known = {
+                c: set(map(str, values))
+                for c, values in zip(self.spec['categorical'],
+                                     pipeline_parts(model)[0].categories_)
+            }
         except (Unsupported, AttributeError): self.known = {}
         self.example = {f: info['example'] for f, info in self.spec['request'].items()}
         output = self.predict([self.example])[0]
-        if not np.isfinite(output).all(): raise ValueError(f"{name} version {version}: the smoke prediction is {output}")
+        if not np.isfinite(output).all():
+            raise ValueError(f"{name} version {version}: the smoke prediction is {output}")
 
     def predict(self, records): # request dicts
         "The outputs of the records, with the inputs and missing flags they were computed from."
@@ -95,7 +105,10 @@ class CanaryWatch:
 
     def reset(self, version): # the canary version now in force, or None
         "Start counting for a new release."
-        self.version, self.counts = version, {r: {'requests': 0, 'errors': 0, 'latency': collections.deque(maxlen=2000)} for r in ('production', 'canary')}
+        self.version, self.counts = version, {
+            r: {'requests': 0, 'errors': 0, 'latency': collections.deque(maxlen=2000)}
+            for r in ('production', 'canary')
+        }
 
     def add(self,
             route,      # production or canary
@@ -113,16 +126,21 @@ class CanaryWatch:
         if self.version is None or c['requests'] < s['canary_min_requests']: return None
         rate = lambda x: x['errors'] / max(x['requests'], 1)
         if rate(c) - rate(p) > s['canary_error_margin']:
-            return f"automatic rollback: canary version {self.version} failed {rate(c):.1%} of {c['requests']} requests, production {rate(p):.1%} (margin {s['canary_error_margin']:.0%})"
+            return (f"automatic rollback: canary version {self.version} failed {rate(c):.1%} of {c['requests']} "
+                    f"requests, production {rate(p):.1%} (margin {s['canary_error_margin']:.0%})")
         if len(c['latency']) >= s['canary_min_requests'] and len(p['latency']) >= s['canary_min_requests']:
             slow, fast = (percentiles(x['latency'], (99,))['p99'] for x in (c, p))
-            if slow > fast * (1 + s['canary_latency_margin']) and slow - fast > s['canary_latency_floor_ms']: return f"automatic rollback: canary version {self.version} p99 latency {slow:.2f} ms against production's {fast:.2f} ms"
+            if slow > fast * (1 + s['canary_latency_margin']) and slow - fast > s['canary_latency_floor_ms']:
+                return (f"automatic rollback: canary version {self.version} p99 latency "
+                        f"{slow:.2f} ms against production's {fast:.2f} ms")
         return None
 
 # %% ../nbs/07d_server.ipynb #a4e1f0c2
 class MonitoringGauges:
     "A Prometheus collector of the latest monitored window's gauges, read from the monitor's latest.json on change."
-    def __init__(self, path): self.path, self.seen, self.gauges = Path(path), None, [] # latest.json of `mlops-nb monitor`
+
+    def __init__(self, path):
+        self.path, self.seen, self.gauges = Path(path), None, []  # latest.json of `mlops-nb monitor`
 
     def collect(self):
         "The gauges, one family per name."
@@ -135,7 +153,8 @@ class MonitoringGauges:
             self.seen = seen
         families = {}
         for name, text, labels, value in self.gauges:
-            families.setdefault(name, GaugeMetricFamily(name, text, labels=list(labels))).add_metric(list(labels.values()), value)
+            families.setdefault(name, GaugeMetricFamily(name, text,
+                                                        labels=list(labels))).add_metric(list(labels.values()), value)
         yield from families.values()
 
 # %% ../nbs/07d_server.ipynb #c797de6f
@@ -143,18 +162,26 @@ class Metrics:
     "The server's Prometheus metrics, in their own registry (or the multiprocess directory when workers share a port)."
     def __init__(self, monitoring=None): # the monitor's latest.json, whose gauges /metrics carries too
         import prometheus_client as prom
-        # shared only when `serve --workers N` set both (Feast sets PROMETHEUS_MULTIPROC_DIR itself when its metrics module loads)
-        self.prom, self.multiprocess = prom, bool(os.environ.get('PROMETHEUS_MULTIPROC_DIR') and os.environ.get('MLOPS_NB_SERVE'))
+        # shared only when `serve --workers N` set both (Feast sets PROMETHEUS_MULTIPROC_DIR itself when its
+        # metrics module loads)
+        self.prom, self.multiprocess = prom, bool(
+            os.environ.get('PROMETHEUS_MULTIPROC_DIR') and os.environ.get('MLOPS_NB_SERVE'))
         self.registry = None if self.multiprocess else prom.CollectorRegistry()
         kw = {'registry': self.registry}
-        self.requests = prom.Counter('mlops_predictions', 'Records answered, by route and version', ['route', 'version'], **kw)
-        self.errors = prom.Counter('mlops_prediction_errors', 'Records a version failed to score, by route and version', ['route', 'version'], **kw)
-        self.latency = prom.Histogram('mlops_request_latency_seconds', 'Time from a request arriving to its answer, per record of the request, by version', ['version'],
-                                      buckets=(.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5), **kw)
-        self.outputs = prom.Histogram('mlops_prediction_value', 'The predicted probability (or value), by version', ['version'],
-                                      buckets=tuple(np.round(np.linspace(0.1, 1, 10), 1)), **kw)
-        self.batch = prom.Histogram('mlops_batch_size', 'Records scored together in one call', buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), **kw)
-        self.shadow_dropped = prom.Counter('mlops_shadow_dropped', 'Requests not shadowed because the shadow fell behind', **kw)
+        self.requests = prom.Counter('mlops_predictions', 'Records answered, by route and version',
+                                     ['route', 'version'], **kw)
+        self.errors = prom.Counter('mlops_prediction_errors', 'Records a version failed to score, by route and version',
+                                   ['route', 'version'], **kw)
+        self.latency = prom.Histogram(
+            'mlops_request_latency_seconds',
+            'Time from a request arriving to its answer, per record of the request, by version', ['version'],
+            buckets=(.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5), **kw)
+        self.outputs = prom.Histogram('mlops_prediction_value', 'The predicted probability (or value), by version',
+                                      ['version'], buckets=tuple(np.round(np.linspace(0.1, 1, 10), 1)), **kw)
+        self.batch = prom.Histogram('mlops_batch_size', 'Records scored together in one call',
+                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), **kw)
+        self.shadow_dropped = prom.Counter('mlops_shadow_dropped',
+                                           'Requests not shadowed because the shadow fell behind', **kw)
         self.gauges = MonitoringGauges(monitoring) if monitoring else None
         if self.gauges and self.registry: self.registry.register(self.gauges)
 
@@ -173,7 +200,8 @@ def production_spec(workspace, # the workspace
                    ):
     "The feature spec of the model's production version, which the request schema is built from."
     state = release_state(workspace, name)
-    if state['production'] is None: raise RegistryError(f"model {name!r} has no version in production; deploy one first (mlops-nb deploy)")
+    if state['production'] is None:
+        raise RegistryError(f"model {name!r} has no version in production; deploy one first (mlops-nb deploy)")
     entry = get_model_version(workspace, name, state['production'])
     return read_spec(Path(workspace)/'runs'/entry['run_id'])
 
@@ -198,9 +226,23 @@ class Server:
                  fields,    # the request fields of the server's schema
                 ):
         self.workspace, self.name, self.settings, self.fields = Path(workspace), name, settings, set(fields)
-        self.release, self.problem, self.loaded, self.marker, self.log = None, 'loading the release in force', {}, None, None
-        self.metrics, self.watch, self.stopping = Metrics(self.workspace/'monitoring'/name/'latest.json'), CanaryWatch(settings), threading.Event()
-        self.shadow_queue, self.queue, self.freshness = queue.Queue(settings['shadow_queue']), None, Freshness(self.metrics)
+        self.release, self.problem, self.loaded, self.marker, self.log = (
+            None,
+            'loading the release in force',
+            {},
+            None,
+            None,
+        )
+        self.metrics, self.watch, self.stopping = (
+            Metrics(self.workspace / 'monitoring' / name / 'latest.json'),
+            CanaryWatch(settings),
+            threading.Event(),
+        )
+        self.shadow_queue, self.queue, self.freshness = (
+            queue.Queue(settings['shadow_queue']),
+            None,
+            Freshness(self.metrics),
+        )
 
     def refresh(self):
         "Load the release in force if the registry changed since the last look."
@@ -209,14 +251,24 @@ class Server:
         state = release_state(self.workspace, self.name)
         try:
             if state['production'] is None: raise ValueError(f"model {self.name!r} has no version in production")
-            loaded = {v: self.loaded.get(v) or self.freshness.watch(Served(self.workspace, self.name, v)) for v in (state['production'], state['candidate']) if v is not None}
-            lacking = {v: sorted(set(s.spec['request']) - self.fields) for v, s in loaded.items() if set(s.spec['request']) - self.fields}
-            if lacking: raise ValueError(f"versions {sorted(lacking)} need request fields {sorted(set().union(*lacking.values()))} this server's schema lacks; restart it")
+            loaded = {
+                v: self.loaded.get(v) or self.freshness.watch(Served(self.workspace, self.name, v))
+                for v in (state['production'], state['candidate']) if v is not None
+            }
+            lacking = {
+                v: sorted(set(s.spec['request']) - self.fields)
+                for v, s in loaded.items() if set(s.spec['request']) - self.fields
+            }
+            if lacking:
+                raise ValueError(f"versions {sorted(lacking)} need request fields "
+                                 f"{sorted(set().union(*lacking.values()))} this server's schema lacks; "
+                                 "restart it")
         except Exception as e:
             self.problem, self.marker = f"release not loaded: {type(e).__name__}: {first_line(e)}", marker
             return
-        self.log = self.log or PredictionLog(self.workspace, self.name, [*loaded[state['production']].spec['numeric'], *loaded[state['production']].spec['categorical']],
-                                             self.settings['flush_seconds'], label_fields(loaded[state['production']].spec))
+        self.log = self.log or PredictionLog(self.workspace, self.name, [
+            *loaded[state['production']].spec['numeric'], *loaded[state['production']].spec['categorical']
+        ], self.settings['flush_seconds'], label_fields(loaded[state['production']].spec))
         self.loaded, self.problem, self.marker = loaded, None, marker
         self.watch.reset(state['candidate'] if state['mode'] == 'canary' else None)
         self.release = Release(state, loaded[state['production']], loaded.get(state['candidate']))
@@ -238,9 +290,13 @@ def answer_of(request_id, # the record's request id
              ):
     "One answer, as `/predict` returns it."
     classification = served.task == 'classification'
-    return {'request_id': request_id, 'probability': float(output) if classification else None, 'prediction': None if classification else float(output),
-            'label': int(output >= served.threshold) if classification else None, 'model': served.name, 'version': served.version,
-            'route': route, 'missing': missing, 'unknown_categories': unknown, 'fallback': fallback}
+    return {
+        'request_id': request_id, 'probability': float(output) if classification else None,
+        'prediction': None if classification else float(output),
+        'label': int(output >= served.threshold) if classification else None, 'model': served.name,
+        'version': served.version, 'route': route, 'missing': missing, 'unknown_categories': unknown,
+        'fallback': fallback
+    }
 
 # %% ../nbs/07d_server.ipynb #a6af29c9
 @patch
@@ -254,15 +310,23 @@ def score(self:Server, items): # Pending requests, scored together
         served, start = (release.candidate if route == 'canary' else release.production), time.perf_counter()
         try: outputs, numbers, categories, missing, ages = served.predict([records[i] for i in index])
         except Exception as e:
-            if route == 'production': raise                                             # each request is tried alone (`batching.score_apart`)
-            failed = len(index)                                                         # held against it once production answers them
-            for i in index: routes[i], fallback[i] = 'production', f"canary version {served.version} failed ({type(e).__name__}: {first_line(e)}); production answered"
+            if route == 'production': raise  # each request is tried alone (`batching.score_apart`)
+            failed = len(index)              # held against it once production answers them
+            for i in index:
+                routes[i], fallback[i] = 'production', (f"canary version {served.version} failed "
+                                                        f"({type(e).__name__}: {first_line(e)}); production "
+                                                        "answered")
             continue
         self.watch.add(route, len(index), 0, (time.perf_counter() - start) * 1000 / len(index))
-        for k, i in enumerate(index): results[i] = (served, outputs[k], (numbers[k], categories[k], {v: a[k] for v, a in ages.items()}), [v for v in missing if missing[v][k]])
-    if failed: self.watch.add('canary', failed, failed, 0.0); self.metrics.errors.labels('canary', str(release.candidate.version)).inc(failed)
+        for k, i in enumerate(index):
+            results[i] = (served, outputs[k], (numbers[k], categories[k], {v: a[k]
+                                                                           for v, a in ages.items()}),
+                          [v for v in missing if missing[v][k]])
+    if failed:
+        self.watch.add('canary', failed, failed, 0.0)
+        self.metrics.errors.labels('canary', str(release.candidate.version)).inc(failed)
     at, latencies = now_utc(), [(time.perf_counter() - item.arrived) * 1000 for item in items]
-    self.log.write(self.rows_of(items, routes, results, at, latencies))              # journaled before any answer goes out
+    self.log.write(self.rows_of(items, routes, results, at, latencies))  # journaled before any answer goes out
     self.answer(items, routes, results, fallback)
     return lambda: self.account(items, routes, results, latencies, release.mode == 'shadow')
 
@@ -280,7 +344,8 @@ def answer(self:Server,
         answers = []
         for request_id, record in zip(item.ids, item.records):
             served, output, inputs, missing = results[i]
-            answers.append(answer_of(request_id, served, routes[i], output, missing, served.unknown(record), fallback.get(i)))
+            answers.append(
+                answer_of(request_id, served, routes[i], output, missing, served.unknown(record), fallback.get(i)))
             i += 1
         if not item.future.done(): item.future.set_result(answers)
 
@@ -294,7 +359,8 @@ def rows_of(self:Server,
              latencies, # each request's milliseconds, arrival to answer
             ):
     "The rows of the prediction log for the answers about to go out."
-    rows = [(request_id, record, latency, len(item.records)) for item, latency in zip(items, latencies) for request_id, record in zip(item.ids, item.records)]
+    rows = [(request_id, record, latency, len(item.records)) for item, latency in zip(items, latencies)
+            for request_id, record in zip(item.ids, item.records)]
     return [log_row(i, r, results[k][0], routes[k], results[k][1], results[k][2], results[k][3], latency, at, batch=n)
             for k, (i, r, latency, n) in enumerate(rows)]
 
@@ -310,8 +376,10 @@ def account(self:Server,
     "Once the answers are out: count them, give the shadow its copy, and judge the canary."
     per_record = [latency / len(item.records) for item, latency in zip(items, latencies) for _ in item.records]
     for (served, output, *_), route, latency in zip(results, routes, per_record):
-        self.metrics.requests.labels(route, str(served.version)).inc(); self.metrics.outputs.labels(str(served.version)).observe(output)
-        self.metrics.latency.labels(str(served.version)).observe(latency / 1000)      # per record: a batch is not one slow answer
+        self.metrics.requests.labels(route, str(served.version)).inc()
+        self.metrics.outputs.labels(str(served.version)).observe(output)
+        # per record: a batch is not one slow answer
+        self.metrics.latency.labels(str(served.version)).observe(latency / 1000)
     self.metrics.batch.observe(len(routes))
     if shadow: self.to_shadow(items)
     if (verdict := self.watch.verdict()): self.withdraw_canary(verdict)
@@ -335,11 +403,19 @@ def shadow_loop(self:Server):
         if release is None or release.mode != 'shadow': continue
         served, error = release.candidate, None
         try: outputs, numbers, categories, missing, ages = served.predict(records)
-        except Exception as e: error, outputs, numbers, categories, missing, ages = f"{type(e).__name__}: {first_line(e)}", [np.nan] * len(records), None, None, {}, {}
+        except Exception as e:
+            error, outputs, numbers, categories, missing, ages = f"{type(e).__name__}: {first_line(e)}", [
+                np.nan
+            ] * len(records), None, None, {}, {}
         latency, at = (time.perf_counter() - start) * 1000 / len(records), now_utc()
-        self.log.write([log_row(i, r, served, 'shadow', outputs[k], None if error else (numbers[k], categories[k], {v: a[k] for v, a in ages.items()}),
-                                [v for v in missing if missing[v][k]], latency, at, error) for k, (i, r) in enumerate(zip(ids, records))])
-        (self.metrics.errors if error else self.metrics.requests).labels('shadow', str(served.version)).inc(len(records))
+        self.log.write([
+            log_row(i, r, served, 'shadow', outputs[k], None if error else
+                    (numbers[k], categories[k], {v: a[k]
+                                                 for v, a in ages.items()}), [v for v in missing if missing[v][k]],
+                    latency, at, error) for k, (i, r) in enumerate(zip(ids, records))
+        ])
+        (self.metrics.errors if error else self.metrics.requests).labels('shadow',
+                                                                         str(served.version)).inc(len(records))
 
 # %% ../nbs/07d_server.ipynb #1b23ada1
 @patch
@@ -350,7 +426,8 @@ def withdraw_canary(self:Server, reason): # why, for the history
     self.watch.reset(None)
     def record():
         try: withdraw(self.workspace, self.name, reason)
-        except Exception as e: self.problem = f"canary withdrawn here, but not in the registry: {type(e).__name__}: {first_line(e)}"
+        except Exception as e:
+            self.problem = f"canary withdrawn here, but not in the registry: {type(e).__name__}: {first_line(e)}"
     threading.Thread(target=record, daemon=True).start()
 
 # %% ../nbs/07d_server.ipynb #a65d6ed8

@@ -8,7 +8,7 @@ __all__ = ['STEPS', 'replay_rows', 'replay_steps', 'free_port', 'HttpClient', 'S
            'serve_steps', 'simulate', 'step_line', 'stage_defaults', 'log_counts', 'wait_for_log', 'final_metrics']
 
 # %% ../nbs/09b_simulate.ipynb #ac2f9f09
-import http.client, json, os, shutil, signal, socket, subprocess, sys, time
+import http.client, json, signal, socket, subprocess, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
@@ -22,12 +22,17 @@ from .world import known_before, send_feedback, serve_fresh, serve_step
 def replay_rows(config): # the resolved config
     "The source's labelled and unlabelled rows in time order, with `known_at`: when their truth is known."
     from mlops_nb.ingest import derive_target, parse_timestamp, read_table, slice_rows
-    rows = slice_rows(parse_timestamp(read_table(config['source'], config.get('table', ''), config.get('query', '')), config['timestamp']),
-                      config.get('filter', ''), config.get('sample_fraction', 1.0), config.get('seed', 0))
+    rows = slice_rows(
+        parse_timestamp(read_table(config['source'], config.get('table', ''), config.get('query', '')),
+                        config['timestamp']), config.get('filter', ''), config.get('sample_fraction', 1.0),
+        config.get('seed', 0))
     rows = derive_target(rows, config['target'], config.get('target_expression', ''), config.get('target_requires', []))
-    minutes = evaluate(config['label_known_minutes'], rows, 'label_known_minutes') if config.get('label_known_minutes') else 0
+    minutes = evaluate(config['label_known_minutes'], rows,
+                       'label_known_minutes') if config.get('label_known_minutes') else 0
     known = rows[config['timestamp']] + pd.to_timedelta(minutes, unit='min')
-    return rows.assign(known_at=known.where(rows[config['target']].notna())).sort_values(config['timestamp'], kind='stable').reset_index(drop=True)
+    return rows.assign(
+        known_at=known.where(rows[config['target']].notna())).sort_values(config['timestamp'],
+                                                                          kind='stable').reset_index(drop=True)
 
 # %% ../nbs/09b_simulate.ipynb #d366447a
 STEPS = {'day': 'D', 'week': 'W-MON', 'month': 'MS'}
@@ -39,7 +44,8 @@ def replay_steps(start, # the first step's start: an ISO date or month (2013-03)
     "The replay's steps: [(start, end)] in UTC, each step's end the next one's start."
     if step not in STEPS: raise ConfigError(f"--step {step!r} is not one of {', '.join(STEPS)}")
     try: first, last = utc(start), utc(end)
-    except ValueError: raise ConfigError(f"--from {start!r} and --to {end!r} must be dates, such as 2013-03 or 2013-03-04")
+    except ValueError:
+        raise ConfigError(f"--from {start!r} and --to {end!r} must be dates, such as 2013-03 or 2013-03-04")
     if last < first: raise ConfigError(f"--to {end} is before --from {start}")
     starts = pd.date_range(first, last, freq=STEPS[step]) if step != 'week' else pd.date_range(first, last, freq='7D')
     starts = starts if len(starts) and starts[0] == first else pd.DatetimeIndex([first]).append(starts)
@@ -56,7 +62,10 @@ def free_port():
 # %% ../nbs/09b_simulate.ipynb #645504f2
 class HttpClient:
     "A keep-alive HTTP client for the replay's server."
-    def __init__(self, port): self.port, self.conn, self.used = port, http.client.HTTPConnection('127.0.0.1', port, timeout=120), time.monotonic() # the server's port
+
+    def __init__(self, port):
+        self.port, self.conn, self.used = port, http.client.HTTPConnection(
+            '127.0.0.1', port, timeout=120), time.monotonic()  # the server's port
 
     def call(self,
              method,    # GET or POST
@@ -65,7 +74,8 @@ class HttpClient:
             ):
         "The response's status and JSON body, on a new connection after 2 s idle (uvicorn closes idle ones after 5 s)."
         if time.monotonic() - self.used > 2: self.conn.close()
-        self.conn.request(method, path, body=None if body is None else json.dumps(body, default=str), headers={'content-type': 'application/json'})
+        self.conn.request(method, path, body=None if body is None else json.dumps(body, default=str),
+                          headers={'content-type': 'application/json'})
         response = self.conn.getresponse()
         self.used = time.monotonic()
         return response.status, json.loads(response.read() or b'null')
@@ -95,12 +105,16 @@ class ServerProcess:
 
     def __enter__(self):
         self.port, self.log = free_port(), open(self.workspace/'simulation'/'server.log', 'a')
-        self.process = subprocess.Popen([sys.executable, '-c', 'from mlops_nb.cli import main; main()', 'serve', '--workspace', str(self.workspace), '--model', self.name,
-                                         '--host', '127.0.0.1', '--port', str(self.port), *self.options], stdout=self.log, stderr=self.log, start_new_session=True)
+        self.process = subprocess.Popen([
+            sys.executable, '-c', 'from mlops_nb.cli import main; main()', 'serve', '--workspace',
+            str(self.workspace), '--model', self.name, '--host', '127.0.0.1', '--port',
+            str(self.port), *self.options
+        ], stdout=self.log, stderr=self.log, start_new_session=True)
         self.client, deadline = HttpClient(self.port), time.monotonic() + 180
         try:
             while time.monotonic() < deadline:
-                if self.process.poll() is not None: raise RuntimeError(f"the server exited with {self.process.returncode}; see {self.log.name}")
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"the server exited with {self.process.returncode}; see {self.log.name}")
                 try:
                     if self.client.call('GET', '/ready')[0] == 200: return self.client
                 except OSError: self.client.close()                      # not listening yet: a new connection next time
@@ -146,16 +160,23 @@ def first_model(workspace, # the workspace
     from mlops_nb.retrain import retrain_overrides
     set_clock(workspace, start.isoformat())
     window = training_window(policy, start, first_time(workspace, config['timestamp']))
-    overrides = {**retrain_overrides(policy, start, config, window), 'strategy': 'auto', 'auto_release': 'replace', 'valid_start': '', 'test_start': '',
-                 **policy['first_model'], 'must_beat_baseline': False}
+    overrides = {
+        **retrain_overrides(policy, start, config, window), 'strategy': 'auto', 'auto_release': 'replace',
+        'valid_start': '', 'test_start': '', **policy['first_model'], 'must_beat_baseline': False
+    }
     echo(f"no production model: training a first one on the data before {start.date()}")
     record = run_pipeline(workspace, {**config, **overrides}, echo=echo)
     metrics = record.get('metrics') or {}                    # evaluated, even when a gate then failed
     if config['task'] == 'classification' and metrics.get('test_roc_auc', 1) < metrics.get('baseline_test_roc_auc', 0):
-        echo(f"the first model loses to its linear baseline on its test period (ROC AUC {metrics['test_roc_auc']:.4f} against "
+        echo("the first model loses to its linear baseline on its test period "
+             f"(ROC AUC {metrics['test_roc_auc']:.4f} against "
              f"{metrics['baseline_test_roc_auc']:.4f}): the linear model serves instead")
-        record = run_pipeline(workspace, {**config, **overrides, 'families': ['logistic'], 'trials': 1, 'min_effect': -1.0}, echo=echo)
-    if record['status'] != 'succeeded': raise RuntimeError(f"the first model's run {record['run_id']} failed in stage {record['failed_stage']}: {record['error']}")
+        record = run_pipeline(workspace,
+                              {**config, **overrides, 'families': ['logistic'], 'trials': 1, 'min_effect': -1.0},
+                              echo=echo)
+    if record['status'] != 'succeeded':
+        raise RuntimeError(
+            f"the first model's run {record['run_id']} failed in stage {record['failed_stage']}: {record['error']}")
     version = alias_version(workspace, config['model_name'], 'champion')
     if version is None: raise RuntimeError(f"the first model's run {record['run_id']} released no model")
     return version
@@ -171,10 +192,17 @@ def step_metrics(rows,   # the log's rows (`log_rows`) with `event_time`
     from mlops_nb.performance import labelled_metrics
     rows = rows[(rows.route != 'shadow') & between(rows.event_time, start.isoformat(), end.isoformat())]
     measured = labelled_metrics(rows.truth, rows.output) if len(rows) else {'labels': 0}
-    served = {f"{route} v{version}": int(n) for (route, version), n in rows.groupby(['route', 'version']).size().items()}
-    return {'rows': int(len(rows)), 'labels': int(measured['labels']), 'target_rate': float(rows.truth.mean()) if measured['labels'] else None,
-            'roc_auc': measured.get('roc_auc'), 'log_loss': measured.get('log_loss'), 'served': served,
-            **{k: v for k, v in decision_cost(rows.truth, rows.label.astype(float), 0.5).items() if k.startswith('false')}}
+    served = {
+        f"{route} v{version}": int(n)
+        for (route, version), n in rows.groupby(['route', 'version']).size().items()
+    }
+    return {
+        'rows': int(len(rows)), 'labels': int(measured['labels']),
+        'target_rate': float(rows.truth.mean()) if measured['labels'] else None, 'roc_auc': measured.get('roc_auc'),
+        'log_loss': measured.get('log_loss'), 'served': served,
+        **{k: v
+           for k, v in decision_cost(rows.truth, rows.label.astype(float), 0.5).items() if k.startswith('false')}
+    }
 
 # %% ../nbs/09b_simulate.ipynb #00d862cc
 def step_record(start,   # the step's start
@@ -187,9 +215,14 @@ def step_record(start,   # the step's start
     events = summary['events']
     checks = next((e['checks'] for e in events if 'checks' in e), [])
     runs = [e for e in events if e['kind'] in ('run started', 'run finished')]
-    retrains = [{'window': a['window'], 'run_id': b.get('run_id'), 'seconds': b.get('seconds'), 'result': b['reason']} for a, b in zip(runs[::2], runs[1::2])]
-    return {'from': start.isoformat(), 'to': end.isoformat(), 'served': metrics.pop('served'), 'metrics': metrics, 'checks': checks,
-            'retrains': retrains, 'events': [{'kind': e['kind'], 'version': e['version'], 'reason': e['reason']} for e in events], 'seconds': round(seconds, 1)}
+    retrains = [{'window': a['window'], 'run_id': b.get('run_id'), 'seconds': b.get('seconds'), 'result': b['reason']}
+                for a, b in zip(runs[::2], runs[1::2])]
+    return {
+        'from': start.isoformat(), 'to': end.isoformat(), 'served': metrics.pop('served'), 'metrics': metrics,
+        'checks': checks, 'retrains': retrains,
+        'events': [{'kind': e['kind'], 'version': e['version'], 'reason': e['reason']} for e in events],
+        'seconds': round(seconds, 1)
+    }
 
 # %% ../nbs/09b_simulate.ipynb #1139f995
 def simulation_file(workspace, # the workspace
@@ -199,9 +232,11 @@ def simulation_file(workspace, # the workspace
     path = Path(workspace)/'simulation.json'
     if not path.exists(): return {**settings, 'status': 'running', 'steps': []}
     record = json.loads(path.read_text())
-    differ = [k for k in settings if record.get(k) != settings[k] and k != 'to']           # a later --to replays further
+    differ = [k for k in settings if record.get(k) != settings[k] and k != 'to']  # a later --to replays further
     if settings['to'] < record['to']: differ.append('to')
-    if differ: raise ConfigError(f"{path} is a replay with other settings ({', '.join(differ)}); continue it with them, or replay into another --workspace")
+    if differ:
+        raise ConfigError(f"{path} is a replay with other settings ({', '.join(differ)}); "
+                          "continue it with them, or replay into another --workspace")
     return {**record, 'to': settings['to'], 'status': 'running'}
 
 # %% ../nbs/09b_simulate.ipynb #0731a45f
@@ -218,7 +253,9 @@ def replay_step(workspace,   # the workspace
                 end,         # its end
                 expected,    # [answers, truths] the log must hold; updated
                 echo=print,  # called with progress lines
-                features='fresh', # fresh: the world delivered moment by moment (`09ba_world`); frozen: the store left as it is
+                # fresh: the world delivered moment by moment (`09ba_world`); frozen: the store left
+                # as it is
+                features='fresh',
                ):
     "One step: serve it, wait for the log, monitor it by event time, run the retraining round at its end; the record."
     from mlops_nb.monitor import monitor
@@ -227,15 +264,19 @@ def replay_step(workspace,   # the workspace
     began, name, time_column = time.monotonic(), config['model_name'], config['timestamp']
     set_clock(workspace, start.isoformat())
     part = rows[(rows[time_column] >= start) & (rows[time_column] < end)]
-    serving = (lambda *a: serve_fresh(client, workspace, *a)) if features == 'fresh' else (lambda *a: serve_step(client, *a))
+    serving = (
+        (lambda *a: serve_fresh(client, workspace, *a)) if features == 'fresh' else (lambda *a: serve_step(client, *a))
+    )
     pending, _, stored = serving(part, pending, fields, config, end)
     expected[:] = [expected[0] + len(part), expected[1] + stored]
     wait_for_log(workspace, name, *expected)
     set_clock(workspace, end.isoformat())
-    monitor(workspace, **{**monitoring, 'window': window, 'data': '', 'clock': 'event'}, start=start.isoformat(), end=end.isoformat(), echo=lambda line: None)
+    monitor(workspace, **{**monitoring, 'window': window, 'data': '', 'clock': 'event'}, start=start.isoformat(),
+            end=end.isoformat(), echo=lambda line: None)
     summary = retrain(workspace, config, policy_file, end.isoformat(), echo)
     follow_release(client, workspace, name)
-    return pending, step_record(start, end, summary, step_metrics(log_rows(workspace, name), start, end), time.monotonic() - began)
+    return pending, step_record(start, end, summary, step_metrics(log_rows(workspace, name), start, end),
+                                time.monotonic() - began)
 
 # %% ../nbs/09b_simulate.ipynb #c876e866
 def read_pending(path=None): # a replay's pending.parquet; None for none
@@ -253,8 +294,11 @@ def simulation_settings(config,         # the resolved config
                         features,       # fresh or frozen
                        ):
     "What defines a replay: a resumed one must have the same."
-    return {'model': config['model_name'], 'from': steps[0][0].isoformat(), 'to': steps[-1][1].isoformat(), 'step': step, 'window': window,
-            'feedback_delay': feedback_delay, 'features': features, 'policy_sha256': policy['sha256'], 'source': config['source']}
+    return {
+        'model': config['model_name'], 'from': steps[0][0].isoformat(), 'to': steps[-1][1].isoformat(), 'step': step,
+        'window': window, 'feedback_delay': feedback_delay, 'features': features, 'policy_sha256': policy['sha256'],
+        'source': config['source']
+    }
 
 # %% ../nbs/09b_simulate.ipynb #6e98c7c1
 def serve_steps(workspace,      # the workspace (a replay's own), absolute
@@ -274,17 +318,20 @@ def serve_steps(workspace,      # the workspace (a replay's own), absolute
     rows = replay_rows(config).assign(known_at=lambda r: r.known_at + (duration(feedback_delay) or pd.Timedelta(0)))
     pending, fields = read_pending(pending_file), list(production_spec(workspace, name)['request'])
     monitoring = monitor_settings({**stage_defaults('monitor'), **config})
-    if features == 'fresh': known_before(workspace, rows, steps[0][0], config)       # the flights between the first model's data and the start
+    # the flights between the first model's data and the start
+    if features == 'fresh': known_before(workspace, rows, steps[0][0], config)
     with ServerProcess(workspace, name, [] if features == 'fresh' else ['--no-push-labels']) as client:
-        expected = list(log_counts(workspace, name))                                     # what the log holds before this replay's answers
+        expected = list(log_counts(workspace, name))  # what the log holds before this replay's answers
         for number, (a, b) in enumerate(steps, 1):
             if number <= len(record['steps']): continue
             echo(f"step {number}/{len(steps)}: {a.date()} to {b.date()}")
-            pending, entry = replay_step(workspace, client, config, policy_file, rows, pending, fields, monitoring, window, a, b, expected, echo, features)
+            pending, entry = replay_step(workspace, client, config, policy_file, rows, pending, fields, monitoring,
+                                         window, a, b, expected, echo, features)
             record['steps'].append({'step': number, **entry})
             pending.to_parquet(pending_file)
             write_json(workspace/'simulation.json', record)
-        stored = send_feedback(client, pending, pd.Timestamp.max.tz_localize('UTC'))[1]   # the truths that come after the last step
+        # the truths that come after the last step
+        stored = send_feedback(client, pending, pd.Timestamp.max.tz_localize('UTC'))[1]
         wait_for_log(workspace, name, expected[0], expected[1] + stored)
 
 # %% ../nbs/09b_simulate.ipynb #9f7a3d03
@@ -297,15 +344,19 @@ def simulate(workspace,       # the workspace (a replay's own)
              window='1w',     # the monitor's window within a step
              feedback_delay='0h', # more delay before a truth reaches /feedback
              echo=print,      # called with progress lines
-             features='fresh', # fresh: the store brought up to each request's time (`09ba_world`); frozen: left as training left it
+             # fresh: the store brought up to each request's time (`09ba_world`); frozen: left as
+             # training left it
+             features='fresh',
             ):
     "Replay the source as production traffic, step by step, with monitoring and retraining; return simulation.json."
     if features not in ('fresh', 'frozen'): raise ConfigError(f"--features {features!r} is not one of fresh, frozen")
     loaded, steps, workspace = load_policy(policy_file), replay_steps(start, end, step), Path(workspace).absolute()
     (workspace/'simulation').mkdir(parents=True, exist_ok=True)
-    record = simulation_file(workspace, simulation_settings(config, loaded, steps, step, window, feedback_delay, features))
+    record = simulation_file(workspace,
+                             simulation_settings(config, loaded, steps, step, window, feedback_delay, features))
     (workspace/'simulation'/'policy.yaml').write_text(loaded['text'])
-    if alias_version(workspace, config['model_name'], 'champion') is None: first_model(workspace, config, loaded['policy'], steps[0][0], echo)
+    if alias_version(workspace, config['model_name'], 'champion') is None:
+        first_model(workspace, config, loaded['policy'], steps[0][0], echo)
     try:
         serve_steps(workspace, config, policy_file, record, steps, window, feedback_delay, echo, features)
         record = final_metrics(workspace, config['model_name'], record, steps)
@@ -321,8 +372,11 @@ def simulate(workspace,       # the workspace (a replay's own)
 # %% ../nbs/09b_simulate.ipynb #75ffdb4e
 def step_line(entry): # a step of simulation.json
     "One line on a replayed step: its ROC AUC (with all truths in), the versions that served, and what the policy did."
-    events = '; '.join(e['kind'] + (f" v{e['version']}" if e['version'] else '') for e in entry['events'] if e['kind'] not in ('trigger skipped', 'canary waits'))
-    return f"{entry['from'][:10]}: ROC AUC {(entry.get('final') or entry['metrics'])['roc_auc'] or float('nan'):.4f}, served by {', '.join(entry['served'])}; {events or 'no change'}"
+    events = '; '.join(e['kind'] + (f" v{e['version']}" if e['version'] else '')
+                       for e in entry['events'] if e['kind'] not in ('trigger skipped', 'canary waits'))
+    return (f"{entry['from'][:10]}: ROC AUC "
+            f"{(entry.get('final') or entry['metrics'])['roc_auc'] or float('nan'):.4f}, served by "
+            f"{', '.join(entry['served'])}; {events or 'no change'}")
 
 # %% ../nbs/09b_simulate.ipynb #83cb71ba
 def stage_defaults(stage): # an on-demand stage: monitor or retrain
@@ -340,10 +394,11 @@ def log_counts(workspace, # the workspace
         total = 0
         for path in paths:
             try: total += pq.read_metadata(path).num_rows
-            except (FileNotFoundError, OSError): pass                                  # rolled away meanwhile: counted in the hour's file
+            except (FileNotFoundError, OSError): pass  # rolled away meanwhile: counted in the hour's file
         return total
     log, feedback = Path(workspace)/'predictions'/name, Path(workspace)/'feedback'/name
-    return rows([*log.glob('*.parquet'), *log.glob('.parts/predictions/*/*.parquet')]), rows([*feedback.glob('*.parquet'), *log.glob('.parts/feedback/*/*.parquet')])
+    return rows([*log.glob('*.parquet'), *log.glob('.parts/predictions/*/*.parquet')
+                 ]), rows([*feedback.glob('*.parquet'), *log.glob('.parts/feedback/*/*.parquet')])
 
 # %% ../nbs/09b_simulate.ipynb #c0c2a446
 def wait_for_log(workspace,  # the workspace
@@ -358,7 +413,8 @@ def wait_for_log(workspace,  # the workspace
         written = log_counts(workspace, name)
         if written[0] >= answers and written[1] >= truths: return written
         time.sleep(0.2)
-    raise RuntimeError(f"the server's log holds {written[0]} answers and {written[1]} truths of the {answers} and {truths} sent, after {timeout} s")
+    raise RuntimeError(f"the server's log holds {written[0]} answers and {written[1]} truths "
+                       f"of the {answers} and {truths} sent, after {timeout} s")
 
 # %% ../nbs/09b_simulate.ipynb #fb323bcc
 def final_metrics(workspace, # the workspace

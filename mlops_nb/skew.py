@@ -26,10 +26,13 @@ def linf(served,   # served values
          expected, # point-in-time values
         ):
     "The L-infinity distance of two samples' distributions: the largest gap of cumulative shares (missing below all)."
-    a, b = (np.sort(np.where(np.isnan(x), -np.inf, x)) for x in (np.asarray(served, float), np.asarray(expected, float)))
+    a, b = (np.sort(np.where(np.isnan(x), -np.inf, x))
+            for x in (np.asarray(served, float), np.asarray(expected, float)))
     if not len(a) or not len(b): return 0.0
     grid = np.union1d(a, b)
-    return float(np.max(np.abs(np.searchsorted(a, grid, 'right') / len(a) - np.searchsorted(b, grid, 'right') / len(b))))
+    return float(
+        np.max(np.abs(np.searchsorted(a, grid, 'right') / len(a) - np.searchsorted(b, grid, 'right') / len(b)))
+    )
 
 # %% ../nbs/08d_skew.ipynb #cec6413b
 def landed(spec): # the feature spec (`read_spec`)
@@ -38,10 +41,12 @@ def landed(spec): # the feature spec (`read_spec`)
     out, repo = {}, Path(spec['repo'])
     pushed = {}
     if (repo/'data'/'labels.db').exists():
-        with contextlib.closing(label_db(repo)) as conn: pushed = dict(conn.execute('select view, until from pushed').fetchall())
+        with contextlib.closing(label_db(repo)) as conn:
+            pushed = dict(conn.execute('select view, until from pushed').fetchall())
     for view in spec['store']['views']:
         newest = pd.read_parquet(view['path'], columns=[TS])[TS].max()
-        out[view['name']] = pd.Timestamp(pushed[view['name']], tz='UTC') if 'window_days' in view and view['name'] in pushed else newest
+        out[view['name']] = pd.Timestamp(pushed[view['name']],
+                                         tz='UTC') if 'window_days' in view and view['name'] in pushed else newest
     return out
 
 # %% ../nbs/08d_skew.ipynb #eac8fde2
@@ -50,7 +55,9 @@ SKEW = {'sample': 1000,    # served rows compared per window
         'distance': 0.01}  # ...or the L-infinity distance of its two distributions passes this
 
 def window_skew(workspace,  # the workspace
-                rows,       # a window's log rows, with `event_time` (or, by the event clock, `at`) and the served features
+                # a window's log rows, with `event_time` (or, by the event clock, `at`) and the served
+                # features
+                rows,
                 entry,      # the registered version that served most of them
                 sample=SKEW['sample'],     # rows compared
                 share=SKEW['share'],       # the share of differing rows above which a feature is skewed
@@ -63,20 +70,27 @@ def window_skew(workspace,  # the workspace
     views, time = spec['store']['views'], spec['timestamp']
     served = rows[(rows.route != 'shadow') & rows.error.isna()] if 'error' in rows else rows[rows.route != 'shadow']
     if not views or served.empty or any(c not in served for v in views for c in v['features']): return None
-    served = served.assign(**{time: pd.to_datetime(served.event_time if 'event_time' in served else served['at'], utc=True, format='ISO8601')})   # by event clock, `at` is it
+    # by event clock, `at` is it
+    served = served.assign(**{
+        time: pd.to_datetime(served.event_time if 'event_time' in served else served['at'], utc=True, format='ISO8601')
+    })
     until = landed(spec)
     served = served[served[time] <= max(until.values())]
     if served.empty: return {'rows': 0, 'note': 'no served row whose sources have landed', 'features': {}, 'skewed': []}
     served = served.sample(min(sample, len(served)), random_state=seed).reset_index(drop=True)
     keys = list(dict.fromkeys(e for v in views for e in v['entities']))
-    expected = historical(open_resolved(spec), served[[*keys, time]].astype({k: str for k in keys}), spec['store'], time)
+    expected = historical(open_resolved(spec), served[[*keys, time]].astype({k: str
+                                                                             for k in keys}), spec['store'], time)
     features = {}
     for view in views:
         here = (served[time] <= until[view['name']]).to_numpy()
         for c in view['features']:
             a, b = served[c].to_numpy(float)[here], expected[c].to_numpy(float)[here]
-            features[c] = {'view': view['name'], 'rows': int(here.sum()), 'differ_share': float(differing(a, b).mean()) if len(a) else None,
-                           'linf': linf(a, b), 'median_abs_diff': float(np.nanmedian(np.abs(a - b))) if np.isfinite(a - b).any() else None}
+            features[c] = {
+                'view': view['name'], 'rows': int(here.sum()),
+                'differ_share': float(differing(a, b).mean()) if len(a) else None, 'linf': linf(a, b),
+                'median_abs_diff': float(np.nanmedian(np.abs(a - b))) if np.isfinite(a - b).any() else None
+            }
     skewed = [c for c, f in features.items() if f['rows'] and (f['differ_share'] > share or f['linf'] > distance)]
     return {'rows': int(len(served)), 'features': features, 'skewed': skewed, 'share': share, 'distance': distance}
 
@@ -88,8 +102,14 @@ def window_freshness(rows): # a window's log rows, with the `age_<view>` and `mi
     def ages(view):
         known = served[f'age_{view}'].dropna().to_numpy(float)
         return {**percentiles(known, (50, 99)), 'max': float(known.max())} if len(known) else None
-    return {view: {'age_seconds': ages(view), 'missing_share': float(served[f'missing_{view}'].mean()) if f'missing_{view}' in served and len(served) else None}
-            for view in views}
+
+    return {
+        view: {
+            'age_seconds': ages(view), 'missing_share': float(served[f'missing_{view}'].mean())
+            if f'missing_{view}' in served and len(served) else None
+        }
+        for view in views
+    }
 
 # %% ../nbs/08d_skew.ipynb #be98f4c7
 def skew_alerts(skew, # a window's `window_skew`
@@ -98,6 +118,10 @@ def skew_alerts(skew, # a window's `window_skew`
     "The window's skew alert, one naming every skewed feature, or none."
     if not skew or not skew['skewed']: return []
     worst = max(skew['skewed'], key=lambda c: skew['features'][c]['differ_share'])
-    named = ', '.join(f"{c} ({skew['features'][c]['differ_share']:.1%} differ)" for c in skew['skewed'][:6]) + (' ...' if len(skew['skewed']) > 6 else '')
-    return [{'window': at, 'rule': 'skew', 'severity': 'major', 'value': skew['features'][worst]['differ_share'], 'threshold': skew['share'],
-             'message': f"window {at}: train/serve skew in {len(skew['skewed'])} feature(s) against the point-in-time values: {named}"}]
+    named = ', '.join(f"{c} ({skew['features'][c]['differ_share']:.1%} differ)"
+                      for c in skew['skewed'][:6]) + (' ...' if len(skew['skewed']) > 6 else '')
+    return [{
+        'window': at, 'rule': 'skew', 'severity': 'major', 'value': skew['features'][worst]['differ_share'],
+        'threshold': skew['share'], 'message': f"window {at}: train/serve skew in {len(skew['skewed'])} "
+        f"feature(s) against the point-in-time values: {named}"
+    }]

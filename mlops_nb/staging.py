@@ -30,8 +30,10 @@ def staging_workspace(workspace, # the workspace
     shutil.rmtree(staging, ignore_errors=True)
     (staging/'simulation').mkdir(parents=True)
     for part in ('runs', 'artifacts', 'feature_repo'): (staging/part).symlink_to(workspace/part)
-    with sqlite3.connect(workspace/'registry.db') as source, sqlite3.connect(staging/'registry.db') as copy: source.backup(copy)
-    return staging, deploy(staging, name, version, 'replace', 5.0, f"staging smoke test of version {version}", max_latency_ms)
+    with sqlite3.connect(workspace / 'registry.db') as source, sqlite3.connect(staging / 'registry.db') as copy:
+        source.backup(copy)
+    return staging, deploy(staging, name, version, 'replace', 5.0, f"staging smoke test of version {version}",
+                           max_latency_ms)
 
 # %% ../nbs/07g_staging.ipynb #52cc5099
 def smoke_records(workspace, # the workspace
@@ -78,7 +80,8 @@ def latest_version(workspace, # the workspace
     versions = list_models(workspace)
     names = sorted({v['name'] for v in versions})
     if not versions: raise ConfigError(f"{workspace}: no model registered yet; run `mlops-nb run` first")
-    if name is None and len(names) > 1: raise ConfigError(f"{len(names)} models are registered ({', '.join(names)}); name one")
+    if name is None and len(names) > 1:
+        raise ConfigError(f"{len(names)} models are registered ({', '.join(names)}); name one")
     found = [v['version'] for v in versions if v['name'] == (name or names[0])]
     if not found: raise ConfigError(f"no model {name!r} in the registry (models: {', '.join(names)})")
     return name or names[0], max(found)
@@ -96,14 +99,24 @@ def smoke_test(workspace,           # the workspace
     name, newest = latest_version(workspace, name)
     version = version or newest
     staging, report = staging_workspace(workspace, name, version, max_latency_ms)
-    task = read_record(Path(workspace)/'runs'/get_model_version(workspace, name, version)['run_id'])['config'].get('task', 'classification')
+    task = read_record(Path(workspace) / 'runs' / get_model_version(workspace, name, version)['run_id'])['config'].get(
+        'task', 'classification'
+    )
     records = smoke_records(workspace, name, version, requests)
-    echo(f"{name} version {version}: pre-deploy gates passed; staging server on loopback, sending {len(records)} records")
+    echo(
+        f"{name} version {version}: pre-deploy gates passed; staging server on loopback, sending {len(records)} records"
+    )
     with ServerProcess(staging, name) as client: seconds, wrong = send_records(client, records, task)
     latency = percentiles(np.array(seconds) * 1000)
-    result = {'model': name, 'version': version, 'staging': str(staging), 'requests': len(records), 'wrong': len(wrong), 'latency_ms': latency,
-              'max_p95_ms': max_p95_ms, 'predeploy': report['latency_ms'], 'ci': ci_service()}
+    result = {
+        'model': name, 'version': version, 'staging': str(staging), 'requests': len(records), 'wrong': len(wrong),
+        'latency_ms': latency, 'max_p95_ms': max_p95_ms, 'predeploy': report['latency_ms'], 'ci': ci_service()
+    }
     write_json(staging/'smoke.json', result)
-    if wrong: raise SmokeFailed(f"{name} version {version}: {len(wrong)} of {len(records)} staging answers were wrong; the first: {wrong[0]}")
-    if latency['p95'] > max_p95_ms: raise SmokeFailed(f"{name} version {version}: staging p95 latency {latency['p95']:.1f} ms is over {max_p95_ms:g} ms")
+    if wrong:
+        raise SmokeFailed(f"{name} version {version}: {len(wrong)} of {len(records)} "
+                          f"staging answers were wrong; the first: {wrong[0]}")
+    if latency['p95'] > max_p95_ms:
+        raise SmokeFailed(
+            f"{name} version {version}: staging p95 latency {latency['p95']:.1f} ms is over {max_p95_ms:g} ms")
     return result

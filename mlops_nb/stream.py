@@ -35,7 +35,8 @@ class RedisStream:
              block_ms, # how long to wait for one
             ):
         "New entries, delivered to this consumer."
-        return self.entries(self.redis.xreadgroup(self.group, self.consumer, {self.stream: '>'}, count=count, block=block_ms))
+        return self.entries(
+            self.redis.xreadgroup(self.group, self.consumer, {self.stream: '>'}, count=count, block=block_ms))
 
     def ack(self, ids): # entry ids
         "Acknowledge entries: the group will not deliver them again."
@@ -43,7 +44,8 @@ class RedisStream:
 
     def entries(self, reply): # XREADGROUP's reply
         "[(entry id, {field: text})]"
-        return [(i.decode(), {k.decode(): v.decode('utf-8', 'replace') for k, v in fields.items()}) for _, items in (reply or []) for i, fields in items]
+        return [(i.decode(), {k.decode(): v.decode('utf-8', 'replace')
+                              for k, v in fields.items()}) for _, items in (reply or []) for i, fields in items]
 
 # %% ../nbs/03b_stream.ipynb #1885f3a5
 def parse_events(entries, # [(entry id, {field: text})]
@@ -63,9 +65,13 @@ def parse_events(entries, # [(entry id, {field: text})]
             rows.setdefault(data['view'], []).append({**data['row'], 'entry': entry})
         elif kind == 'feedback':
             truth = data.get('truth') if isinstance(data, dict) else None
-            if not isinstance(data, dict) or not isinstance(data.get('request_id'), str) or isinstance(truth, bool) or not isinstance(truth, (int, float)) or not math.isfinite(truth):
+            if not isinstance(data, dict) or not isinstance(data.get('request_id'), str) or isinstance(
+                    truth, bool) or not isinstance(truth, (int, float)) or not math.isfinite(truth):
                 reject('a feedback event needs a request_id (text) and a finite numeric truth'); continue
-            truths.append({'request_id': data['request_id'], 'truth': float(truth), 'known_at': data.get('known_at'), 'entry': entry})
+            truths.append({
+                'request_id': data['request_id'], 'truth': float(truth), 'known_at': data.get('known_at'),
+                'entry': entry
+            })
         else: reject(f"kind {kind!r} is neither source nor feedback")
     return rows, truths, rejected
 
@@ -76,7 +82,8 @@ def post_json(url,  # the endpoint
     "POST JSON: (status, answer)."
     request = urllib.request.Request(url, json.dumps(body).encode(), {'content-type': 'application/json'})
     try:
-        with urllib.request.urlopen(request, timeout=60) as response: return response.status, json.loads(response.read())
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
     except urllib.error.HTTPError as e: return e.code, json.loads(e.read() or b'null')
 
 # %% ../nbs/03b_stream.ipynb #bc8c97c4
@@ -89,7 +96,11 @@ def send_truths(server, # the server's URL
     status, answer = post_json(f'{server}/feedback', body)
     if status == 200: return []
     if status not in (404, 422): raise RuntimeError(f"{server}/feedback answered {status}: {answer}")
-    if len(truths) == 1: return [{'entry': truths[0]['entry'], 'event': json.dumps(body[0]), 'reason': f"/feedback answered {status}: {answer['message']}"}]
+    if len(truths) == 1:
+        return [{
+            'entry': truths[0]['entry'], 'event': json.dumps(body[0]),
+            'reason': f"/feedback answered {status}: {answer['message']}"
+        }]
     return [r for t in truths for r in send_truths(server, [t])]
 
 # %% ../nbs/03b_stream.ipynb #6dbdfabb
@@ -105,12 +116,19 @@ def apply_events(spec,    # the production feature spec
             store = open_resolved(spec)
             for name, found in rows.items():
                 good, bad = checked_rows(pd.DataFrame(found), views[name], spec['timestamp'])
-                rejected += [{'entry': r['entry'], 'event': json.dumps({k: str(v) for k, v in r.items() if k not in ('reason', 'entry')}), 'reason': r['reason']}
-                             for r in bad.to_dict('records')]
+                rejected += [{
+                    'entry': r['entry'],
+                    'event': json.dumps({k: str(v)
+                                         for k, v in r.items() if k not in ('reason', 'entry')}), 'reason': r['reason']
+                } for r in bad.to_dict('records')]
                 if len(good): push_rows(store, views[name], good); pushed += len(good)
     rejected += send_truths(server, truths) if truths else []
     quarantine(spec['repo'], 'stream', pd.DataFrame(rejected, columns=['entry', 'event', 'reason']), key='entry')
-    return {'rows': pushed, 'truths': len(truths) - sum(r['entry'] in {t['entry'] for t in truths} for r in rejected), 'rejected': len(rejected)}
+    return {
+        'rows': pushed, 'truths': len(truths) - sum(r['entry'] in {t['entry']
+                                                                   for t in truths}
+                                                    for r in rejected), 'rejected': len(rejected)
+    }
 
 # %% ../nbs/03b_stream.ipynb #5acc6828
 def consume(spec,           # the production feature spec
@@ -129,5 +147,6 @@ def consume(spec,           # the production feature spec
         done = apply_events(spec, server, entries)
         broker.ack([i for i, _ in entries])
         totals, quiet = {k: totals[k] + done[k] for k in totals}, time.monotonic()
-        echo(f"{len(entries)} events: {done['rows']} source rows, {done['truths']} truths, {done['rejected']} rejected (totals {totals['rows']:,}, {totals['truths']:,}, {totals['rejected']:,})")
+        echo(f"{len(entries)} events: {done['rows']} source rows, {done['truths']} truths, {done['rejected']} "
+             f"rejected (totals {totals['rows']:,}, {totals['truths']:,}, {totals['rejected']:,})")
     return totals

@@ -43,13 +43,15 @@ def as_kind(series, # a column
     if kind == 'time' and not pd.api.types.is_datetime64_any_dtype(series):
         times = pd.to_datetime(series, utc=True, format='ISO8601', errors='coerce')
         bad = series[series.notna() & times.isna()]
-        if len(bad): return series, f"column {name!r}: expected times, {len(bad):,} values are not, e.g. {bad.iloc[0]!r}"
+        if len(bad):
+            return series, f"column {name!r}: expected times, {len(bad):,} values are not, e.g. {bad.iloc[0]!r}"
         return times, None
     if series.isna().all() or column_kind(series) == kind or kind == 'string': return series, None
     if kind == 'number' and column_kind(series) == 'string':
         bad = not_numbers(series)
         example = bad.iloc[0] if len(bad) else series.dropna().iloc[0]
-        return series, f"column {name!r}: expected numbers, got {dtype} ({len(bad):,} values are not numbers, e.g. {example!r})"
+        return series, (f"column {name!r}: expected numbers, got {dtype} "
+                        f"({len(bad):,} values are not numbers, e.g. {example!r})")
     return series, f"column {name!r}: expected {kind}, got {dtype}"
 
 # %% ../nbs/02b_suite.ipynb #3c4d5e60
@@ -78,8 +80,12 @@ def table_suite(df,          # the reference frame
                ):
     "The suite of one table: expected row count, duplicate rule and per-column constraints."
     bounds = bounds or {}
-    return {'rows': len(df), 'min_rows': len(df) // 2, 'max_rows': len(df) * 2, 'unique_rows': not df.duplicated().any(),
-            'ignored': [c for c in df if c in ignore], 'columns': {c: column_suite(df[c], bounds.get(c)) for c in df if c not in ignore}}
+    return {
+        'rows': len(df), 'min_rows': len(df) // 2, 'max_rows': len(df) * 2, 'unique_rows': not df.duplicated().any(),
+        'ignored': [c for c in df if c in ignore],
+        'columns': {c: column_suite(df[c], bounds.get(c))
+                    for c in df if c not in ignore}
+    }
 
 # %% ../nbs/02b_suite.ipynb #5e6f7082
 def make_suite(tables,         # table: its reference frame
@@ -110,12 +116,15 @@ def save_suite(suite, # a suite
 # %% ../nbs/02b_suite.ipynb #6f708193
 def suite_problem(suite): # a parsed suite
     "The first structural problem of a suite, or None."
-    if not isinstance(suite, dict) or not isinstance(suite.get('tables'), dict) or not suite['tables']: return "expected a mapping with `tables`"
+    if not isinstance(suite, dict) or not isinstance(suite.get('tables'), dict) or not suite['tables']:
+        return "expected a mapping with `tables`"
     for name, table in suite['tables'].items():
-        if not isinstance(table, dict) or not isinstance(table.get('columns'), dict): return f"tables.{name}: expected a mapping with `columns`"
+        if not isinstance(table, dict) or not isinstance(table.get('columns'), dict):
+            return f"tables.{name}: expected a mapping with `columns`"
         for column, spec in table['columns'].items():
             if not isinstance(spec, dict) or spec.get('kind') not in KINDS:
-                return f"tables.{name}.columns.{column}.kind: expected one of {', '.join(KINDS)}, got {spec.get('kind') if isinstance(spec, dict) else spec!r}"
+                return (f"tables.{name}.columns.{column}.kind: expected one of {', '.join(KINDS)}, "
+                        f"got {spec.get('kind') if isinstance(spec, dict) else spec!r}")
     return None
 
 # %% ../nbs/02b_suite.ipynb #8192a3b5
@@ -133,7 +142,8 @@ def load_suite(path): # a suite .yaml file
 # %% ../nbs/02b_suite.ipynb #6bf71ba3
 def has_suite(record): # a run record
     "Whether the run's validate stage succeeded and saved its suite."
-    return any(s['name'] == 'validate' and s['status'] == 'succeeded' and 'suite' in s['outputs'] for s in record['stages'])
+    return any(s['name'] == 'validate' and s['status'] == 'succeeded' and 'suite' in s['outputs']
+               for s in record['stages'])
 
 # %% ../nbs/02b_suite.ipynb #b5c6d7e9
 def reference_suite(workspace,    # the workspace

@@ -57,11 +57,17 @@ def null_effects(rows,      # the reference rows
             values = rows[column].dropna().to_numpy(float)
             if not len(values) or kll(ref) is None: continue
             filled = max(1, round(size * len(values) / len(rows)))                  # nulls are not in the sketch
-            out[column] = np.array([wasserstein(s, ref, scale_of(ref)) for s in drawn_numbers(values, filled, draws, kll(ref).get_k(), rng)])
+            out[column] = np.array([
+                wasserstein(s, ref, scale_of(ref)) for s in drawn_numbers(values, filled, draws,
+                                                                          kll(ref).get_k(), rng)
+            ])
         else:
             stats = category_stats(ref, ref)
             if stats is None: continue
-            out[column] = np.array([jensen_shannon(stats[0], counts / size) for counts in rng.multinomial(size, stats[0] / stats[0].sum(), draws)])
+            out[column] = np.array([
+                jensen_shannon(stats[0], counts / size)
+                for counts in rng.multinomial(size, stats[0] / stats[0].sum(), draws)
+            ])
     return out
 
 # %% ../nbs/08a_thresholds.ipynb #e233af34

@@ -28,7 +28,8 @@ def start_tracking(run_dir, # the pipeline run's directory: its name is the W&B 
     import wandb
     run_dir = Path(run_dir).absolute()
     workspace = run_workspace(run_dir)
-    for variable, folder in [('WANDB_DATA_DIR', 'data'), ('WANDB_CACHE_DIR', 'cache')]:   # staged artifacts stay in the workspace
+    # staged artifacts stay in the workspace
+    for variable, folder in [('WANDB_DATA_DIR', 'data'), ('WANDB_CACHE_DIR', 'cache')]:
         os.environ.setdefault(variable, str(workspace/'wandb'/folder))
     return wandb.init(project=config.get('project') or 'mlops_nb', dir=str(workspace), group=run_dir.name,
                       job_type=stage, name=name or f'{run_dir.name}-{stage}', config=config, mode=wandb_mode(),

@@ -12,7 +12,12 @@ import json, os, shutil, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import (average_precision_score, brier_score_loss, f1_score, log_loss, mean_absolute_error,
@@ -34,7 +39,8 @@ def time_split(times,               # the rows' timestamps
     "Label each row 'train', 'valid' or 'test' by its time."
     if not (valid_start and test_start):
         valid_start, test_start = times.quantile([1 - valid_fraction - test_fraction, 1 - test_fraction])
-    valid_start, test_start = (pd.Timestamp(t, tz=times.dt.tz) if pd.Timestamp(t).tz is None else pd.Timestamp(t) for t in (valid_start, test_start))
+    valid_start, test_start = (pd.Timestamp(t, tz=times.dt.tz) if pd.Timestamp(t).tz is None else pd.Timestamp(t)
+                               for t in (valid_start, test_start))
     split = pd.Series('train', index=times.index)
     split[times >= valid_start] = 'valid'
     split[times >= test_start] = 'test'
@@ -59,7 +65,8 @@ def check_range(name,      # the parameter's name
                ):
     "Raise `ConfigError` unless low <= value <= high."
     if value < low or (high is not None and value > high):
-        raise ConfigError(f"parameter {name!r}: {value} is not " + (f"between {low} and {high}" if high is not None else f"at least {low}"))
+        raise ConfigError(f"parameter {name!r}: {value} is not " +
+                          (f"between {low} and {high}" if high is not None else f"at least {low}"))
 
 # %% ../nbs/04_train.ipynb #4f506172
 def score(y,                     # true values
@@ -69,7 +76,10 @@ def score(y,                     # true values
          ):
     "The task's metrics of `prediction` against `y`."
     if task == 'regression':
-        return {'rmse': root_mean_squared_error(y, prediction), 'mae': mean_absolute_error(y, prediction), 'r2': r2_score(y, prediction)}
+        return {
+            'rmse': root_mean_squared_error(y, prediction), 'mae': mean_absolute_error(y, prediction),
+            'r2': r2_score(y, prediction)
+        }
     return {'roc_auc': roc_auc_score(y, prediction), 'pr_auc': average_precision_score(y, prediction),
             'log_loss': log_loss(y, prediction, labels=[0, 1]), 'brier': brier_score_loss(y, prediction),
             'f1': f1_score(y, np.asarray(prediction) >= threshold, zero_division=0.0)}
@@ -84,8 +94,10 @@ def columns(spec,    # the feature spec
     if one_hot:
         return ColumnTransformer([('categorical', OneHotEncoder(handle_unknown='ignore'), spec['categorical']),
                                   ('numeric', make_pipeline(SimpleImputer(), StandardScaler()), spec['numeric'])])
-    encoder = OrdinalEncoder(handle_unknown='use_encoded_value', unknown_value=np.nan, encoded_missing_value=np.nan, max_categories=250)
-    return ColumnTransformer([('categorical', encoder, spec['categorical']), ('numeric', 'passthrough', spec['numeric'])])
+    encoder = OrdinalEncoder(handle_unknown='use_encoded_value', unknown_value=np.nan, encoded_missing_value=np.nan,
+                             max_categories=250)
+    return ColumnTransformer([('categorical', encoder, spec['categorical']),
+                              ('numeric', 'passthrough', spec['numeric'])])
 
 # %% ../nbs/04_train.ipynb #6172839b
 def estimator(spec,    # the feature spec
@@ -98,10 +110,15 @@ def estimator(spec,    # the feature spec
     classify = task == 'classification'
     if family == 'logistic':
         C = params.get('C', 1.0)
-        return LogisticRegression(C=C, max_iter=1000, random_state=seed) if classify else Ridge(alpha=1 / C, random_state=seed)
+        return (
+            LogisticRegression(C=C, max_iter=1000, random_state=seed)
+            if classify
+            else Ridge(alpha=1 / C, random_state=seed)
+        )
     if family == 'hist_gradient_boosting':
         model = HistGradientBoostingClassifier if classify else HistGradientBoostingRegressor
-        return model(**params, categorical_features=list(range(len(spec['categorical']))), early_stopping=False, random_state=seed)
+        return model(**params, categorical_features=list(range(len(spec['categorical']))), early_stopping=False,
+                     random_state=seed)
     if family == 'random_forest':
         model = RandomForestClassifier if classify else RandomForestRegressor
         return model(**params, max_samples=0.1, n_jobs=2, random_state=seed)
@@ -115,7 +132,8 @@ def make_model(spec,                            # the feature spec
                **params,                        # the family's settings
               ):
     "A pipeline of preprocessing and one model family."
-    return Pipeline([('columns', columns(spec, family == 'logistic')), ('model', estimator(spec, task, family, seed, **params))])
+    return Pipeline([('columns', columns(spec, family == 'logistic')),
+                     ('model', estimator(spec, task, family, seed, **params))])
 
 # %% ../nbs/04_train.ipynb #94a5bdcd
 def make_baseline(spec,                  # the feature spec
@@ -175,8 +193,8 @@ def open_study(run_dir,   # the run directory, which holds optuna.db
         if not source.exists(): raise ConfigError(f"resume_study: run {resume!r} has no study ({source} not found)")
         shutil.copyfile(source, path)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(storage=f'sqlite:///{path}', study_name='train', direction=direction, load_if_exists=True,
-                               sampler=optuna.samplers.TPESampler(seed=seed))
+    return optuna.create_study(storage=f'sqlite:///{path}', study_name='train', direction=direction,
+                               load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=seed))
 
 # %% ../nbs/04_train.ipynb #e9f00112
 def finished(study): # an Optuna study
@@ -190,7 +208,8 @@ def check_resumable(study,    # a loaded study
     "Raise `ConfigError` if the study searched other families: Optuna cannot change a choice's options mid-study."
     searched = next((t.distributions['family'].choices for t in study.trials if 'family' in t.distributions), None)
     if searched is not None and list(searched) != list(families):
-        raise ConfigError(f"resume_study: the study searched families {list(searched)}; resume it with the same families, not {list(families)}")
+        raise ConfigError(f"resume_study: the study searched families {list(searched)}; "
+                          f"resume it with the same families, not {list(families)}")
 
 # %% ../nbs/04_train.ipynb #a01f1599
 def log_trial(run_dir, # the pipeline run's directory
@@ -235,7 +254,8 @@ def trial_metrics(spec,      # the feature spec, with the target
     "Fit and score one trial on every fold (in-process or on a Dask worker); (metrics with `fit_seconds`, fold scores)."
     start = time.perf_counter()
     with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='Inside a Dask worker')   # a worker has one thread: a forest uses it alone, as asked
+        # a worker has one thread: a forest uses it alone, as asked
+        warnings.filterwarnings('ignore', message='Inside a Dask worker')
         metrics, per_fold = fold_scores(spec, task, family, params, rows, folds, seed, threshold)
     return {**metrics, 'fit_seconds': time.perf_counter() - start}, per_fold
 
@@ -263,7 +283,8 @@ def objective(spec,      # the feature spec, with the target
     "The function Optuna optimises: one trial's mean validation primary metric over the folds."
     def run_trial(trial):
         family, params = suggest(trial, families)
-        return record_trial(trial, *trial_metrics(spec, task, family, params, rows, folds, seed, threshold), run_dir)[f'valid_{PRIMARY[task]}']
+        return record_trial(trial, *trial_metrics(spec, task, family, params, rows, folds, seed, threshold),
+                            run_dir)[f'valid_{PRIMARY[task]}']
     return run_trial
 
 # %% ../nbs/04_train.ipynb #75c741f9
@@ -285,7 +306,10 @@ def optimize_on_dask(client,    # a dask.distributed Client
     shared = client.scatter([rows, folds], broadcast=True)
     while n_trials > 0:
         trials = [study.ask() for _ in range(min(batch, n_trials))]
-        futures = [client.submit(trial_metrics, spec, task, *suggest(trial, families), *shared, seed, threshold, pure=False) for trial in trials]
+        futures = [
+            client.submit(trial_metrics, spec, task, *suggest(trial, families), *shared, seed, threshold, pure=False)
+            for trial in trials
+        ]
         for trial, (metrics, per_fold) in zip(trials, client.gather(futures)):
             study.tell(trial, record_trial(trial, metrics, per_fold, run_dir)[f'valid_{PRIMARY[task]}'])
             callback(study, study.trials[trial.number])

@@ -42,7 +42,10 @@ def row_violations(df,      # a frame with checked types
 # %% ../nbs/02_validate.ipynb #b4c5d6e8
 def row_hashes(df): # a frame
     "One 64-bit hash per row, independent of column order and of int/float storage."
-    numbers = {c: df[c].astype('float64') for c in df if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])}
+    numbers = {
+        c: df[c].astype('float64')
+        for c in df if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+    }
     return pd.util.hash_pandas_object(df.assign(**numbers)[sorted(df.columns)], index=False)
 
 # %% ../nbs/02_validate.ipynb #7b562f11
@@ -75,13 +78,14 @@ def reasons(df,      # the quarantined rows
             columns, # the suite's columns
            ):
     "One line per quarantined row saying every check it breaks."
-    def text(check, name, value):
-        if check == 'nullable': return f"{name}: null"
-        if check == 'duplicate': return "duplicate row"
-        return f"{name}: {value} {'<' if check == 'min' else '>'} {check} {columns[name][check]}"
+    def text(rule, name, value):
+        if rule == 'nullable': return f"{name}: null"
+        if rule == 'duplicate': return "duplicate row"
+        return f"{name}: {value} {'<' if rule == 'min' else '>'} {rule} {columns[name][rule]}"
     lines = pd.Series([[] for _ in df.index], index=df.index, dtype=object)
-    for (check, name), mask in masks.items():
-        for i in mask[mask].index.intersection(df.index): lines[i].append(text(check, name, df.at[i, name] if name else None))
+    for (rule, name), mask in masks.items():
+        for i in mask[mask].index.intersection(df.index):
+            lines[i].append(text(rule, name, df.at[i, name] if name else None))
     return lines.map('; '.join)
 
 # %% ../nbs/02_validate.ipynb #866ef04d
@@ -91,24 +95,31 @@ class TableCheck:
                  suite,        # a suite
                  table='data', # the suite's table to check
                 ):
-        if table not in suite['tables']: raise ConfigError(f"the suite has no table {table!r} (tables: {', '.join(suite['tables'])})")
+        if table not in suite['tables']:
+            raise ConfigError(f"the suite has no table {table!r} (tables: {', '.join(suite['tables'])})")
         self.table, self.spec, self.thresholds = table, suite['tables'][table], suite['thresholds']
         self.rows, self.accepted, self.view, self.seen, self.header = 0, 0, None, SeenRows(), None
         self.violations, self.problems, self.outside, self.examples, self.quarantine = Counter(), {}, Counter(), {}, []
 
     def add(self,
             chunk,           # the next rows of the table
-            duplicates=None, # a mask of its rows that repeat earlier ones, when found elsewhere (Dask); None to find them here
+            # a mask of its rows that repeat earlier ones, when found elsewhere (Dask); None to find them
+            # here
+            duplicates=None,
            ):
         "Check `chunk`; return its accepted rows."
         chunk = self.typed(chunk.reset_index(drop=True))
         columns = {c: s for c, s in self.spec['columns'].items() if c not in self.problems}
         masks = row_violations(chunk, columns)
         if self.spec.get('unique_rows'):
-            masks[('duplicate', None)] = duplicate_mask(chunk, self.seen) if duplicates is None else pd.Series(duplicates, index=chunk.index)
+            masks[('duplicate', None)] = (
+                duplicate_mask(chunk, self.seen) if duplicates is None else pd.Series(duplicates, index=chunk.index)
+            )
         bad = np.logical_or.reduce([m.values for m in masks.values()]) if masks else np.zeros(len(chunk), bool)
         self.violations.update({k: int(m.sum()) for k, m in masks.items()})
-        if bad.any(): self.quarantine.append(chunk[bad].assign(_row=np.flatnonzero(bad) + self.rows, _reason=reasons(chunk[bad], masks, columns)))
+        if bad.any():
+            self.quarantine.append(chunk[bad].assign(_row=np.flatnonzero(bad) + self.rows,
+                                                     _reason=reasons(chunk[bad], masks, columns)))
         accepted = chunk[~bad]
         self.count_outside(accepted)
         self.profile(accepted)
@@ -144,9 +155,15 @@ class TableCheck:
         "Add `other`'s counts, problems, quarantine (renumbered) and profile to this check; return it."
         self.quarantine += [q.assign(_row=q['_row'] + self.rows) for q in other.quarantine]
         self.violations.update(other.violations); self.outside.update(other.outside)
-        for mine, theirs in ((self.problems, other.problems), (self.examples, other.examples)): mine.update({k: v for k, v in theirs.items() if k not in mine})
-        self.view = other.view if self.view is None else self.view.merge(other.view) if other.view is not None else self.view
-        self.rows, self.accepted, self.header = self.rows + other.rows, self.accepted + other.accepted, self.header or other.header
+        for mine, theirs in ((self.problems, other.problems), (self.examples, other.examples)):
+            mine.update({k: v for k, v in theirs.items() if k not in mine})
+        self.view = other.view if self.view is None else self.view.merge(
+            other.view) if other.view is not None else self.view
+        self.rows, self.accepted, self.header = (
+            self.rows + other.rows,
+            self.accepted + other.accepted,
+            self.header or other.header,
+        )
         return self
 
     def quarantined(self):
@@ -181,8 +198,10 @@ def row_checks(tc,    # a finished TableCheck
                          count, expected, f"{where}: {count:,} rows ({share:.2%}) break {expected}" if count else ''))
     quarantined = tc.rows - tc.accepted
     share = quarantined / max(tc.rows, 1)
-    out.append(check(tc.table, None, 'quarantine', 'hard', 'fail' if share > limit else 'warn' if quarantined else 'pass',
-                     round(share, 6), f"<= {limit}", f"{quarantined:,} of {tc.rows:,} rows ({share:.2%}) quarantined" if quarantined else ''))
+    out.append(
+        check(tc.table, None, 'quarantine', 'hard', 'fail' if share > limit else 'warn' if quarantined else 'pass',
+              round(share, 6), f"<= {limit}",
+              f"{quarantined:,} of {tc.rows:,} rows ({share:.2%}) quarantined" if quarantined else ''))
     return out
 
 # %% ../nbs/02_validate.ipynb #f90a1b2c
@@ -193,7 +212,11 @@ def domain_checks(tc): # a finished TableCheck
         if 'domain' not in spec or name in tc.problems or not tc.outside[(name, 'n')]: continue
         mass = 1 - tc.outside[name] / tc.outside[(name, 'n')]
         status = 'fail' if mass < least else 'warn' if mass < 1 else 'pass'
-        note = f"column {name!r}: {1 - mass:.2%} of values outside the domain, e.g. {tc.examples.get(name)}" if mass < 1 else ''
+        note = (
+            f"column {name!r}: {1 - mass:.2%} of values outside the domain, e.g. {tc.examples.get(name)}"
+            if mass < 1
+            else ''
+        )
         out.append(check(tc.table, name, 'domain', 'hard', status, round(mass, 6), f">= {least}", note))
     return out
 
@@ -203,8 +226,10 @@ def volume_checks(tc): # a finished TableCheck
     low, high = tc.spec.get('min_rows'), tc.spec.get('max_rows')
     if low is None or high is None or tc.rows == 0: return []
     ok = low <= tc.rows <= high
-    return [check(tc.table, None, 'volume', 'soft', 'pass' if ok else 'warn', tc.rows, [low, high],
-                  '' if ok else f"{tc.rows:,} rows, expected {low:,} to {high:,} (reference {tc.spec.get('rows', 0):,})")]
+    return [
+        check(tc.table, None, 'volume', 'soft', 'pass' if ok else 'warn', tc.rows, [low, high],
+              '' if ok else f"{tc.rows:,} rows, expected {low:,} to {high:,} (reference {tc.spec.get('rows', 0):,})")
+    ]
 
 # %% ../nbs/02_validate.ipynb #3d4e5f60
 def null_checks(tc): # a finished TableCheck
@@ -233,7 +258,8 @@ def apply_policy(checks,     # check results
                  fail_on=(), # soft checks that fail instead of warning
                 ):
     "Checks with the soft ones listed in `fail_on` turned from warn to fail."
-    return [{**c, 'status': 'fail'} if c['status'] == 'warn' and c['severity'] == 'soft' and fails_on(c, fail_on) else c for c in checks]
+    return [{**c, 'status': 'fail'} if c['status'] == 'warn' and c['severity'] == 'soft' and fails_on(c, fail_on) else c
+            for c in checks]
 
 # %% ../nbs/02_validate.ipynb #60718293
 SOFT = ('unexpected', 'volume', 'nulls', 'ks', 'chi2', 'psi')
@@ -242,7 +268,8 @@ def check_fail_on(fail_on): # the config's or command line's fail_on entries
     "Raise `ConfigError` for an entry that names no soft check or group: a typo must not silently pass."
     for entry in fail_on:
         if entry.partition(':')[0] not in (*SOFT, *GROUPS):
-            raise ConfigError(f"fail_on: {entry!r} is not a soft check (expected one of {', '.join((*SOFT, *GROUPS))}, optionally with :COLUMN)")
+            raise ConfigError(f"fail_on: {entry!r} is not a soft check (expected one of "
+                              f"{', '.join((*SOFT, *GROUPS))}, optionally with :COLUMN)")
     return list(fail_on)
 
 # %% ../nbs/02_validate.ipynb #718293a4
@@ -258,8 +285,11 @@ def table_report(tc,                           # a finished TableCheck
                  max_quarantine_fraction=0.01, # the largest quarantined share of rows that passes
                 ):
     "The report of one table: verdict, row counts, checks and one line per problem."
-    checks = apply_policy([*schema_checks(tc), *row_checks(tc, max_quarantine_fraction), *domain_checks(tc), *volume_checks(tc), *null_checks(tc),
-                           *drift_checks(tc.view if tc.accepted else None, reference, tc.spec['columns'], tc.thresholds, tc.table, tc.problems)], fail_on)
+    checks = apply_policy([
+        *schema_checks(tc), *row_checks(tc, max_quarantine_fraction), *domain_checks(tc), *volume_checks(tc),
+        *null_checks(tc), *drift_checks(tc.view if tc.accepted else None, reference, tc.spec['columns'], tc.thresholds,
+                                        tc.table, tc.problems)
+    ], fail_on)
     rows = {'in': tc.rows, 'accepted': tc.accepted, 'quarantined': tc.rows - tc.accepted}
     problems = [f"{c['status']}: {tc.table}: {c['message']}" for c in checks if c['status'] != 'pass']
     return {'status': verdict(checks), 'table': tc.table, 'rows': rows, 'checks': checks,
@@ -302,7 +332,10 @@ def reference_profiles(run_dir, # a reference run's directory, or None
     "The reference run's saved profile view of each table it has."
     if run_dir is None: return {}
     outputs = next(s['outputs'] for s in read_record(run_dir)['stages'] if s['name'] == 'validate')
-    return {t: read_profile(Path(run_dir)/outputs[output_name('profile', t)]['path']) for t in tables if output_name('profile', t) in outputs}
+    return {
+        t: read_profile(Path(run_dir) / outputs[output_name('profile', t)]['path'])
+        for t in tables if output_name('profile', t) in outputs
+    }
 
 # %% ../nbs/02_validate.ipynb #f90a1b2d
 def write_validation(folder,      # where to write
@@ -315,9 +348,12 @@ def write_validation(folder,      # where to write
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     outputs = {'report': write_json(folder/report_name, report)}
-    for table, rows in quarantines.items(): outputs[output_name('quarantine', table)] = snapshot(rows, folder/f"{output_name('quarantine', table)}.parquet")
+    for table, rows in quarantines.items():
+        outputs[output_name('quarantine', table)] = snapshot(rows,
+                                                             folder / f"{output_name('quarantine', table)}.parquet")
     for table, view in views.items():
-        if view is not None: outputs[output_name('profile', table)] = save_profile(view, folder/f"{output_name('profile', table)}.bin")
+        if view is not None:
+            outputs[output_name('profile', table)] = save_profile(view, folder / f"{output_name('profile', table)}.bin")
     return outputs
 
 # %% ../nbs/02_validate.ipynb #8293a4bc
@@ -326,7 +362,10 @@ def report_lines(report,   # a table's report
                 ):
     "A few lines summarising a validation report: the verdict, row counts, and the checks that did not pass."
     rows = report['rows']
-    lines = [f"{report['status'].upper()}: {rows['in']:,} rows in = {rows['accepted']:,} accepted + {rows['quarantined']:,} quarantined"]
+    lines = [
+        f"{report['status'].upper()}: {rows['in']:,} rows in = "
+        f"{rows['accepted']:,} accepted + {rows['quarantined']:,} quarantined"
+    ]
     lines += [f"  {p}" for p in report['problems'][:limit]]
     if len(report['problems']) > limit: lines.append(f"  ... and {len(report['problems']) - limit} more in the report")
     return lines
@@ -341,10 +380,15 @@ def pipeline_checks(df,             # the accepted rows of a table
     "The columns that later stages need, as hard checks: present and of the right kind."
     out = [check(table, c, 'missing', 'hard', 'fail', None, 'present', f"column {c!r}: missing (the pipeline needs it)")
            for c in dict.fromkeys(required) if c not in df]
-    out += [check(table, c, 'type', 'hard', 'fail', str(df[c].dtype), 'number', f"column {c!r}: expected numbers, got {df[c].dtype}")
-            for c in numeric if c in df and column_kind(df[c]) != 'number']
+    out += [
+        check(table, c, 'type', 'hard', 'fail', str(df[c].dtype), 'number',
+              f"column {c!r}: expected numbers, got {df[c].dtype}")
+        for c in numeric if c in df and column_kind(df[c]) != 'number'
+    ]
     if timestamp in df and column_kind(df[timestamp]) != 'time':
-        out.append(check(table, timestamp, 'type', 'hard', 'fail', str(df[timestamp].dtype), 'time', f"column {timestamp!r}: expected times, got {df[timestamp].dtype}"))
+        out.append(
+            check(table, timestamp, 'type', 'hard', 'fail', str(df[timestamp].dtype), 'time',
+                  f"column {timestamp!r}: expected times, got {df[timestamp].dtype}"))
     return out
 
 # %% ../nbs/02_validate.ipynb #c6d7e8f0
@@ -357,9 +401,15 @@ def target_checks(df,                    # the accepted rows with a target
     if task == 'regression':
         if pd.api.types.is_numeric_dtype(values) and values.nunique() > 1: return []
         got = str(values.dtype) if not pd.api.types.is_numeric_dtype(values) else f"{values.nunique()} distinct values"
-        return [check('data', target, 'target', 'hard', 'fail', got, 'numbers that vary', f"column {target!r}: a regression target must be numbers that vary, got {got}")]
+        return [
+            check('data', target, 'target', 'hard', 'fail', got, 'numbers that vary',
+                  f"column {target!r}: a regression target must be numbers that vary, got {got}")
+        ]
     classes = values.nunique()
-    return [] if classes == 2 else [check('data', target, 'target', 'hard', 'fail', classes, 2, f"column {target!r}: expected 2 classes, got {classes}")]
+    return [] if classes == 2 else [
+        check('data', target, 'target', 'hard', 'fail', classes, 2,
+              f"column {target!r}: expected 2 classes, got {classes}")
+    ]
 
 # %% ../nbs/02_validate.ipynb #e8f90a12
 def add_checks(report, # a table's report
@@ -368,7 +418,10 @@ def add_checks(report, # a table's report
     "The report with `extra` checks added and its verdict and problems updated."
     checks = [*report['checks'], *extra]
     problems = [*report['problems'], *(f"fail: {c['table']}: {c['message']}" for c in extra)]
-    return {**report, 'checks': checks, 'status': verdict(checks), 'problems': sorted(problems, key=lambda p: not p.startswith('fail'))}
+    return {
+        **report, 'checks': checks, 'status': verdict(checks),
+        'problems': sorted(problems, key=lambda p: not p.startswith('fail'))
+    }
 
 # %% ../nbs/02_validate.ipynb #9ced8f63
 def failure_summary(reports,                     # table: its report
@@ -383,5 +436,7 @@ def failure_summary(reports,                     # table: its report
 # %% ../nbs/02_validate.ipynb #2c3d4e56
 def show_checks(reports): # table: its report
     "The checks that did not pass, as a frame for the notebook."
-    rows = sorted((c for r in reports.values() for c in r['checks'] if c['status'] != 'pass'), key=lambda c: c['status'] != 'fail')
-    return pd.DataFrame(rows, columns=['table', 'column', 'check', 'severity', 'status', 'observed', 'expected', 'message'])
+    rows = sorted((c for r in reports.values() for c in r['checks'] if c['status'] != 'pass'),
+                  key=lambda c: c['status'] != 'fail')
+    return pd.DataFrame(rows,
+                        columns=['table', 'column', 'check', 'severity', 'status', 'observed', 'expected', 'message'])

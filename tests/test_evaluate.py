@@ -12,7 +12,8 @@ from conftest import first_run
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(20, 400), st.integers(0, 2**32 - 1), st.sampled_from(['classification', 'regression']), st.floats(0, 0.05))
+@given(st.integers(20, 400), st.integers(0, 2**32 - 1), st.sampled_from(['classification', 'regression']),
+       st.floats(0, 0.05))
 def test_a_model_against_itself_is_never_recommended(n, seed, task, min_effect):
     rng = np.random.default_rng(seed)
     y = np.r_[0, 1, rng.integers(0, 2, n)]                        # both classes present
@@ -35,7 +36,8 @@ def test_interval_coverage_on_a_known_difference():
     covered = []
     for i in range(150):
         y, new = binormal(1000, rng, strong)
-        old = y * weak + 0.6 * (new - y * strong) + 0.8 * rng.normal(size=1000)    # correlated with `new`, as two models are
+        # correlated with `new`, as two models are
+        old = y * weak + 0.6 * (new - y * strong) + 0.8 * rng.normal(size=1000)
         result = bootstrap_gain(y, new, old, resamples=400, seed=i)
         covered.append(result['low'] <= truth <= result['high'])
     assert 0.89 <= np.mean(covered) <= 0.99, np.mean(covered)                    # nominal 0.95
@@ -62,5 +64,6 @@ def test_identical_retrain_is_compared_and_not_promoted(slice_workspace):
     decision = json.loads((second/'comparison.json').read_text())
     assert decision['comparison']['champion_version'] == 1 and not decision['recommended']
     assert decision['comparison']['gain'] == decision['comparison']['low'] == 0          # the same model, bit for bit
-    assert [json.loads((run/'deploy.json').read_text())['strategy'] for run in (first, second)] == ['replace', 'none']   # only the first is released
+    # only the first is released
+    assert [json.loads((run/'deploy.json').read_text())['strategy'] for run in (first, second)] == ['replace', 'none']
     assert [get_model_version(slice_workspace, 'flights_late', v)['stage'] for v in (1, 2)] == ['Production', 'Staging']

@@ -1,9 +1,19 @@
 "The feature store: train/serve parity, no leakage, unknown entities, incremental materialization, Feast's CLI."
-import json, os, subprocess
+import os, subprocess
 import numpy as np, pandas as pd, pytest
 from conftest import first_run
 from mlops_nb.modelfile import load_model
-from mlops_nb.features import TS, as_micro, definitions, get_features, historical, materialize, open_store, read_spec, write_repo
+from mlops_nb.features import (
+    TS,
+    as_micro,
+    definitions,
+    get_features,
+    historical,
+    materialize,
+    open_store,
+    read_spec,
+    write_repo,
+)
 
 RAW = ['carrier', 'flight', 'origin', 'dest', 'time_hour', 'sched_dep_time', 'sched_arr_time', 'distance']   # a request
 KEYS = ['carrier', 'flight', 'origin', 'dest', 'time_hour']
@@ -19,10 +29,10 @@ def requests_as_json(rows):
 
 @pytest.fixture(scope='module')
 def replay(slice_workspace, tmp_path_factory):
-    """A fresh store from the slice run's spec, materialized hour by hour through 10 busy hours of March (after training),
-    serving 50 flights at each hour as it comes."""
+    """A fresh store from the slice run's spec, materialized hour by hour through 10 busy hours of March (after
+    training), serving 50 flights at each hour as it comes."""
     run = first_run(slice_workspace)
-    spec = read_spec(run)                                                               # its sources' paths, resolved in this workspace
+    spec = read_spec(run)  # its sources' paths, resolved in this workspace
     store = open_store(write_repo(tmp_path_factory.mktemp('store'), spec['store']))
     store.apply(definitions(spec['store']))
     data = pd.read_parquet(run/'validated'/'data.parquet')
@@ -42,7 +52,8 @@ def test_serving_matches_training_for_500_flights(replay):
     model = load_model(run/'model.skops')
     compared = 0
     for hour, requests, online_features, missing in served:
-        trained = requests[KEYS].merge(features, on=KEYS, how='left', validate='one_to_one')[list(online_features.columns)]
+        trained = requests[KEYS].merge(features, on=KEYS, how='left',
+                                       validate='one_to_one')[list(online_features.columns)]
         assert list(online_features.columns) == [*spec['numeric'], *spec['categorical']]
         assert online_features.dtypes.equals(trained.dtypes)
         a, b = online_features[spec['numeric']].to_numpy(float), trained[spec['numeric']].to_numpy(float)
@@ -60,7 +71,8 @@ def test_materialization_is_incremental(replay):
     for view in spec['store']['views']:
         intervals = store.get_feature_view(view['name']).materialization_intervals
         assert [end for _, end in intervals] == hours                          # one window per step...
-        assert all(start == previous for (start, _), (_, previous) in zip(intervals[1:], intervals))   # ...each from the last end
+        # ...each from the last end
+        assert all(start == previous for (start, _), (_, previous) in zip(intervals[1:], intervals))
 
 
 def test_unknown_airport_gets_missing_values_and_a_flag(replay):
@@ -69,26 +81,37 @@ def test_unknown_airport_gets_missing_values_and_a_flag(replay):
     features, missing = get_features(requests_as_json(request), run, store)
     weather = [c for v in spec['store']['views'] if v['name'] == 'weather' for c in v['features']]
     assert features.loc[0, weather].isna().all() and features.loc[1, weather].notna().any()
-    assert np.isnan(features.loc[0, 'origin_late_rate_1d']) and features.loc[1, 'origin_labels_1d'] > 0   # never a silent zero
+    # never a silent zero
+    assert np.isnan(features.loc[0, 'origin_late_rate_1d']) and features.loc[1, 'origin_labels_1d'] > 0
     assert missing.to_dict('list') == {'missing_weather': [True, False], 'stale_weather': [False, False],
                                        'missing_origin_rate_1d': [True, False], 'stale_origin_rate_1d': [False, False]}
-    assert features.loc[:, 'carrier'].tolist() == ['ZZ', 'ZZ']                    # an unseen category the model's encoder handles
+    assert features.loc[:, 'carrier'].tolist() == ['ZZ', 'ZZ']  # an unseen category the model's encoder handles
     assert np.isfinite(load_model(run/'model.skops').predict_proba(features)).all()
 
 
 def test_a_weather_row_stamped_after_the_hour_is_never_used(tmp_path):
     at = pd.Timestamp('2013-05-01 10:00', tz='UTC')
-    weather = pd.DataFrame({'origin': ['JFK'] * 3, TS: as_micro(pd.Series([at - pd.Timedelta(hours=1), at, at + pd.Timedelta(minutes=1)])), 'temp': [1.0, 2.0, 99.0]})
-    spec = {'views': [{'name': 'weather', 'entities': ['origin'], 'features': ['temp'], 'ttl_hours': 1, 'path': str(tmp_path/'weather.parquet')}]}
+    weather = pd.DataFrame({
+        'origin': ['JFK'] * 3, TS: as_micro(pd.Series([at - pd.Timedelta(hours=1), at, at + pd.Timedelta(minutes=1)])),
+        'temp': [1.0, 2.0, 99.0]
+    })
+    spec = {
+        'views': [{
+            'name': 'weather', 'entities': ['origin'], 'features': ['temp'], 'ttl_hours': 1,
+            'path': str(tmp_path / 'weather.parquet')
+        }]
+    }
     weather.to_parquet(tmp_path/'weather.parquet')
     store = open_store(write_repo(tmp_path/'repo', spec))
     store.apply(definitions(spec))
     flights = pd.DataFrame({'origin': ['JFK', 'JFK'], 'time_hour': [at, at - pd.Timedelta(minutes=30)]})
-    assert historical(store, flights, spec).temp.tolist() == [2.0, 1.0]          # the row at 10:01 is never seen at 10:00
+    assert historical(store, flights, spec).temp.tolist() == [2.0, 1.0]  # the row at 10:01 is never seen at 10:00
 
 
 def test_feast_cli_works_on_the_workspace_repository(slice_workspace):
     env = {**os.environ, 'FEAST_USAGE': 'False'}
-    listed = subprocess.run(['feast', '-c', str(slice_workspace/'feature_repo'), 'feature-views', 'list'], capture_output=True, text=True, env=env)
+    listed = subprocess.run(['feast', '-c',
+                             str(slice_workspace / 'feature_repo'), 'feature-views', 'list'], capture_output=True,
+                            text=True, env=env)
     assert listed.returncode == 0, listed.stderr
     assert 'weather' in listed.stdout and 'origin_rate_1d' in listed.stdout

@@ -26,4 +26,5 @@ def test_the_quick_start_reaches_the_roc_auc_floor_and_monitors_december(tmp_pat
     assert rec['metrics']['test_roc_auc'] > rec['metrics']['baseline_test_roc_auc']
     watched = cli(*monitor_args, cwd=tmp_path)
     assert watched.returncode == 0, watched.stderr                    # December watched week by week: nothing harmful
-    assert re.search(r'flights_late: 6 window\(s\) of 1w, 0 alert\(s\) in 0 incident\(s\)', watched.stdout), watched.stdout
+    assert re.search(r'flights_late: 6 window\(s\) of 1w, 0 alert\(s\) in 0 incident\(s\)',
+                     watched.stdout), watched.stdout

@@ -1,4 +1,5 @@
-"Model files that carry code: crafted archives, each live (skops would run or reach its code), each refused before any of it runs."
+"""Model files that carry code: crafted archives, each live (skops would run or reach its code), each refused before any
+of it runs."""
 import builtins, hashlib, io, json, sqlite3, zipfile
 import numpy as np, pandas as pd, pytest
 import skops.io as sio
@@ -38,7 +39,8 @@ def crafted(path, edit): # a saved model's file; a function changing its schema 
     edit(schema)
     out = io.BytesIO()
     with zipfile.ZipFile(out, 'w') as target:
-        for name in source.namelist(): target.writestr(name, json.dumps(schema) if name == 'schema.json' else source.read(name))
+        for name in source.namelist():
+            target.writestr(name, json.dumps(schema) if name == 'schema.json' else source.read(name))
     Path(path).write_bytes(out.getvalue())
     return Path(path)
 
@@ -46,13 +48,15 @@ def crafted(path, edit): # a saved model's file; a function changing its schema 
 def exec_as_memory(marker): # the file the code would write
     "Pipeline.memory as a call of builtins.exec: skops calls it while loading."
     code = f"open({str(marker)!r}, 'w').write('ran')"
-    call = node('ConstructorFromReduceNode', 'builtins', 'exec', content=node('TupleNode', 'builtins', 'tuple', content=[text(code)]))
+    call = node('ConstructorFromReduceNode', 'builtins', 'exec', content=node('TupleNode', 'builtins', 'tuple',
+                                                                              content=[text(code)]))
     return lambda schema: attrs(schema).__setitem__('memory', call)
 
 
 def method_of_pipeline(schema):
     "A step whose `func` is a method of an allowed class, reached by name (CVE-2025-54413's kind)."
-    attrs(schema, 0)['func'] = node('MethodNode', 'sklearn.pipeline', 'Pipeline', content={'obj': json.loads(json.dumps(schema)), 'func': '__init__'})
+    attrs(schema, 0)['func'] = node('MethodNode', 'sklearn.pipeline', 'Pipeline',
+                                    content={'obj': json.loads(json.dumps(schema)), 'func': '__init__'})
 
 
 def operator_function(schema):
@@ -62,7 +66,8 @@ def operator_function(schema):
 
 
 def with_function_step(tmp_path, name):
-    return save_model(make_pipeline(FunctionTransformer(np.log1p), LogisticRegression()).fit(X, Y), tmp_path/f'{name}.skops')
+    return save_model(
+        make_pipeline(FunctionTransformer(np.log1p), LogisticRegression()).fit(X, Y), tmp_path / f'{name}.skops')
 
 
 def as_before(data): # an archive's bytes
@@ -77,9 +82,10 @@ def test_a_pipeline_whose_memory_calls_exec_is_refused_and_nothing_runs(tmp_path
     marker = tmp_path/'ran'
     path = crafted(save_model(MODEL, tmp_path/'evil.skops'), exec_as_memory(marker))
     as_before(path.read_bytes())
-    assert marker.read_text() == 'ran'                                                  # the file is live: the old check let it run
+    assert marker.read_text() == 'ran'  # the file is live: the old check let it run
     marker.unlink()
-    with pytest.raises(ModelFileError, match=r"evil.skops: refusing to load: it holds a ConstructorFromReduceNode \(builtins.exec\)"):
+    with pytest.raises(ModelFileError,
+                       match=r"evil.skops: refusing to load: it holds a ConstructorFromReduceNode \(builtins.exec\)"):
         load_model(path)
     with pytest.raises(ModelFileError, match='ConstructorFromReduceNode'):
         register_model(tmp_path/'ws', 'evil', path)                                  # not even registered
@@ -88,7 +94,7 @@ def test_a_pipeline_whose_memory_calls_exec_is_refused_and_nothing_runs(tmp_path
 
 def test_a_step_calling_exec_is_refused(tmp_path):
     path = save_model(make_pipeline(FunctionTransformer(builtins.exec), LogisticRegression()), tmp_path/'step.skops')
-    assert as_before(path.read_bytes()).steps[0][1].func is builtins.exec              # it loaded, to run at the first prediction
+    assert as_before(path.read_bytes()).steps[0][1].func is builtins.exec  # it loaded, to run at the first prediction
     with pytest.raises(ModelFileError, match=r"refusing to load: it holds builtins.exec \(TypeNode\)"):
         load_model(path)
 
@@ -108,10 +114,12 @@ def test_every_family_saves_and_loads_within_the_allow_list(tmp_path):
     spec = {'categorical': ['c'], 'numeric': ['x', 'y']}
     for task, target in (('classification', (data.x > 0).astype(int)), ('regression', data.x * 2)):
         for family in FAMILIES:
-            model = make_model(spec, task, family, **({'n_estimators': 5} if family == 'random_forest' else {})).fit(data, target)
+            model = make_model(spec, task, family,
+                               **({'n_estimators': 5} if family == 'random_forest' else {})).fit(data, target)
             path = save_model(model, tmp_path/f'{task}-{family}.skops')
             version = register_model(tmp_path/'ws', f'{task}-{family}', path)
-            assert model_types(path.read_bytes()) == get_model_version(tmp_path/'ws', f'{task}-{family}', version)['types']
+            assert model_types(path.read_bytes()) == get_model_version(tmp_path / 'ws', f'{task}-{family}',
+                                                                       version)['types']
             loaded = load_registered(tmp_path/'ws', f'{task}-{family}')
             # the same parameters; a regression's sums may round differently from call to call (BLAS threads)
             np.testing.assert_allclose(loaded.predict(data), model.predict(data), rtol=1e-12, atol=0)
@@ -123,13 +131,13 @@ def test_a_registered_file_replaced_with_its_row_updated_is_refused(tmp_path):
     artifact = tmp_path/entry['artifact']
     evil = save_model(LogisticRegression().fit(X, Y), tmp_path/'other.skops')          # another model, of allowed types
     artifact.unlink(); artifact.write_bytes(evil.read_bytes())
-    with sqlite3.connect(tmp_path/'registry.db') as conn:                               # whoever can write the workspace
+    with sqlite3.connect(tmp_path/'registry.db') as conn:  # whoever can write the workspace
         conn.execute("update model_versions set sha256 = ?, types = ? where name = 'm'",
                      (hashlib.sha256(evil.read_bytes()).hexdigest(), json.dumps(model_types(evil.read_bytes()))))
     with pytest.raises(ModelFileError, match='its signature does not match'):
         load_registered(tmp_path, 'm', 1)
     with sqlite3.connect(tmp_path/'registry.db') as conn: conn.execute("update model_versions set signature = null")
-    with pytest.raises(ModelFileError, match='has no signature'):                      # and no way around it by dropping it
+    with pytest.raises(ModelFileError, match='has no signature'):  # and no way around it by dropping it
         load_registered(tmp_path, 'm', 1)
 
 
@@ -138,12 +146,14 @@ def test_score_on_a_tampered_production_model_exits_with_one_line_and_runs_nothi
     entry = get_model_version(workspace, 'flights_late', 1)
     marker, artifact = tmp_path/'ran', workspace/entry['artifact']
     data = crafted(save_model(MODEL, tmp_path/'evil.skops'), exec_as_memory(marker)).read_bytes()
-    artifact.unlink(); artifact.write_bytes(data)                                       # a hard link in the copy: replaced, not written through
+    artifact.unlink(); artifact.write_bytes(data)  # a hard link in the copy: replaced, not written through
     with sqlite3.connect(workspace/'registry.db') as conn:
-        conn.execute("update model_versions set sha256 = ? where name = 'flights_late' and version = 1", (hashlib.sha256(data).hexdigest(),))
+        conn.execute("update model_versions set sha256 = ? where name = 'flights_late' and version = 1",
+                     (hashlib.sha256(data).hexdigest(),))
     run = list_runs(workspace)[0]
     pd.read_parquet(run/'validated'/'data.parquet').head(50).to_parquet(tmp_path/'rows.parquet')
     result = cli('score', tmp_path/'rows.parquet', '--out', tmp_path/'scored.parquet', workspace=workspace)
     assert result.returncode != 0 and 'Traceback' not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and 'its signature does not match' in result.stderr, result.stderr
+    assert len(
+        result.stderr.strip().splitlines()) == 1 and 'its signature does not match' in result.stderr, result.stderr
     assert not marker.exists() and not (tmp_path/'scored.parquet').exists()

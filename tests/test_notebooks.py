@@ -1,4 +1,5 @@
-"The stage notebooks run by hand, in order, as JupyterLab runs them: in nbs/, with their own defaults, nothing injected."
+"""The stage notebooks run by hand, in order, as JupyterLab runs them: in nbs/, with their own defaults, nothing
+injected."""
 import nbformat, pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
@@ -14,18 +15,20 @@ def execute(notebook, edit=''):
     nb = nbformat.read(notebooks_dir()/notebook, as_version=4)
     if edit: next(c for c in nb.cells if 'parameters' in c.metadata.get('tags', [])).source += f'\n{edit}'
     NotebookClient(nb, timeout=1200, kernel_name='python3', resources={'metadata': {'path': str(notebooks_dir())}},
-                   kernel_manager_class=quiet_kernel_manager()).execute()    # a kernel as JupyterLab starts it, without the heartbeat that can hang
+                   # a kernel as JupyterLab starts it, without the heartbeat that can hang
+                   kernel_manager_class=quiet_kernel_manager()).execute()
 
 
 @pytest.fixture(scope='module')
 def dev_workspace(tmp_path_factory):
     "The workspace of a dev run: the six stage notebooks executed in order with their defaults."
     workspace, env = tmp_path_factory.mktemp('dev'), pytest.MonkeyPatch()
-    for name, value in [('MLOPS_NB_WORKSPACE', str(workspace)), ('WANDB_MODE', 'offline'), ('WANDB_SILENT', 'true')]: env.setenv(name, value)
+    for name, value in [('MLOPS_NB_WORKSPACE', str(workspace)), ('WANDB_MODE', 'offline'), ('WANDB_SILENT', 'true')]:
+        env.setenv(name, value)
     try:
         for notebook in STAGES.values(): execute(notebook)
         yield workspace
-    finally: env.undo()                                                        # a failed stage must not leave the variables set
+    finally: env.undo()  # a failed stage must not leave the variables set
 
 
 def test_the_notebooks_defaults_make_a_dev_run_that_passes(dev_workspace):
@@ -38,13 +41,20 @@ def test_the_notebooks_defaults_make_a_dev_run_that_passes(dev_workspace):
 
 
 def test_register_refuses_a_model_that_did_not_pass_its_gates(dev_workspace):
-    with pytest.raises(CellExecutionError) as failed: execute(STAGES['evaluate'], 'min_test_roc_auc = 0.99')   # a person raises the floor
+    # a person raises the floor
+    with pytest.raises(CellExecutionError) as failed: execute(STAGES['evaluate'], 'min_test_roc_auc = 0.99')
     assert failed.value.ename == 'GateFailed' and failed.value.evalue.startswith('quality gate failed: test_roc_auc')
-    with pytest.raises(CellExecutionError) as refused: execute(STAGES['register'])     # ...then runs register, as if nothing failed
+    # ...then runs register, as if nothing failed
+    with pytest.raises(CellExecutionError) as refused: execute(STAGES['register'])
     assert refused.value.ename == 'NotEvaluated'
     assert refused.value.evalue.startswith('run dev: the model did not pass its quality gates (test_roc_auc ')
     assert refused.value.evalue.endswith(' is below the floor 0.99); nothing registered')
-    assert len(list_models(dev_workspace)) == 1                                         # nothing registered, nothing promoted
+    assert len(list_models(dev_workspace)) == 1  # nothing registered, nothing promoted
     rec = read_record(dev_workspace/'runs'/'dev')
-    assert {s['name']: s['status'] for s in rec['stages']} == {**{name: 'succeeded' for name in STAGES}, 'evaluate': 'failed', 'register': 'failed'}
-    assert (rec['status'], rec['failed_stage']) == ('failed', 'evaluate') and rec['error'].startswith('GateFailed: quality gate failed')
+    assert {s['name']: s['status']
+            for s in rec['stages']
+            } == {**{name: 'succeeded'
+                     for name in STAGES}, 'evaluate': 'failed', 'register': 'failed'}
+    assert (rec['status'],
+            rec['failed_stage']) == ('failed',
+                                     'evaluate') and rec['error'].startswith('GateFailed: quality gate failed')

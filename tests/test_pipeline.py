@@ -1,6 +1,5 @@
 "End-to-end: the pipeline on a slice of the real flights, run by the real command."
 import hashlib, json
-from pathlib import Path
 from mlops_nb.core import list_runs
 from mlops_nb.drift import read_profile
 from wandb_files import wandb_runs
@@ -56,14 +55,15 @@ def test_same_config_and_seed_give_same_metrics_and_model(slice_workspace):
     assert same(first) == same(second) and second['metrics']['champion_version'] == 1
     model = lambda rec: rec['stages'][3]['outputs']['model']['sha256']
     assert model(first) == model(second)
-    assert [s.get('cached_from') for s in second['stages']] == [None] * 7       # `--no-cache` executed every stage again
+    assert [s.get('cached_from') for s in second['stages']] == [None] * 7  # `--no-cache` executed every stage again
 
 
 def test_whylogs_profile_of_validated_data(slice_workspace):
     run_dir = list_runs(slice_workspace)[0]
     profile = read_profile(run_dir/'profile.bin').to_pandas()
     metrics = json.loads((run_dir/'run.json').read_text())['metrics']
-    assert profile.loc['distance', 'counts/n'] == metrics['rows'] + metrics['rows_without_target'] - metrics['rows_quarantined']
+    assert profile.loc['distance',
+                       'counts/n'] == metrics['rows'] + metrics['rows_without_target'] - metrics['rows_quarantined']
 
 
 def test_wandb_offline_runs_hold_data_model_and_metrics(slice_workspace):
@@ -71,9 +71,10 @@ def test_wandb_offline_runs_hold_data_model_and_metrics(slice_workspace):
     logs = [p.read_bytes() for p in (slice_workspace/'wandb').glob('offline-run-*/*.wandb')]
     for run in list_runs(slice_workspace)[:2]:
         mine = {r['job_type']: r for r in logged if r['group'] == run.name and r['job_type'] != 'trial'}
-        assert sorted(mine) == ['evaluate', 'ingest', 'train']          # one W&B run per tracked stage, grouped by the run id
+        assert sorted(mine) == ['evaluate', 'ingest', 'train']  # one W&B run per tracked stage, grouped by the run id
         assert mine['train']['config']['family'] and mine['train']['summary']['trials'] == 4
-        assert mine['evaluate']['summary']['test_roc_auc'] == record(slice_workspace, run.name)['metrics']['test_roc_auc']
+        assert mine['evaluate']['summary']['test_roc_auc'] == record(slice_workspace,
+                                                                     run.name)['metrics']['test_roc_auc']
         assert any(run.name.encode() in log and b'data.parquet' in log for log in logs)    # the data snapshot artifact
         assert any(run.name.encode() in log and b'model.skops' in log for log in logs)     # the model artifact
     assert any((slice_workspace/'wandb'/'data').rglob('*'))   # staged artifact files stay in the workspace

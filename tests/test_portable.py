@@ -9,7 +9,8 @@ from test_serving import MODEL, LiveServer, as_requests
 
 def test_a_copied_workspace_with_its_original_deleted_serves_and_scores_its_own_files(trained, tmp_path):
     original = shutil.copytree(trained, tmp_path/'original', symlinks=True)
-    moved = shutil.copytree(original, tmp_path/'elsewhere'/'moved', symlinks=True)   # as a CI artifact unpacked elsewhere
+    # as a CI artifact unpacked elsewhere
+    moved = shutil.copytree(original, tmp_path/'elsewhere'/'moved', symlinks=True)
     shutil.rmtree(original)
     records = [*moved.glob('runs/*/*.json'), *moved.glob('feature_repo/*.json')]
     assert records and [p for p in records if str(original) in p.read_text()] == []      # no record names where it was
@@ -21,8 +22,9 @@ def test_a_copied_workspace_with_its_original_deleted_serves_and_scores_its_own_
     assert len(pd.read_parquet(tmp_path/'scored.parquet')) == len(march)
     server = LiveServer(moved).start()
     try:
-        answers = httpx.post(f'{server.url}/predict', json=as_requests(march.head(20)), timeout=60).json()['predictions']
-        assert [a['missing'] for a in answers] == [[]] * 20                              # the features came from its own store
+        answers = httpx.post(f'{server.url}/predict', json=as_requests(march.head(20)),
+                             timeout=60).json()['predictions']
+        assert [a['missing'] for a in answers] == [[]] * 20  # the features came from its own store
     finally:
         server.stop()
     assert (moved/'predictions'/MODEL).is_dir() and not original.exists()

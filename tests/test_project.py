@@ -23,13 +23,15 @@ def slice_project(folder):
 def job_order(jobs):
     "The workflow's jobs in an order that respects `needs` (each of ours needs one job)."
     done = []
-    while len(done) < len(jobs): done += [name for name, job in jobs.items() if name not in done and job.get('needs') in (None, *done)]
+    while len(done) < len(jobs):
+        done += [name for name, job in jobs.items() if name not in done and job.get('needs') in (None, *done)]
     return done
 
 
 def run_step(command, cwd, env):
     "Run a step's script as a CI runner does (bash -e), then end whatever it left running, as a runner ends a job's."
-    process = subprocess.Popen(['bash', '-e', '-c', command], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(['bash', '-e', '-c', command], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
     try: out, err = process.communicate(timeout=900)
     finally:
         try: os.killpg(process.pid, signal.SIGTERM)
@@ -42,12 +44,15 @@ def workflow_project(tmp_path_factory):
     "A slice project after its workflow's steps ran in order: the step results, by job."
     project = slice_project(tmp_path_factory.mktemp('team')/'flights')
     workflow = yaml.safe_load((project/'.github'/'workflows'/'mlops.yml').read_text())
-    env = {**os.environ, **workflow['env'], 'WANDB_SILENT': 'true', 'PATH': f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           'GITHUB_ACTIONS': 'true', 'CI': 'true'}                              # as GitHub's runner sets them for every step
+    env = {
+        **os.environ, **workflow['env'], 'WANDB_SILENT': 'true',
+        'PATH': f"{Path(sys.executable).parent}:{os.environ['PATH']}", 'GITHUB_ACTIONS': 'true', 'CI': 'true'
+    }  # as GitHub's runner sets them for every step
     results = []
     for job in job_order(workflow['jobs']):
         for step in workflow['jobs'][job]['steps']:
-            if 'run' not in step or step['name'] == 'Install': continue   # `uses:` steps move files between CI machines; this package is installed
+            # `uses:` steps move files between CI machines; this package is installed
+            if 'run' not in step or step['name'] == 'Install': continue
             code, out, err = run_step(step['run'], project, env)
             results.append((job, step['run'], code, out, err))
             if code: break
@@ -76,7 +81,8 @@ def test_workflow_steps_run_in_order_on_a_slice(workflow_project):
     smoke = json.loads((workspace/'staging'/'smoke.json').read_text())
     assert (smoke['requests'], smoke['wrong'], smoke['version']) == (200, 0, 1)
     assert smoke['latency_ms']['p95'] <= smoke['max_p95_ms']
-    assert release_state(workspace, 'flights_late')['production'] == 1    # the first version: no production to put a canary beside
+    # the first version: no production to put a canary beside
+    assert release_state(workspace, 'flights_late')['production'] == 1
     assert release_state(workspace/'staging', 'flights_late')['production'] == 1
     deployed = json.loads((sorted((workspace/'runs').iterdir())[-1]/'deploy.json').read_text())
     assert deployed['strategy'] == 'replace'    # a canary needs production beside it: the first version replaces
@@ -104,10 +110,13 @@ def test_dockerfile_passes_hadolint_and_what_it_copies_serves(workflow_project, 
             (image/relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, image/relative)
     kept = {p.parent.name for p in (image/'workspace'/'runs').rglob('*.parquet')}
-    assert kept == {'feature_sources'}                                # the data snapshots stay out; the store's sources go in
+    assert kept == {'feature_sources'}  # the data snapshots stay out; the store's sources go in
     port = free_port()
-    (tmp_path/'token').write_text('a-token-mounted-as-a-secret\n')                        # as the Dockerfile's secret is mounted
-    env = {**os.environ, 'MLOPS_NB_WORKSPACE': str(image/'workspace'), 'WANDB_MODE': 'offline', 'MLOPS_NB_TOKEN_FILE': str(tmp_path/'token')}
+    (tmp_path/'token').write_text('a-token-mounted-as-a-secret\n')  # as the Dockerfile's secret is mounted
+    env = {
+        **os.environ, 'MLOPS_NB_WORKSPACE': str(image / 'workspace'), 'WANDB_MODE': 'offline',
+        'MLOPS_NB_TOKEN_FILE': str(tmp_path / 'token')
+    }
     assert 'MLOPS_NB_TOKEN_FILE=/run/secrets/mlops_nb_token' in text
     server = subprocess.Popen(['mlops-nb', 'serve', '--host', '127.0.0.1', '--port', str(port)], cwd=tmp_path, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
@@ -120,8 +129,10 @@ def test_dockerfile_passes_hadolint_and_what_it_copies_serves(workflow_project, 
         assert status == 200
         spec = json.loads(next((image/'workspace'/'runs').glob('*/feature_spec.json')).read_text())
         record = {name: info['example'] for name, info in spec['request'].items()}
-        request = urllib.request.Request(f'http://127.0.0.1:{port}/predict', json.dumps([record]).encode(), {'content-type': 'application/json'})
-        with pytest.raises(urllib.error.HTTPError, match='401'): urllib.request.urlopen(request, timeout=30)   # the token is required
+        request = urllib.request.Request(f'http://127.0.0.1:{port}/predict',
+                                         json.dumps([record]).encode(), {'content-type': 'application/json'})
+        # the token is required
+        with pytest.raises(urllib.error.HTTPError, match='401'): urllib.request.urlopen(request, timeout=30)
         request.add_header('Authorization', 'Bearer a-token-mounted-as-a-secret')
         answer = json.loads(urllib.request.urlopen(request, timeout=30).read())['predictions'][0]
         assert 0 <= answer['probability'] <= 1 and answer['version'] == 1
@@ -148,14 +159,19 @@ def test_init_check_names_each_problem_in_one_line(tmp_path):
     result = cli('init', '--check', cwd=project)
     assert result.returncode == 1
     problems = [line for line in result.stdout.splitlines() if 'missing' in line]
-    assert problems == ["nbs/04_train.ipynb: parameter 'trials' is missing from the parameters cell (the package's default: 4)",
-                        "reports/monitoring.ipynb: missing; the commands need it (a new `mlops-nb init` folder has it)"]
+    assert problems == [
+        "nbs/04_train.ipynb: parameter 'trials' is missing from the parameters cell (the package's default: 4)",
+        "reports/monitoring.ipynb: missing; the commands need it (a new `mlops-nb init` folder has it)"
+    ]
     assert "nbs/04_train.ipynb: differs from the shipped notebook" in result.stdout
     assert "Dockerfile: differs from the package's (yours is used)" in result.stdout.splitlines()
     assert result.stderr.startswith('mlops-nb: error: 2 problems in ') and len(result.stderr.splitlines()) == 1
 
 
-ALERT_TESTS = {'Data invariants hold for inputs', 'Models are not too stale', 'Computing performance has not regressed', 'Prediction quality has not regressed'}
+ALERT_TESTS = {
+    'Data invariants hold for inputs', 'Models are not too stale', 'Computing performance has not regressed',
+    'Prediction quality has not regressed'
+}
 
 
 def readiness_report(project):
@@ -170,17 +186,24 @@ def test_readiness_scores_28_tests_with_evidence_and_removing_the_alert_rules_lo
     "The default project after its workflow: 28 tests with evidence; without alert rules, exactly theirs drop."
     project, _ = workflow_project
     report = readiness_report(project)
-    assert len(report['tests']) == 28 and {t['section'] for t in report['tests']} == {'data', 'model', 'infrastructure', 'monitoring'}
+    assert len(report['tests']) == 28 and {t['section']
+                                           for t in report['tests']
+                                           } == {'data', 'model', 'infrastructure', 'monitoring'}
     assert all(t['evidence'] and t['score'] in (0, 0.5, 1) and (t['score'] == 1 or t['raise']) for t in report['tests'])
-    assert report['score'] == min(report['sections'].values()) == min(sum(t['score'] for t in report['tests'] if t['section'] == s) for s in report['sections'])
+    assert report['score'] == min(report['sections'].values()) == min(
+        sum(t['score'] for t in report['tests'] if t['section'] == s) for s in report['sections'])
     scores = {t['test']: t['score'] for t in report['tests']}
     assert scores['Training is reproducible'] == 0.5           # one training only: seeded, not yet shown to repeat
-    assert scores['The ML pipeline is integration tested'] == 1                      # the CI's runs went from ingest to evaluate
-    assert scores['Models are canaried before serving'] == 0     # the first version had no production beside it: released whole
+    assert scores['The ML pipeline is integration tested'] == 1  # the CI's runs went from ingest to evaluate
+    # the first version had no production beside it: released whole
+    assert scores['Models are canaried before serving'] == 0
     assert scores['The data pipeline has appropriate privacy controls'] == 0
-    assert scores['Serving models can be rolled back'] == scores['Offline and online metrics correlate'] == 0   # neither was exercised
-    assert report['google']['level'] == 2 and report['four_level']['level'] == 0     # not in git yet: level 1 needs version control
-    assert json.loads((project/'workspace'/'readiness.json').read_text())['score'] == report['score']   # saved for the pipeline dashboard
+    # neither was exercised
+    assert scores['Serving models can be rolled back'] == scores['Offline and online metrics correlate'] == 0
+    # not in git yet: level 1 needs version control
+    assert report['google']['level'] == 2 and report['four_level']['level'] == 0
+    # saved for the pipeline dashboard
+    assert json.loads((project/'workspace'/'readiness.json').read_text())['score'] == report['score']
     rules = project/'reports'/'prometheus'/'alerts.yml'
     saved = rules.read_text()
     rules.unlink()
@@ -188,7 +211,9 @@ def test_readiness_scores_28_tests_with_evidence_and_removing_the_alert_rules_lo
     finally: rules.write_text(saved)
     lowered = {t['test'] for t, before in zip(without['tests'], report['tests']) if t['score'] < before['score']}
     raised = {t['test'] for t, before in zip(without['tests'], report['tests']) if t['score'] > before['score']}
-    assert (lowered, raised) == ({'Computing performance has not regressed', 'Prediction quality has not regressed'}, set())
-    # the other two also need monitored windows or retraining, which the workflow does not run: without them, no credit to lose
+    assert (lowered, raised) == ({'Computing performance has not regressed',
+                                  'Prediction quality has not regressed'}, set())
+    # the other two also need monitored windows or retraining, which the workflow does not run: without them, no
+    # credit to lose
     assert all('alerts' in t['reads'] for t in report['tests'] if t['test'] in ALERT_TESTS)
     assert not any('alerts' in t['reads'] for t in report['tests'] if t['test'] not in ALERT_TESTS)

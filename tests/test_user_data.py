@@ -22,12 +22,33 @@ def machine_readings(rows=6000, seed=0):
 
 
 def user_config(source, **extra):
-    return {'model_name': 'machines', 'seed': 7, 'source': source, 'extra_sources': {}, 'filter': '', 'sample_fraction': 1.0,
-            'timestamp': 'ts', 'target': 'failed', 'target_expression': '', 'target_requires': [],
-            'id_columns': ['reading_id', 'machine'], 'numeric': ['temperature', 'vibration', 'load'], 'categorical': ['site', 'machine'],
-            'calendar': ['hour'], 'timezone': '', 'joins': [], 'leakage': ['repair_cost'],
-            'aggregates': [{'entity': 'machine', 'window_days': 7}], 'label_known_minutes': '60',   # a Feast view, by config alone
-            'valid_start': '', 'test_start': '', 'min_test_roc_auc': 0.7, 'must_beat_baseline': True, **extra}
+    return {
+        'model_name': 'machines',
+        'seed': 7,
+        'source': source,
+        'extra_sources': {},
+        'filter': '',
+        'sample_fraction': 1.0,
+        'timestamp': 'ts',
+        'target': 'failed',
+        'target_expression': '',
+        'target_requires': [],
+        'id_columns': ['reading_id', 'machine'],
+        'numeric': ['temperature', 'vibration', 'load'],
+        'categorical': ['site', 'machine'],
+        'calendar': ['hour'],
+        'timezone': '',
+        'joins': [],
+        'leakage': ['repair_cost'],
+        # a Feast view, by config alone
+        'aggregates': [{'entity': 'machine', 'window_days': 7}],
+        'label_known_minutes': '60',
+        'valid_start': '',
+        'test_start': '',
+        'min_test_roc_auc': 0.7,
+        'must_beat_baseline': True,
+        **extra
+    }
 
 
 def write_config(path, config):
@@ -46,9 +67,11 @@ def test_sql_table_runs_the_whole_pipeline(tmp_path):
     assert rec['metrics']['test_roc_auc'] > rec['metrics']['baseline_test_roc_auc']
     assert rec['metrics']['test_roc_auc'] >= 0.7
     spec = json.loads((tmp_path/'ws'/'runs'/rec['run_id']/'feature_spec.json').read_text())
-    assert spec['numeric'] == ['temperature', 'vibration', 'load', 'machine_failed_rate_7d', 'machine_labels_7d', 'hour']
+    assert spec['numeric'] == [
+        'temperature', 'vibration', 'load', 'machine_failed_rate_7d', 'machine_labels_7d', 'hour'
+    ]
     assert 'repair_cost' not in spec['numeric']
-    assert [v['name'] for v in spec['store']['views']] == ['machine_rate_7d']            # a Feast view from config alone
+    assert [v['name'] for v in spec['store']['views']] == ['machine_rate_7d']  # a Feast view from config alone
     shown = json.loads(cli('models', 'show', 'machines:1', workspace=tmp_path/'ws').stdout)
     assert shown['run_id'] == rec['run_id']
 
@@ -80,16 +103,26 @@ def test_relative_paths_are_read_from_the_config_file_or_the_current_directory(t
     data = machine_readings(500)
     data.to_csv(tmp_path/'data'/'tiny.csv', index=False)
     with sqlite3.connect(tmp_path/'data'/'plant.db') as conn: data.to_sql('readings', conn, index=False)
-    write_config(tmp_path/'conf'/'machines.yaml', user_config('../data/tiny.csv'))             # relative to the config file
-    runs = {'config': (tmp_path/'elsewhere', ['--config', '../conf/machines.yaml']),
-            'csv': (tmp_path/'data', ['--config', '../conf/machines.yaml', '-p', 'source=tiny.csv']),   # -p: relative to here
-            'sqlite': (tmp_path/'data', ['--config', '../conf/machines.yaml', '-p', 'source=sqlite:///plant.db', '-p', 'table=readings'])}
-    expected = {'config': str(tmp_path/'data'/'tiny.csv'), 'csv': str(tmp_path/'data'/'tiny.csv'), 'sqlite': f"sqlite:///{tmp_path/'data'/'plant.db'}"}
+    write_config(tmp_path/'conf'/'machines.yaml', user_config('../data/tiny.csv'))  # relative to the config file
+    runs = {
+        'config': (tmp_path / 'elsewhere', ['--config', '../conf/machines.yaml']),
+        # -p: relative to here
+        'csv': (tmp_path / 'data', ['--config', '../conf/machines.yaml', '-p', 'source=tiny.csv']),
+        'sqlite': (tmp_path / 'data',
+                   ['--config', '../conf/machines.yaml', '-p', 'source=sqlite:///plant.db', '-p', 'table=readings'])
+    }
+    expected = {
+        'config': str(tmp_path / 'data' / 'tiny.csv'), 'csv': str(tmp_path / 'data' / 'tiny.csv'),
+        'sqlite': f"sqlite:///{tmp_path/'data'/'plant.db'}"
+    }
     for name, (cwd, args) in runs.items():
         result = cli('run', *args, '--stages', 'ingest', '--workspace', tmp_path/'ws', cwd=cwd)
         assert result.returncode == 0, (name, result.stderr)
         rec = record(tmp_path/'ws')
-        assert rec['config']['source'] == expected[name] and rec['metrics']['rows'] == len(data), name   # the absolute path is recorded
-    result = cli('run', '--config', '../conf/machines.yaml', '-p', 'source=missing.csv', '--stages', 'ingest', '--workspace', tmp_path/'ws', cwd=tmp_path/'elsewhere')
+        # the absolute path is recorded
+        assert rec['config']['source'] == expected[name] and rec['metrics']['rows'] == len(data), name
+    result = cli('run', '--config', '../conf/machines.yaml', '-p', 'source=missing.csv', '--stages', 'ingest',
+                 '--workspace', tmp_path / 'ws', cwd=tmp_path / 'elsewhere')
     errors = [l for l in result.stderr.splitlines() if l.startswith('mlops-nb: error:')]
-    assert result.returncode == 1 and len(errors) == 1 and f"{tmp_path/'elsewhere'/'missing.csv'}: no such file" in errors[0]
+    assert result.returncode == 1 and len(
+        errors) == 1 and f"{tmp_path/'elsewhere'/'missing.csv'}: no such file" in errors[0]

@@ -103,11 +103,14 @@ def test_humidity_above_100_in_weather(january, tmp_path):
     assert report['rows']['quarantined'] >= len(weather) // 10
 
 
-UNREADABLE = {   # name: (file bytes, the cause in the one error line)
+UNREADABLE = {  # name: (file bytes, the cause in the one error line)
     'empty file': (b'', 'the file is empty'),
     'truncated CSV': (None, 'truncated: the last line has'),
     'wrong encoding': ('carrier,dest\nAA,Bogot\xe1\n'.encode('latin-1'), 'not UTF-8 text'),
-    'not a table': (b'Dear team\nthe numbers, as promised, are below, in order.\nBest, Sam\n', 'rows have more fields than the header'),
+    'not a table': (
+        b'Dear team\nthe numbers, as promised, are below, in order.\nBest, Sam\n',
+        'rows have more fields than the header',
+    ),
     'binary file': (bytes(range(256)) * 40, 'not UTF-8 text'),
 }
 
@@ -192,10 +195,13 @@ def test_usage_errors_exit_2(january, tmp_path):
 # --- the stage in the pipeline ---------------------------------------------------------------------------
 
 def test_failed_validation_stops_the_pipeline_before_training(january):
-    result = cli('run', '-p', 'filter=month == 2', '-p', 'bounds={hour: [0, 10]}', workspace=january)   # a suite learned with a wrong bound
+    # a suite learned with a wrong bound
+    result = cli('run', '-p', 'filter=month == 2', '-p', 'bounds={hour: [0, 10]}', workspace=january)
     assert result.returncode == 1
     errors = [l for l in result.stderr.splitlines() if l.startswith('mlops-nb: error:')]
-    assert len(errors) == 1 and "stage 'validate' failed: ValidationFailed: validation failed: data: column 'hour'" in errors[0]
+    assert len(
+        errors
+    ) == 1 and "stage 'validate' failed: ValidationFailed: validation failed: data: column 'hour'" in errors[0]
     rec = record(january)
     assert [s['name'] for s in rec['stages']] == ['ingest', 'validate'] and rec['failed_stage'] == 'validate'
     run_dir = january/'runs'/rec['run_id']
@@ -206,7 +212,8 @@ def test_failed_validation_stops_the_pipeline_before_training(january):
 
 def test_stage_against_latest_reference_warns_on_july(january):
     first = record(january, first_run(january).name)
-    result = cli('run', '--stages', 'ingest,validate', '-p', 'filter=month == 7', '-p', f"reference={first['run_id']}", workspace=january)
+    result = cli('run', '--stages', 'ingest,validate', '-p', 'filter=month == 7', '-p', f"reference={first['run_id']}",
+                 workspace=january)
     assert result.returncode == 0, result.stderr
     rec = record(january)
     run_dir = january/'runs'/rec['run_id']
@@ -224,7 +231,8 @@ def test_whylogs_profiles_constraints_and_drift_on_installed_numpy():
     assert int(np.__version__.split('.')[0]) >= 2
     view = why.log(pandas=JANUARY.head(5000)).view()
     later = why.log(pandas=FLIGHTS[FLIGHTS.month == 7].head(5000)).view()
-    report = ConstraintsBuilder(view).add_constraint(null_percentage_below_number('dep_time', 0.0)).build().generate_constraints_report()
+    report = ConstraintsBuilder(view).add_constraint(null_percentage_below_number(
+        'dep_time', 0.0)).build().generate_constraints_report()
     assert report[0].failed == 1                                  # January has cancelled flights
     assert KS().calculate(later.get_column('dep_delay'), view.get_column('dep_delay')).pvalue < 1e-6
     assert ks_test(later.get_column('dep_delay'), view.get_column('dep_delay'))[1] < 1e-6

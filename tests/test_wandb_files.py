@@ -1,5 +1,4 @@
 "The offline W&B reader the tests rely on reads back a real offline run, once W&B has written it out."
-import os
 from mlops_nb.tracking import start_tracking
 from wandb_files import wandb_runs
 
