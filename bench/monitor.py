@@ -55,8 +55,7 @@ def compare(view, reference):
     return out
 
 
-def rss_mb(field='VmRSS'
-           ):  # VmRSS (now) or VmHWM (the peak since the process started; getrusage's keeps the parent's across exec)
+def rss_mb(field='VmRSS'): # VmRSS (now) or VmHWM (the peak since the process started; getrusage's: the parent's)
     "This process's resident memory in MB."
     return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(field)) / 1024
 

@@ -16,18 +16,8 @@ from typing import Annotated, List, Literal, Optional, Union
 from fastapi import Body, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    StrictStr,
-    WithJsonSchema,
-    create_model,
-)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr,
+    WithJsonSchema, create_model)
 from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from .auth import OPEN_PATHS, TOKEN_VARIABLE, BearerToken, access, read_token
@@ -425,8 +415,7 @@ def serve(workspace,       # the workspace
     folder = Path(workspace)/'serving'/f'metrics-{port}'
     shutil.rmtree(folder, ignore_errors=True); folder.mkdir(parents=True)
     # workers read the token as the parent did
-    os.environ.update(
-        PROMETHEUS_MULTIPROC_DIR=str(folder), **({TOKEN_VARIABLE: token} if token else {}), MLOPS_NB_SERVE=json.dumps(
-            {'workspace': str(workspace), 'name': name or default_model(workspace), 'allowed_hosts': hosts,
-             **settings}))
+    serve = {'workspace': str(workspace), 'name': name or default_model(workspace), 'allowed_hosts': hosts, **settings}
+    os.environ.update(PROMETHEUS_MULTIPROC_DIR=str(folder), **({TOKEN_VARIABLE: token} if token else {}),
+                      MLOPS_NB_SERVE=json.dumps(serve))
     uvicorn.run('mlops_nb.api:app_from_environment', factory=True, workers=workers, **options)

@@ -198,9 +198,10 @@ def models_history(name: str = typer.Argument(..., help="Model name"),
 
 # %% ../nbs/11_cli.ipynb #383f7e36
 @command(models_app, 'card')
-def models_card(model: str = typer.Argument(
-    ..., help="NAME or NAME:VERSION [default version: the latest]"), html: Optional[Path] = typer.Option(
-        None, '--html', help="Write the card as a standalone HTML page to this file instead of printing Markdown"),
+def models_card(model: str = typer.Argument(..., help="NAME or NAME:VERSION [default version: the latest]"),
+                html: Optional[Path] = typer.Option(None, '--html',
+                                                    help="Write the card as a standalone HTML page to this "
+                                                         "file instead of printing Markdown"),
                 workspace: Optional[Path] = WORKSPACE):
     "The version's model card (Mitchell et al., 2019): use, data, features, metrics, slices, calibration, lineage."
     from mlops_nb.card import card_html, model_card
@@ -291,22 +292,22 @@ def score(data: str = typer.Argument(...,
 
 # %% ../nbs/11_cli.ipynb #b7c3d1e9
 @command(app)
-def monitor(
-        window: str = typer.Option(
-            '', '--window',
-            help="Window length: a number and h, d or w (1h, 6h, 1d, 1w) [default: the config's monitor_window, 1d]"),
-        start: str = typer.Option('', '--from',
-                                  help="First time to monitor, ISO 8601 (UTC) [default: the log's first hour]"),
-        end: str = typer.Option('', '--to',
-                                help="Time to stop before, ISO 8601 (UTC) [default: no end]"), data: str = typer.Option(
-                                    '', '--data', help="A CSV or Parquet file of records to monitor instead of the "
-                                    "prediction log, or run:latest (run:ID): the rows a run accepted"),
-        model: str = typer.Option('', '--model', help="The model [default: the config's model_name]"),
-        config: Optional[Path] = typer.Option(
-            None, '--config', help="YAML config whose monitor and alert settings apply [default: the flights config]"),
-        param: List[str] = typer.Option([], '-p', '--param',
-                                        help="Override a setting: -p alert_drift_share=0.3 (repeatable)"),
-        workspace: Optional[Path] = WORKSPACE):
+def monitor(window: str = typer.Option('', '--window',
+                                       help="Window length: a number and h, d or w (1h, 6h, 1d, 1w) "
+                                            "[default: the config's monitor_window, 1d]"),
+            start: str = typer.Option('', '--from',
+                                      help="First time to monitor, ISO 8601 (UTC) [default: the log's first hour]"),
+            end: str = typer.Option('', '--to', help="Time to stop before, ISO 8601 (UTC) [default: no end]"),
+            data: str = typer.Option('', '--data',
+                                     help="A CSV or Parquet file of records to monitor instead of the "
+                                          "prediction log, or run:latest (run:ID): the rows a run accepted"),
+            model: str = typer.Option('', '--model', help="The model [default: the config's model_name]"),
+            config: Optional[Path] = typer.Option(None, '--config',
+                                                  help="YAML config whose monitor and alert settings "
+                                                       "apply [default: the flights config]"),
+            param: List[str] = typer.Option([], '-p', '--param',
+                                            help="Override a setting: -p alert_drift_share=0.3 (repeatable)"),
+            workspace: Optional[Path] = WORKSPACE):
     "Monitor production traffic window by window (drift, performance, health) and write alerts; exit 1 if any alerts."
     from mlops_nb.monitor import monitor_config
     from mlops_nb.decisions import incident_line

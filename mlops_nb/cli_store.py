@@ -14,10 +14,12 @@ from .cli import WORKSPACE, app, command
 
 # %% ../nbs/11a_cli_store.ipynb #c870032f
 @command(app, 'materialize')
-def materialize_command(until: str = typer.Option(
-    '', '--until', help="Bring the store up to this time, ISO 8601 (UTC) [default: now]"), model: str = typer.Option(
-        '', '--model',
-        help="The model whose production version's store to bring up [default: the only one in production]"),
+def materialize_command(until: str = typer.Option('', '--until',
+                                                  help="Bring the store up to this time, ISO "
+                                                       "8601 (UTC) [default: now]"),
+                        model: str = typer.Option('', '--model',
+                                                  help="The model whose production version's store to bring "
+                                                       "up [default: the only one in production]"),
                         workspace: Optional[Path] = WORKSPACE):
     "Bring the feature store up to now: joined tables' new rows, online store, label aggregates. Safe from cron."
     from mlops_nb.fresh import materialize, materialize_lines, production_store

@@ -81,8 +81,9 @@ def deploy(workspace,           # the workspace
     report, onnx = predeploy_checks(workspace, name, version, max_latency_ms, tolerance)
     report['inference'] = record_serving(workspace, name, version, report['inference'], onnx)
     reason = reason or f"deployed as {strategy}" + (f" on {percent:g}% of traffic" if strategy == 'canary' else '')
-    events = (promote(workspace, name, version, 'Production', reason) if strategy == 'replace' else start_candidate(
-        workspace, name, version, strategy, percent / 100 if strategy == 'canary' else 1.0, reason))
+    share = percent / 100 if strategy == 'canary' else 1.0
+    events = (promote(workspace, name, version, 'Production', reason) if strategy == 'replace'
+              else start_candidate(workspace, name, version, strategy, share, reason))
     return {**report, 'strategy': strategy, 'reason': reason, 'events': events}
 
 # %% ../nbs/07_deploy.ipynb #21a8433d

@@ -192,13 +192,11 @@ def definitions(spec): # {'views': [{'name', 'entities', 'features', 'ttl_hours'
         for v in spec['views']
         for e in v['entities']
     }
-    views = [
-        FeatureView(
-            name=v['name'], entities=[entities[e] for e in v['entities']], ttl=dt.timedelta(hours=v['ttl_hours']),
-            schema=[Field(name=c, dtype=Float64) for c in v['features']], online=True, source=PushSource(
-                name=f"{v['name']}_push", batch_source=FileSource(name=f"{v['name']}_source", path=str(v['path']),
-                                                                  timestamp_field=TS))) for v in spec['views']
-    ]
+    def source(v): return PushSource(name=f"{v['name']}_push", batch_source=FileSource(
+        name=f"{v['name']}_source", path=str(v['path']), timestamp_field=TS))
+    views = [FeatureView(name=v['name'], entities=[entities[e] for e in v['entities']],
+                         ttl=dt.timedelta(hours=v['ttl_hours']), online=True, source=source(v),
+                         schema=[Field(name=c, dtype=Float64) for c in v['features']]) for v in spec['views']]
     return [*entities.values(), *views]
 
 # %% ../nbs/03_features.ipynb #bf367f31

@@ -339,8 +339,8 @@ def bring_online(store, # the feature store, its lock held
     "Push each entity's newest offline row since the view was last brought online, up to `until`; return how many."
     with contextlib.closing(label_db(repo)) as conn:
         last = conn.execute('select until from pushed where view = ?', (view['name'],)).fetchone()
-        since = pd.Timestamp(last[0], tz='UTC') if last else max(
-            (e for _, e in store.get_feature_view(view['name']).materialization_intervals), default=None)
+        intervals = store.get_feature_view(view['name']).materialization_intervals
+        since = pd.Timestamp(last[0], tz='UTC') if last else max((e for _, e in intervals), default=None)
         if since is not None and since >= until: return 0
         rows = pd.read_parquet(view['path'])
         rows = rows[(rows[TS] <= until) & ((rows[TS] > since) if since is not None else True)]

@@ -165,10 +165,8 @@ def compile_linear(model, # a fitted pipeline: OneHotEncoder, then SimpleImputer
                   ):
     "The numpy path of a one-hot linear pipeline (the logistic baseline, or ridge)."
     onehot, numeric, linear = pipeline_parts(model)
-    if type(
-            onehot
-    ).__name__ != 'OneHotEncoder' or onehot.handle_unknown != 'ignore' or onehot.drop is not None or not hasattr(
-            linear, 'coef_'):
+    ignoring = type(onehot).__name__ == 'OneHotEncoder' and onehot.handle_unknown == 'ignore' and onehot.drop is None
+    if not ignoring or not hasattr(linear, 'coef_'):
         raise Unsupported(
             f"{type(onehot).__name__} + {type(linear).__name__} is not an ignoring one-hot encoder + a linear model")
     imputer, scaler = (numeric.named_steps.get('simpleimputer'),

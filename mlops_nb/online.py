@@ -81,10 +81,8 @@ class FeatureCache:
                 row = np.array([np.nan if found[c][i] is None else float(found[c][i]) for c in view['features']])
                 if np.isnan(row).all(): continue
                 name = tuple(key[e] for e in view['entities'])
-                values[view['name']][name], times[view['name']][name] = (
-                    row,
-                    float(found[f"{view['features'][0]}__ts"][i]),
-                )
+                values[view['name']][name] = row
+                times[view['name']][name] = float(found[f"{view['features'][0]}__ts"][i])
         return values, times
 
 # %% ../nbs/07b_online.ipynb #4398ec29

@@ -148,13 +148,8 @@ class PredictionLog:
         for folder in (self.parts, self.journals, self.profiles, self.feedback):
             folder.mkdir(parents=True, exist_ok=True)
         with self.index() as conn: conn.executescript(INDEX)
-        self.queue, self.pending, self.lock, self.seq, self.stopping = (
-            queue.SimpleQueue(),
-            {},
-            threading.Lock(),
-            0,
-            threading.Event(),
-        )
+        self.queue, self.pending, self.seq = queue.SimpleQueue(), {}, 0
+        self.lock, self.stopping = threading.Lock(), threading.Event()
         # rows taken but not written (kept when a flush fails); rows not written
         self.batches, self.unwritten, self.problem = {}, 0, None
         self.held = hold(self.journals/f'{self.writer}.lock')        # held while this process lives

@@ -13,14 +13,8 @@ from pathlib import Path
 import yaml
 import mlops_nb
 from .core import *
-from mlops_nb.pipeline import (
-    NOTEBOOKS,
-    config_lines,
-    config_text,
-    notebook_parameters,
-    parameter_comments,
-    parameters_cell,
-)
+from mlops_nb.pipeline import (NOTEBOOKS, config_lines, config_text, notebook_parameters, parameter_comments,
+    parameters_cell)
 
 # %% ../nbs/10a_project.ipynb #7e65d19f
 EXAMPLES = ('flights', 'blank')
@@ -99,8 +93,9 @@ def workflow_text():
         'concurrency': {'group': 'mlops-${{ github.ref }}', 'cancel-in-progress': False},
         'env': {'WANDB_MODE': 'offline', 'MLOPS_NB_WORKSPACE': 'workspace'}, 'jobs': jobs
     }
-    return WORKFLOW_HEADER + yaml.safe_dump(workflow, sort_keys=False, width=200).replace(
-        'pull_request: null', 'pull_request:').replace('workflow_dispatch: null', 'workflow_dispatch:')
+    text = yaml.safe_dump(workflow, sort_keys=False, width=200)
+    return WORKFLOW_HEADER + text.replace('pull_request: null', 'pull_request:').replace('workflow_dispatch: null',
+                                                                                        'workflow_dispatch:')
 
 # %% ../nbs/10a_project.ipynb #3147e03a
 DOCKERFILE = """\

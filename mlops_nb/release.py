@@ -11,16 +11,8 @@ import hashlib, json
 from pathlib import Path
 from .core import *
 from .modelfile import *
-from mlops_nb.registry import (
-    RegistryError,
-    add_event,
-    alias_version,
-    get_model_version,
-    list_models,
-    open_registry,
-    rollback,
-    transaction,
-)
+from .registry import (RegistryError, add_event, alias_version, get_model_version, list_models, open_registry,
+    rollback, transaction)
 
 # %% ../nbs/06a_release.ipynb #217f6b73
 MODES = ('canary', 'shadow')

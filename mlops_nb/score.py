@@ -103,8 +103,8 @@ def scored_chunks(chunks,    # raw record frames, in order
     "Yield (first record's number, chunk size, a call giving its scored rows) in order; on Dask scoring runs ahead."
     flight, start, limit = [], 0, 2 * len(client.scheduler_info()['workers']) if client else 1
     for chunk in chunks:
-        later = functools.partial(worker_score, workspace, entry, chunk) if client is None else client.submit(
-            worker_score, workspace, entry, chunk, pure=False).result
+        later = (functools.partial(worker_score, workspace, entry, chunk) if client is None
+                 else client.submit(worker_score, workspace, entry, chunk, pure=False).result)
         flight.append((start, len(chunk), later))
         start += len(chunk)
         while len(flight) >= limit: yield flight.pop(0)

@@ -139,8 +139,8 @@ class CanaryWatch:
 class MonitoringGauges:
     "A Prometheus collector of the latest monitored window's gauges, read from the monitor's latest.json on change."
 
-    def __init__(self, path):
-        self.path, self.seen, self.gauges = Path(path), None, []  # latest.json of `mlops-nb monitor`
+    def __init__(self, path): # latest.json of `mlops-nb monitor`
+        self.path, self.seen, self.gauges = Path(path), None, []
 
     def collect(self):
         "The gauges, one family per name."
@@ -164,8 +164,8 @@ class Metrics:
         import prometheus_client as prom
         # shared only when `serve --workers N` set both (Feast sets PROMETHEUS_MULTIPROC_DIR itself when its
         # metrics module loads)
-        self.prom, self.multiprocess = prom, bool(
-            os.environ.get('PROMETHEUS_MULTIPROC_DIR') and os.environ.get('MLOPS_NB_SERVE'))
+        self.prom = prom
+        self.multiprocess = bool(os.environ.get('PROMETHEUS_MULTIPROC_DIR') and os.environ.get('MLOPS_NB_SERVE'))
         self.registry = None if self.multiprocess else prom.CollectorRegistry()
         kw = {'registry': self.registry}
         self.requests = prom.Counter('mlops_predictions', 'Records answered, by route and version',
@@ -226,23 +226,11 @@ class Server:
                  fields,    # the request fields of the server's schema
                 ):
         self.workspace, self.name, self.settings, self.fields = Path(workspace), name, settings, set(fields)
-        self.release, self.problem, self.loaded, self.marker, self.log = (
-            None,
-            'loading the release in force',
-            {},
-            None,
-            None,
-        )
-        self.metrics, self.watch, self.stopping = (
-            Metrics(self.workspace / 'monitoring' / name / 'latest.json'),
-            CanaryWatch(settings),
-            threading.Event(),
-        )
-        self.shadow_queue, self.queue, self.freshness = (
-            queue.Queue(settings['shadow_queue']),
-            None,
-            Freshness(self.metrics),
-        )
+        self.release, self.problem, self.loaded = None, 'loading the release in force', {}
+        self.marker, self.log, self.queue = None, None, None
+        self.metrics = Metrics(self.workspace/'monitoring'/name/'latest.json')
+        self.watch, self.stopping = CanaryWatch(settings), threading.Event()
+        self.shadow_queue, self.freshness = queue.Queue(settings['shadow_queue']), Freshness(self.metrics)
 
     def refresh(self):
         "Load the release in force if the registry changed since the last look."

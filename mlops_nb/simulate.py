@@ -63,9 +63,9 @@ def free_port():
 class HttpClient:
     "A keep-alive HTTP client for the replay's server."
 
-    def __init__(self, port):
-        self.port, self.conn, self.used = port, http.client.HTTPConnection(
-            '127.0.0.1', port, timeout=120), time.monotonic()  # the server's port
+    def __init__(self, port): # the server's port
+        self.port, self.used = port, time.monotonic()
+        self.conn = http.client.HTTPConnection('127.0.0.1', port, timeout=120)
 
     def call(self,
              method,    # GET or POST

@@ -99,9 +99,8 @@ def smoke_test(workspace,           # the workspace
     name, newest = latest_version(workspace, name)
     version = version or newest
     staging, report = staging_workspace(workspace, name, version, max_latency_ms)
-    task = read_record(Path(workspace) / 'runs' / get_model_version(workspace, name, version)['run_id'])['config'].get(
-        'task', 'classification'
-    )
+    run_dir = Path(workspace)/'runs'/get_model_version(workspace, name, version)['run_id']
+    task = read_record(run_dir)['config'].get('task', 'classification')
     records = smoke_records(workspace, name, version, requests)
     echo(
         f"{name} version {version}: pre-deploy gates passed; staging server on loopback, sending {len(records)} records"

@@ -3,17 +3,8 @@ import os, subprocess
 import numpy as np, pandas as pd, pytest
 from conftest import first_run
 from mlops_nb.modelfile import load_model
-from mlops_nb.features import (
-    TS,
-    as_micro,
-    definitions,
-    get_features,
-    historical,
-    materialize,
-    open_store,
-    read_spec,
-    write_repo,
-)
+from mlops_nb.features import (TS, as_micro, definitions, get_features, historical, materialize, open_store, read_spec,
+    write_repo)
 
 RAW = ['carrier', 'flight', 'origin', 'dest', 'time_hour', 'sched_dep_time', 'sched_arr_time', 'distance']   # a request
 KEYS = ['carrier', 'flight', 'origin', 'dest', 'time_hour']
