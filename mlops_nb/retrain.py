@@ -16,15 +16,8 @@ from .core import *
 from .policy import *
 from .performance import compare_versions, labelled_metrics
 from .runs import run_status
-from mlops_nb.registry import (
-    RegistryError,
-    add_event,
-    alias_version,
-    get_model_version,
-    open_registry,
-    promote,
-    transaction,
-)
+from mlops_nb.registry import (RegistryError, add_event, alias_version, get_model_version, open_registry, promote,
+    transaction)
 from .release import release_state, withdraw
 
 # %% ../nbs/09_retrain.ipynb #1a2b6e0a
@@ -116,14 +109,8 @@ class Session:
                  loaded,    # the policy, from `load_policy`
                  echo=print, # called with a line per event
                 ):
-        self.workspace, self.name, self.now, self.loaded, self.echo, self.events = (
-            Path(workspace),
-            name,
-            utc(now),
-            loaded,
-            echo,
-            [],
-        )
+        self.workspace, self.name, self.now = Path(workspace), name, utc(now)
+        self.loaded, self.echo, self.events = loaded, echo, []
         self.folder = self.workspace/'retrain'/new_run_id()
         self.folder.mkdir(parents=True)
         (self.folder/'policy.yaml').write_text(loaded['text'])
@@ -394,10 +381,9 @@ def canary_verdict(policy,     # the policy
                                    f"{promotion['canary_max_duration']}, fewer than "
                                    f"{promotion['canary_min_labels']}"), {}
         return 'canary waits', f"{labels} of {promotion['canary_min_labels']} labelled answers so far", {}
-    ab = {
-        **compare_versions(production, canary, paired=False), 'production_roc_auc': labelled_metrics(
-            *production).get('roc_auc'), 'canary_roc_auc': labelled_metrics(*canary).get('roc_auc')
-    }
+    ab = {**compare_versions(production, canary, paired=False),
+          'production_roc_auc': labelled_metrics(*production).get('roc_auc'),
+          'canary_roc_auc': labelled_metrics(*canary).get('roc_auc')}
     worse = ab['difference'] > 0 and ab['p_value'] < promotion['canary_alpha']
     text = (f"log loss {ab['difference']:+.4f} against production (Welch's t "
             f"p={ab['p_value']:.3g}; ROC AUC {ab['canary_roc_auc']:.3f} against "

@@ -5,23 +5,20 @@
 # %% auto #0
 __all__ = ['FAMILIES', 'time_split', 'time_folds', 'check_range', 'score', 'columns', 'estimator', 'make_model', 'make_baseline',
            'predict', 'suggest', 'first_trial', 'open_study', 'finished', 'check_resumable', 'log_trial', 'fold_scores',
-           'trial_metrics', 'record_trial', 'objective', 'optimize_on_dask']
+           'trial_metrics', 'record_trial', 'objective', 'optimize_on_dask', 'trial_line', 'search', 'check_settings',
+           'fold_table', 'refit', 'save_training', 'track_training']
 
 # %% ../nbs/04_train.ipynb #96410bdb
 import json, os, shutil, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
+from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestClassifier,
+    RandomForestRegressor)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import (average_precision_score, brier_score_loss, f1_score, log_loss, mean_absolute_error,
-                             r2_score, roc_auc_score, root_mean_squared_error)
+    r2_score, roc_auc_score, root_mean_squared_error)
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from .core import *
@@ -314,3 +311,109 @@ def optimize_on_dask(client,    # a dask.distributed Client
             study.tell(trial, record_trial(trial, metrics, per_fold, run_dir)[f'valid_{PRIMARY[task]}'])
             callback(study, study.trials[trial.number])
         n_trials -= len(trials)
+
+# %% ../nbs/04_train.ipynb #edb83022
+def trial_line(trial, # a finished Optuna trial
+               task,  # classification or regression
+              ):
+    "One line on a finished trial: its family, validation score, fit and W&B seconds; or why it has no score."
+    head = f"trial {trial.number}: {trial.params['family']}"
+    if trial.value is None:
+        return (f"{head} could not be scored ({trial.state.name.lower()}): "
+                "too few rows or one class in a validation window?")
+    seconds = trial.user_attrs
+    return (f"{head} valid {PRIMARY[task]} {trial.value:.4f} in {seconds['fit_seconds']:.1f}s "
+            f"(+{seconds['log_seconds']:.2f}s W&B)")
+
+# %% ../nbs/04_train.ipynb #978ffbbd
+def search(study,     # the Optuna study
+           n_trials,  # how many more trials to run
+           spec,      # the feature spec, with the target
+           task,      # classification or regression
+           rows,      # the feature rows
+           folds,     # (train, valid) masks from `time_folds`
+           families,  # the families searched
+           seed,      # the models' seed
+           threshold, # the decision threshold
+           run_dir,   # the run directory, for the trials' W&B runs
+           dask='',   # '' in-process; 'local' or a scheduler's address: the trials on Dask workers
+           echo=print, # called with a line per finished trial
+          ):
+    "Run `n_trials` more trials of the study, in-process or on Dask workers, a line on each as it ends; the study."
+    show = lambda study, trial: echo(trial_line(trial, task))
+    with engine(dask_setting(None, dask)) as client:
+        if client is None:
+            study.optimize(objective(spec, task, rows, folds, families, seed, threshold, run_dir), n_trials=n_trials,
+                           callbacks=[show])
+        else:
+            optimize_on_dask(client, study, n_trials, spec, task, rows, folds, families, seed, threshold, run_dir, show)
+    return study
+
+# %% ../nbs/04_train.ipynb #e9e58472
+def check_settings(task,      # classification or regression
+                   trials,    # the trial budget
+                   folds,     # validation windows per trial
+                   threshold, # the decision threshold
+                   families,  # the families searched
+                   seed,      # the models' seed
+                  ):
+    "Refuse, in one line each, the settings the search cannot use."
+    check_task(task)
+    check_range('trials', trials, 1)
+    check_range('folds', folds, 1)
+    check_range('decision_threshold', threshold, 0, 1)
+    for family in families: estimator({'categorical': []}, task, family, seed)  # an unknown family fails here
+
+# %% ../nbs/04_train.ipynb #f38bc9a6
+def fold_table(times,   # the rows' timestamps
+               windows, # (train, valid) masks from `time_folds`
+              ):
+    "One row per validation window: its training rows, and its validation period and rows."
+    return pd.DataFrame([{'fold': i, 'train rows': t.sum(), 'valid from': times[v].min(), 'valid to': times[v].max(),
+                          'valid rows': v.sum()} for i, (t, v) in enumerate(windows)])
+
+# %% ../nbs/04_train.ipynb #ed179a5f
+def refit(spec,   # the feature spec, with the target
+          task,   # classification or regression
+          params, # the chosen trial's parameters, with its family
+          rows,   # the rows to fit on: train and validation
+          seed,   # the models' seed
+         ):
+    "The chosen configuration and the baseline, fit on `rows`: (model, baseline)."
+    settings, y = {k: v for k, v in params.items() if k != 'family'}, rows[spec['target']]
+    model = make_model(spec, task, params['family'], seed, **settings).fit(rows, y)
+    return model, make_baseline(spec, task, seed).fit(rows, y)
+
+# %% ../nbs/04_train.ipynb #a966d74d
+def save_training(run_dir,  # the run directory, holding trials.csv and optuna.db
+                  model,    # the refit model
+                  baseline, # the refit baseline
+                  split,    # each feature row's split: train, valid or test
+                  params,   # the chosen parameters, with the seed and task
+                  metrics,  # the validation metrics of the model and the baseline
+                 ):
+    "Write the models, the split and the parameters, and record the train stage; return its outputs."
+    run_dir = Path(run_dir)
+    split.to_frame('split').to_parquet(run_dir/'split.parquet', index=False)
+    write_json(run_dir/'params.json', params)
+    outputs = {'model': save_model(model, run_dir/'model.skops'),
+               'baseline': save_model(baseline, run_dir/'baseline.skops'),
+               **{name: run_dir/file for name, file in (('split', 'split.parquet'), ('params', 'params.json'),
+                                                        ('trials', 'trials.csv'), ('study', 'optuna.db'))}}
+    record_stage(run_dir, 'train', outputs, metrics, {'params': params})
+    return outputs
+
+# %% ../nbs/04_train.ipynb #4f5cda8c
+def track_training(run_dir, # the run directory
+                   params,  # the chosen parameters, the W&B run's config
+                   metrics, # the validation metrics
+                  ):
+    "Log the train stage to W&B: its metrics, and the model file as an artifact with its sha256."
+    import wandb
+    tracking = start_tracking(run_dir, 'train', params)
+    tracking.summary.update(metrics)
+    artifact = wandb.Artifact(f'model-{Path(run_dir).name}', type='model',
+                              metadata={'sha256': sha256_file(Path(run_dir)/'model.skops'), **params})
+    artifact.add_file(str(Path(run_dir)/'model.skops'))
+    tracking.log_artifact(artifact)
+    tracking.finish()

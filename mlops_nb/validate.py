@@ -6,11 +6,10 @@
 __all__ = ['GROUPS', 'SOFT', 'ValidationFailed', 'row_violations', 'row_hashes', 'SeenRows', 'duplicate_mask', 'reasons',
            'TableCheck', 'schema_checks', 'row_checks', 'domain_checks', 'volume_checks', 'null_checks', 'fails_on',
            'apply_policy', 'check_fail_on', 'verdict', 'table_report', 'validate_chunks', 'frame_chunks', 'output_name',
-           'reference_profiles', 'write_validation', 'report_lines', 'pipeline_checks', 'target_checks', 'add_checks',
-           'failure_summary', 'show_checks']
+           'reference_profiles', 'write_validation', 'split_labelled', 'save_accepted', 'report_lines',
+           'pipeline_checks', 'target_checks', 'add_checks', 'failure_summary', 'show_checks']
 
 # %% ../nbs/02_validate.ipynb #519f9510
-import contextlib
 from collections import Counter
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -18,7 +17,7 @@ from .core import *
 from .ingest import snapshot
 from .drift import check, drift_checks, null_shares, profile_frame, read_profile, save_profile
 from .suite import as_kind, column_kind, make_suite, reference_suite, save_suite
-from .engine import dask_setting, engine, engine_record
+from .engine import dask_setting, engine
 
 # %% ../nbs/02_validate.ipynb #daccf202
 class ValidationFailed(ValueError):
@@ -355,6 +354,23 @@ def write_validation(folder,      # where to write
         if view is not None:
             outputs[output_name('profile', table)] = save_profile(view, folder / f"{output_name('profile', table)}.bin")
     return outputs
+
+# %% ../nbs/02_validate.ipynb #3214a97c
+def split_labelled(rows,   # the source's accepted rows
+                   target, # the target column
+                  ):
+    "(the rows with a target, renumbered; the rows without one)."
+    known = rows[target].notna()
+    return rows[known].reset_index(drop=True), rows[~known]
+
+# %% ../nbs/02_validate.ipynb #e2f64aa5
+def save_accepted(run_dir, # the run directory
+                  tables,  # {name: accepted rows}
+                 ):
+    "Write each table's accepted rows as `validated/NAME.parquet` in the run; their paths, by name."
+    folder = Path(run_dir)/'validated'
+    folder.mkdir(parents=True, exist_ok=True)
+    return {name: snapshot(rows, folder/f'{name}.parquet') for name, rows in tables.items()}
 
 # %% ../nbs/02_validate.ipynb #8293a4bc
 def report_lines(report,   # a table's report
