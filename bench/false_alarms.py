@@ -40,10 +40,13 @@ def trigger_rates(fit, held, size, draws, rate):
     from mlops_nb.policy import default_policy, merged
     from mlops_nb.retrain import trigger_checks
     limits = fitted_limits(fit, size, rate)
-    policy = merged(default_policy(), {
-        'false_alarm_rate': rate,
-        'triggers': {'realised_auc_drop': 0.001, 'estimated_auc_drop': 0.001, 'drift_share': 0}
-    })
+    policy = merged(
+        default_policy(),
+        {
+            'false_alarm_rate': rate,
+            'triggers': {'realised_auc_drop': 0.001, 'estimated_auc_drop': 0.001, 'drift_share': 0},
+        },
+    )
     fired = {'realised_auc_drop': 0, 'estimated_auc_drop': 0}
     for index in block_windows(held.day.to_numpy(), size, draws, np.random.default_rng(size + 1)):
         rows = held.iloc[index]

@@ -86,8 +86,9 @@ def variant(name, folder, rows):
             scipy.stats.ks_2samp(a, b); scipy.stats.wasserstein_distance(a, b)
         for column in CATEGORIES:
             counts = pd.crosstab(
-                pd.concat([current[column], reference[column]]).values, np.r_[np.zeros(len(current)),
-                                                                              np.ones(len(reference))])
+                pd.concat([current[column], reference[column]]).values,
+                np.r_[np.zeros(len(current)), np.ones(len(reference))],
+            )
             scipy.stats.chi2_contingency(counts.values)
             shares = counts / counts.sum()
             scipy.spatial.distance.jensenshannon(shares.iloc[:, 0], shares.iloc[:, 1], base=2)

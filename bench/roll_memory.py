@@ -14,15 +14,35 @@ with tempfile.TemporaryDirectory() as d:
     log = PredictionLog(d, 'm', features=features, flush_seconds=3600)
     for start in range(0, rows_total, 200):
         at = now_utc()
-        log.write([{
-            'request_id': f'{start + k:032x}', 'at': at, 'model': 'm', 'version': 1, 'route': 'production',
-            'request': json.dumps({
-                'time_hour': '2013-03-01T10:00:00Z', 'origin': 'JFK', 'carrier': 'B6', 'flight': 1545, 'dest': 'MCO',
-                'distance': 944
-            }), 'output': float(rng.random()), 'label': 0, 'latency_ms': 1.0, 'batch': 1, 'error': None,
-            'event_time': '2013-03-01T10:00:00Z', **{f: float(rng.random())
-                                                     for f in features}
-        } for k in range(200)])
+        log.write(
+            [
+                {
+                    'request_id': f'{start + k:032x}',
+                    'at': at,
+                    'model': 'm',
+                    'version': 1,
+                    'route': 'production',
+                    'request': json.dumps(
+                        {
+                            'time_hour': '2013-03-01T10:00:00Z',
+                            'origin': 'JFK',
+                            'carrier': 'B6',
+                            'flight': 1545,
+                            'dest': 'MCO',
+                            'distance': 944,
+                        }
+                    ),
+                    'output': float(rng.random()),
+                    'label': 0,
+                    'latency_ms': 1.0,
+                    'batch': 1,
+                    'error': None,
+                    'event_time': '2013-03-01T10:00:00Z',
+                    **{f: float(rng.random()) for f in features},
+                }
+                for k in range(200)
+            ]
+        )
         if start % 20000 == 0: log.flush()
     log.flush()
     before = rss()

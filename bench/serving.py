@@ -194,9 +194,16 @@ def fresh_round(url, workspace, sent, requests):
             while not done.is_set():
                 answers = http.post('/predict', json=sent[:20]).json()['predictions']
                 known = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
-                assert http.post(
-                    '/feedback', json=[{'request_id': a['request_id'], 'truth': i % 2, 'known_at': known}
-                                       for i, a in enumerate(answers)]).status_code == 200
+                assert (
+                    http.post(
+                        '/feedback',
+                        json=[
+                            {'request_id': a['request_id'], 'truth': i % 2, 'known_at': known}
+                            for i, a in enumerate(answers)
+                        ],
+                    ).status_code
+                    == 200
+                )
                 counts['truths'] += len(answers)
     def materialize():
         while not done.is_set():

@@ -149,9 +149,9 @@ class Problem(BaseModel):
 class Truth(BaseModel):
     "The ground truth of one earlier answer."
     model_config = ConfigDict(extra='forbid')
-    request_id: Annotated[StrictStr, Field(
-        pattern='^[0-9a-f]{32}$')] = Field(description="The request_id of the answer: 32 hex digits.",
-                                           examples=['9b1d2f0c4e6a4f3d8a7c5b2e1f0a9d8c'])
+    request_id: Annotated[StrictStr, Field(pattern='^[0-9a-f]{32}$')] = Field(
+        description="The request_id of the answer: 32 hex digits.", examples=['9b1d2f0c4e6a4f3d8a7c5b2e1f0a9d8c']
+    )
     truth: Annotated[float, Field(strict=True, allow_inf_nan=False)] = Field(
         description="What really happened: the label (0 or 1), or the value.", examples=[1])
     known_at: Optional[KIND_TYPES['time']] = Field(

@@ -149,8 +149,8 @@ def champion_section(facts): # from `card_facts`
     ]
     if comparison:
         lines.append(
-            markdown_table(pd.DataFrame([{k: v
-                                          for k, v in comparison.items() if not isinstance(v, (list, dict))}])))
+            markdown_table(pd.DataFrame([{k: v for k, v in comparison.items() if not isinstance(v, (list, dict))}]))
+        )
     return '\n\n'.join(lines)
 
 # %% ../nbs/06b_card.ipynb #111a7a48
@@ -192,10 +192,12 @@ def lineage_section(facts): # from `card_facts`
     "Where the version came from: run, model file, code, environment, parameters."
     entry = facts['entry']
     lineage = {
-        'run_id': entry['run_id'], 'model sha256': entry['sha256'], 'registered': entry['created'],
-        'stage': entry['stage'], 'aliases': ', '.join(entry['aliases']) or 'none',
-        **{k: v
-           for k, v in entry['lineage'].items() if k not in ('params',)}
+        'run_id': entry['run_id'],
+        'model sha256': entry['sha256'],
+        'registered': entry['created'],
+        'stage': entry['stage'],
+        'aliases': ', '.join(entry['aliases']) or 'none',
+        **{k: v for k, v in entry['lineage'].items() if k not in ('params',)},
     }
     params = entry['lineage'].get('params', {})
     return markdown_table(pd.DataFrame({'what': list(lineage), 'value': [str(v) for v in lineage.values()]

@@ -140,11 +140,17 @@ def validate_file(path,                # the CSV or Parquet file to check
         report, quarantined, view, _ = validate_parts(client, [client.scatter(c) for c in chunks], rules, table,
                                                       reference, *policy)
     report = {
-        **report, 'engine': engine_record(client), 'file': str(Path(path).absolute()), 'file_sha256': sha256_file(path),
-        'fail_on': policy[0], 'max_quarantine_fraction': policy[1], 'suite': {
-            'path': str(suite_file.absolute()), 'sha256': sha256_file(suite_file),
-            'reference_run': source.name if source else None
-        }
+        **report,
+        'engine': engine_record(client),
+        'file': str(Path(path).absolute()),
+        'file_sha256': sha256_file(path),
+        'fail_on': policy[0],
+        'max_quarantine_fraction': policy[1],
+        'suite': {
+            'path': str(suite_file.absolute()),
+            'sha256': sha256_file(suite_file),
+            'reference_run': source.name if source else None,
+        },
     }
     folder = Path(out) if out else Path(workspace)/'validations'/new_run_id()
     write_validation(folder, 'report.json', report, {table: quarantined}, {table: view})

@@ -188,11 +188,16 @@ def models_history(name: str = typer.Argument(..., help="Model name"),
         typer.echo(
             json.dumps(
                 {
-                    'at': at, 'state': {
-                        'stages': state['stages'], 'aliases': {a: e['version']
-                                                               for a, e in state['aliases'].items()}
-                    }, 'events': events
-                }, indent=2))
+                    'at': at,
+                    'state': {
+                        'stages': state['stages'],
+                        'aliases': {a: e['version'] for a, e in state['aliases'].items()},
+                    },
+                    'events': events,
+                },
+                indent=2,
+            )
+        )
     else:
         for line in (state_lines(state, at) if at else map(event_line, events)): typer.echo(line)
 

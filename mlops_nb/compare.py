@@ -52,12 +52,11 @@ def comparison(records,    # policy name: its simulation.json
     totals = {
         name: {
             'retrains': sum(len(s['retrains']) for s in r['steps']),
-            'retrain_seconds': round(sum(t['seconds'] or 0 for s in r['steps'] for t in s['retrains']),
-                                     1), 'promotions': sum(e['kind'] in ('promoted', 'replaced') for s in r['steps']
-                                                           for e in s['events']),
-            'mean_roc_auc': round(float(steps[steps.policy == name].roc_auc.mean()),
-                                  4), 'wall_seconds': round(sum(s['seconds'] for s in r['steps']), 1),
-            'decision_cost': float(steps[steps.policy == name].cost.sum())
+            'retrain_seconds': round(sum(t['seconds'] or 0 for s in r['steps'] for t in s['retrains']), 1),
+            'promotions': sum(e['kind'] in ('promoted', 'replaced') for s in r['steps'] for e in s['events']),
+            'mean_roc_auc': round(float(steps[steps.policy == name].roc_auc.mean()), 4),
+            'wall_seconds': round(sum(s['seconds'] for s in r['steps']), 1),
+            'decision_cost': float(steps[steps.policy == name].cost.sum()),
         }
         for name, r in records.items()
     }
@@ -147,10 +146,14 @@ def compare_policies(workspace,       # the workspace; each policy replays in co
     paths = {name: named_policy(name, policy_file, folder) for name in names}
     if alias_version(folder/'start', config['model_name'], 'champion') is None:
         first_model(
-            folder / 'start', config,
+            folder / 'start',
+            config,
             load_policy(policy_file)['policy'],
-            replay_steps(replay.get('start', '2013-03'), replay.get('end', '2013-12'), replay.get('step',
-                                                                                                  'month'))[0][0], echo)
+            replay_steps(replay.get('start', '2013-03'), replay.get('end', '2013-12'), replay.get('step', 'month'))[0][
+                0
+            ],
+            echo,
+        )
     records = {}
     for name, path in paths.items():
         if not (folder/name).exists(): snapshot(folder/'start', folder/name)
@@ -167,9 +170,12 @@ def compare_policies(workspace,       # the workspace; each policy replays in co
     steps.to_csv(Path(workspace)/'comparison.csv', index=False)
     cost_plot(totals, Path(workspace)/'comparison.png')
     write_json(
-        Path(workspace) / 'comparison.json', {
-            'policies': {n: str(p)
-                         for n, p in paths.items()}, 'costs': dict(zip(('false_positive', 'false_negative'), costs)),
-            'totals': totals, 'steps': steps.to_dict('records')
-        })
+        Path(workspace) / 'comparison.json',
+        {
+            'policies': {n: str(p) for n, p in paths.items()},
+            'costs': dict(zip(('false_positive', 'false_negative'), costs)),
+            'totals': totals,
+            'steps': steps.to_dict('records'),
+        },
+    )
     return steps, totals

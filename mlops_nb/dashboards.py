@@ -66,11 +66,22 @@ def drift_table(windows): # window reports
 # %% ../nbs/08c_dashboards.ipynb #47cc1f2f
 def performance_table(windows): # window reports
     "Per window: estimated and realised ROC AUC, labels, and the test month's ROC AUC."
-    return pd.DataFrame([{
-        'start': pd.Timestamp(w['start']), 'estimated': w['estimated']['roc_auc'],
-        'realised': w['performance'].get('roc_auc'), 'labels': w['performance'].get(
-            'labels', 0), 'test month': w.get('test_roc_auc')
-    } for w in windows]).set_index('start') if windows else pd.DataFrame()
+    return (
+        pd.DataFrame(
+            [
+                {
+                    'start': pd.Timestamp(w['start']),
+                    'estimated': w['estimated']['roc_auc'],
+                    'realised': w['performance'].get('roc_auc'),
+                    'labels': w['performance'].get('labels', 0),
+                    'test month': w.get('test_roc_auc'),
+                }
+                for w in windows
+            ]
+        ).set_index('start')
+        if windows
+        else pd.DataFrame()
+    )
 
 # %% ../nbs/08c_dashboards.ipynb #cf55d571
 def health_table(windows): # window reports

@@ -75,8 +75,7 @@ def null_shares(view,   # a profile view
 
     return {
         column: (share(column), bool(result.passed))
-        for column, result in zip(limits,
-                                  builder.build().generate_constraints_report())
+        for column, result in zip(limits, builder.build().generate_constraints_report())
     }
 
 # %% ../nbs/02a_drift.ipynb #8fa243da

@@ -358,8 +358,15 @@ def save_evaluation(run_dir,    # the run directory
     "Write metrics.json (metrics, gates, decision), comparison.json (the decision) and importance.csv; their paths."
     run_dir = Path(run_dir)
     importance.to_csv(run_dir/'importance.csv', index=False)
-    write_json(run_dir/'metrics.json', {'metrics': metrics, 'intervals': intervals, 'promotion': decision,
-                                        'gates': {'passed': not failures, 'failures': failures}})
+    write_json(
+        run_dir / 'metrics.json',
+        {
+            'metrics': metrics,
+            'intervals': intervals,
+            'promotion': decision,
+            'gates': {'passed': not failures, 'failures': failures},
+        },
+    )
     write_json(run_dir/'comparison.json', decision)
     return {name: run_dir/f'{name}.{kind}' for name, kind in
             (('metrics', 'json'), ('comparison', 'json'), ('slices', 'csv'), ('importance', 'csv'))}

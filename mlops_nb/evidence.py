@@ -230,20 +230,35 @@ def readiness_facts(project,   # the project's folder
     reports = project/'reports' if (project/'reports').is_dir() else shipped('reports')
     spec = json.loads((run/'feature_spec.json').read_text()) if run else {}
     return {
-        'run': run, 'record': record, 'config': config, 'project': project, 'workspace': workspace,
-        'ci': ci_checks(workflow_steps(project)), 'ci_runs': ci_runs(workspace), 'smoke': smoke_result(workspace),
-        'tests': {STAGES[s]: tests_run(executed_notebook(run, s))
-                  for s in STAGES}, 'git': git_tracked(project),
+        'run': run,
+        'record': record,
+        'config': config,
+        'project': project,
+        'workspace': workspace,
+        'ci': ci_checks(workflow_steps(project)),
+        'ci_runs': ci_runs(workspace),
+        'smoke': smoke_result(workspace),
+        'tests': {STAGES[s]: tests_run(executed_notebook(run, s)) for s in STAGES},
+        'git': git_tracked(project),
         'notebooks': sum(executed_notebook(run, s) is not None for s in STAGES),
-        'docker': (project / 'Dockerfile').is_file(), 'reproduced': reproduced(workspace), 'slices': slice_gates(run),
-        'views': len(spec.get('store', {}).get('views', [])), 'tracking': len(list(
-            (workspace / 'wandb').glob('*run-*'))), 'events': events, 'rollbacks': rollbacks(events),
-        'replays': replays(workspace), 'alerts': alert_names(reports), 'windows': len(windows),
-        'drift_windows': sum(w.get('drift') is not None for w in windows), 'correlation': metric_correlation(windows),
-        'outputs': served_outputs(workspace, config.get('task', 'classification')), 'skew': {
-            'windows': len(compared), 'rows': sum(s['rows'] for s in compared),
-            'skewed': sum(bool(s['skewed']) for s in compared)
-        }
+        'docker': (project / 'Dockerfile').is_file(),
+        'reproduced': reproduced(workspace),
+        'slices': slice_gates(run),
+        'views': len(spec.get('store', {}).get('views', [])),
+        'tracking': len(list((workspace / 'wandb').glob('*run-*'))),
+        'events': events,
+        'rollbacks': rollbacks(events),
+        'replays': replays(workspace),
+        'alerts': alert_names(reports),
+        'windows': len(windows),
+        'drift_windows': sum(w.get('drift') is not None for w in windows),
+        'correlation': metric_correlation(windows),
+        'outputs': served_outputs(workspace, config.get('task', 'classification')),
+        'skew': {
+            'windows': len(compared),
+            'rows': sum(s['rows'] for s in compared),
+            'skewed': sum(bool(s['skewed']) for s in compared),
+        },
     }
 
 # %% ../nbs/10ab_evidence.ipynb #94d0fa22

@@ -155,10 +155,15 @@ def window_rate(events,         # arrivals, with `known_at`
                                                                 nanoseconds(at[TS]) - window, 'right')
         n = upto - start
         parts.append(
-            pd.DataFrame({
-                entity: key, TS: at[TS].to_numpy(), name: np.where(n > 0, (late[upto] - late[start]) / np.maximum(n, 1),
-                                                                   np.nan), count: n.astype(float)
-            }))
+            pd.DataFrame(
+                {
+                    entity: key,
+                    TS: at[TS].to_numpy(),
+                    name: np.where(n > 0, (late[upto] - late[start]) / np.maximum(n, 1), np.nan),
+                    count: n.astype(float),
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({entity: [], TS: [], name: [], count: []})
 
 # %% ../nbs/03_features.ipynb #02955e4f
@@ -192,8 +197,13 @@ def definitions(spec): # {'views': [{'name', 'entities', 'features', 'ttl_hours'
         for v in spec['views']
         for e in v['entities']
     }
-    def source(v): return PushSource(name=f"{v['name']}_push", batch_source=FileSource(
-        name=f"{v['name']}_source", path=str(v['path']), timestamp_field=TS))
+
+    def source(v):
+        return PushSource(
+            name=f"{v['name']}_push",
+            batch_source=FileSource(name=f"{v['name']}_source", path=str(v['path']), timestamp_field=TS),
+        )
+
     views = [FeatureView(name=v['name'], entities=[entities[e] for e in v['entities']],
                          ttl=dt.timedelta(hours=v['ttl_hours']), online=True, source=source(v),
                          schema=[Field(name=c, dtype=Float64) for c in v['features']]) for v in spec['views']]
@@ -342,9 +352,12 @@ def aggregate_view(events,    # arrivals, with `known_at`
     table = window_rate(events, entity, change_points(events, entity, days), days, target).astype({entity: str})
     name = f'{entity}_rate_{days}d'
     return {
-        'name': name, 'entities': [entity], 'features': [c for c in table if c not in (entity, TS)],
-        'ttl_hours': 24 * days, 'window_days': days, 'path': source(table, TS,
-                                                                    Path(folder) / f'{name}.parquet')
+        'name': name,
+        'entities': [entity],
+        'features': [c for c in table if c not in (entity, TS)],
+        'ttl_hours': 24 * days,
+        'window_days': days,
+        'path': source(table, TS, Path(folder) / f'{name}.parquet'),
     }
 
 # %% ../nbs/03_features.ipynb #aa07b133

@@ -91,14 +91,20 @@ GOOGLE = {
         ('CD releases the model', ci_releases)]
 }
 FOUR = {
-    1: [('version control', version_controlled), ('CI workflow', ci_ran),
-        ('container', container_defined)], 2: [('automated training pipeline', whole_pipeline_ran),
-                                               ('experiment tracking', experiments_tracked),
-                                               ('model registry with lineage', registry_kept)],
-    3: [('automated retraining on drift', retrained_on_drift), ('feature store', features_served),
+    1: [('version control', version_controlled), ('CI workflow', ci_ran), ('container', container_defined)],
+    2: [
+        ('automated training pipeline', whole_pipeline_ran),
+        ('experiment tracking', experiments_tracked),
+        ('model registry with lineage', registry_kept),
+    ],
+    3: [
+        ('automated retraining on drift', retrained_on_drift),
+        ('feature store', features_served),
         ('A/B infrastructure (canary or shadow releases)', candidates_released),
-        ('full monitoring (windows and alert rules)', fully_monitored)]
+        ('full monitoring (windows and alert rules)', fully_monitored),
+    ],
 }
+
 
 def maturity(levels, # level: [(criterion, rule)]
              facts,  # from `readiness_facts`

@@ -61,9 +61,8 @@ class Reference:
             raise ValueError(f"{name} version {version}: its run {self.entry['run_id']} and its training rows are gone")
         self.spec = read_spec(self.run)
         self.kinds = {
-            **{c: 'number'
-               for c in self.spec['numeric']}, **{c: 'category'
-                                                  for c in self.spec['categorical']}
+            **{c: 'number' for c in self.spec['numeric']},
+            **{c: 'category' for c in self.spec['categorical']},
         }
         self.alpha, self.draws, self.metrics = alpha, draws, self.entry['metrics']
         self.decision = read_record(self.run)['config'].get('decision_threshold', 0.5)
@@ -84,8 +83,9 @@ class Reference:
         if self.rows is None:
             split = pd.read_parquet(self.run/'split.parquet').split.values
             rows = pd.read_parquet(self.run/'features.parquet', columns=list(self.kinds))[split == 'train']
-            self.rows = rows.astype({c: object
-                                     for c, k in self.kinds.items() if k == 'category'}).reset_index(drop=True)
+            self.rows = rows.astype({c: object for c, k in self.kinds.items() if k == 'category'}).reset_index(
+                drop=True
+            )
         return self.rows
 
     def test_scores(self):
@@ -251,8 +251,11 @@ def file_traffic(workspace, # the workspace
     keep = between(when, start, end)
     features = features.astype({c: object for c in spec['categorical']})
     for at, index in frame[keep].groupby(window_starts(frame['at'][keep], length).values).groups.items():
-        yield pd.Timestamp(at), frame.loc[index], profile_frame(features.loc[index,
-                                                                             [*spec['numeric'], *spec['categorical']]])
+        yield (
+            pd.Timestamp(at),
+            frame.loc[index],
+            profile_frame(features.loc[index, [*spec['numeric'], *spec['categorical']]]),
+        )
 
 # %% ../nbs/08_monitor.ipynb #5b4d5e2c
 def event_traffic(workspace, # the workspace
@@ -350,9 +353,10 @@ def monitor(workspace,     # the workspace
         ref = reference(serving_version(rows))
         report = window_report(at, length, rows, view, ref, fixed)
         skew_settings = {**SKEW, **(skew or {})}
-        report['skew'], report['freshness'] = window_skew(
-            workspace, rows, ref.entry, **
-            skew_settings) if skew_settings['sample'] and not data else None, window_freshness(rows)
+        report['skew'], report['freshness'] = (
+            window_skew(workspace, rows, ref.entry, **skew_settings) if skew_settings['sample'] and not data else None,
+            window_freshness(rows),
+        )
         limits = window_limits(workspace, ref.entry, report, rate)
         verdict = judge(report, rules or {}, limits, importance_of(ref.run))
         report.update(
@@ -445,14 +449,21 @@ def latest_gauges(summary): # what `monitor` returned (latest.json)
 def monitor_settings(parameters): # the monitor notebook's parameters, resolved from the config
     "The keyword arguments of `monitor` that the config sets."
     return {
-        'model': parameters['model_name'], 'window': parameters['monitor_window'], 'data': parameters['monitor_data'],
-        'clock': parameters['monitor_clock'], 'alpha': parameters['drift_alpha'], 'draws': parameters['drift_draws'],
-        'fixed': parameters['drift_thresholds'], 'rules': {rule: parameters[f'alert_{rule}']
-                                                           for rule in RULES}, 'rate': parameters['alert_rate'],
-        'costs': (parameters['cost_false_positive'], parameters['cost_false_negative']), 'skew': {
-            'sample': parameters['skew_sample'], 'share': parameters['alert_skew_share'],
-            'distance': parameters['alert_skew_linf']
-        }
+        'model': parameters['model_name'],
+        'window': parameters['monitor_window'],
+        'data': parameters['monitor_data'],
+        'clock': parameters['monitor_clock'],
+        'alpha': parameters['drift_alpha'],
+        'draws': parameters['drift_draws'],
+        'fixed': parameters['drift_thresholds'],
+        'rules': {rule: parameters[f'alert_{rule}'] for rule in RULES},
+        'rate': parameters['alert_rate'],
+        'costs': (parameters['cost_false_positive'], parameters['cost_false_negative']),
+        'skew': {
+            'sample': parameters['skew_sample'],
+            'share': parameters['alert_skew_share'],
+            'distance': parameters['alert_skew_linf'],
+        },
     }
 
 # %% ../nbs/08_monitor.ipynb #a71aeb2d
@@ -467,6 +478,6 @@ def monitor_config(workspace,        # the workspace
     parameters = stage_parameters()
     config = resolve_config(base_config(parameters, config_file), overrides, known_parameters(parameters))
     settings = monitor_settings(
-        {**parameters['monitor'], **{k: v
-                                     for k, v in config.items() if k in parameters['monitor']}})
+        {**parameters['monitor'], **{k: v for k, v in config.items() if k in parameters['monitor']}}
+    )
     return monitor(workspace, echo=echo, **{**settings, **{k: v for k, v in options.items() if v}})

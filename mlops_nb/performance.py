@@ -34,11 +34,14 @@ def labelled_metrics(truth,  # 0/1 outcomes (NaN: no label yet)
     if not len(truth): return {'labels': 0, **({'invalid_labels': invalid} if invalid else {})}
     both = len(np.unique(truth)) == 2
     return {
-        'labels': int(len(truth)), **({'invalid_labels': invalid} if invalid else {}), 'roc_auc': float(
-            roc_auc_score(truth, scores)) if both else None, 'log_loss': float(log_loss(truth, scores, labels=[0, 1])),
-        'brier': float(brier_score_loss(truth, scores,
-                                        pos_label=1)), 'calibration_error': calibration_error(truth, scores),
-        'positive_rate': float(truth.mean()), 'mean_score': float(scores.mean())
+        'labels': int(len(truth)),
+        **({'invalid_labels': invalid} if invalid else {}),
+        'roc_auc': float(roc_auc_score(truth, scores)) if both else None,
+        'log_loss': float(log_loss(truth, scores, labels=[0, 1])),
+        'brier': float(brier_score_loss(truth, scores, pos_label=1)),
+        'calibration_error': calibration_error(truth, scores),
+        'positive_rate': float(truth.mean()),
+        'mean_score': float(scores.mean()),
     }
 
 # %% ../nbs/08b_performance.ipynb #9ac572b8

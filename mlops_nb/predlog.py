@@ -252,9 +252,13 @@ class PredictionLog:
         with self.index() as conn:
             for chunk in range(0, len(rest), 500):
                 part = rest[chunk:chunk + 500]
-                out.update((i, json.loads(k)) for i, k in conn.execute(
-                    f"select request_id, keys from request_keys where request_id in ({','.join('?' * len(part))})",
-                    part))
+                out.update(
+                    (i, json.loads(k))
+                    for i, k in conn.execute(
+                        f"select request_id, keys from request_keys where request_id in ({','.join('?' * len(part))})",
+                        part,
+                    )
+                )
         return out
 
     def roll(self,

@@ -38,8 +38,10 @@ def project_config(example='flights'): # flights or blank
         for name in NOTEBOOKS.values()
         for k, v in parameter_comments(parameters_cell(shipped('nbs') / name)).items()
     }
-    return '\n'.join([BLANK_HEADER, *[l for k, v in BLANK.items()
-                                      for l in config_lines(k, v, comments.get(k, ''))]]) + '\n'
+    return (
+        '\n'.join([BLANK_HEADER, *[l for k, v in BLANK.items() for l in config_lines(k, v, comments.get(k, ''))]])
+        + '\n'
+    )
 
 # %% ../nbs/10a_project.ipynb #770c3c34
 def workflow_job(title,      # the job's name, as the CI shows it
@@ -70,28 +72,52 @@ WORKFLOW_HEADER = """\
 def workflow_text():
     "`.github/workflows/mlops.yml`: data validation, the pipeline, the quality gates, a staging server, then a canary."
     jobs = {
-        'data': workflow_job('Data validation', [
-            ('Ingest a snapshot and validate it against the pinned suite', 'mlops-nb run --stages ingest,validate')
-        ]), 'pipeline': workflow_job('Pipeline', [('Features and training', 'mlops-nb run --stages features,train')],
-                                     needs='data'),
-        'gates': workflow_job('Gates', [('Quality gates and the comparison with the champion, then registration',
-                                         'mlops-nb run --stages evaluate,register')], needs='pipeline'),
-        'staging': workflow_job('Staging', [
-            ('Staging server: smoke predictions over HTTP and the latency check', 'mlops-nb smoke --requests 200')
-        ], needs='gates'),
-        'canary': workflow_job('Canary',
-                               [('Release a recommended version as a 5% canary beside production',
-                                 'mlops-nb run --stages deploy -p strategy=auto -p auto_release=canary -p percent=5')],
-                               needs='staging',
-                               **{'if': "github.event_name != 'pull_request' && github.ref == 'refs/heads/main'"})
+        'data': workflow_job(
+            'Data validation',
+            [('Ingest a snapshot and validate it against the pinned suite', 'mlops-nb run --stages ingest,validate')],
+        ),
+        'pipeline': workflow_job(
+            'Pipeline', [('Features and training', 'mlops-nb run --stages features,train')], needs='data'
+        ),
+        'gates': workflow_job(
+            'Gates',
+            [
+                (
+                    'Quality gates and the comparison with the champion, then registration',
+                    'mlops-nb run --stages evaluate,register',
+                )
+            ],
+            needs='pipeline',
+        ),
+        'staging': workflow_job(
+            'Staging',
+            [('Staging server: smoke predictions over HTTP and the latency check', 'mlops-nb smoke --requests 200')],
+            needs='gates',
+        ),
+        'canary': workflow_job(
+            'Canary',
+            [
+                (
+                    'Release a recommended version as a 5% canary beside production',
+                    'mlops-nb run --stages deploy -p strategy=auto -p auto_release=canary -p percent=5',
+                )
+            ],
+            needs='staging',
+            **{'if': "github.event_name != 'pull_request' && github.ref == 'refs/heads/main'"},
+        ),
     }
     workflow = {
-        'name': 'mlops', 'on': {
-            'push': {'branches': ['main']}, 'pull_request': None, 'schedule': [{'cron': '17 5 * * 1'}],
-            'workflow_dispatch': None
-        }, 'permissions': {'contents': 'read'},
+        'name': 'mlops',
+        'on': {
+            'push': {'branches': ['main']},
+            'pull_request': None,
+            'schedule': [{'cron': '17 5 * * 1'}],
+            'workflow_dispatch': None,
+        },
+        'permissions': {'contents': 'read'},
         'concurrency': {'group': 'mlops-${{ github.ref }}', 'cancel-in-progress': False},
-        'env': {'WANDB_MODE': 'offline', 'MLOPS_NB_WORKSPACE': 'workspace'}, 'jobs': jobs
+        'env': {'WANDB_MODE': 'offline', 'MLOPS_NB_WORKSPACE': 'workspace'},
+        'jobs': jobs,
     }
     text = yaml.safe_dump(workflow, sort_keys=False, width=200)
     return WORKFLOW_HEADER + text.replace('pull_request: null', 'pull_request:').replace('workflow_dispatch: null',

@@ -360,9 +360,14 @@ def readiness(project=None,   # the project's folder; None for the one around he
     sections = {s: sum(t['score'] for t in tests if t['section'] == s) for s in SECTIONS}
     score = min(sections.values())
     return {
-        'project': str(project), 'workspace': str(facts['workspace']), 'tests': tests, 'sections': sections,
-        'score': score, 'meaning': meaning(score), 'google': maturity(GOOGLE,
-                                                                      facts), 'four_level': maturity(FOUR, facts)
+        'project': str(project),
+        'workspace': str(facts['workspace']),
+        'tests': tests,
+        'sections': sections,
+        'score': score,
+        'meaning': meaning(score),
+        'google': maturity(GOOGLE, facts),
+        'four_level': maturity(FOUR, facts),
     }
 
 # %% ../nbs/10b_readiness.ipynb #f6b61380

@@ -159,8 +159,10 @@ def aliases_of(conn,    # a registry connection
               ):
     "The aliases pointing at one version."
     return [
-        r[0] for r in conn.execute('select alias from aliases where name = ? and version = ? order by alias', (name,
-                                                                                                               version))
+        r[0]
+        for r in conn.execute(
+            'select alias from aliases where name = ? and version = ? order by alias', (name, version)
+        )
     ]
 
 # %% ../nbs/06_register.ipynb #e7f8091a
@@ -347,8 +349,11 @@ def history(workspace, # the workspace
     get_model_version(workspace, name)
     with open_registry(workspace) as conn:
         return [
-            dict(r) for r in conn.execute('select * from events where name = ? and at <= ? order by id', (
-                name, parse_moment(at) if at else now_iso('microseconds')))
+            dict(r)
+            for r in conn.execute(
+                'select * from events where name = ? and at <= ? order by id',
+                (name, parse_moment(at) if at else now_iso('microseconds')),
+            )
         ]
 
 # %% ../nbs/06_register.ipynb #091a2b3d
@@ -384,13 +389,20 @@ def event_line(event): # a registry event
     what = {
         'registered': f"version {event['version']} registered",
         'stage': f"version {event['version']}: {event['previous']} -> {event['value']}",
-        'alias': (f"@{event['value']} -> version {event['version']}" if event['version'] is not None else
-                  f"@{event['value']} removed") + (f" (was version {event['previous']})" if event['previous'] else ''),
-        'release': (f"release: {event['value']} version {event['version']}" if event['version'] is not None else
-                    f"release: candidate version {event['previous']} {event['value']}")
+        'alias': (
+            f"@{event['value']} -> version {event['version']}"
+            if event['version'] is not None
+            else f"@{event['value']} removed"
+        )
+        + (f" (was version {event['previous']})" if event['previous'] else ''),
+        'release': (
+            f"release: {event['value']} version {event['version']}"
+            if event['version'] is not None
+            else f"release: candidate version {event['previous']} {event['value']}"
+        )
         + (f" (was version {event['previous']})" if event['previous'] and event['version'] is not None else ''),
         'retrain': f"retrain: {event['value']}"
-        + (f" (version {event['version']})" if event['version'] is not None else '')
+        + (f" (version {event['version']})" if event['version'] is not None else ''),
     }[event['kind']]
     return f"{event['at']}  {event['by']}  " + (f"[simulated {event['simulated']}]  "
                                                 if event.get('simulated') else '') + f"{what}: {event['reason']}"

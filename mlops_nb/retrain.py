@@ -324,12 +324,18 @@ def run_retraining(session, # the retrain's Session
     seconds = sum(s['seconds'] or 0 for s in record['stages'])
     run_dir = session.workspace/'runs'/record['run_id']
     write_record(
-        run_dir, {
-            **record, 'retrain': {
-                'id': session.folder.name, 'policy_sha256': session.loaded['sha256'], 'now': session.now.isoformat(),
-                'window': shown, 'triggers': [c['trigger'] for c in checks if c['fired']]
-            }
-        })
+        run_dir,
+        {
+            **record,
+            'retrain': {
+                'id': session.folder.name,
+                'policy_sha256': session.loaded['sha256'],
+                'now': session.now.isoformat(),
+                'window': shown,
+                'triggers': [c['trigger'] for c in checks if c['fired']],
+            },
+        },
+    )
     session.event(
         'run finished', f"run {record['run_id']} {record['status']} in {seconds:.0f}s"
         + (f": {record['error']}" if record['error'] else ''), run_id=record['run_id'], seconds=seconds)
@@ -468,10 +474,11 @@ def consider(session, # the retrain's Session
     realised = next((c for c in fired if c['trigger'] == 'realised_auc_drop'), None)
     # the change goes back to its first sign
     if realised: realised['since'] = min(realised['since'], state.get('change') or realised['since'])
-    state = write_state(workspace / 'retrain',
-                        **{k: v
-                           for k, v in state.items() if k not in ('last_retrain', 'change')},
-                        **({'change': realised['since']} if realised else {}))
+    state = write_state(
+        workspace / 'retrain',
+        **{k: v for k, v in state.items() if k not in ('last_retrain', 'change')},
+        **({'change': realised['since']} if realised else {}),
+    )
     waiting = cooldown_reason(policy, session.now, state.get('last_retrain')) or (
         realised and change_wait(policy, session.now, realised['since'])
     )

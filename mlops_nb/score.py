@@ -77,9 +77,11 @@ class Scorer:
         none = rows[view['features']].isna().all(axis=1).to_numpy()
         known = pd.MultiIndex.from_frame(source[view['entities']].astype(str).drop_duplicates())
         unknown = ~pd.MultiIndex.from_frame(rows[view['entities']].astype(str)).isin(known)
-        reasons = np.select([time > source[TS].max(), unknown], [
-            f"after the store's newest data ({source[TS].max():%Y-%m-%d %H:%M})", 'an entity the store does not know'
-        ], f"no value within the TTL ({view['ttl_hours']} h) before it")
+        reasons = np.select(
+            [time > source[TS].max(), unknown],
+            [f"after the store's newest data ({source[TS].max():%Y-%m-%d %H:%M})", 'an entity the store does not know'],
+            f"no value within the TTL ({view['ttl_hours']} h) before it",
+        )
         return np.where(none, reasons, '')
 
 # %% ../nbs/07f_score.ipynb #5fbf895f

@@ -63,10 +63,10 @@ class Served:
         try:
             self.known = {
                 c: set(map(str, values))
-                for c, values in zip(self.spec['categorical'],
-                                     pipeline_parts(model)[0].categories_)
+                for c, values in zip(self.spec['categorical'], pipeline_parts(model)[0].categories_)
             }
-        except (Unsupported, AttributeError): self.known = {}
+        except (Unsupported, AttributeError):
+            self.known = {}
         self.example = {f: info['example'] for f, info in self.spec['request'].items()}
         output = self.predict([self.example])[0]
         if not np.isfinite(output).all():
@@ -153,8 +153,9 @@ class MonitoringGauges:
             self.seen = seen
         families = {}
         for name, text, labels, value in self.gauges:
-            families.setdefault(name, GaugeMetricFamily(name, text,
-                                                        labels=list(labels))).add_metric(list(labels.values()), value)
+            families.setdefault(name, GaugeMetricFamily(name, text, labels=list(labels))).add_metric(
+                list(labels.values()), value
+            )
         yield from families.values()
 
 # %% ../nbs/07d_server.ipynb #c797de6f
@@ -254,9 +255,13 @@ class Server:
         except Exception as e:
             self.problem, self.marker = f"release not loaded: {type(e).__name__}: {first_line(e)}", marker
             return
-        self.log = self.log or PredictionLog(self.workspace, self.name, [
-            *loaded[state['production']].spec['numeric'], *loaded[state['production']].spec['categorical']
-        ], self.settings['flush_seconds'], label_fields(loaded[state['production']].spec))
+        self.log = self.log or PredictionLog(
+            self.workspace,
+            self.name,
+            [*loaded[state['production']].spec['numeric'], *loaded[state['production']].spec['categorical']],
+            self.settings['flush_seconds'],
+            label_fields(loaded[state['production']].spec),
+        )
         self.loaded, self.problem, self.marker = loaded, None, marker
         self.watch.reset(state['candidate'] if state['mode'] == 'canary' else None)
         self.release = Release(state, loaded[state['production']], loaded.get(state['candidate']))
@@ -307,9 +312,12 @@ def score(self:Server, items): # Pending requests, scored together
             continue
         self.watch.add(route, len(index), 0, (time.perf_counter() - start) * 1000 / len(index))
         for k, i in enumerate(index):
-            results[i] = (served, outputs[k], (numbers[k], categories[k], {v: a[k]
-                                                                           for v, a in ages.items()}),
-                          [v for v in missing if missing[v][k]])
+            results[i] = (
+                served,
+                outputs[k],
+                (numbers[k], categories[k], {v: a[k] for v, a in ages.items()}),
+                [v for v in missing if missing[v][k]],
+            )
     if failed:
         self.watch.add('canary', failed, failed, 0.0)
         self.metrics.errors.labels('canary', str(release.candidate.version)).inc(failed)
@@ -396,12 +404,23 @@ def shadow_loop(self:Server):
                 np.nan
             ] * len(records), None, None, {}, {}
         latency, at = (time.perf_counter() - start) * 1000 / len(records), now_utc()
-        self.log.write([
-            log_row(i, r, served, 'shadow', outputs[k], None if error else
-                    (numbers[k], categories[k], {v: a[k]
-                                                 for v, a in ages.items()}), [v for v in missing if missing[v][k]],
-                    latency, at, error) for k, (i, r) in enumerate(zip(ids, records))
-        ])
+        self.log.write(
+            [
+                log_row(
+                    i,
+                    r,
+                    served,
+                    'shadow',
+                    outputs[k],
+                    None if error else (numbers[k], categories[k], {v: a[k] for v, a in ages.items()}),
+                    [v for v in missing if missing[v][k]],
+                    latency,
+                    at,
+                    error,
+                )
+                for k, (i, r) in enumerate(zip(ids, records))
+            ]
+        )
         (self.metrics.errors if error else self.metrics.requests).labels('shadow',
                                                                          str(served.version)).inc(len(records))
 

@@ -197,11 +197,13 @@ def step_metrics(rows,   # the log's rows (`log_rows`) with `event_time`
         for (route, version), n in rows.groupby(['route', 'version']).size().items()
     }
     return {
-        'rows': int(len(rows)), 'labels': int(measured['labels']),
-        'target_rate': float(rows.truth.mean()) if measured['labels'] else None, 'roc_auc': measured.get('roc_auc'),
-        'log_loss': measured.get('log_loss'), 'served': served,
-        **{k: v
-           for k, v in decision_cost(rows.truth, rows.label.astype(float), 0.5).items() if k.startswith('false')}
+        'rows': int(len(rows)),
+        'labels': int(measured['labels']),
+        'target_rate': float(rows.truth.mean()) if measured['labels'] else None,
+        'roc_auc': measured.get('roc_auc'),
+        'log_loss': measured.get('log_loss'),
+        'served': served,
+        **{k: v for k, v in decision_cost(rows.truth, rows.label.astype(float), 0.5).items() if k.startswith('false')},
     }
 
 # %% ../nbs/09b_simulate.ipynb #00d862cc

@@ -79,8 +79,9 @@ def window_skew(workspace,  # the workspace
     if served.empty: return {'rows': 0, 'note': 'no served row whose sources have landed', 'features': {}, 'skewed': []}
     served = served.sample(min(sample, len(served)), random_state=seed).reset_index(drop=True)
     keys = list(dict.fromkeys(e for v in views for e in v['entities']))
-    expected = historical(open_resolved(spec), served[[*keys, time]].astype({k: str
-                                                                             for k in keys}), spec['store'], time)
+    expected = historical(
+        open_resolved(spec), served[[*keys, time]].astype({k: str for k in keys}), spec['store'], time
+    )
     features = {}
     for view in views:
         here = (served[time] <= until[view['name']]).to_numpy()

@@ -44,8 +44,11 @@ class RedisStream:
 
     def entries(self, reply): # XREADGROUP's reply
         "[(entry id, {field: text})]"
-        return [(i.decode(), {k.decode(): v.decode('utf-8', 'replace')
-                              for k, v in fields.items()}) for _, items in (reply or []) for i, fields in items]
+        return [
+            (i.decode(), {k.decode(): v.decode('utf-8', 'replace') for k, v in fields.items()})
+            for _, items in (reply or [])
+            for i, fields in items
+        ]
 
 # %% ../nbs/03b_stream.ipynb #1885f3a5
 def parse_events(entries, # [(entry id, {field: text})]
@@ -125,9 +128,9 @@ def apply_events(spec,    # the production feature spec
     rejected += send_truths(server, truths) if truths else []
     quarantine(spec['repo'], 'stream', pd.DataFrame(rejected, columns=['entry', 'event', 'reason']), key='entry')
     return {
-        'rows': pushed, 'truths': len(truths) - sum(r['entry'] in {t['entry']
-                                                                   for t in truths}
-                                                    for r in rejected), 'rejected': len(rejected)
+        'rows': pushed,
+        'truths': len(truths) - sum(r['entry'] in {t['entry'] for t in truths} for r in rejected),
+        'rejected': len(rejected),
     }
 
 # %% ../nbs/03b_stream.ipynb #5acc6828

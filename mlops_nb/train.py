@@ -396,10 +396,19 @@ def save_training(run_dir,  # the run directory, holding trials.csv and optuna.d
     run_dir = Path(run_dir)
     split.to_frame('split').to_parquet(run_dir/'split.parquet', index=False)
     write_json(run_dir/'params.json', params)
-    outputs = {'model': save_model(model, run_dir/'model.skops'),
-               'baseline': save_model(baseline, run_dir/'baseline.skops'),
-               **{name: run_dir/file for name, file in (('split', 'split.parquet'), ('params', 'params.json'),
-                                                        ('trials', 'trials.csv'), ('study', 'optuna.db'))}}
+    outputs = {
+        'model': save_model(model, run_dir / 'model.skops'),
+        'baseline': save_model(baseline, run_dir / 'baseline.skops'),
+        **{
+            name: run_dir / file
+            for name, file in (
+                ('split', 'split.parquet'),
+                ('params', 'params.json'),
+                ('trials', 'trials.csv'),
+                ('study', 'optuna.db'),
+            )
+        },
+    }
     record_stage(run_dir, 'train', outputs, metrics, {'params': params})
     return outputs
 

@@ -284,11 +284,19 @@ def table_report(tc,                           # a finished TableCheck
                  max_quarantine_fraction=0.01, # the largest quarantined share of rows that passes
                 ):
     "The report of one table: verdict, row counts, checks and one line per problem."
-    checks = apply_policy([
-        *schema_checks(tc), *row_checks(tc, max_quarantine_fraction), *domain_checks(tc), *volume_checks(tc),
-        *null_checks(tc), *drift_checks(tc.view if tc.accepted else None, reference, tc.spec['columns'], tc.thresholds,
-                                        tc.table, tc.problems)
-    ], fail_on)
+    checks = apply_policy(
+        [
+            *schema_checks(tc),
+            *row_checks(tc, max_quarantine_fraction),
+            *domain_checks(tc),
+            *volume_checks(tc),
+            *null_checks(tc),
+            *drift_checks(
+                tc.view if tc.accepted else None, reference, tc.spec['columns'], tc.thresholds, tc.table, tc.problems
+            ),
+        ],
+        fail_on,
+    )
     rows = {'in': tc.rows, 'accepted': tc.accepted, 'quarantined': tc.rows - tc.accepted}
     problems = [f"{c['status']}: {tc.table}: {c['message']}" for c in checks if c['status'] != 'pass']
     return {'status': verdict(checks), 'table': tc.table, 'rows': rows, 'checks': checks,

@@ -30,8 +30,13 @@ def send_feedback(client,  # an HttpClient
     due, stored = pending[pending.known_at < until], 0
     for start in range(0, len(due), 10_000):
         part = due.iloc[start:start + 10_000]
-        stored += client.post('/feedback', [{'request_id': r, 'truth': float(t), 'known_at': k.isoformat()}
-                                            for r, t, k in zip(part.request_id, part.truth, part.known_at)])['stored']
+        stored += client.post(
+            '/feedback',
+            [
+                {'request_id': r, 'truth': float(t), 'known_at': k.isoformat()}
+                for r, t, k in zip(part.request_id, part.truth, part.known_at)
+            ],
+        )['stored']
     return pending[pending.known_at >= until], stored
 
 # %% ../nbs/09ba_world.ipynb #6bf6a8e9

@@ -42,8 +42,8 @@ def test_the_schema_says_which_operations_take_the_token(guarded):
     assert schema['components']['securitySchemes'] == {'bearer': {'type': 'http', 'scheme': 'bearer'}}
     secured = {
         path
-        for path, operations in schema['paths'].items() if all(
-            o.get('security') == [{'bearer': []}] for o in operations.values())
+        for path, operations in schema['paths'].items()
+        if all(o.get('security') == [{'bearer': []}] for o in operations.values())
     }
     assert secured == set(schema['paths']) - {'/health', '/ready'}
 

@@ -35,8 +35,8 @@ def test_model_card_holds_every_section_and_the_evaluate_stage_importances(slice
     assert [r[0] for r in rows] == list(importance.feature)
     assert [r[1] for r in rows] == [f'{v:.4f}' for v in importance.importance]
     assert importance.importance.iloc[0] > 0.005 and set(importance.feature) == {
-        *json.loads((run / 'feature_spec.json').read_text())['numeric'], *json.loads(
-            (run / 'feature_spec.json').read_text())['categorical']
+        *json.loads((run / 'feature_spec.json').read_text())['numeric'],
+        *json.loads((run / 'feature_spec.json').read_text())['categorical'],
     }
     # the register stage wrote a card for every version, and the evaluate stage logged the importances to W&B
     for version in (1, 2):

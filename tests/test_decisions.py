@@ -158,9 +158,13 @@ def test_a_seasonal_shift_with_unchanged_performance_warns_and_does_not_alert(tm
                  workspace=tmp_path / 'ws', cwd=tmp_path)
     summary = json.loads((tmp_path/'ws'/'monitoring'/'weather_rain'/'latest.json').read_text())
     print(
-        result.stdout, '\n'.join(
+        result.stdout,
+        '\n'.join(
             f"{w['start'][:10]}: ROC AUC {w['performance'].get('roc_auc')}, estimated {w['estimated']['roc_auc']}, "
-            f"warnings {[a['rule'] for a in w['warnings']]}" for w in summary['windows']))
+            f"warnings {[a['rule'] for a in w['warnings']]}"
+            for w in summary['windows']
+        ),
+    )
     assert result.returncode == 0 and summary['alerts'] == [] and summary[
         'incidents'] == [], result.stdout + result.stderr
     assert len(summary['windows']) >= 13 and sum(bool(w['warnings']) for w in summary['windows']) >= 12

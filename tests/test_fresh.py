@@ -89,9 +89,11 @@ def test_truths_at_feedback_become_the_next_answers_late_rate(server, workspace,
     assert logged.origin_late_rate_1d.tolist() == expected['mean'].tolist() and logged.origin_labels_1d.tolist(
     ) == expected['count'].astype(float).tolist()
     again = httpx.post(f'{server.url}/feedback', json=truths[:3], timeout=60).json()  # repeated truths change nothing
-    assert again['stored'] == 0 and served_rows(
-        workspace, [a['request_id'] for a in predict(server, one_each, spec)
-                    ]).origin_labels_1d.tolist() == expected['count'].astype(float).tolist()
+    assert (
+        again['stored'] == 0
+        and served_rows(workspace, [a['request_id'] for a in predict(server, one_each, spec)]).origin_labels_1d.tolist()
+        == expected['count'].astype(float).tolist()
+    )
 
 
 def test_a_truth_known_in_the_future_is_refused_with_one_line(server, workspace, april):

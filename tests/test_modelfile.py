@@ -48,8 +48,12 @@ def crafted(path, edit): # a saved model's file; a function changing its schema 
 def exec_as_memory(marker): # the file the code would write
     "Pipeline.memory as a call of builtins.exec: skops calls it while loading."
     code = f"open({str(marker)!r}, 'w').write('ran')"
-    call = node('ConstructorFromReduceNode', 'builtins', 'exec', content=node('TupleNode', 'builtins', 'tuple',
-                                                                              content=[text(code)]))
+    call = node(
+        'ConstructorFromReduceNode',
+        'builtins',
+        'exec',
+        content=node('TupleNode', 'builtins', 'tuple', content=[text(code)]),
+    )
     return lambda schema: attrs(schema).__setitem__('memory', call)
 
 

@@ -211,8 +211,10 @@ def test_readiness_scores_28_tests_with_evidence_and_removing_the_alert_rules_lo
     finally: rules.write_text(saved)
     lowered = {t['test'] for t, before in zip(without['tests'], report['tests']) if t['score'] < before['score']}
     raised = {t['test'] for t, before in zip(without['tests'], report['tests']) if t['score'] > before['score']}
-    assert (lowered, raised) == ({'Computing performance has not regressed',
-                                  'Prediction quality has not regressed'}, set())
+    assert (lowered, raised) == (
+        {'Computing performance has not regressed', 'Prediction quality has not regressed'},
+        set(),
+    )
     # the other two also need monitored windows or retraining, which the workflow does not run: without them, no
     # credit to lose
     assert all('alerts' in t['reads'] for t in report['tests'] if t['test'] in ALERT_TESTS)

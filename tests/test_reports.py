@@ -17,14 +17,25 @@ ARTIFACTS = Path(os.environ.get('MLOPS_NB_ARTIFACTS', Path(__file__).parent.pare
 PROJECT = Path(__file__).parent.parent
 TITLES = {
     'monitoring': [
-        'Model monitoring', 'Incidents', 'Drift per feature over time', 'Estimated and realised performance', 'Alerts',
-        'Routes in the latest window'
-    ], 'experiments': [
-        'Experiments', 'Runs over time', 'What changed between two runs', 'Trials of one run', 'Optimisation history',
-        'Which parameters mattered', 'Parallel coordinates', "The champion's history"
-    ], 'pipeline': ['Pipeline run', 'Stages', 'Metrics']
+        'Model monitoring',
+        'Incidents',
+        'Drift per feature over time',
+        'Estimated and realised performance',
+        'Alerts',
+        'Routes in the latest window',
+    ],
+    'experiments': [
+        'Experiments',
+        'Runs over time',
+        'What changed between two runs',
+        'Trials of one run',
+        'Optimisation history',
+        'Which parameters mattered',
+        'Parallel coordinates',
+        "The champion's history",
+    ],
+    'pipeline': ['Pipeline run', 'Stages', 'Metrics'],
 }
-
 
 
 @pytest.fixture(scope='session')

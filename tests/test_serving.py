@@ -175,8 +175,9 @@ def test_unknown_categories_and_entities_take_the_missing_path_and_are_flagged(s
 def test_feedback_counts_an_id_once_and_names_unknown_ids(server):
     [answer] = predict(server, [GOOD])
     sent = httpx.post(
-        f'{server.url}/feedback', json=[{'request_id': answer['request_id'], 'truth': 1},
-                                        {'request_id': answer['request_id'], 'truth': 1}])
+        f'{server.url}/feedback',
+        json=[{'request_id': answer['request_id'], 'truth': 1}, {'request_id': answer['request_id'], 'truth': 1}],
+    )
     assert sent.json() == {'stored': 1, 'repeated': [answer['request_id']], 'replaced': []}
     again = httpx.post(f'{server.url}/feedback', json={'request_id': answer['request_id'], 'truth': 0})
     assert again.json() == {'stored': 0, 'repeated': [answer['request_id']], 'replaced': []}
@@ -190,13 +191,15 @@ def test_feedback_counts_an_id_once_and_names_unknown_ids(server):
 def test_a_truth_outside_the_labels_is_refused_and_a_correction_is_explicit(server, workspace):
     [answer, other] = predict(server, [GOOD, GOOD])
     poisoned = httpx.post(
-        f'{server.url}/feedback', json=[{'request_id': other['request_id'], 'truth': 1},
-                                        {'request_id': answer['request_id'], 'truth': 7.5}])
+        f'{server.url}/feedback',
+        json=[{'request_id': other['request_id'], 'truth': 1}, {'request_id': answer['request_id'], 'truth': 7.5}],
+    )
     assert poisoned.status_code == 422 and poisoned.json(
     )['message'] == 'body[1].truth: Value error, 7.5 is not a label (0 or 1)'
     # nothing of it was stored
-    assert httpx.post(f'{server.url}/feedback', json={'request_id': other['request_id'],
-                                                      'truth': 1}).json()['stored'] == 1
+    assert (
+        httpx.post(f'{server.url}/feedback', json={'request_id': other['request_id'], 'truth': 1}).json()['stored'] == 1
+    )
     corrected = httpx.post(f'{server.url}/feedback',
                            json={'request_id': other['request_id'], 'truth': 0, 'replace': True})
     assert corrected.json() == {'stored': 0, 'repeated': [], 'replaced': [other['request_id']]}
@@ -555,9 +558,12 @@ def test_a_killed_server_restarts_with_the_same_routing_and_a_readable_log(serve
 def test_monitor_reads_the_log_by_window_with_routes_feedback_health_and_alerts(server, workspace, run, march):
     answers = predict(server, records(march, 200, seed=7))
     sent = httpx.post(
-        f'{server.url}/feedback', json=[{'request_id': a['request_id'], 'truth': int(t)}
-                                        for a, t in zip(answers,
-                                                        march.sample(200, random_state=7).late)])
+        f'{server.url}/feedback',
+        json=[
+            {'request_id': a['request_id'], 'truth': int(t)}
+            for a, t in zip(answers, march.sample(200, random_state=7).late)
+        ],
+    )
     assert sent.json()['stored'] == 200
     server.stop()  # a clean shutdown rolls every hour of the log
     try:
