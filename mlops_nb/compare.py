@@ -135,8 +135,7 @@ def compare_policies(workspace,       # the workspace; each policy replays in co
                      names,           # policy names or files
                      policy_file='',  # the policy the named ones start from
                      echo=print,      # called with progress lines
-                     # a dask.distributed Client to replay the policies on, in parallel; None for
-                     # one after another
+                     # a dask.distributed Client to replay the policies on, in parallel; None for one after another
                      client=None,
                      **replay,        # start, end, step, window, feedback_delay, as `simulate` takes them
                     ):
@@ -145,15 +144,8 @@ def compare_policies(workspace,       # the workspace; each policy replays in co
     (folder/'start').mkdir(parents=True, exist_ok=True)
     paths = {name: named_policy(name, policy_file, folder) for name in names}
     if alias_version(folder/'start', config['model_name'], 'champion') is None:
-        first_model(
-            folder / 'start',
-            config,
-            load_policy(policy_file)['policy'],
-            replay_steps(replay.get('start', '2013-03'), replay.get('end', '2013-12'), replay.get('step', 'month'))[0][
-                0
-            ],
-            echo,
-        )
+        when = replay.get('start', '2013-03'), replay.get('end', '2013-12'), replay.get('step', 'month')
+        first_model(folder/'start', config, load_policy(policy_file)['policy'], replay_steps(*when)[0][0], echo)
     records = {}
     for name, path in paths.items():
         if not (folder/name).exists(): snapshot(folder/'start', folder/name)
@@ -164,18 +156,11 @@ def compare_policies(workspace,       # the workspace; each policy replays in co
                                           echo=functools.partial(prefixed, name), pure=False, **replay)
     records = {name: record if client is None else record.result() for name, record in records.items()}
     costs = (config.get('cost_false_positive', 1.0), config.get('cost_false_negative', 1.0))
-    steps, totals = comparison(records, costs,
-                               {n: load_policy(str(p))['policy']['retrain_cost']
-                                for n, p in paths.items()})
+    retrain_costs = {n: load_policy(str(p))['policy']['retrain_cost'] for n, p in paths.items()}
+    steps, totals = comparison(records, costs, retrain_costs)
     steps.to_csv(Path(workspace)/'comparison.csv', index=False)
     cost_plot(totals, Path(workspace)/'comparison.png')
-    write_json(
-        Path(workspace) / 'comparison.json',
-        {
-            'policies': {n: str(p) for n, p in paths.items()},
-            'costs': dict(zip(('false_positive', 'false_negative'), costs)),
-            'totals': totals,
-            'steps': steps.to_dict('records'),
-        },
-    )
+    write_json(Path(workspace)/'comparison.json', {'policies': {n: str(p) for n, p in paths.items()},
+                                                   'costs': dict(zip(('false_positive', 'false_negative'), costs)),
+                                                   'totals': totals, 'steps': steps.to_dict('records')})
     return steps, totals

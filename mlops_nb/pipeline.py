@@ -252,8 +252,7 @@ def execute_stage(name,        # the stage
             progress_bar=False,
             log_output=False,
             kernel_manager_class=quiet_kernel_manager(),
-            # written once, at the end or on the failing
-            # cell: not twice a cell
+            # written once, at the end or on the failing cell: not twice a cell
             request_save_on_cell_execute=False)
         error = None
     except papermill.PapermillExecutionError as e: error = f"{e.ename}: {e.evalue}"
@@ -306,8 +305,7 @@ def run_stage(run_dir,     # the run directory
               name,        # the stage
               parameters,  # its parameters
               environment, # the sha256 of the installed packages
-              # look for an earlier run's result to reuse; False executes it (its key is recorded either
-              # way)
+              # look for an earlier run's result to reuse; False executes it (its key is recorded either way)
               cache=True,
               engine=None, # what runs it, from `engine_record`; None for in-process
               folder=None, # the notebooks' folder; None for `nbs/`
@@ -334,8 +332,8 @@ def run_stages(run_dir,         # the run directory
     "Run (or reuse) `stages` in `run_dir` while touching its heartbeat, then end the run; return its record."
     from mlops_nb.registry import environment_sha256
     packages = environment_sha256()
-    with Heartbeat(run_dir), setenv(
-            **{PROJECT_ENVIRONMENT: str(find_project() or '')}), engine(config.get('dask', '')) as client:
+    project = {PROJECT_ENVIRONMENT: str(find_project() or '')}
+    with Heartbeat(run_dir), setenv(**project), engine(config.get('dask', '')) as client:
         if client:
             echo(f"engine: Dask, scheduler {client.scheduler.address}, "
                  f"{engine_record(client)['workers']} workers (stages "
@@ -343,9 +341,8 @@ def run_stages(run_dir,         # the run directory
         settings = {**config, 'dask': client.scheduler.address} if client else config    # one cluster for the whole run
         for i, name in enumerate(stages, 1):
             echo(f"[{i}/{len(stages)}] {name} ...")
-            error, seconds, reused = run_stage(run_dir, name,
-                                               {k: settings[k]
-                                                for k in parameters[name] if k in settings}, packages, cache,
+            values = {k: settings[k] for k in parameters[name] if k in settings}
+            error, seconds, reused = run_stage(run_dir, name, values, packages, cache,
                                                engine_record(client if name in DASK_STAGES else None))
             echo(f"[{i}/{len(stages)}] {name} " +
                  ('FAILED' if error else f'reused from run {reused}' if reused else 'done') + f" in {seconds:.1f}s")

@@ -134,8 +134,7 @@ class PredictionLog:
                  model,             # the model's name: the log's folder
                  features=(),       # the served feature columns, profiled per hour
                  flush_seconds=1.0, # how often the writer writes what came in (and syncs the journal to disk)
-                 # request fields kept in the index for each answer, to find its entities when its
-                 # truth comes
+                 # request fields kept in the index for each answer, to find its entities when its truth comes
                  keys=(),
                  apart_bytes=APART_BYTES, # bytes of an hour's parts above which a child process compacts them
                 ):

@@ -168,11 +168,9 @@ def recover_state(session): # the retrain's Session
 # %% ../nbs/09_retrain.ipynb #0b15a714
 def window_values(window,      # a monitored window's report
                   policy,      # the policy
-                  # rule: {'center', 'limit'} for this window at false_alarm_rate ({}: the test ROC
-                  # AUC, fixed drops)
+                  # rule: {'center', 'limit'} for this window at false_alarm_rate ({}: the test ROC AUC, fixed drops)
                   limits={},
-                  # the limits drift needs a ROC AUC past to count; None for `limits`, {} for none:
-                  # drift alone
+                  # the limits drift needs a ROC AUC past to count; None for `limits`, {} for none: drift alone
                   evidence=None,
                  ):
     "Each monitoring trigger's (value, limit, harmed) in the window: value None where there is nothing to measure."

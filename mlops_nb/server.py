@@ -163,8 +163,8 @@ class Metrics:
     "The server's Prometheus metrics, in their own registry (or the multiprocess directory when workers share a port)."
     def __init__(self, monitoring=None): # the monitor's latest.json, whose gauges /metrics carries too
         import prometheus_client as prom
-        # shared only when `serve --workers N` set both (Feast sets PROMETHEUS_MULTIPROC_DIR itself when its
-        # metrics module loads)
+        # shared only when `serve --workers N` set both (Feast sets
+        # PROMETHEUS_MULTIPROC_DIR itself when its metrics module loads)
         self.prom = prom
         self.multiprocess = bool(os.environ.get('PROMETHEUS_MULTIPROC_DIR') and os.environ.get('MLOPS_NB_SERVE'))
         self.registry = None if self.multiprocess else prom.CollectorRegistry()

@@ -255,8 +255,7 @@ def replay_step(workspace,   # the workspace
                 end,         # its end
                 expected,    # [answers, truths] the log must hold; updated
                 echo=print,  # called with progress lines
-                # fresh: the world delivered moment by moment (`09ba_world`); frozen: the store left
-                # as it is
+                # fresh: the world delivered moment by moment (`09ba_world`); frozen: the store left as it is
                 features='fresh',
                ):
     "One step: serve it, wait for the log, monitor it by event time, run the retraining round at its end; the record."
@@ -346,8 +345,7 @@ def simulate(workspace,       # the workspace (a replay's own)
              window='1w',     # the monitor's window within a step
              feedback_delay='0h', # more delay before a truth reaches /feedback
              echo=print,      # called with progress lines
-             # fresh: the store brought up to each request's time (`09ba_world`); frozen: left as
-             # training left it
+             # fresh: the store brought up to each request's time (`09ba_world`); frozen: left as training left it
              features='fresh',
             ):
     "Replay the source as production traffic, step by step, with monitoring and retraining; return simulation.json."

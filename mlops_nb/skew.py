@@ -55,8 +55,7 @@ SKEW = {'sample': 1000,    # served rows compared per window
         'distance': 0.01}  # ...or the L-infinity distance of its two distributions passes this
 
 def window_skew(workspace,  # the workspace
-                # a window's log rows, with `event_time` (or, by the event clock, `at`) and the served
-                # features
+                # a window's log rows, with `event_time` (or, by the event clock, `at`) and the served features
                 rows,
                 entry,      # the registered version that served most of them
                 sample=SKEW['sample'],     # rows compared

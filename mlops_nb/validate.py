@@ -102,8 +102,7 @@ class TableCheck:
 
     def add(self,
             chunk,           # the next rows of the table
-            # a mask of its rows that repeat earlier ones, when found elsewhere (Dask); None to find them
-            # here
+            # a mask of its rows that repeat earlier ones, when found elsewhere (Dask); None to find them here
             duplicates=None,
            ):
         "Check `chunk`; return its accepted rows."

@@ -215,7 +215,7 @@ def test_readiness_scores_28_tests_with_evidence_and_removing_the_alert_rules_lo
         {'Computing performance has not regressed', 'Prediction quality has not regressed'},
         set(),
     )
-    # the other two also need monitored windows or retraining, which the workflow does not run: without them, no
-    # credit to lose
+    # the other two also need monitored windows or retraining, which the
+    # workflow does not run: without them, no credit to lose
     assert all('alerts' in t['reads'] for t in report['tests'] if t['test'] in ALERT_TESTS)
     assert not any('alerts' in t['reads'] for t in report['tests'] if t['test'] not in ALERT_TESTS)

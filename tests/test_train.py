@@ -37,8 +37,8 @@ def test_a_study_resumes_with_only_the_missing_trials(slice_copy):
 
 
 def test_regression_task_runs_end_to_end(tmp_path):
-    # Minutes of delay are barely predictable at scheduling time (R² about 0.1), and on this slice boosting only
-    # ties the
+    # Minutes of delay are barely predictable at scheduling time (R² about
+    # 0.1), and on this slice boosting only ties the
     # ridge baseline (test RMSE 41.5 against 41.2), so the baseline rule is off and a floor on R² stands in for it.
     result = cli('run', *SLICE, '-p', 'task=regression', '-p', 'target=arr_delay', '-p', "target_expression=''", '-p',
                  'target_requires=[]', '-p', 'model_name=flights_delay', '-p', 'must_beat_baseline=false', '-p',
