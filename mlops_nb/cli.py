@@ -379,18 +379,14 @@ def simulate_command(start: str = typer.Option('2013-03', '--from', help="The fi
                      dask: Optional[str] = DASK,
                      workspace: Optional[Path] = WORKSPACE):
     "Replay the config's data as traffic through a real server, with monitoring and the retraining policy each step."
-    from mlops_nb.engine import dask_setting, engine
     from mlops_nb.pipeline import full_config
-    from mlops_nb.compare import compare_policies, comparison_lines
+    from mlops_nb.compare import compare_replays, comparison_lines
     from mlops_nb.simulate import simulate, step_line
-    settings, echo, resolved = dict(start=start, end=end, step=step, window=window, feedback_delay=feedback_delay,
-                                    features=features), lambda m: typer.echo(m, err=True), full_config(config, param)
+    settings = dict(start=start, end=end, step=step, window=window, feedback_delay=feedback_delay, features=features)
+    echo, resolved = lambda m: typer.echo(m, err=True), full_config(config, param)
     policy = str(policy or resolved['retrain_policy'])
     if compare:
-        with engine(dask_setting(dask, resolved.get('dask', ''))) as client:
-            steps, totals = compare_policies(workspace_path(workspace), resolved,
-                                             [n.strip() for n in compare.split(',') if n.strip()], policy, echo, client,
-                                             **settings)
+        steps, totals = compare_replays(workspace_path(workspace), resolved, compare, policy, dask, echo, **settings)
         for line in comparison_lines(steps, totals): typer.echo(line)
         return typer.echo(f"comparison in {workspace_path(workspace)/'comparison.json'}, "
                           "comparison.csv and comparison.png (cost against retrains)")

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['OFF', 'POLICIES', 'named_policy', 'comparison', 'comparison_lines', 'cost_plot', 'snapshot', 'prefixed',
-           'compare_policies']
+           'compare_policies', 'compare_replays']
 
 # %% ../nbs/09c_compare.ipynb #b7d01ccb
 import functools, shutil
@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 from .core import *
 from .policy import *
+from .engine import dask_setting, engine
 from .registry import alias_version
 from .simulate import first_model, replay_steps, simulate
 
@@ -164,3 +165,17 @@ def compare_policies(workspace,       # the workspace; each policy replays in co
                                                    'costs': dict(zip(('false_positive', 'false_negative'), costs)),
                                                    'totals': totals, 'steps': steps.to_dict('records')})
     return steps, totals
+
+# %% ../nbs/09c_compare.ipynb #f54317eb
+def compare_replays(workspace,      # the workspace
+                    config,         # the resolved config
+                    names,          # comma-separated policy names or files
+                    policy_file='', # the policy the named ones start from
+                    dask='',        # '' in-process; 'local' or a scheduler's address: the policies on Dask workers
+                    echo=print,     # called with progress lines
+                    **replay,       # start, end, step, window, feedback_delay, as `simulate` takes them
+                   ):
+    "`mlops-nb simulate --compare`: `compare_policies` on the engine asked for; (steps, totals)."
+    chosen = [n.strip() for n in names.split(',') if n.strip()]
+    with engine(dask_setting(dask, config.get('dask', ''))) as client:
+        return compare_policies(workspace, config, chosen, policy_file, echo, client, **replay)

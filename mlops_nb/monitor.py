@@ -409,6 +409,7 @@ WINDOW_GAUGES = {  # gauge: its help, for the latest window's own figures
     'mlops_open_incidents': 'Open incidents after the latest monitored window (consecutive alerts of one rule)',
     'mlops_prediction_drift_ratio': "The scores' distance from the test month over its threshold (above 1: drifted)"}
 
+# %% ../nbs/08_monitor.ipynb #11ca911f
 def window_figures(w,         # the latest window's report
                    incidents, # the monitor's incidents
                   ):
