@@ -185,19 +185,9 @@ def models_history(name: str = typer.Argument(..., help="Model name"),
     from mlops_nb.registry import history, state_at
     events, state = history(workspace_path(workspace), name, at), state_at(workspace_path(workspace), name, at)
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    'at': at,
-                    'state': {
-                        'stages': state['stages'],
-                        'aliases': {a: e['version'] for a, e in state['aliases'].items()},
-                    },
-                    'events': events,
-                },
-                indent=2,
-            )
-        )
+        aliases = {a: e['version'] for a, e in state['aliases'].items()}
+        shown = {'at': at, 'state': {'stages': state['stages'], 'aliases': aliases}, 'events': events}
+        typer.echo(json.dumps(shown, indent=2))
     else:
         for line in (state_lines(state, at) if at else map(event_line, events)): typer.echo(line)
 
