@@ -155,11 +155,11 @@ def follow_store(server,        # the `Server`
                  every=0.05,    # seconds between looks at the store
                 ):
     "The server's `features` thread: reload the versions' feature caches when their store changed, until it stops."
+    unread = 'feature store not read (answers use the values before)'
     while not server.stopping.wait(every):
         for cache in list(server.freshness.caches.values()):
             try:
                 cache.refresh()
+                if (server.problem or '').startswith(unread): server.problem = None   # read again: over
             except Exception as e:
-                server.problem = (
-                    f"feature store not read (answers use the values before): {type(e).__name__}: {first_line(e)}"
-                )
+                server.problem = f"{unread}: {type(e).__name__}: {first_line(e)}"
