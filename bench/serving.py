@@ -1,6 +1,7 @@
-"""Serving speed, side by side on this machine over loopback: `mlops-nb serve` against a reference FastAPI app.
+"""Serving speed, side by side on this machine over loopback: `mlops-nb serve`, a reference FastAPI app and MLflow.
 
     python bench/serving.py [--workspace DIR] [--runs 3] [--requests 2000] [--seconds 20] [--workers 1]
+                            [--mlflow-venv DIR | --no-mlflow]
 
 Without --workspace (or with one holding no deployed model) it first runs the default pipeline (the full year,
 ingest to deploy) in a scratch workspace. Then, in each of --runs rounds:
@@ -8,7 +9,12 @@ ingest to deploy) in a scratch workspace. Then, in each of --runs rounds:
   server's /health p50 (the HTTP floor);
 - throughput and p99 with 8 and with 32 concurrent keep-alive clients for --seconds each;
 - the same for the reference (bench/reference_app.py: `pipeline.predict_proba` on a one-row DataFrame of
-  the request's engineered features, no feature store, no batching, no log).
+  the request's engineered features, no feature store, no batching, no log);
+- the same for `mlflow models serve` of the same model version, logged and registered in MLflow's file store by
+  bench/mlflow_model.py in a venv of its own (--mlflow-venv, made with MLflow 3.17.2 if missing: MLflow is never a
+  dependency of mlops_nb), sent the engineered features as `dataframe_records`;
+- each server's CPU milliseconds per request (its process and children, user + system), one client and 8.
+Every server runs with OMP_NUM_THREADS=1: scikit-learn's threads pinned to one, for a fair comparison.
 Once: in-process single-row latency of each inference path, of the feature path alone, and of Feast's own
 `get_online_features`, and `mlops-nb score` rows per second on the full year. Figures are medians over rounds.
 
@@ -22,11 +28,12 @@ its cache beside the answers).
 """
 import argparse, asyncio, json, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
-import httpx, numpy as np, pandas as pd
+import httpx, numpy as np, pandas as pd, psutil
 from common import free_port
 
 HERE = Path(__file__).parent
 RAW = ['time_hour', 'origin', 'carrier', 'flight', 'dest', 'sched_dep_time', 'sched_arr_time', 'distance']
+MLFLOW = 'mlflow==3.17.2'
 
 
 def start(command, env, ready):
@@ -88,8 +95,14 @@ def sequential(url, path, sent, n):
     return times
 
 
-async def concurrent(url, sent, clients, seconds):
-    "(requests per second, p99 ms, failures) of `clients` clients, each on its own keep-alive connection, `seconds`."
+def cpu_seconds(process):
+    "User and system CPU seconds so far of a server process and its children."
+    tree = psutil.Process(process.pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [tree, *tree.children(recursive=True)])
+
+
+async def concurrent(url, path, sent, clients, seconds):
+    "(requests, requests per second, p99 ms, failures) of `clients` clients, each on its own connection, `seconds`."
     times, failures, stop = [], 0, time.perf_counter() + seconds
     async def client(k):  # one httpx client each: a shared pool stalls at 32 connections
         nonlocal failures
@@ -97,27 +110,31 @@ async def concurrent(url, sent, clients, seconds):
             i = k
             while time.perf_counter() < stop:
                 start = time.perf_counter()
-                response = await http.post('/predict', json=sent[i % len(sent)])
+                response = await http.post(path, json=sent[i % len(sent)])
                 times.append((time.perf_counter() - start) * 1000)
                 failures += response.status_code != 200
                 i += clients
     began = time.perf_counter()
     await asyncio.gather(*(client(k) for k in range(clients)))
-    return len(times) / (time.perf_counter() - began), float(np.percentile(times, 99)), failures
+    return len(times), len(times) / (time.perf_counter() - began), float(np.percentile(times, 99)), failures
 
 
-def http_round(url, sent, requests, seconds):
-    "One round of HTTP figures for one server."
-    predict = sequential(url, '/predict', sent, requests)
+def http_round(url, path, sent, requests, seconds, process):
+    "One round of HTTP figures for one server: `path` answers `sent` bodies, the server runs as `process`."
+    cpu = cpu_seconds(process)
+    predict = sequential(url, path, sent, requests)
+    used = cpu_seconds(process) - cpu
     health = sequential(url, '/health', None, requests)
     figures = {
         'p50': np.percentile(predict, 50), 'p95': np.percentile(predict, 95), 'p99': np.percentile(predict, 99),
-        'health_p50': np.percentile(health, 50)
+        'health_p50': np.percentile(health, 50), 'cpu_1': used * 1000 / requests
     }
     for clients in (8, 32):
-        rate, p99, failures = asyncio.run(concurrent(url, sent, clients, seconds))
+        cpu = cpu_seconds(process)
+        count, rate, p99, failures = asyncio.run(concurrent(url, path, sent, clients, seconds))
         assert failures == 0, f"{failures} failed requests with {clients} clients"
         figures[f'rps_{clients}'], figures[f'p99_{clients}'] = rate, p99
+        figures[f'cpu_{clients}'] = (cpu_seconds(process) - cpu) * 1000 / count
     return figures
 
 
@@ -133,7 +150,7 @@ def timed(call, n):
 def in_process(workspace, name, version, records, n):
     "Single-row ms (p50, p99) of the feature path, of Feast alone, of each inference path and of Served.predict."
     from mlops_nb.features import open_store
-    from mlops_nb.inference import OnnxPath, SklearnPath, compile_numpy, onnx_bytes, parity
+    from mlops_nb.inference import PATHS, SklearnPath, compiled_path, parity
     from mlops_nb.registry import load_registered
     from mlops_nb.server import Served
     served, model = Served(workspace, name, version), load_registered(workspace, name, version)
@@ -153,10 +170,9 @@ def in_process(workspace, name, version, records, n):
             lambda i: store.get_online_features(features=refs, entity_rows=[entities[i % len(records)]]).to_dict(), n)
     }
     paths = {'sklearn': SklearnPath(model, spec, served.task)}
-    try: paths['numpy'] = compile_numpy(model, spec, served.task)
-    except Exception as e: figures['numpy path'] = f"none: {str(e).splitlines()[0][:120]}"
-    try: paths['onnx'] = OnnxPath(onnx_bytes(model, spec), spec, served.task)
-    except Exception as e: figures['onnx path'] = f"none: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
+    for kind in PATHS:
+        try: paths[kind] = compiled_path(kind, model, spec, served.task)
+        except Exception as e: figures[f'{kind} path'] = f"none: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
     reference = paths['sklearn'].predict(numbers, categories)
     for key, path in paths.items():
         difference = parity(path, reference, numbers, categories)  # all rows in one call, and 100 one at a time
@@ -166,6 +182,32 @@ def in_process(workspace, name, version, records, n):
     figures[f"whole Served.predict, one record ({served.decision['path']} path in use)"] = timed(
         lambda i: served.predict([records[i % len(records)]]), n)
     return figures
+
+
+def mlflow_venv(folder):
+    "The python of a venv holding MLflow (the system's packages visible, so the same scikit-learn), made if missing."
+    python = Path(folder)/'bin'/'python'
+    if not (Path(folder)/'bin'/'mlflow').exists():
+        print(f'making a venv with {MLFLOW} in {folder}...', file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, '-m', 'venv', '--system-site-packages', str(folder)], check=True)
+        subprocess.run([str(python), '-m', 'pip', 'install', '-q', MLFLOW], check=True)
+        # its own uvicorn script, so `mlflow models serve` starts uvicorn with the venv's python
+        subprocess.run([str(python), '-m', 'pip', 'install', '-q', '--no-deps', '--force-reinstall', 'uvicorn'],
+                       check=True)
+    return python
+
+
+def mlflow_server(folder, workspace, name, version, port, env):
+    "(command, environment) serving the model version with `mlflow models serve`, once logged and registered there."
+    python, tracking = mlflow_venv(folder), Path(workspace)/'mlflow'
+    env = {**env, 'MLFLOW_ALLOW_FILE_STORE': 'true', 'MLFLOW_TRACKING_URI': tracking.resolve().as_uri(),
+           'PATH': f"{python.parent}{os.pathsep}{env['PATH']}"}  # MLflow starts the venv's uvicorn by name
+    script = [str(python), str(HERE/'mlflow_model.py'), str(workspace), name, str(version), str(tracking)]
+    logged = subprocess.run(script, env=env, capture_output=True, text=True)
+    if logged.returncode: sys.exit(f"logging the model to MLflow failed: {logged.stderr[-2000:]}")
+    uri = logged.stdout.split()[-1]
+    return [str(python.parent/'mlflow'), 'models', 'serve', '-m', uri, '--env-manager', 'local', '--host', '127.0.0.1',
+            '--port', str(port), '--workers', '1'], env
 
 
 def score_rate(workspace, run):
@@ -251,6 +293,9 @@ def main():
     parser.add_argument('--requests', type=int, default=2000, help='sequential requests per latency figure')
     parser.add_argument('--seconds', type=float, default=20, help='seconds per concurrency level')
     parser.add_argument('--workers', type=int, default=1, help='uvicorn workers of mlops-nb serve')
+    parser.add_argument('--mlflow-venv', default=str(Path.home()/'.cache'/'mlops_nb'/'bench-mlflow'),
+                        help=f'a venv with MLflow, made with {MLFLOW} if missing')
+    parser.add_argument('--no-mlflow', action='store_true', help='leave `mlflow models serve` out')
     parser.add_argument('--fresh', action='store_true',
                         help='measure the server idle and while truths are pushed and materializations run')
     args = parser.parse_args()
@@ -260,44 +305,53 @@ def main():
     if args.fresh: return fresh_main(args, workspace, name, version, run, raw)
     env = {
         **os.environ, 'WANDB_MODE': 'offline', 'MLOPS_NB_WORKSPACE': str(workspace), 'REFERENCE_MODEL': name,
-        'REFERENCE_VERSION': str(version), 'PYTHONPATH': str(HERE)
+        'REFERENCE_VERSION': str(version), 'PYTHONPATH': str(HERE), 'OMP_NUM_THREADS': '1'
     }
-    ours, reference = free_port(), free_port()
-    servers = [
-        start(['mlops-nb', 'serve', '--port', str(ours), '--workers',
-               str(args.workers)], env, f'http://127.0.0.1:{ours}/ready'),
-        start([
-            sys.executable, '-m', 'uvicorn', '--factory', 'reference_app:app', '--port',
-            str(reference), '--log-level', 'warning'
-        ], env, f'http://127.0.0.1:{reference}/health')
-    ]
-    rounds = {'mlops-nb serve': [], 'reference': []}
+    ours, reference, mlflow = free_port(), free_port(), free_port()
+    url = lambda port: f'http://127.0.0.1:{port}'
+    servers = {
+        'mlops-nb serve': (start(['mlops-nb', 'serve', '--port', str(ours), '--workers', str(args.workers)], env,
+                                 f'{url(ours)}/ready'), url(ours), '/predict', raw),
+        'reference': (start([sys.executable, '-m', 'uvicorn', '--factory', 'reference_app:app', '--port',
+                             str(reference), '--log-level', 'warning'], env, f'{url(reference)}/health'),
+                      url(reference), '/predict', features)
+    }
+    if not args.no_mlflow:
+        command, mlflow_env = mlflow_server(args.mlflow_venv, workspace, name, version, mlflow, env)
+        servers['mlflow'] = (start(command, mlflow_env, f'{url(mlflow)}/health'), url(mlflow), '/invocations',
+                             [{'dataframe_records': [f]} for f in features])
+    rounds = {server: [] for server in servers}
     try:
         for i in range(args.runs):
-            rounds['mlops-nb serve'].append(http_round(f'http://127.0.0.1:{ours}', raw, args.requests, args.seconds))
-            rounds['reference'].append(
-                http_round(f'http://127.0.0.1:{reference}', features, args.requests, args.seconds))
+            for server, (process, address, path, sent) in servers.items():
+                rounds[server].append(http_round(address, path, sent, args.requests, args.seconds, process))
             print(
                 f"round {i + 1}/{args.runs}: " + '; '.join(
                     f"{k} p50 {r[-1]['p50']:.2f} ms, 8 clients {r[-1]['rps_8']:.0f}/s" for k, r in rounds.items()),
                 file=sys.stderr, flush=True)
     finally:
-        for s in servers: s.terminate(); s.wait(60)
+        for process, *_ in servers.values(): process.terminate(); process.wait(60)
     median = lambda key, server: statistics.median(r[key] for r in rounds[server])
     metadata = f"model {name} version {version}, run {run.name}, {args.workers} worker(s), {os.cpu_count()} cores"
-    print(f"\nHTTP over loopback, medians of {args.runs} rounds ({metadata})")
-    print(f"{'server':<16} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'/health p50':>11} "
-          f"{'8 clients/s':>11} {'p99 ms':>7} {'32 clients/s':>12} {'p99 ms':>7}")
+    print(f"\nHTTP over loopback, medians of {args.runs} rounds ({metadata}); CPU: the server's ms a request")
+    print(f"{'server':<16} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'/health p50':>11} {'CPU':>6} "
+          f"{'8 clients/s':>11} {'p99 ms':>7} {'CPU':>6} {'32 clients/s':>12} {'p99 ms':>7}")
     for server in rounds:
         m = lambda k: median(k, server)
-        print(f"{server:<16} {m('p50'):7.2f} {m('p95'):7.2f} {m('p99'):7.2f} {m('health_p50'):11.2f} "
-              f"{m('rps_8'):11.0f} {m('p99_8'):7.1f} {m('rps_32'):12.0f} {m('p99_32'):7.1f}")
+        print(f"{server:<16} {m('p50'):7.2f} {m('p95'):7.2f} {m('p99'):7.2f} {m('health_p50'):11.2f} {m('cpu_1'):6.2f} "
+              f"{m('rps_8'):11.0f} {m('p99_8'):7.1f} {m('cpu_8'):6.2f} {m('rps_32'):12.0f} {m('p99_32'):7.1f}")
     ours_m, ref_m = (lambda k: median(k, 'mlops-nb serve')), (lambda k: median(k, 'reference'))
     print("targets: /predict p50 / /health p50 = "
           f"{ours_m('p50') / ours_m('health_p50'):.2f} (<= 1.5); /predict p99 = "
-          f"{ours_m('p99'):.2f} ms (<= 10); "
+          f"{ours_m('p99'):.2f} ms (<= 10); server CPU a /predict = {ours_m('cpu_1'):.2f} ms (<= 0.3); "
           f"8-client throughput / reference = {ours_m('rps_8') / ref_m('rps_8'):.1f}x "
           f"(>= 10); 32 clients: {ours_m('rps_32') / ref_m('rps_32'):.1f}x")
+    if 'mlflow' in rounds:
+        mlflow_m = lambda k: median(k, 'mlflow')
+        print(f"against mlflow models serve: 8-client throughput {ours_m('rps_8') / mlflow_m('rps_8'):.1f}x (>= 20), "
+              f"p50 {mlflow_m('p50') / ours_m('p50'):.1f}x lower, "
+              f"CPU a request {mlflow_m('cpu_1') / ours_m('cpu_1'):.1f}x less "
+              f"(one client; {mlflow_m('cpu_8') / ours_m('cpu_8'):.1f}x with 8)")
     print(f"\nin process, one row, {args.requests} calls (ms):")
     for label, figure in in_process(workspace, name, version, raw, args.requests).items():
         print(f"  {label:<70} " +

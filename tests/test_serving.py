@@ -107,10 +107,12 @@ def test_ready_and_metadata_name_the_inference_path(server):
     metadata = httpx.get(f'{server.url}/metadata').json()
     [production] = metadata['versions']
     assert (production['version'], production['route'], metadata['release']['strategy']) == (1, 'production', 'replace')
-    assert production['inference']['path'] == 'numpy'  # the fast path, exact within 1e-5...
-    # ...because ONNX refused
-    assert production['inference']['why'].startswith(
-        "onnx: refused (ValueError: Unable to create node 'TreeEnsembleClassifier')")
+    assert production['inference']['path'] == 'treelite'  # the compiled trees, exact within 1e-5
+    assert production['inference']['treelite']['max_abs_diff'] <= 1e-5
+    # ONNX refused, the numpy path matched too
+    refused = "onnx: refused (ValueError: Unable to create node 'TreeEnsembleClassifier')"
+    assert refused in production['inference']['why']
+    assert production['inference']['numpy']['matches']
     assert production['lineage']['data_sha256'] and production['metrics']['test_roc_auc'] > 0.7
 
 
