@@ -7,8 +7,9 @@ __all__ = ['STAGES', 'ON_DEMAND', 'NOTEBOOKS', 'RUNNER_PARAMETERS', 'DASK_STAGES
            'CONFIG_HEADER', 'notebooks_dir', 'base_config', 'parameters_cell', 'parameter_comments',
            'notebook_parameters', 'stage_parameters', 'known_parameters', 'default_config', 'own_config', 'inline',
            'config_lines', 'config_text', 'select_stages', 'base_run', 'reuse_stages', 'cell_seconds',
-           'quiet_kernel_manager', 'execute_stage', 'begin_stage', 'finish_stage', 'start_run', 'run_stage',
-           'run_stages', 'run_pipeline', 'resume_run', 'run_config', 'full_config', 'failure_line', 'summary_line']
+           'quiet_kernel_manager', 'stop_kernel', 'Kernels', 'execute_stage', 'begin_stage', 'finish_stage',
+           'start_run', 'run_stage', 'run_stages', 'run_pipeline', 'resume_run', 'run_config', 'full_config',
+           'failure_line', 'summary_line']
 
 # %% ../nbs/10_pipeline.ipynb #b697430f
 import ast, io, json, os, re, shutil, time, tokenize
@@ -232,11 +233,46 @@ def quiet_kernel_manager():
             return [*super().format_kernel_cmd(extra_arguments), '--IPKernelApp.log_level=ERROR']
     return QuietKernelManager
 
+# %% ../nbs/10_pipeline.ipynb #84a1b838
+def stop_kernel(kernel): # a kernel manager with a kernel
+    "Shut the kernel down now."
+    from jupyter_core.utils import run_sync
+    run_sync(kernel.shutdown_kernel)(now=True)
+
+
+# %% ../nbs/10_pipeline.ipynb #d96695e0
+class Kernels:
+    "Stage kernels started one ahead: the next stage's kernel boots while the stage before it runs."
+    def __init__(self,
+                 cwd,   # the folder the kernels start in: the run directory
+                 count, # how many stages may take one
+                ):
+        self.cwd, self.left, self.ahead = str(cwd), count, None
+
+    def start(self):
+        "A kernel started as papermill starts one; it boots in the background."
+        from jupyter_core.utils import run_sync
+        kernel = quiet_kernel_manager()(kernel_name='python3')
+        run_sync(kernel.start_kernel)(cwd=self.cwd)
+        return kernel
+
+    def take(self):
+        "A kernel for the stage about to run, the one started ahead if any; the next is started behind it."
+        kernel, self.ahead, self.left = self.ahead or self.start(), None, self.left - 1
+        if self.left > 0: self.ahead = self.start()
+        return kernel
+
+    def __enter__(self): return self
+    def __exit__(self, *exc):
+        if self.ahead: stop_kernel(self.ahead)
+
+
 # %% ../nbs/10_pipeline.ipynb #8899aabf
 def execute_stage(name,        # the stage
                   run_dir,     # the run directory
                   parameters,  # the stage's parameters
                   folder=None, # the notebooks' folder; None for `nbs/`
+                  kernel=None, # a kernel started for it (`Kernels`), shut down after it; None: papermill starts one
                  ):
     "Run one stage notebook; return (error or None, seconds)."
     import papermill
@@ -252,11 +288,14 @@ def execute_stage(name,        # the stage
             progress_bar=False,
             log_output=False,
             kernel_manager_class=quiet_kernel_manager(),
+            km=kernel,
             # written once, at the end or on the failing cell: not twice a cell
             request_save_on_cell_execute=False)
         error = None
     except papermill.PapermillExecutionError as e: error = f"{e.ename}: {e.evalue}"
     except Exception as e: error = f"{type(e).__name__}: {e}"
+    finally:
+        if kernel is not None: stop_kernel(kernel)
     return error, time.perf_counter() - start
 
 # %% ../nbs/10_pipeline.ipynb #258dd4d0
@@ -309,6 +348,7 @@ def run_stage(run_dir,     # the run directory
               cache=True,
               engine=None, # what runs it, from `engine_record`; None for in-process
               folder=None, # the notebooks' folder; None for `nbs/`
+              kernels=None, # `Kernels` to take its kernel from; None: papermill starts one
              ):
     "Reuse stage `name` from an earlier run with the same key, else execute it; (error or None, seconds, run reused)."
     start, notebook = time.perf_counter(), Path(folder or notebooks_dir())/STAGES[name]
@@ -317,7 +357,7 @@ def run_stage(run_dir,     # the run directory
     key = stage_key(name, notebook, parameters, earlier_outputs(record, earlier), environment)
     found = cached_stage(run_workspace(run_dir), name, key, Path(run_dir).name) if key and cache else None
     if found: return None, time.perf_counter() - start, reuse_cached(Path(run_dir), *found)['stages'][-1]['cached_from']
-    error, seconds = execute_stage(name, run_dir, parameters, folder)
+    error, seconds = execute_stage(name, run_dir, parameters, folder, kernels and kernels.take())
     finish_stage(run_dir, name, error, seconds, key, engine)
     return error, seconds, None
 
@@ -333,7 +373,8 @@ def run_stages(run_dir,         # the run directory
     from mlops_nb.registry import environment_sha256
     packages = environment_sha256()
     project = {PROJECT_ENVIRONMENT: str(find_project() or '')}
-    with Heartbeat(run_dir), setenv(**project), engine(config.get('dask', '')) as client:
+    kernels = Kernels(run_dir, len(stages))   # each started in the project's environment, below
+    with Heartbeat(run_dir), setenv(**project), engine(config.get('dask', '')) as client, kernels:
         if client:
             echo(f"engine: Dask, scheduler {client.scheduler.address}, "
                  f"{engine_record(client)['workers']} workers (stages "
@@ -343,7 +384,7 @@ def run_stages(run_dir,         # the run directory
             echo(f"[{i}/{len(stages)}] {name} ...")
             values = {k: settings[k] for k in parameters[name] if k in settings}
             error, seconds, reused = run_stage(run_dir, name, values, packages, cache,
-                                               engine_record(client if name in DASK_STAGES else None))
+                                               engine_record(client if name in DASK_STAGES else None), None, kernels)
             echo(f"[{i}/{len(stages)}] {name} " +
                  ('FAILED' if error else f'reused from run {reused}' if reused else 'done') + f" in {seconds:.1f}s")
             if error: break
