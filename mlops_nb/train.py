@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['FAMILIES', 'time_split', 'time_folds', 'check_range', 'score', 'columns', 'estimator', 'make_model', 'make_baseline',
            'predict', 'suggest', 'first_trial', 'open_study', 'finished', 'check_resumable', 'log_trial', 'fold_scores',
-           'trial_metrics', 'record_trial', 'objective', 'optimize_on_dask', 'trial_line', 'search', 'check_settings',
-           'fold_table', 'refit', 'save_training', 'track_training']
+           'trial_metrics', 'record_trial', 'fold_floors', 'objective', 'best_configurations', 'optimize_on_dask',
+           'trial_line', 'search', 'check_settings', 'fold_table', 'refit', 'save_training', 'track_training']
 
 # %% ../nbs/04_train.ipynb #96410bdb
 import json, os, shutil, time, warnings
@@ -195,8 +195,8 @@ def open_study(run_dir,   # the run directory, which holds optuna.db
 
 # %% ../nbs/04_train.ipynb #e9f00112
 def finished(study): # an Optuna study
-    "Its completed trials."
-    return [t for t in study.trials if t.state.name == 'COMPLETE']
+    "Its trials that ran: completed, or pruned after a window (`fold_floors`); the budget they spent."
+    return [t for t in study.trials if t.state.name in ('COMPLETE', 'PRUNED')]
 
 # %% ../nbs/04_train.ipynb #f0011223
 def check_resumable(study,    # a loaded study
@@ -230,12 +230,15 @@ def fold_scores(spec,      # the feature spec, with the target
                 folds,     # (train, valid) masks from `time_folds`
                 seed,      # the model's seed
                 threshold, # the decision threshold
+                floors=(), # the primary metric to reach on each fold but the last to go on (`fold_floors`); None: any
                ):
-    "The model's validation metrics on each fold, averaged, and the primary metric per fold."
+    "The model's validation metrics on each fold it reached, averaged, and the primary metric per fold."
     scores = []
-    for train, valid in folds:
+    for k, (train, valid) in enumerate(folds):
         model = make_model(spec, task, family, seed, **params).fit(rows[train], rows[spec['target']][train])
         scores.append(score(rows[spec['target']][valid], predict(model, rows[valid], task), task, threshold))
+        floor = floors[k] if k < len(floors) else None
+        if floor is not None and better(PRIMARY[task], floor, scores[-1][PRIMARY[task]]): break
     return {f'valid_{k}': float(np.mean([s[k] for s in scores])) for k in scores[0]}, [s[PRIMARY[task]] for s in scores]
 
 # %% ../nbs/04_train.ipynb #23344556
@@ -247,14 +250,16 @@ def trial_metrics(spec,      # the feature spec, with the target
                   folds,     # (train, valid) masks from `time_folds`
                   seed,      # the models' seed
                   threshold, # the decision threshold
+                  floors=(), # the primary metric to reach on each fold but the last to go on (`fold_floors`)
                  ):
-    "Fit and score one trial on every fold (in-process or on a Dask worker); (metrics with `fit_seconds`, fold scores)."
+    "Fit and score one trial on its folds (in-process or on a Dask worker); (metrics with `fit_seconds`, fold scores)."
     start = time.perf_counter()
     with warnings.catch_warnings():
         # a worker has one thread: a forest uses it alone, as asked
         warnings.filterwarnings('ignore', message='Inside a Dask worker')
-        metrics, per_fold = fold_scores(spec, task, family, params, rows, folds, seed, threshold)
-    return {**metrics, 'fit_seconds': time.perf_counter() - start}, per_fold
+        metrics, per_fold = fold_scores(spec, task, family, params, rows, folds, seed, threshold, floors)
+    pruned = {'pruned_below': floors[len(per_fold) - 1]} if len(per_fold) < len(folds) else {}
+    return {**metrics, **pruned, 'fit_seconds': time.perf_counter() - start}, per_fold
 
 # %% ../nbs/04_train.ipynb #a2a4b2cf
 def record_trial(trial,    # an Optuna trial
@@ -267,6 +272,19 @@ def record_trial(trial,    # an Optuna trial
     for k, v in {**metrics, 'fold_scores': per_fold}.items(): trial.set_user_attr(k, v)
     return metrics
 
+# %% ../nbs/04_train.ipynb #1f101946
+def fold_floors(study,    # the Optuna study
+                folds,    # how many validation windows a trial has
+                startup=2, # how many earlier scores a window needs before it can prune
+               ):
+    "The score a new trial must reach on each window but the last to go on: the earlier trials' median there, or None."
+    earlier = [t.user_attrs.get('fold_scores', []) for t in finished(study)]
+    def median(k):
+        scores = [s[k] for s in earlier if len(s) > k and not np.isnan(s[k])]
+        return float(np.median(scores)) if len(scores) >= startup else None
+    return [median(k) for k in range(folds - 1)]
+
+
 # %% ../nbs/04_train.ipynb #b61134cf
 def objective(spec,      # the feature spec, with the target
               task,      # classification or regression
@@ -277,12 +295,33 @@ def objective(spec,      # the feature spec, with the target
               threshold, # the decision threshold
               run_dir,   # the run directory, for the trials' W&B runs
              ):
-    "The function Optuna optimises: one trial's mean validation primary metric over the folds."
+    "The function Optuna optimises: one trial's mean validation primary metric over the folds, or `TrialPruned`."
+    import optuna
     def run_trial(trial):
         family, params = suggest(trial, families)
-        return record_trial(trial, *trial_metrics(spec, task, family, params, rows, folds, seed, threshold),
-                            run_dir)[f'valid_{PRIMARY[task]}']
+        floors = fold_floors(trial.study, len(folds))
+        metrics = record_trial(trial, *trial_metrics(spec, task, family, params, rows, folds, seed, threshold, floors),
+                               run_dir)
+        if 'pruned_below' in metrics: raise optuna.TrialPruned()
+        return metrics[f'valid_{PRIMARY[task]}']
     return run_trial
+
+# %% ../nbs/04_train.ipynb #71b859f4
+def best_configurations(run_dir,  # this run's directory: its workspace holds the earlier run
+                        source,   # the earlier run's id; '' for none
+                        families, # the families this run searches
+                        count,    # how many at most
+                       ):
+    "The best configurations of an earlier run's study, best first, in `families`; `ConfigError` if it has none."
+    import optuna
+    if not source: return []
+    path = run_workspace(run_dir)/'runs'/source/'optuna.db'
+    if not path.exists(): raise ConfigError(f"warm_start: run {source!r} has no study ({path} not found)")
+    study = optuna.load_study(study_name='train', storage=f'sqlite:///{path}')
+    done = [t for t in study.trials if t.state.name == 'COMPLETE' and t.params.get('family') in families]
+    done.sort(key=lambda t: t.value, reverse=study.direction.name == 'MAXIMIZE')
+    return [t.params for t in done[:count]]
+
 
 # %% ../nbs/04_train.ipynb #75c741f9
 def optimize_on_dask(client,    # a dask.distributed Client
@@ -299,16 +338,20 @@ def optimize_on_dask(client,    # a dask.distributed Client
                      callback,  # called with (study, trial) after each trial, as Optuna's callbacks are
                     ):
     "Run `n_trials` trials in batches of one per worker: ask a batch, fit it on the workers, tell them in trial order."
+    from optuna.trial import TrialState
     batch = len(client.scheduler_info()['workers'])
     shared = client.scatter([rows, folds], broadcast=True)
     while n_trials > 0:
-        trials = [study.ask() for _ in range(min(batch, n_trials))]
+        floors, trials = fold_floors(study, len(folds)), [study.ask() for _ in range(min(batch, n_trials))]
         futures = [
-            client.submit(trial_metrics, spec, task, *suggest(trial, families), *shared, seed, threshold, pure=False)
+            client.submit(trial_metrics, spec, task, *suggest(trial, families), *shared, seed, threshold, floors,
+                          pure=False)
             for trial in trials
         ]
         for trial, (metrics, per_fold) in zip(trials, client.gather(futures)):
-            study.tell(trial, record_trial(trial, metrics, per_fold, run_dir)[f'valid_{PRIMARY[task]}'])
+            metrics = record_trial(trial, metrics, per_fold, run_dir)
+            if 'pruned_below' in metrics: study.tell(trial, state=TrialState.PRUNED)
+            else: study.tell(trial, metrics[f'valid_{PRIMARY[task]}'])
             callback(study, study.trials[trial.number])
         n_trials -= len(trials)
 
@@ -317,11 +360,14 @@ def trial_line(trial, # a finished Optuna trial
                task,  # classification or regression
               ):
     "One line on a finished trial: its family, validation score, fit and W&B seconds; or why it has no score."
-    head = f"trial {trial.number}: {trial.params['family']}"
+    head, seconds = f"trial {trial.number}: {trial.params['family']}", trial.user_attrs
+    if 'pruned_below' in seconds:
+        scores = seconds['fold_scores']
+        return (f"{head} pruned after window {len(scores)}: valid {PRIMARY[task]} {scores[-1]:.4f} there, below the "
+                f"earlier trials' median {seconds['pruned_below']:.4f}, in {seconds['fit_seconds']:.1f}s")
     if trial.value is None:
         return (f"{head} could not be scored ({trial.state.name.lower()}): "
                 "too few rows or one class in a validation window?")
-    seconds = trial.user_attrs
     return (f"{head} valid {PRIMARY[task]} {trial.value:.4f} in {seconds['fit_seconds']:.1f}s "
             f"(+{seconds['log_seconds']:.2f}s W&B)")
 

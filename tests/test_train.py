@@ -13,7 +13,11 @@ def test_every_trial_is_a_wandb_run_holding_its_metrics(slice_workspace):
         slice_workspace, run.name)['metrics']['trials']
     for _, trial in trials.iterrows():
         summary = logged[f'{run.name}-trial-{trial.number}']['summary']
-        assert summary['valid_roc_auc'] == trial.value == trial.user_attrs_valid_roc_auc
+        assert summary['valid_roc_auc'] == trial.user_attrs_valid_roc_auc
+        if trial.state == 'COMPLETE': assert trial.value == summary['valid_roc_auc']
+        else:  # pruned after a window below the earlier trials' median there: no value, and the floor it missed
+            assert trial.state == 'PRUNED' and pd.isna(trial.value)
+            assert summary['pruned_below'] > summary['valid_roc_auc']
         # log_seconds is timed around the logging itself
         assert {'valid_pr_auc', 'valid_log_loss', 'valid_brier', 'valid_f1', 'fit_seconds'} <= set(summary)
         assert logged[f'{run.name}-trial-{trial.number}']['config']['family'] == trial.params_family
