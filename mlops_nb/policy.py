@@ -36,6 +36,8 @@ training:
   test: 28d                   # the test period: the most recent labelled data, where the champion is compared
   after_change: true          # after a realised ROC AUC trigger, train on the data since the change only...
   min_after_change: 7d        # ...once there is this much of it (the retrain waits until then)
+  trials: 3                   # the retrain's search: production's best configurations first, this many trials in all
+                              # (0: the config's trials, searched afresh)
 first_model:                  # a replay's first model, on its short history (a few days of test period): its gates
   min_test_roc_auc: 0.6       # the ROC AUC floor; one that loses to its linear baseline is replaced by the linear model
   slice_margin: 0.2           # how much worse than the whole a slice may score (a few hundred rows are noisy)

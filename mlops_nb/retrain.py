@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['WORDS', 'RetrainBusy', 'Lock', 'read_state', 'write_state', 'crash_point', 'interrupted_runs', 'release_problems',
            'Session', 'recover_state', 'window_values', 'check', 'trigger_checks', 'cooldown_reason', 'data_end',
-           'monitored_windows', 'retrain_overrides', 'run_retraining', 'gate_events', 'canary_verdict', 'judge_canary',
-           'retrain', 'consider', 'retrain_config']
+           'monitored_windows', 'retrain_overrides', 'warm_start', 'run_retraining', 'gate_events', 'canary_verdict',
+           'judge_canary', 'retrain', 'consider', 'retrain_config']
 
 # %% ../nbs/09_retrain.ipynb #2c367d76
 import fcntl, json, os, signal, socket
@@ -296,6 +296,17 @@ def retrain_overrides(policy,  # the policy
         'percent': 100 * float(promotion['canary_share']),
     }
 
+# %% ../nbs/09_retrain.ipynb #a3571966
+def warm_start(workspace, # the workspace
+               name,      # the model
+               policy,    # the policy
+              ):
+    "A retrain's search: production's best configurations first, `training.trials` in all; {} to search afresh."
+    trials, production = int(policy['training']['trials']), release_state(workspace, name)['production']
+    if not trials or production is None: return {}
+    return {'warm_start': get_model_version(workspace, name, production)['run_id'], 'trials': trials}
+
+
 # %% ../nbs/09_retrain.ipynb #555c7320
 def run_retraining(session, # the retrain's Session
                    config,  # the resolved config
@@ -309,7 +320,8 @@ def run_retraining(session, # the retrain's Session
     window = training_window(
         policy, session.now, first_time(session.workspace, config['timestamp']), realised and realised['since']
     )
-    overrides = retrain_overrides(policy, session.now, config, window, breach=realised is not None)
+    overrides = {**retrain_overrides(policy, session.now, config, window, breach=realised is not None),
+                 **warm_start(session.workspace, session.name, policy)}
     write_state(folder, phase='training', started=session.now.isoformat(), last_retrain=session.now.isoformat())
     shown = {k: v and v.isoformat() for k, v in window.items()}
     how = 'since the change' if realised and policy['training']['after_change'] and window['start'] == utc(
