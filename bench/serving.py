@@ -155,7 +155,7 @@ def in_process(workspace, name, version, records, n):
     from mlops_nb.server import Served
     served, model = Served(workspace, name, version), load_registered(workspace, name, version)
     spec, store = served.spec, open_store(served.spec['repo'])
-    numbers, categories, _ = served.features.assemble(records)
+    numbers, categories, *_ = served.features.assemble(records)
     refs = [f"{v['name']}:{c}" for v in spec['store']['views'] for c in v['features']]
     entities = [{e: r[e] for v in spec['store']['views'] for e in v['entities']} for r in records]
     one = lambda path: (

@@ -216,7 +216,7 @@ class TreelitePath:
         import ctypes, treelite.libpath, treelite.sklearn
         categorical, booster = boosting_parts(model)
         if booster.n_trees_per_iteration_ != 1: raise Unsupported("more than one tree per iteration (multiclass)")
-        self.encode, self.task = ordinal_encoder(categorical, spec['categorical']), task
+        self.encode, self.task, self.booster = ordinal_encoder(categorical, spec['categorical']), task, booster
         self.trees, self.lib = treelite.sklearn.import_model(booster), ctypes.CDLL(treelite.libpath.find_lib_path()[0])
         self.lib.TreeliteGetLastError.restype, self.config = ctypes.c_char_p, ctypes.c_void_p()
         self.walk = self.lib.TreeliteGTILPredict
@@ -235,6 +235,9 @@ class TreelitePath:
                ):
         "The probability of 1 (classification) or the value (regression) of each row."
         rows = np.ascontiguousarray(self.encode(numbers, categories), dtype='float64')
+        if len(rows) > TreeArrays.few:   # many rows: the booster's own predictor, on every core
+            raw = self.booster._raw_predict(rows)[:, 0]
+            return expit(raw) if self.task == 'classification' else raw
         out = np.empty(len(rows))  # one output a row: binary classification or regression
         self.check(self.walk(self.trees.handle, rows.ctypes.data, b'float64', len(rows), out.ctypes.data, self.config))
         return out
