@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['FAMILIES', 'time_split', 'time_folds', 'check_range', 'score', 'columns', 'estimator', 'make_model', 'make_baseline',
-           'predict', 'suggest', 'first_trial', 'open_study', 'finished', 'check_resumable', 'log_trial', 'fold_scores',
-           'trial_metrics', 'record_trial', 'fold_floors', 'objective', 'best_configurations', 'optimize_on_dask',
-           'trial_line', 'search', 'check_settings', 'fold_table', 'refit', 'save_training', 'track_training']
+           'predict', 'suggest', 'first_trial', 'open_study', 'finished', 'check_resumable', 'log_trial', 'first_miss',
+           'fold_metrics', 'fold_scores', 'trial_metrics', 'trial_outcome', 'record_trial', 'fold_floors', 'objective',
+           'best_configurations', 'optimize_on_dask', 'trial_line', 'search', 'check_settings', 'fold_table', 'refit',
+           'save_training', 'track_training']
 
 # %% ../nbs/04_train.ipynb #96410bdb
 import json, os, shutil, time, warnings
@@ -221,7 +222,37 @@ def log_trial(run_dir, # the pipeline run's directory
     tracking.finish()
     return time.perf_counter() - start
 
-# %% ../nbs/04_train.ipynb #01122334
+# %% ../nbs/04_train.ipynb #4191119a
+def first_miss(per_fold, # a trial's primary metric on each fold so far
+               floors,   # the floor of each fold but the last (`fold_floors`); None: any score goes on
+               task,     # classification or regression
+              ):
+    "The first fold whose score misses its floor (the floor is the better), or None."
+    return next((k for k, (value, floor) in enumerate(zip(per_fold, floors))
+                 if floor is not None and better(PRIMARY[task], floor, value)), None)
+
+
+# %% ../nbs/04_train.ipynb #67156d23
+def fold_metrics(spec,      # the feature spec, with the target
+                 task,      # classification or regression
+                 family,    # the model family
+                 params,    # its settings
+                 rows,      # the feature rows
+                 folds,     # (train, valid) masks from `time_folds`
+                 seed,      # the model's seed
+                 threshold, # the decision threshold
+                 floors=(), # the score to reach on each fold but the last to go on (`fold_floors`); () for all folds
+                ):
+    "The model's validation metrics on each fold, in order, up to the first fold that misses its floor."
+    scores = []
+    for train, valid in folds:
+        model = make_model(spec, task, family, seed, **params).fit(rows[train], rows[spec['target']][train])
+        scores.append(score(rows[spec['target']][valid], predict(model, rows[valid], task), task, threshold))
+        if first_miss([s[PRIMARY[task]] for s in scores], floors, task) is not None: break
+    return scores
+
+
+# %% ../nbs/04_train.ipynb #742e5079
 def fold_scores(spec,      # the feature spec, with the target
                 task,      # classification or regression
                 family,    # the model family
@@ -230,18 +261,13 @@ def fold_scores(spec,      # the feature spec, with the target
                 folds,     # (train, valid) masks from `time_folds`
                 seed,      # the model's seed
                 threshold, # the decision threshold
-                floors=(), # the primary metric to reach on each fold but the last to go on (`fold_floors`); None: any
                ):
-    "The model's validation metrics on each fold it reached, averaged, and the primary metric per fold."
-    scores = []
-    for k, (train, valid) in enumerate(folds):
-        model = make_model(spec, task, family, seed, **params).fit(rows[train], rows[spec['target']][train])
-        scores.append(score(rows[spec['target']][valid], predict(model, rows[valid], task), task, threshold))
-        floor = floors[k] if k < len(floors) else None
-        if floor is not None and better(PRIMARY[task], floor, scores[-1][PRIMARY[task]]): break
+    "The model's validation metrics on every fold, averaged, and the primary metric per fold."
+    scores = fold_metrics(spec, task, family, params, rows, folds, seed, threshold)
     return {f'valid_{k}': float(np.mean([s[k] for s in scores])) for k in scores[0]}, [s[PRIMARY[task]] for s in scores]
 
-# %% ../nbs/04_train.ipynb #23344556
+
+# %% ../nbs/04_train.ipynb #870f74d8
 def trial_metrics(spec,      # the feature spec, with the target
                   task,      # classification or regression
                   family,    # the trial's model family
@@ -250,16 +276,31 @@ def trial_metrics(spec,      # the feature spec, with the target
                   folds,     # (train, valid) masks from `time_folds`
                   seed,      # the models' seed
                   threshold, # the decision threshold
-                  floors=(), # the primary metric to reach on each fold but the last to go on (`fold_floors`)
+                  floors=(), # the score to reach on each fold but the last to go on (`fold_floors`); () for all folds
                  ):
-    "Fit and score one trial on its folds (in-process or on a Dask worker); (metrics with `fit_seconds`, fold scores)."
+    "Fit and score one trial on its folds (in-process or on a Dask worker): (each fold's metrics, fit seconds)."
     start = time.perf_counter()
     with warnings.catch_warnings():
         # a worker has one thread: a forest uses it alone, as asked
         warnings.filterwarnings('ignore', message='Inside a Dask worker')
-        metrics, per_fold = fold_scores(spec, task, family, params, rows, folds, seed, threshold, floors)
-    pruned = {'pruned_below': floors[len(per_fold) - 1]} if len(per_fold) < len(folds) else {}
-    return {**metrics, **pruned, 'fit_seconds': time.perf_counter() - start}, per_fold
+        scores = fold_metrics(spec, task, family, params, rows, folds, seed, threshold, floors)
+    return scores, time.perf_counter() - start
+
+
+# %% ../nbs/04_train.ipynb #73126b7e
+def trial_outcome(scores,  # each fold's metrics, from `trial_metrics`
+                  seconds, # the seconds they took
+                  floors,  # the floors the trial had to reach (`fold_floors`)
+                  task,    # classification or regression
+                 ):
+    "A trial's metrics over the folds it keeps (up to its first miss: then `pruned_below`), and its score per fold."
+    per_fold = [s[PRIMARY[task]] for s in scores]
+    miss = first_miss(per_fold, floors, task)
+    kept = len(scores) if miss is None else miss + 1
+    metrics = {f'valid_{k}': float(np.mean([s[k] for s in scores[:kept]])) for k in scores[0]}
+    pruned = {} if miss is None else {'pruned_below': floors[miss]}
+    return {**metrics, **pruned, 'fit_seconds': seconds}, per_fold[:kept]
+
 
 # %% ../nbs/04_train.ipynb #a2a4b2cf
 def record_trial(trial,    # an Optuna trial
@@ -300,8 +341,8 @@ def objective(spec,      # the feature spec, with the target
     def run_trial(trial):
         family, params = suggest(trial, families)
         floors = fold_floors(trial.study, len(folds))
-        metrics = record_trial(trial, *trial_metrics(spec, task, family, params, rows, folds, seed, threshold, floors),
-                               run_dir)
+        scores, seconds = trial_metrics(spec, task, family, params, rows, folds, seed, threshold, floors)
+        metrics = record_trial(trial, *trial_outcome(scores, seconds, floors, task), run_dir)
         if 'pruned_below' in metrics: raise optuna.TrialPruned()
         return metrics[f'valid_{PRIMARY[task]}']
     return run_trial
@@ -342,14 +383,15 @@ def optimize_on_dask(client,    # a dask.distributed Client
     batch = len(client.scheduler_info()['workers'])
     shared = client.scatter([rows, folds], broadcast=True)
     while n_trials > 0:
-        floors, trials = fold_floors(study, len(folds)), [study.ask() for _ in range(min(batch, n_trials))]
+        trials = [study.ask() for _ in range(min(batch, n_trials))]
         futures = [
-            client.submit(trial_metrics, spec, task, *suggest(trial, families), *shared, seed, threshold, floors,
-                          pure=False)
+            client.submit(trial_metrics, spec, task, *suggest(trial, families), *shared, seed, threshold, pure=False)
             for trial in trials
         ]
-        for trial, (metrics, per_fold) in zip(trials, client.gather(futures)):
-            metrics = record_trial(trial, metrics, per_fold, run_dir)
+        for trial, (scores, seconds) in zip(trials, client.gather(futures)):
+            # pruned as in-process: by the trials told before it
+            outcome = trial_outcome(scores, seconds, fold_floors(study, len(folds)), task)
+            metrics = record_trial(trial, *outcome, run_dir)
             if 'pruned_below' in metrics: study.tell(trial, state=TrialState.PRUNED)
             else: study.tell(trial, metrics[f'valid_{PRIMARY[task]}'])
             callback(study, study.trials[trial.number])
