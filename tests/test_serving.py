@@ -379,7 +379,7 @@ def test_onnx_serves_a_model_it_converts_exactly(linear_version, server, workspa
     assert '; onnx: max |diff|' in result.stdout
     metadata = server.wait_for(lambda m: len(m['versions']) == 2)
     assert {v['version']: (v['route'], v['inference']['path'])
-            for v in metadata['versions']} == {1: ('production', 'numpy'), 2: ('shadow', 'onnx')}
+            for v in metadata['versions']} == {1: ('production', 'treelite'), 2: ('shadow', 'onnx')}
     # withdraws the shadow
     assert cli('models', 'rollback', MODEL, '--reason', 'shadow seen', workspace=workspace).returncode == 0
     server.wait_for(lambda m: len(m['versions']) == 1)
