@@ -12,6 +12,7 @@ import mlops_nb
 from pathlib import Path
 from .core import *
 from .pipeline import STAGES, full_config, notebooks_dir, run_pipeline
+from .runs import BY_HAND
 
 # %% ../nbs/10c_example.ipynb #f1b8853a
 EXAMPLE = ['filter=month <= 3', 'valid_start=2013-02-15', 'test_start=2013-03-01', 'trials=2',
@@ -33,8 +34,8 @@ def example_folder():
 def build_example(folder, # an empty workspace
                   echo,   # called with progress lines
                  ):
-    "Run the pipeline on the example slice in `folder`, W&B off; raise if a stage failed."
-    with setenv(WANDB_MODE='disabled'): record = run_pipeline(folder, full_config(overrides=EXAMPLE), echo=echo)
+    "Run the pipeline on the example slice in `folder` as by hand (no CI service), W&B off; raise if a stage failed."
+    with setenv(WANDB_MODE='disabled', **BY_HAND): record = run_pipeline(folder, full_config(overrides=EXAMPLE), echo=echo)
     if record['status'] != 'succeeded': raise RuntimeError(f"the example run failed: {record.get('error')}")
 
 # %% ../nbs/10c_example.ipynb #8b082af3
