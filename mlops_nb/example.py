@@ -35,7 +35,8 @@ def build_example(folder, # an empty workspace
                   echo,   # called with progress lines
                  ):
     "Run the pipeline on the example slice in `folder` as by hand (no CI service), W&B off; raise if a stage failed."
-    with setenv(WANDB_MODE='disabled', **BY_HAND): record = run_pipeline(folder, full_config(overrides=EXAMPLE), echo=echo)
+    with setenv(WANDB_MODE='disabled', **BY_HAND):
+        record = run_pipeline(folder, full_config(overrides=EXAMPLE), echo=echo)
     if record['status'] != 'succeeded': raise RuntimeError(f"the example run failed: {record.get('error')}")
 
 # %% ../nbs/10c_example.ipynb #8b082af3
