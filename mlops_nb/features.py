@@ -5,12 +5,13 @@
 # %% auto #0
 __all__ = ['TS', 'REPO_PY', 'LeakageError', 'check_leakage', 'days_to_holiday', 'calendar_part', 'add_calendar', 'join_table',
            'aggregate_columns', 'feature_spec', 'feature_frame', 'as_micro', 'arrivals', 'change_points', 'nanoseconds',
-           'window_rate', 'store_yaml', 'definitions', 'open_store', 'materialize', 'historical', 'online', 'rebase',
-           'relative_to', 'write_repo', 'hourly', 'source', 'table_view', 'aggregate_view', 'store_views', 'conform',
-           'request_rows', 'read_spec', 'get_features', 'field_kind', 'request_fields']
+           'window_rate', 'store_yaml', 'definitions', 'open_store', 'materialize', 'offline_parts', 'while_compacting',
+           'read_offline', 'historical', 'online', 'rebase', 'relative_to', 'write_repo', 'hourly', 'source',
+           'table_view', 'aggregate_view', 'store_views', 'conform', 'request_rows', 'read_spec', 'get_features',
+           'field_kind', 'request_fields']
 
 # %% ../nbs/03_features.ipynb #71702ea1
-import datetime as dt, json, os
+import datetime as dt, json, os, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
@@ -230,6 +231,31 @@ def materialize(store, # the feature store
                               feature_views=[view['name']])
         elif end > max(ends): store.materialize_incremental(end_date=end.to_pydatetime(), feature_views=[view['name']])
 
+# %% ../nbs/03_features.ipynb #5d983aa2
+def offline_parts(path): # a view's offline source: one Parquet file, or a folder of parts
+    "The source's Parquet files, oldest first (a file is its own only part)."
+    path = Path(path)
+    return sorted(path.glob('part-*.parquet')) if path.is_dir() else [path]
+
+# %% ../nbs/03_features.ipynb #2fdb47b9
+def while_compacting(read,    # a function that reads offline sources
+                     tries=5, # how many times
+                    ):
+    "`read()`, again if a part it listed was gone when it opened it (a writer merged it away meanwhile)."
+    for attempt in range(tries):
+        try: return read()
+        except FileNotFoundError:
+            if attempt == tries - 1: raise
+            time.sleep(0.05)
+
+# %% ../nbs/03_features.ipynb #23559125
+def read_offline(path,         # a view's offline source
+                 columns=None, # the columns to read; None for all
+                 filters=None, # pyarrow's row filters, such as [(TS, '>', time)]: parts outside them are skipped
+                ):
+    "The source as a frame, read again if a writer merged parts away while it was read."
+    return while_compacting(lambda: pd.read_parquet(path, columns=columns, filters=filters))
+
 # %% ../nbs/03_features.ipynb #ea010b2d
 def historical(store,                 # the feature store
                df,                    # the rows to add features to
@@ -240,8 +266,8 @@ def historical(store,                 # the feature store
     out = df.assign(**{TS: as_micro(df[timestamp])})
     for view in spec['views']:
         query = out[[*view['entities'], TS]].drop_duplicates()      # Feast de-duplicates entity rows itself
-        found = store.get_historical_features(entity_df=query,
-                                              features=[f"{view['name']}:{c}" for c in view['features']]).to_df()
+        features = [f"{view['name']}:{c}" for c in view['features']]
+        found = while_compacting(lambda: store.get_historical_features(entity_df=query, features=features).to_df())
         out = out.merge(found.assign(**{TS: as_micro(found[TS])}), on=[*view['entities'], TS], how='left',
                         validate='many_to_one')
     return out.drop(columns=TS)

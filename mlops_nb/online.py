@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 import numpy as np, pandas as pd, pyarrow.parquet as pq, yaml
 from .core import *
-from .features import calendar_part, open_store
+from .features import calendar_part, open_store, while_compacting
 
 # %% ../nbs/07b_online.ipynb #aff7e301
 class FeatureCache:
@@ -71,8 +71,8 @@ class FeatureCache:
         store, values, times = open_store(self.repo), {}, {}
         for view in self.views:
             # each entity once, in Arrow
-            keys = pq.read_table(view['path'],
-                                 columns=view['entities']).group_by(view['entities']).aggregate([]).to_pylist()
+            keys = while_compacting(lambda: pq.read_table(view['path'], columns=view['entities']))
+            keys = keys.group_by(view['entities']).aggregate([]).to_pylist()
             keys = [{e: str(k[e]) for e in view['entities']} for k in keys]
             found = store.get_online_features(features=[f"{view['name']}:{c}" for c in view['features']],
                                               entity_rows=keys).to_dict(include_event_timestamps=True)

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
 from .ingest import DataError, counted, read_chunks, read_sql
-from .features import TS, add_calendar, conform, historical, open_store, read_spec, request_rows
+from .features import (TS, add_calendar, conform, historical, open_store, read_offline, read_spec,
+                               request_rows)
 from .inference import load_path, model_inputs
 from .registry import get_model_version, load_registered
 from .release import default_model, release_state, serving_record
@@ -44,7 +45,7 @@ class Scorer:
                               load_registered(workspace, entry['name'], entry['version']), self.spec, self.task, onnx)
         self.store = open_store(self.spec['repo']) if self.spec['store']['views'] else None
         self.sources = {
-            v['name']: pd.read_parquet(v['path'], columns=[*v['entities'], TS])
+            v['name']: read_offline(v['path'], [*v['entities'], TS])
             for v in self.spec['store']['views']
         }
 

@@ -10,7 +10,7 @@ import contextlib
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
-from .features import TS, historical, read_spec
+from .features import TS, historical, read_offline, read_spec
 
 # %% ../nbs/08d_skew.ipynb #992d6536
 def differing(served,   # served values
@@ -44,7 +44,7 @@ def landed(spec): # the feature spec (`read_spec`)
         with contextlib.closing(label_db(repo)) as conn:
             pushed = dict(conn.execute('select view, until from pushed').fetchall())
     for view in spec['store']['views']:
-        newest = pd.read_parquet(view['path'], columns=[TS])[TS].max()
+        newest = read_offline(view['path'], [TS])[TS].max()
         out[view['name']] = pd.Timestamp(pushed[view['name']],
                                          tz='UTC') if 'window_days' in view and view['name'] in pushed else newest
     return out
