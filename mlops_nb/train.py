@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['FAMILIES', 'time_split', 'time_folds', 'check_range', 'score', 'columns', 'estimator', 'make_model', 'make_baseline',
            'predict', 'suggest', 'first_trial', 'open_study', 'finished', 'check_resumable', 'log_trial', 'first_miss',
-           'fold_metrics', 'fold_scores', 'trial_metrics', 'trial_outcome', 'record_trial', 'fold_floors', 'objective',
-           'best_configurations', 'optimize_on_dask', 'trial_line', 'search', 'check_settings', 'fold_table', 'refit',
-           'save_training', 'track_training']
+           'fold_metrics', 'fold_scores', 'trial_metrics', 'trial_outcome', 'record_trial', 'fold_floors',
+           'failed_trial', 'objective', 'best_configurations', 'optimize_on_dask', 'trial_line', 'best_trial', 'search',
+           'check_settings', 'fold_table', 'refit', 'save_training', 'track_training']
 
 # %% ../nbs/04_train.ipynb #96410bdb
 import json, os, shutil, time, warnings
@@ -326,6 +326,14 @@ def fold_floors(study,    # the Optuna study
     return [median(k) for k in range(folds - 1)]
 
 
+# %% ../nbs/04_train.ipynb #24599bca
+def failed_trial(trial, # an Optuna trial
+                 error, # what its fit raised
+                ):
+    "Keep on the trial why it failed (settings the data cannot take: a forest on too short a window); the error."
+    trial.set_user_attr('error', f"{type(error).__name__}: {error}")
+    return error
+
 # %% ../nbs/04_train.ipynb #b61134cf
 def objective(spec,      # the feature spec, with the target
               task,      # classification or regression
@@ -341,7 +349,8 @@ def objective(spec,      # the feature spec, with the target
     def run_trial(trial):
         family, params = suggest(trial, families)
         floors = fold_floors(trial.study, len(folds))
-        scores, seconds = trial_metrics(spec, task, family, params, rows, folds, seed, threshold, floors)
+        try: scores, seconds = trial_metrics(spec, task, family, params, rows, folds, seed, threshold, floors)
+        except Exception as error: raise failed_trial(trial, error)
         metrics = record_trial(trial, *trial_outcome(scores, seconds, floors, task), run_dir)
         if 'pruned_below' in metrics: raise optuna.TrialPruned()
         return metrics[f'valid_{PRIMARY[task]}']
@@ -388,12 +397,17 @@ def optimize_on_dask(client,    # a dask.distributed Client
             client.submit(trial_metrics, spec, task, *suggest(trial, families), *shared, seed, threshold, pure=False)
             for trial in trials
         ]
-        for trial, (scores, seconds) in zip(trials, client.gather(futures)):
-            # pruned as in-process: by the trials told before it
-            outcome = trial_outcome(scores, seconds, fold_floors(study, len(folds)), task)
-            metrics = record_trial(trial, *outcome, run_dir)
-            if 'pruned_below' in metrics: study.tell(trial, state=TrialState.PRUNED)
-            else: study.tell(trial, metrics[f'valid_{PRIMARY[task]}'])
+        for trial, future in zip(trials, futures):
+            try: scores, seconds = future.result()
+            except Exception as error:
+                failed_trial(trial, error)
+                study.tell(trial, state=TrialState.FAIL)
+            else:
+                # pruned as in-process: by the trials told before it
+                metrics = record_trial(trial, *trial_outcome(scores, seconds, fold_floors(study, len(folds)), task),
+                                       run_dir)
+                if 'pruned_below' in metrics: study.tell(trial, state=TrialState.PRUNED)
+                else: study.tell(trial, metrics[f'valid_{PRIMARY[task]}'])
             callback(study, study.trials[trial.number])
         n_trials -= len(trials)
 
@@ -409,9 +423,16 @@ def trial_line(trial, # a finished Optuna trial
                 f"earlier trials' median {seconds['pruned_below']:.4f}, in {seconds['fit_seconds']:.1f}s")
     if trial.value is None:
         return (f"{head} could not be scored ({trial.state.name.lower()}): "
-                "too few rows or one class in a validation window?")
+                f"{seconds.get('error') or 'too few rows or one class in a validation window?'}")
     return (f"{head} valid {PRIMARY[task]} {trial.value:.4f} in {seconds['fit_seconds']:.1f}s "
             f"(+{seconds['log_seconds']:.2f}s W&B)")
+
+# %% ../nbs/04_train.ipynb #14ff27f4
+def best_trial(study): # the Optuna study, searched
+    "The study's best trial; an error naming why each trial failed when none was scored."
+    if any(t.state.name == 'COMPLETE' for t in study.trials): return study.best_trial
+    why = '; '.join(f"trial {t.number}: {t.user_attrs.get('error') or t.state.name.lower()}" for t in study.trials)
+    raise ValueError(f"no trial could be scored ({why or 'no trials'})")
 
 # %% ../nbs/04_train.ipynb #978ffbbd
 def search(study,     # the Optuna study
@@ -431,8 +452,9 @@ def search(study,     # the Optuna study
     show = lambda study, trial: echo(trial_line(trial, task))
     with engine(dask_setting(None, dask)) as client:
         if client is None:
+            # a trial whose fit raised fails alone, its error kept on it (`failed_trial`)
             study.optimize(objective(spec, task, rows, folds, families, seed, threshold, run_dir), n_trials=n_trials,
-                           callbacks=[show])
+                           callbacks=[show], catch=(Exception,))
         else:
             optimize_on_dask(client, study, n_trials, spec, task, rows, folds, families, seed, threshold, run_dir, show)
     return study
