@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 import numpy as np, pandas as pd, pyarrow.parquet as pq, yaml
 from .core import *
-from .features import calendar_part, open_store, while_compacting
+from .features import calendar_part, offline_parts, open_store, while_compacting
 
 # %% ../nbs/07b_online.ipynb #aff7e301
 class FeatureCache:
@@ -21,6 +21,7 @@ class FeatureCache:
                  views, # the store's views: [{'name', 'entities', 'features', 'path'}]
                 ):
         self.repo, self.views, self.lock, self.token, self.state = Path(repo), views, threading.Lock(), None, ({}, {})
+        self.parts = {}  # view: {(part, size, mtime): its entities}, the parts of its offline source read so far
         settings = yaml.safe_load((self.repo/'feature_store.yaml').read_text())
         online = settings.get('online_store') or {}
         self.files = [self.repo/(r if isinstance(r := settings['registry'], str) else r['path'])]
@@ -65,15 +66,26 @@ class FeatureCache:
         }
         return {'marker': self.token, 'newest': newest}
 
+    def entity_keys(self, view): # one of the store's views
+        "Each entity of the view once, reading only its offline source's parts not read before (parts never change)."
+        def read():
+            parts = {}
+            for part in offline_parts(view['path']):
+                name = (str(part), os.stat(part).st_size, os.stat(part).st_mtime_ns)
+                parts[name] = self.parts.get(view['name'], {}).get(name) or pq.read_table(
+                    part, columns=view['entities']).group_by(view['entities']).aggregate([]).to_pylist()
+            return parts
+        self.parts[view['name']] = while_compacting(read)
+        keys = dict.fromkeys(tuple(str(k[e]) for e in view['entities'])
+                             for found in self.parts[view['name']].values() for k in found)
+        return [dict(zip(view['entities'], key)) for key in keys]
+
     def load(self):
         "Read every known entity's online values and times from the store."
         if not self.views: return {}, {}
         store, values, times = open_store(self.repo), {}, {}
         for view in self.views:
-            # each entity once, in Arrow
-            keys = while_compacting(lambda: pq.read_table(view['path'], columns=view['entities']))
-            keys = keys.group_by(view['entities']).aggregate([]).to_pylist()
-            keys = [{e: str(k[e]) for e in view['entities']} for k in keys]
+            keys = self.entity_keys(view)
             found = store.get_online_features(features=[f"{view['name']}:{c}" for c in view['features']],
                                               entity_rows=keys).to_dict(include_event_timestamps=True)
             values[view['name']], times[view['name']] = {}, {}
