@@ -41,7 +41,8 @@ def main():
         for label, code in codes.items():
             wall, retrains, seconds = replay(args.workspace.absolute(), code, args)
             walls[label].append(wall)
-            print(f"round {r + 1} {label}: replay {wall:.1f} s, {retrains} retrains (command {seconds:.1f} s)", flush=True)
+            print(f"round {r + 1} {label}: replay {wall:.1f} s, {retrains} retrains (command {seconds:.1f} s)",
+                  flush=True)
     medians = {label: statistics.median(w) for label, w in walls.items()}
     print(', '.join(f"{label} {m:.1f} s" for label, m in medians.items()) + f" (medians of {args.runs})" +
           (f"; after/before {medians['after'] / medians['before']:.3f}" if 'before' in medians else ''))
