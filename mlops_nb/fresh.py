@@ -236,11 +236,8 @@ def change_rows(conn,       # the label table
                            truth=labels.truth.astype(float))
     points = pd.concat([labels[['value', 'known_at']],
                         labels[['value']].assign(known_at=labels.known_at + window)]).drop_duplicates()
-    first = (
-        points.value.map(touched).fillna(since + pd.Timedelta(microseconds=1))
-        if touched
-        else since + pd.Timedelta(microseconds=1)
-    )
+    after = since + pd.Timedelta(microseconds=1)
+    first = points.value.map(touched).fillna(after) if touched else after
     points = points[(points.known_at >= pd.to_datetime(first, utc=True)) & (points.known_at <= until)]
     events = labels.rename(columns={'value': entity, 'truth': target})
     return window_rate(events, entity, points.rename(columns={'value': entity, 'known_at': TS}), view['window_days'],
