@@ -114,11 +114,12 @@ class CanaryWatch:
             route,      # production or canary
             requests,   # records answered (or attempted)
             errors,     # records that failed
-            latency_ms, # the milliseconds per record
+            latency_ms, # the milliseconds per record of this scoring call
            ):
-        "Count a route's records."
+        "Count a route's records, and its latency once a scoring call: one slow batch of many records is one sample."
         c = self.counts[route]
-        c['requests'] += requests; c['errors'] += errors; c['latency'].extend([latency_ms] * max(requests - errors, 0))
+        c['requests'] += requests; c['errors'] += errors
+        if requests > errors: c['latency'].append(latency_ms)
 
     def verdict(self):
         "Why the canary must be withdrawn, or None."
