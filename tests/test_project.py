@@ -109,8 +109,9 @@ def test_dockerfile_passes_hadolint_and_what_it_copies_serves(workflow_project, 
         if path.is_file() and any(fnmatch.fnmatch(relative, k) or fnmatch.fnmatch(relative, k + '/*') for k in keep):
             (image/relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, image/relative)
-    kept = {p.parent.name for p in (image/'workspace'/'runs').rglob('*.parquet')}
-    assert kept == {'feature_sources'}  # the data snapshots stay out; the store's sources go in
+    runs = image/'workspace'/'runs'
+    kept = {p.relative_to(runs).parts[1] for p in runs.rglob('*.parquet') if p.is_file()}
+    assert kept == {'feature_sources'}  # the data snapshots stay out; the store's sources go in, parts and all
     port = free_port()
     (tmp_path/'token').write_text('a-token-mounted-as-a-secret\n')  # as the Dockerfile's secret is mounted
     env = {
