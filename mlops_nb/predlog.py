@@ -226,18 +226,19 @@ class PredictionLog:
         folder = self.parts/kind/window
         folder.mkdir(parents=True, exist_ok=True)
         write_parquet(rows, folder/name)
-        if kind == 'predictions':
-            with self.index() as conn:
-                conn.executemany('insert or ignore into requests values (?, ?, ?, ?)',
-                                 [(r['request_id'], r['version'], r['route'], r['at'].isoformat())
-                                  for r in rows if r['route'] != 'shadow'])
-                if self.keys:
-                    conn.executemany(
-                        'insert or ignore into request_keys values (?, ?)',
-                        [(r['request_id'], self.kept(r['request'])) for r in rows if r['route'] != 'shadow'],
-                    )
-            with self.lock:
-                for r in rows: self.pending.pop(r['request_id'], None)
+        if kind == 'predictions': self.answered(rows)
+
+    def answered(self, rows): # prediction rows in parts
+        "Their request ids (and kept fields) in the index, no longer pending: feedback for them is taken from now on."
+        with self.index() as conn:
+            conn.executemany('insert or ignore into requests values (?, ?, ?, ?)',
+                             [(r['request_id'], r['version'], r['route'], r['at'].isoformat())
+                              for r in rows if r['route'] != 'shadow'])
+            if self.keys:
+                conn.executemany('insert or ignore into request_keys values (?, ?)',
+                                 [(r['request_id'], self.kept(r['request'])) for r in rows if r['route'] != 'shadow'])
+        with self.lock:
+            for r in rows: self.pending.pop(r['request_id'], None)
 
     def kept(self, request): # a request, as JSON text
         "The request's fields the index keeps, as JSON text."
@@ -301,6 +302,7 @@ class PredictionLog:
         for (kind, window), rows in batches.items():                 # killed after a part, its journal kept?
             parts = sorted((self.parts/kind/window).glob(f'{writer}-*.parquet'))
             written = {key(r) for part in parts for r in pq.read_table(part).to_pylist()}
+            if kind == 'predictions': self.answered([r for r in rows if key(r) in written])   # killed before indexed?
             rows = [r for r in rows if key(r) not in written]
             if rows: self.write_part(kind, window, rows, f'{writer}-recovered-{secrets.token_hex(4)}.parquet')
         for path in journals: path.unlink()
