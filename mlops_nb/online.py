@@ -71,7 +71,8 @@ class FeatureCache:
         def read():
             parts = {}
             for part in offline_parts(view['path']):
-                name = (str(part), os.stat(part).st_size, os.stat(part).st_mtime_ns)
+                stat = os.stat(part)
+                name = (str(part), stat.st_size, stat.st_mtime_ns)
                 parts[name] = self.parts.get(view['name'], {}).get(name) or pq.read_table(
                     part, columns=view['entities']).group_by(view['entities']).aggregate([]).to_pylist()
             return parts

@@ -6,8 +6,8 @@
 __all__ = ['FAMILIES', 'time_split', 'time_folds', 'check_range', 'score', 'columns', 'estimator', 'make_model', 'make_baseline',
            'predict', 'suggest', 'first_trial', 'open_study', 'finished', 'check_resumable', 'log_trial', 'first_miss',
            'fold_metrics', 'fold_scores', 'trial_metrics', 'trial_outcome', 'record_trial', 'fold_floors',
-           'failed_trial', 'objective', 'best_configurations', 'optimize_on_dask', 'trial_line', 'best_trial', 'search',
-           'check_settings', 'fold_table', 'refit', 'save_training', 'track_training']
+           'failed_trial', 'objective', 'best_configurations', 'tell_trial', 'optimize_on_dask', 'trial_line',
+           'best_trial', 'search', 'check_settings', 'fold_table', 'refit', 'save_training', 'track_training']
 
 # %% ../nbs/04_train.ipynb #96410bdb
 import json, os, shutil, time, warnings
@@ -373,6 +373,24 @@ def best_configurations(run_dir,  # this run's directory: its workspace holds th
     return [t.params for t in done[:count]]
 
 
+# %% ../nbs/04_train.ipynb #e32a4d64
+def tell_trial(study,   # the Optuna study
+               trial,   # a trial it asked for
+               future,  # the trial's `trial_metrics`, run elsewhere: a future with `result()`
+               task,    # classification or regression
+               folds,   # how many windows the trial is scored on
+               run_dir, # the run directory, for the trial's W&B run
+              ):
+    "Tell the study how a trial run elsewhere ended: failed, pruned by the trials told before it, or its score."
+    from optuna.trial import TrialState
+    try: scores, seconds = future.result()
+    except Exception as error:
+        failed_trial(trial, error)
+        return study.tell(trial, state=TrialState.FAIL)
+    metrics = record_trial(trial, *trial_outcome(scores, seconds, fold_floors(study, folds), task), run_dir)
+    if 'pruned_below' in metrics: study.tell(trial, state=TrialState.PRUNED)
+    else: study.tell(trial, metrics[f'valid_{PRIMARY[task]}'])
+
 # %% ../nbs/04_train.ipynb #75c741f9
 def optimize_on_dask(client,    # a dask.distributed Client
                      study,     # the Optuna study
@@ -388,7 +406,6 @@ def optimize_on_dask(client,    # a dask.distributed Client
                      callback,  # called with (study, trial) after each trial, as Optuna's callbacks are
                     ):
     "Run `n_trials` trials in batches of one per worker: ask a batch, fit it on the workers, tell them in trial order."
-    from optuna.trial import TrialState
     batch = len(client.scheduler_info()['workers'])
     shared = client.scatter([rows, folds], broadcast=True)
     while n_trials > 0:
@@ -398,16 +415,7 @@ def optimize_on_dask(client,    # a dask.distributed Client
             for trial in trials
         ]
         for trial, future in zip(trials, futures):
-            try: scores, seconds = future.result()
-            except Exception as error:
-                failed_trial(trial, error)
-                study.tell(trial, state=TrialState.FAIL)
-            else:
-                # pruned as in-process: by the trials told before it
-                metrics = record_trial(trial, *trial_outcome(scores, seconds, fold_floors(study, len(folds)), task),
-                                       run_dir)
-                if 'pruned_below' in metrics: study.tell(trial, state=TrialState.PRUNED)
-                else: study.tell(trial, metrics[f'valid_{PRIMARY[task]}'])
+            tell_trial(study, trial, future, task, len(folds), run_dir)
             callback(study, study.trials[trial.number])
         n_trials -= len(trials)
 
