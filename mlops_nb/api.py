@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['TIME_SCHEMA', 'KIND_TYPES', 'iso_time', 'whole', 'field_meaning', 'request_model', 'error_lines', 'Answer', 'Answers',
            'Problem', 'Truth', 'Stored', 'Readiness', 'truth_model', 'problem', 'validation_problem', 'create_app',
-           'document_token', 'lifespan', 'add_refusals', 'add_prediction_routes', 'add_status_routes', 'describe',
-           'app_from_environment', 'serve']
+           'document_token', 'lifespan', 'add_refusals', 'predict_body', 'predicted', 'add_prediction_routes',
+           'is_json', 'FastPredict', 'add_status_routes', 'describe', 'app_from_environment', 'serve']
 
 # %% ../nbs/07e_api.ipynb #8aa69ebb
 import asyncio, datetime as dt, json, os, shutil, sys, uuid
@@ -17,7 +17,7 @@ from fastapi import Body, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr,
-    WithJsonSchema, create_model)
+    TypeAdapter, ValidationError, WithJsonSchema, create_model)
 from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from .auth import OPEN_PATHS, TOKEN_VARIABLE, BearerToken, access, read_token
@@ -244,6 +244,8 @@ def create_app(workspace,           # the workspace
     add_refusals(app, settings['max_batch'])
     add_prediction_routes(app, server, Record, truth_model(workspace, name))
     add_status_routes(app, server)
+    # innermost: after the Host and the token are checked
+    app.add_middleware(FastPredict, server=server, body=TypeAdapter(predict_body(Record, settings['max_batch'])))
     if token:
         app.add_middleware(BearerToken, token=token,
                            refuse=lambda line: problem(401, line, {'WWW-Authenticate': 'Bearer'}))
@@ -295,6 +297,26 @@ def add_refusals(app,       # the FastAPI app
         response.headers.update(exc.headers or {})                                 # a 405 keeps its Allow header
         return response
 
+# %% ../nbs/07e_api.ipynb #a754df63
+def predict_body(Record,    # the request record's model
+                 max_batch, # the largest batch allowed
+                ):
+    "The type of `/predict`'s body: one record, or a list of 1 to `max_batch` records."
+    return Union[Annotated[List[Record], Field(min_length=1, max_length=max_batch)], Record]
+
+# %% ../nbs/07e_api.ipynb #f85ce19a
+async def predicted(server,  # the Server
+                    records, # validated request records (dicts)
+                   ):
+    "`/predict`'s response: the records' answers once their batch is scored, or why not (503 not ready, 500 failed)."
+    if server.release is None: return problem(503, f"not ready: {server.problem}")
+    future = asyncio.get_running_loop().create_future()
+    server.queue.put_nowait(Pending(records, [uuid.uuid4().hex for _ in records], future))
+    try: answers = await future
+    except Exception as e:
+        return problem(500, f"the production model failed on this request: {type(e).__name__}: {first_line(e)}")
+    return Response(json.dumps({'predictions': answers}), media_type='application/json')
+
 # %% ../nbs/07e_api.ipynb #e98d57c3
 def add_prediction_routes(app,    # the FastAPI app
                           server, # its Server
@@ -307,23 +329,15 @@ def add_prediction_routes(app,    # the FastAPI app
         422: {'model': Problem, 'description': 'A body that is not valid: where, and what.'},
         503: {'model': Problem, 'description': 'Not ready yet.'}
     }
-    Batch = Annotated[List[Record], Field(min_length=1, max_length=server.settings['max_batch'])]
 
     @app.post(
         '/predict', response_model=Answers, responses={
             500: {'model': Problem, 'description': 'The production model failed on this request (and on no other).'},
             **errors
         }, summary='Predict for one record or a batch')
-    async def predict(body: Annotated[Union[Batch, Record],
+    async def predict(body: Annotated[predict_body(Record, server.settings['max_batch']),
                                       Body(description='One record, or a list of records (a batch).')]):
-        if server.release is None: return problem(503, f"not ready: {server.problem}")
-        records = [r.model_dump() for r in (body if isinstance(body, list) else [body])]
-        future = asyncio.get_running_loop().create_future()
-        server.queue.put_nowait(Pending(records, [uuid.uuid4().hex for _ in records], future))
-        try: answers = await future
-        except Exception as e:
-            return problem(500, f"the production model failed on this request: {type(e).__name__}: {first_line(e)}")
-        return Response(json.dumps({'predictions': answers}), media_type='application/json')
+        return await predicted(server, [r.model_dump() for r in (body if isinstance(body, list) else [body])])
 
     @app.post(
         '/feedback', response_model=Stored, responses={
@@ -338,6 +352,48 @@ def add_prediction_routes(app,    # the FastAPI app
                                            [t.model_dump() for t in (body if isinstance(body, list) else [body])])
         except UnknownRequests as e: return problem(404, str(e))
         except FeedbackError as e: return problem(422, str(e))
+
+# %% ../nbs/07e_api.ipynb #16f62f03
+def is_json(headers, # an ASGI request's headers: (name, value) bytes
+           ):
+    "Whether the request says its body is JSON (`Content-Type: application/json`, any parameters)."
+    for name, value in headers:
+        if name == b'content-type': return value.split(b';')[0].strip().lower() == b'application/json'
+    return False
+
+# %% ../nbs/07e_api.ipynb #f1abcffd
+class FastPredict:
+    "ASGI middleware: a valid JSON `/predict` is validated from its bytes and answered; all else goes on to the routes."
+    def __init__(self,
+                 app,    # the app within: FastAPI's routes
+                 server, # the Server
+                 body,   # a pydantic TypeAdapter of the body (`predict_body`)
+                ):
+        self.app, self.server, self.body = app, server, body
+
+    async def __call__(self, scope, receive, send):
+        if not (scope['type'] == 'http' and scope['path'] == '/predict' and scope['method'] == 'POST'
+                and self.server.release is not None and is_json(scope['headers'])):
+            return await self.app(scope, receive, send)
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message['type'] == 'http.disconnect': return                             # nobody to answer
+            chunks.append(message.get('body', b'')); more = message.get('more_body', False)
+        body = b''.join(chunks)
+        try: parsed = self.body.validate_json(body)
+        except ValidationError: return await self.app(scope, self.again(body, receive), send)  # the route says why
+        records = [r.model_dump() for r in (parsed if isinstance(parsed, list) else [parsed])]
+        await (await predicted(self.server, records))(scope, receive, send)
+
+    def again(self,
+              body,    # the body already read
+              receive, # the server's receive
+             ):
+        "A receive that gives the body read once more, then what the server sends (a disconnect)."
+        messages = [{'type': 'http.request', 'body': body, 'more_body': False}]
+        async def replayed(): return messages.pop() if messages else await receive()
+        return replayed
 
 # %% ../nbs/07e_api.ipynb #2a2a7faa
 def add_status_routes(app,    # the FastAPI app
