@@ -4,15 +4,15 @@
 
 # %% auto #0
 __all__ = ['STAGES', 'ON_DEMAND', 'NOTEBOOKS', 'RUNNER_PARAMETERS', 'DASK_STAGES', 'FLIGHTS', 'GENERIC', 'REQUIRED',
-           'CONFIG_HEADER', 'notebooks_dir', 'base_config', 'parameters_cell', 'parameter_comments',
+           'CONFIG_HEADER', 'WARM_IMPORTS', 'notebooks_dir', 'base_config', 'parameters_cell', 'parameter_comments',
            'notebook_parameters', 'stage_parameters', 'known_parameters', 'default_config', 'own_config', 'inline',
            'config_lines', 'config_text', 'select_stages', 'base_run', 'reuse_stages', 'cell_seconds',
-           'quiet_kernel_manager', 'stop_kernel', 'Kernels', 'execute_stage', 'begin_stage', 'finish_stage',
-           'start_run', 'run_stage', 'run_stages', 'run_pipeline', 'resume_run', 'run_config', 'full_config',
-           'failure_line', 'summary_line']
+           'quiet_kernel_manager', 'stop_kernel', 'code_cells', 'notebook_imports', 'Kernels', 'execute_stage',
+           'begin_stage', 'finish_stage', 'start_run', 'run_stage', 'run_stages', 'run_pipeline', 'resume_run',
+           'run_config', 'full_config', 'failure_line', 'summary_line']
 
 # %% ../nbs/10_pipeline.ipynb #b697430f
-import ast, io, json, os, re, shutil, time, tokenize
+import ast, io, json, os, queue, re, shutil, time, tokenize
 from pathlib import Path
 import yaml
 from .core import *
@@ -240,32 +240,72 @@ def stop_kernel(kernel): # a kernel manager with a kernel
     run_sync(kernel.shutdown_kernel)(now=True)
 
 
+# %% ../nbs/10_pipeline.ipynb #66b800d0
+def code_cells(notebook): # a notebook file
+    "The sources of its code cells."
+    return [''.join(c['source']) for c in json.loads(Path(notebook).read_text())['cells'] if c['cell_type'] == 'code']
+
+# %% ../nbs/10_pipeline.ipynb #598e30b9
+WARM_IMPORTS = """
+def _warm(names):
+    import importlib, os, sys, threading
+    def imports():
+        # this thread only: the stage running keeps the cores (its OpenMP threads would wait)
+        if sys.platform == 'linux': os.setpriority(os.PRIO_PROCESS, 0, 19)
+        for name in names:
+            try: importlib.import_module(name)
+            except Exception: pass                                 # the notebook's own import says what is wrong
+    thread = threading.Thread(target=imports)
+    thread.start(); thread.join()
+_warm({!r}); del _warm
+"""  # run silently in a stage's kernel before its notebook: what the notebook imports is then in `sys.modules`
+
+def notebook_imports(path, # a notebook
+                    ):
+    "The modules a notebook's code cells import (absolute imports, in order, once each), at any depth."
+    names = []
+    for source in code_cells(path):
+        try: tree = ast.parse(source)
+        except SyntaxError: continue                                                       # a cell with magics
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import): names += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0: names.append(node.module)
+    return list(dict.fromkeys(names))
+
 # %% ../nbs/10_pipeline.ipynb #d96695e0
 class Kernels:
-    "Stage kernels started one ahead: the next stage's kernel boots while the stage before it runs."
+    "Stage kernels started one ahead: the next stage's kernel boots and imports its modules while the one before runs."
     def __init__(self,
-                 cwd,   # the folder the kernels start in: the run directory
-                 count, # how many stages may take one
+                 cwd,         # the folder the kernels start in: the run directory
+                 stages,      # the stages that may take one, in order
+                 folder=None, # the notebooks' folder; None for `nbs/`
                 ):
-        self.cwd, self.left, self.ahead = str(cwd), count, None
+        self.cwd, self.stages, self.folder, self.ahead = str(cwd), list(stages), folder, None
 
-    def start(self):
-        "A kernel started as papermill starts one; it boots in the background."
+    def start(self, stage): # the stage it is for
+        "A kernel started as papermill starts one; in the background it boots, then imports what `stage` imports."
         from jupyter_core.utils import run_sync
         kernel = quiet_kernel_manager()(kernel_name='python3')
         run_sync(kernel.start_kernel)(cwd=self.cwd)
+        kernel.warming = kernel.blocking_client()
+        kernel.warming.start_channels(hb=False)
+        names = notebook_imports(Path(self.folder or notebooks_dir())/STAGES[stage])
+        kernel.warming.execute(WARM_IMPORTS.format(names), silent=True, store_history=False)  # queued until it is up
         return kernel
 
     def take(self):
         "A kernel for the stage about to run, the one started ahead if any; the next is started behind it."
-        kernel, self.ahead, self.left = self.ahead or self.start(), None, self.left - 1
-        if self.left > 0: self.ahead = self.start()
+        kernel, self.ahead = self.ahead or self.start(self.stages[0]), None
+        self.stages.pop(0)
+        if self.stages: self.ahead = self.start(self.stages[0])
+        try: kernel.warming.get_shell_msg(timeout=120)      # imported: the stage's first cell would have waited too
+        except queue.Empty: pass                            # not up: papermill says so
+        kernel.warming.stop_channels()
         return kernel
 
     def __enter__(self): return self
     def __exit__(self, *exc):
-        if self.ahead: stop_kernel(self.ahead)
-
+        if self.ahead: self.ahead.warming.stop_channels(); stop_kernel(self.ahead)
 
 # %% ../nbs/10_pipeline.ipynb #8899aabf
 def execute_stage(name,        # the stage
@@ -373,7 +413,7 @@ def run_stages(run_dir,         # the run directory
     from mlops_nb.registry import environment_sha256
     packages = environment_sha256()
     project = {PROJECT_ENVIRONMENT: str(find_project() or '')}
-    kernels = Kernels(run_dir, len(stages))   # each started in the project's environment, below
+    kernels = Kernels(run_dir, stages)   # each started in the project's environment, below
     with Heartbeat(run_dir), setenv(**project), engine(config.get('dask', '')) as client, kernels:
         if client:
             echo(f"engine: Dask, scheduler {client.scheduler.address}, "

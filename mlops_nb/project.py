@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['EXAMPLES', 'BLANK', 'BLANK_HEADER', 'WORKFLOW_HEADER', 'DOCKERFILE', 'DOCKERIGNORE', 'GITIGNORE', 'README',
            'project_config', 'workflow_job', 'workflow_text', 'dockerfile_text', 'project_files', 'init_project',
-           'code_cells', 'check_notebook', 'shipped_copies', 'check_copy', 'check_project']
+           'check_notebook', 'shipped_copies', 'check_copy', 'check_project']
 
 # %% ../nbs/10a_project.ipynb #c4c53106
 import json, shutil
@@ -13,8 +13,8 @@ from pathlib import Path
 import yaml
 import mlops_nb
 from .core import *
-from mlops_nb.pipeline import (NOTEBOOKS, config_lines, config_text, notebook_parameters, parameter_comments,
-    parameters_cell)
+from .pipeline import (NOTEBOOKS, code_cells, config_lines, config_text, notebook_parameters,
+    parameter_comments, parameters_cell)
 
 # %% ../nbs/10a_project.ipynb #7e65d19f
 EXAMPLES = ('flights', 'blank')
@@ -224,11 +224,6 @@ def init_project(folder,            # the folder to create (or an empty one)
     shutil.copytree(shipped('reports'), folder / 'reports',
                     ignore=shutil.ignore_patterns('.ipynb_checkpoints', '__pycache__'))
     return sorted(p.relative_to(folder) for p in folder.rglob('*') if p.is_file())
-
-# %% ../nbs/10a_project.ipynb #66b800d0
-def code_cells(notebook): # a notebook file
-    "The sources of its code cells."
-    return [''.join(c['source']) for c in json.loads(Path(notebook).read_text())['cells'] if c['cell_type'] == 'code']
 
 # %% ../nbs/10a_project.ipynb #5178b0e8
 def check_notebook(mine,    # the project's notebook
