@@ -244,8 +244,6 @@ def create_app(workspace,           # the workspace
     add_refusals(app, settings['max_batch'])
     add_prediction_routes(app, server, Record, truth_model(workspace, name))
     add_status_routes(app, server)
-    # innermost: after the Host and the token are checked
-    app.add_middleware(FastPredict, server=server, body=TypeAdapter(predict_body(Record, settings['max_batch'])))
     if token:
         app.add_middleware(BearerToken, token=token,
                            refuse=lambda line: problem(401, line, {'WWW-Authenticate': 'Bearer'}))
@@ -338,6 +336,8 @@ def add_prediction_routes(app,    # the FastAPI app
     async def predict(body: Annotated[predict_body(Record, server.settings['max_batch']),
                                       Body(description='One record, or a list of records (a batch).')]):
         return await predicted(server, [r.model_dump() for r in (body if isinstance(body, list) else [body])])
+    # its shorter path, innermost: added before the Host and token checks, which wrap it
+    app.add_middleware(FastPredict, server=server, body=TypeAdapter(predict_body(Record, server.settings['max_batch'])))
 
     @app.post(
         '/feedback', response_model=Stored, responses={

@@ -406,8 +406,7 @@ def optimize_on_dask(client,    # a dask.distributed Client
                      callback,  # called with (study, trial) after each trial, as Optuna's callbacks are
                     ):
     "Run `n_trials` trials in batches of one per worker: ask a batch, fit it on the workers, tell them in trial order."
-    batch = len(client.scheduler_info()['workers'])
-    shared = client.scatter([rows, folds], broadcast=True)
+    batch, shared = len(client.scheduler_info()['workers']), client.scatter([rows, folds], broadcast=True)
     while n_trials > 0:
         trials = [study.ask() for _ in range(min(batch, n_trials))]
         futures = [
