@@ -4,15 +4,16 @@
 
 # %% auto #0
 __all__ = ['partition_hashes', 'cross_duplicates', 'check_partition', 'validate_parts', 'validate_frame', 'check_tables',
-           'validation_policy', 'validate_file']
+           'checked_part', 'repeated_hashes', 'merged_checks', 'workers_check', 'validation_policy', 'validate_file']
 
 # %% ../nbs/02c_chunks.ipynb #6c061d97
-import functools
+import functools, operator
 import numpy as np, pandas as pd
 from .core import *
 from pathlib import Path
 from .engine import engine_record
-from .ingest import counted, read_chunks
+from .ingest import counted
+from .parts import read_part, table_chunks, table_parts, table_sha256
 from .suite import reference_suite
 from .validate import (SeenRows, TableCheck, check_fail_on, frame_chunks, reference_profiles, row_hashes,
     table_report, validate_chunks, write_validation)
@@ -101,6 +102,63 @@ def check_tables(frames,     # {table: frame}: the data and the tables joined to
              f"{len(accepted):,} accepted + {len(quarantined):,} quarantined")
     return out
 
+# %% ../nbs/02c_chunks.ipynb #5b4ba67e
+def checked_part(part,          # a part from `table_parts`
+                 suite,         # the suite
+                 table,         # the suite's table
+                 chunksize,     # rows read at a time
+                 buckets=1,     # how many buckets to split the part's distinct row hashes into, by value
+                 repeated=None, # hashes of rows that earlier parts hold, to quarantine as duplicates
+                ):
+    "Read and check one part, as a Dask task on the worker that owns it: (its check, its distinct hashes by bucket)."
+    tc = TableCheck(suite, table)
+    if repeated is not None: tc.seen.add(repeated)
+    for chunk in read_part(part, chunksize): tc.add(chunk)
+    hashes, tc.seen = tc.seen.hashes, SeenRows()
+    return tc, [hashes[hashes % buckets == b] for b in range(buckets)]
+
+# %% ../nbs/02c_chunks.ipynb #ed2fbb89
+def repeated_hashes(*parts, # one bucket's distinct hashes of each part, in the table's order
+                   ):
+    "For each part, those of its hashes that an earlier part holds too."
+    hashes = np.concatenate(parts) if parts else np.empty(0, np.uint64)
+    owner = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
+    order = np.lexsort((owner, hashes))
+    later = np.zeros(len(hashes), bool)
+    later[order[1:]] = hashes[order[1:]] == hashes[order[:-1]]
+    return [p[m] for p, m in zip(parts, np.split(later, np.cumsum([len(p) for p in parts])[:-1]))]
+
+# %% ../nbs/02c_chunks.ipynb #19580ab5
+def merged_checks(*checks, # `TableCheck`s of consecutive parts, in order
+                 ):
+    "One check of the parts' rows, as a Dask task."
+    return functools.reduce(TableCheck.merge, checks)
+
+# %% ../nbs/02c_chunks.ipynb #a0b89c79
+def workers_check(client,           # a dask.distributed Client
+                  parts,            # the table's parts, from `table_parts`
+                  suite,            # the suite
+                  table,            # the suite's table
+                  chunksize,        # rows a worker reads at a time
+                  echo=print,       # called with progress lines
+                 ):
+    "Check a table's parts on the workers that read them, as one process checks the table; return the merged check."
+    from dask.distributed import as_completed
+    buckets = max(1, round(len(parts) ** 0.5)) if suite['tables'][table].get('unique_rows') else 0
+    first = client.map(checked_part, parts, suite=suite, table=table, chunksize=chunksize, buckets=max(buckets, 1))
+    for done, _ in enumerate(as_completed(first), 1): echo(f"  checked {done:,} of {len(parts):,} parts")
+    checks = [client.submit(operator.itemgetter(0), f) for f in first]
+    if buckets:
+        hashes = [client.submit(operator.itemgetter(1), f) for f in first]
+        repeats = client.gather([client.submit(repeated_hashes, *[client.submit(operator.itemgetter(b), h)
+                                                                  for h in hashes]) for b in range(buckets)])
+        for i, part in enumerate(parts):
+            known = np.concatenate([r[i] for r in repeats])
+            if len(known): checks[i] = client.submit(operator.itemgetter(0), client.submit(
+                checked_part, part, suite, table, chunksize, repeated=known))
+    while len(checks) > 1: checks = [client.submit(merged_checks, *checks[i:i + 8]) for i in range(0, len(checks), 8)]
+    return checks[0].result() if checks else TableCheck(suite, table)
+
 # %% ../nbs/02c_chunks.ipynb #3d4e5f71
 def validation_policy(config,              # the reference run's config ({} without one)
                       fail_on=None,        # comma-separated soft checks that fail; None for the config's
@@ -113,7 +171,7 @@ def validation_policy(config,              # the reference run's config ({} with
     )
 
 # %% ../nbs/02c_chunks.ipynb #5f607193
-def validate_file(path,                # the CSV or Parquet file to check
+def validate_file(path,                # the CSV or Parquet file, or folder of Parquet files, to check
                   workspace,           # the workspace holding the reference runs
                   reference='latest',  # the run whose suite and profile are the reference: a run id or 'latest'
                   suite='',            # a pinned suite file, instead of the reference run's
@@ -123,7 +181,7 @@ def validate_file(path,                # the CSV or Parquet file to check
                   out='',              # the folder to write to; '' for a new `validations/<id>` in the workspace
                   chunksize=100_000,   # rows read at a time
                   echo=print,          # called with progress lines
-                  client=None,         # a dask.distributed Client to check the chunks on; None for in-process
+                  client=None,         # a dask.distributed Client whose workers read the parts; None in-process
                  ):
     "Validate a file as `mlops-nb validate` does; write the report, quarantine and profile; return the report, folder."
     rules, source = reference_suite(workspace, reference, str(suite or ''))
@@ -134,16 +192,18 @@ def validate_file(path,                # the CSV or Parquet file to check
     suite_file = Path(suite) if suite else source/'suite.yaml'
     echo(f"validating {path} (table {table!r}) against {f'suite {suite}' if suite else f'run {source.name}'}" +
          (f", drift against run {source.name}" if source else ", no reference profile"))
-    chunks, reference = counted(read_chunks(path, chunksize), echo), reference_profiles(source, [table]).get(table)
-    if client is None: report, quarantined, view = validate_chunks(chunks, rules, table, reference, *policy)
+    reference = reference_profiles(source, [table]).get(table)
+    if client is None:
+        report, quarantined, view = validate_chunks(counted(table_chunks(path, chunksize), echo), rules, table,
+                                                    reference, *policy)
     else:
-        report, quarantined, view, _ = validate_parts(client, [client.scatter(c) for c in chunks], rules, table,
-                                                      reference, *policy)
+        tc = workers_check(client, parts := table_parts(path, chunksize), rules, table, chunksize, echo)
+        report, quarantined, view = table_report(tc, reference, *policy), tc.quarantined(), tc.view
     report = {
         **report,
-        'engine': engine_record(client),
+        'engine': {**engine_record(client), **({'parts': len(parts), 'read_by': 'workers'} if client else {})},
         'file': str(Path(path).absolute()),
-        'file_sha256': sha256_file(path),
+        'file_sha256': table_sha256(path, client),
         'fail_on': policy[0],
         'max_quarantine_fraction': policy[1],
         'suite': {

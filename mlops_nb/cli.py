@@ -99,7 +99,7 @@ def runs(workspace: Optional[Path] = WORKSPACE):
 
 # %% ../nbs/11_cli.ipynb #73af62cf
 @command(app)
-def validate(data_file: Path = typer.Argument(..., help="CSV or Parquet file to validate"),
+def validate(data_file: Path = typer.Argument(..., help="CSV or Parquet file, or folder of Parquet files, to validate"),
              reference: str = typer.Option('latest', '--reference',
                                            help="Run whose suite and profiles are the reference: a run id or 'latest'"),
              suite: Optional[Path] = typer.Option(None, '--suite',
@@ -266,8 +266,8 @@ def deploy_command(name: str = typer.Argument(..., help="Model name"),
 # %% ../nbs/11_cli.ipynb #a2461dd7
 @command(app)
 def score(data: str = typer.Argument(...,
-                                     help="A CSV or Parquet file of records, or an SQLAlchemy URL (with --table or "
-                                          "--query)"),
+                                     help="A CSV or Parquet file of records, a folder of Parquet files, or an "
+                                          "SQLAlchemy URL (with --table or --query)"),
           out: Path = typer.Option(..., '--out', help="Where to write the predictions: a .parquet or .csv file"),
           model: str = typer.Option('', '--model',
                                     help="NAME or NAME:VERSION [default: the production "
