@@ -26,9 +26,10 @@ WEATHER = ['temp', 'dewp', 'humid', 'wind_speed', 'precip', 'visib']
 
 def measured(command, workspace):
     "Run `command`; return wall seconds, the client's peak RSS and CPU seconds, and each worker's."
-    start, client, workers = time.perf_counter(), {'rss': 0, 'cpu': 0}, {}
+    start, client, workers, log = time.perf_counter(), {'rss': 0, 'cpu': 0}, {}, tempfile.TemporaryFile('w+')
+    # stderr to a file, not a pipe: a full pipe would stop the workers, which write to it too
     process = subprocess.Popen(command, env={**ENV, 'MLOPS_NB_WORKSPACE': str(workspace)}, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=log, text=True)
     root = psutil.Process(process.pid)
     while process.poll() is None:
         try:
@@ -37,8 +38,9 @@ def measured(command, workspace):
                 with p.oneshot(): seen.update(rss=max(seen['rss'], p.memory_info().rss), cpu=sum(p.cpu_times()[:2]))
         except psutil.Error: pass
         time.sleep(0.1)
-    error = process.stderr.read()
-    if process.wait() not in (0, 1): sys.exit(f"{' '.join(map(str, command))} failed:\n{error[-3000:]}")
+    if process.wait() not in (0, 1):
+        log.seek(0)
+        sys.exit(f"{' '.join(map(str, command))} failed:\n{log.read()[-3000:]}")
     return time.perf_counter() - start, client, list(workers.values())
 
 

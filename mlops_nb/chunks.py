@@ -144,7 +144,8 @@ def workers_check(client,           # a dask.distributed Client
                  ):
     "Check a table's parts on the workers that read them, as one process checks the table; return the merged check."
     from dask.distributed import as_completed
-    buckets = max(1, round(len(parts) ** 0.5)) if suite['tables'][table].get('unique_rows') else 0
+    workers = len(client.scheduler_info()['workers'])
+    buckets = min(len(parts), 2 * workers) if suite['tables'][table].get('unique_rows') else 0
     first = client.map(checked_part, parts, suite=suite, table=table, chunksize=chunksize, buckets=max(buckets, 1))
     for done, _ in enumerate(as_completed(first), 1): echo(f"  checked {done:,} of {len(parts):,} parts")
     checks = [client.submit(operator.itemgetter(0), f) for f in first]

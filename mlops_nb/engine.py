@@ -6,7 +6,7 @@
 __all__ = ['DASK_ENVIRONMENT', 'LOCAL_WORKERS', 'dask_setting', 'dask_client', 'engine_record', 'engine']
 
 # %% ../nbs/00b_engine.ipynb #9d2aedde
-import contextlib, os, re
+import contextlib, os, re, warnings
 from .core import *
 
 # %% ../nbs/00b_engine.ipynb #82f63d33
@@ -31,6 +31,8 @@ def dask_client(setting,       # from `dask_setting`: 'local' or a scheduler's a
     if setting == 'local':
         with LocalCluster(n_workers=LOCAL_WORKERS, threads_per_worker=1, processes=True, host='127.0.0.1',
                           dashboard_address=None) as cluster, Client(cluster) as client:
+            # the workers write to this command's stderr: Python's default hides libraries' deprecations, Dask's not
+            client.run(warnings.filterwarnings, 'ignore', category=DeprecationWarning)
             yield client
         return
     try: client = Client(setting if '://' in setting else f'tcp://{setting}', timeout=timeout)

@@ -11,7 +11,7 @@ import hashlib, itertools
 from pathlib import Path
 import pandas as pd
 from .core import *
-from .ingest import COMPRESSED, DataError, flat, read_chunks, read_error
+from .ingest import COMPRESSED, DataError, flat, guarded, read_chunks, read_error
 
 # %% ../nbs/01b_parts.ipynb #9c5473ef
 def parquet_files(path, # a Parquet file, or a folder of them (searched recursively)
@@ -101,12 +101,12 @@ def read_part(part,              # a part from `table_parts`
     if part['kind'] == 'parquet':
         import pyarrow.parquet as pq
         batches = pq.ParquetFile(part['path']).iter_batches(batch_size=chunksize, row_groups=part['row_groups'])
-        return (b.to_pandas() for b in batches)
+        return guarded((b.to_pandas() for b in batches), part['path'])
     import io
     text = csv_part_text(part)
     try: frames = pd.read_csv(io.BytesIO(text), chunksize=chunksize, sep='\t' if '.tsv' in part['path'] else ',')
     except Exception as e: raise read_error(part['path'], e)
-    return map(flat, frames)
+    return guarded(map(flat, frames), part['path'])
 
 # %% ../nbs/01b_parts.ipynb #20a7dbf0
 def part_name(part, # a part from `table_parts`
