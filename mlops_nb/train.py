@@ -422,13 +422,12 @@ def optimize_on_dask(client,    # a dask.distributed Client
                      callback,  # called with (study, trial) after each trial, as Optuna's callbacks are
                     ):
     "Run `n_trials` trials in batches of one per worker: ask a batch, fit it on the workers, tell them in trial order."
-    batch, shared = len(client.scheduler_info()['workers']), client.scatter([rows, folds], broadcast=True)
+    # hash=False: a key of its own, which the release of an earlier call's identical scatter cannot take away
+    batch, shared = len(client.scheduler_info()['workers']), client.scatter([rows, folds], broadcast=True, hash=False)
     while n_trials > 0:
         trials = [study.ask() for _ in range(min(batch, n_trials))]
-        futures = [
-            client.submit(trial_metrics, spec, task, *suggest(trial, families), *shared, seed, threshold, pure=False)
-            for trial in trials
-        ]
+        futures = [client.submit(trial_metrics, spec, task, *suggest(trial, families), *shared, seed, threshold,
+                                 pure=False) for trial in trials]
         for trial, future in zip(trials, futures):
             tell_trial(study, trial, future, task, len(folds), run_dir)
             callback(study, study.trials[trial.number])

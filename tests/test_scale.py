@@ -195,9 +195,14 @@ def test_cache_reuses_only_what_did_not_change(source, tmp_path):
     assert result.returncode == 0, result.stderr
     assert stage_states(tmp_path) == {name: first for name in STAGES}  # a second identical run reuses every stage
     assert sha256_file(list_runs(tmp_path)[-1]/'model.skops') == sha256_file(tmp_path/'runs'/first/'model.skops')
-    assert cli('run', *args, '-p', 'trials=3', workspace=tmp_path).returncode == 0
-    # train and what follows
+    assert cli('run', *args, '-p', 'max_fit_rows=3000', workspace=tmp_path).returncode == 0
+    # train and what follows, which fit on a sample of 3,000 train and valid rows and evaluate every test row
     assert stage_states(tmp_path) == {**{n: first for n in STAGES[:3]}, **{n: 'ran' for n in STAGES[3:]}}
+    drawn = next(s for s in record(tmp_path)['stages'] if s['name'] == 'train')['lineage']['fit_rows']
+    split = pd.read_parquet(list_runs(tmp_path)[-1]/'split.parquet').split
+    assert (drawn['rows'], (split.isin(['train', 'valid'])).sum(), drawn['max_fit_rows']) == (3000, 3000, 3000)
+    assert (split == 'unused').sum() == drawn['of'] - 3000 > 0
+    assert (split == 'test').sum() == (pd.read_parquet(list_runs(tmp_path)[0]/'split.parquet').split == 'test').sum()
     pd.read_parquet(source).iloc[:-1000].to_parquet(source)  # new data: the last 1,000 rows go
     assert cli('run', *args, workspace=tmp_path).returncode == 0
     # (`--no-cache` executing every stage: test_pipeline.py)
