@@ -67,6 +67,5 @@ def synthetic_flights(out,                    # the folder to write: one Parquet
             (out/name/f'.{name}-{2013 + k}.parquet').rename(out/name/f'{name}-{2013 + k}.parquet')
             rows += len(part) if name == 'flights' else 0
             echo(f"  wrote {name} {2013 + k}")
-    description = {**wanted, 'rows': rows, 'files': years}
-    described.write_text(json.dumps(description, indent=1) + '\n')
+    described.write_text(json.dumps(description := {**wanted, 'rows': rows, 'files': years}, indent=1) + '\n')
     return description
