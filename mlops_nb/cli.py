@@ -274,6 +274,9 @@ def score(data: str = typer.Argument(...,
                                          "version of the only model in production]"),
           table: str = typer.Option('', '--table', help="SQL only: the table to score"),
           query: str = typer.Option('', '--query', help="SQL only: a query whose rows to score"),
+          key: str = typer.Option('', '--key',
+                                  help="SQL only: an (indexed) column whose ranges the Dask workers read on their own, "
+                                       "--chunksize records each; output in its order"),
           chunksize: int = typer.Option(100_000, '--chunksize', min=1, help="Records scored at a time"),
           dask: Optional[str] = DASK,
           workspace: Optional[Path] = WORKSPACE):
@@ -282,7 +285,7 @@ def score(data: str = typer.Argument(...,
     from mlops_nb.score import score_file
     with engine(dask_setting(dask)) as client:
         rows, entry = score_file(workspace_path(workspace), data, out, model, table, query, chunksize,
-                                 lambda m: typer.echo(m, err=True), client)
+                                 lambda m: typer.echo(m, err=True), client, key)
     typer.echo(f"scored {rows:,} records with {entry['name']} version {entry['version']}: {out}")
 
 # %% ../nbs/11_cli.ipynb #b7c3d1e9

