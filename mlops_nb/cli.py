@@ -305,12 +305,21 @@ def monitor(window: str = typer.Option('', '--window',
                                                        "apply [default: the flights config]"),
             param: List[str] = typer.Option([], '-p', '--param',
                                             help="Override a setting: -p alert_drift_share=0.3 (repeatable)"),
+            chunksize: int = typer.Option(100_000, '--chunksize', min=1,
+                                          help="With --data: records read at a time, and a part's records on Dask"),
+            dask: Optional[str] = typer.Option(None, '--dask',
+                                               help="With --data: the Dask workers read, score and profile the "
+                                                    "file's parts: 'local' or a scheduler's address "
+                                                    "[default: $MLOPS_NB_DASK, else in-process]"),
             workspace: Optional[Path] = WORKSPACE):
     "Monitor production traffic window by window (drift, performance, health) and write alerts; exit 1 if any alerts."
+    from mlops_nb.engine import dask_setting, engine
     from mlops_nb.monitor import monitor_config
     from mlops_nb.decisions import incident_line
-    summary = monitor_config(workspace_path(workspace), config, param, lambda m: typer.echo(m, err=True), window=window,
-                             start=start, end=end, data=data, model=model)
+    with engine(dask_setting(dask) if data else '') as client:
+        summary = monitor_config(workspace_path(workspace), config, param, lambda m: typer.echo(m, err=True),
+                                 window=window, start=start, end=end, data=data, model=model, client=client,
+                                 chunksize=chunksize)
     if not summary['windows']:
         typer.echo(f"{summary['model']}: no traffic to monitor in the {summary['source']}" +
                    (f" from {start}" if start else '') + (f" to {end}" if end else ''))

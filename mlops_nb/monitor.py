@@ -4,18 +4,19 @@
 
 # %% auto #0
 __all__ = ['ORIGIN', 'LOG_COLUMNS', 'RULES', 'WINDOW_GAUGES', 'window_length', 'window_starts', 'Reference', 'feature_drift',
-           'prediction_drift', 'health', 'routes', 'between', 'log_traffic', 'file_traffic', 'event_traffic',
-           'window_report', 'serving_version', 'traffic', 'monitor', 'window_line', 'window_figures', 'latest_gauges',
-           'monitor_settings', 'monitor_config']
+           'prediction_drift', 'health', 'routes', 'between', 'log_traffic', 'window_frame', 'window_files',
+           'monitored_part', 'file_traffic', 'event_traffic', 'window_report', 'serving_version', 'traffic', 'monitor',
+           'window_line', 'window_figures', 'latest_gauges', 'monitor_settings', 'monitor_config']
 
 # %% ../nbs/08_monitor.ipynb #0d7d452b
-import json
+import functools, json, tempfile
 import pyarrow.parquet as pq
 from functools import reduce
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
 from .features import read_spec
+from .parts import read_part, table_parts
 from .drift import (chi_square, column_effects, ks_test, profile_frame, read_profile, save_profile, sketch,
     wasserstein, numeric_psi)
 from .thresholds import EFFECTS, calibrate, size_key
@@ -228,34 +229,95 @@ def log_traffic(workspace, # the workspace
         views = [read_profile(p) for p in profiles[window_starts(profiles.hour, length).values == at].path]
         yield pd.Timestamp(at), rows, reduce(lambda a, b: a.merge(b), views) if views else None
 
-# %% ../nbs/08_monitor.ipynb #731389ec
-def file_traffic(workspace, # the workspace
-                 entry,     # the registered version that scores the file
-                 data,      # a CSV or Parquet file of records (with the target, for performance), or run:ID
-                 length,    # the window length
-                 start='',  # the first time to read, ISO; '' for all
-                 end='',    # the time to stop before, ISO; '' for all
+# %% ../nbs/08_monitor.ipynb #cac2e0e8
+def window_frame(scorer,   # this process's `Scorer` of the version
+                 chunk,    # raw records (with the target, for performance)
+                 name,     # the request ids' prefix: `{name}:{row}`
+                 first,    # the chunk's first row
+                 length,   # the window length
+                 start='', # the first time kept, ISO; '' for all
+                 end='',   # the time to stop before, ISO; '' for all
                 ):
-    "Each window of a file of records, scored here: (start, its rows with `truth`, the profile of its features)."
-    from mlops_nb.ingest import read_table
+    "The chunk's records in [start, end) as monitoring reads them, with their window; and their model features."
     from mlops_nb.inference import model_inputs
-    from mlops_nb.score import Scorer
-    scorer = Scorer(workspace, entry)
-    rows, features = scorer.features(read_table(run_data(workspace, data)))
-    spec, when = scorer.spec, rows[scorer.spec['timestamp']].reset_index(drop=True)
+    spec = scorer.spec
+    rows, features = scorer.features(chunk)
     frame = pd.DataFrame({
-        'request_id': [f'{data}:{i}' for i in range(len(rows))], 'at': when, 'version': entry['version'],
-        'route': 'production', 'output': scorer.path.predict(*model_inputs(features, spec)), 'latency_ms': np.nan,
-        'error': None, 'truth': rows[spec['target']].to_numpy(float) if spec['target'] in rows else np.nan
-    })
-    keep = between(when, start, end)
-    features = features.astype({c: object for c in spec['categorical']})
-    for at, index in frame[keep].groupby(window_starts(frame['at'][keep], length).values).groups.items():
-        yield (
-            pd.Timestamp(at),
-            frame.loc[index],
-            profile_frame(features.loc[index, [*spec['numeric'], *spec['categorical']]]),
-        )
+        'request_id': [f'{name}:{first + i}' for i in range(len(rows))],
+        'at': rows[spec['timestamp']].reset_index(drop=True),
+        'version': scorer.entry['version'], 'route': 'production', 'latency_ms': np.nan, 'error': None,
+        'output': scorer.path.predict(*model_inputs(features, spec)),
+        'truth': rows[spec['target']].to_numpy(float) if spec['target'] in rows else np.nan})
+    keep = between(frame['at'], start, end)
+    frame = frame[keep].reset_index(drop=True)
+    features = features[keep].astype({c: object for c in spec['categorical']}).reset_index(drop=True)
+    return frame.assign(window=window_starts(frame['at'], length)), features
+
+# %% ../nbs/08_monitor.ipynb #581f9752
+def window_files(frames, # a part's `window_frame`s
+                 views,  # window: the part's profile of it
+                 stem,   # where the part's files go: STEM.parquet, STEM-WINDOW.bin
+                ):
+    "Write a part's rows, a row group a window, and a profile file a window: {window: (rows file, row group, profile)}."
+    import pyarrow as pa
+    if not frames: return {}
+    rows, files = pd.concat(frames, ignore_index=True), {}
+    with pq.ParquetWriter(f'{stem}.parquet', pa.Schema.from_pandas(rows, preserve_index=False)) as writer:
+        for group, (at, window) in enumerate(rows.groupby('window', sort=True)):
+            writer.write_table(pa.Table.from_pandas(window, schema=writer.schema, preserve_index=False))
+            save_profile(views[at], f"{stem}-{at:%Y%m%dT%H}.bin")
+            files[at] = (f'{stem}.parquet', group, f"{stem}-{at:%Y%m%dT%H}.bin")
+    return files
+
+# %% ../nbs/08_monitor.ipynb #cd08b179
+def monitored_part(workspace, # the workspace
+                   entry,     # the registered version that scores the records
+                   part,      # a part of the file, from `table_parts`
+                   number,    # the part's number: its files' names, and its records' request ids, DATA:NUMBER:ROW
+                   data,      # the file, as given
+                   length,    # the window length
+                   start,     # the first time kept, ISO; '' for all
+                   end,       # the time to stop before, ISO; '' for all
+                   folder,    # where to write the part's rows and profiles
+                   chunksize, # records read at a time
+                  ):
+    "Monitor one part where it is read: score it, profile its windows; {window: (rows file, row group, profile)}."
+    from mlops_nb.score import scorer_of
+    scorer, first, frames, views = scorer_of(workspace, entry), 0, [], {}
+    columns = [*scorer.spec['numeric'], *scorer.spec['categorical']]
+    for chunk in read_part(part, chunksize):
+        frame, features = window_frame(scorer, chunk, f'{data}:{number}', first, length, start, end)
+        for at, index in frame.groupby('window').groups.items():
+            view = profile_frame(features.loc[index, columns])
+            views[at] = views[at].merge(view) if at in views else view
+        frames.append(frame)
+        first += len(chunk)
+    return window_files(frames, views, Path(folder)/f'part-{number:05d}')
+
+# %% ../nbs/08_monitor.ipynb #d9f1b9fa
+def file_traffic(workspace,         # the workspace
+                 entry,             # the registered version that scores the file
+                 data,              # a CSV or Parquet file or a folder of Parquet files of records, or run:ID
+                 length,            # the window length
+                 start='',          # the first time to read, ISO; '' for all
+                 end='',            # the time to stop before, ISO; '' for all
+                 client=None,       # a dask.distributed Client whose workers monitor the parts; None for here
+                 chunksize=100_000, # records read at a time, and a part's records on Dask
+                ):
+    "Each window of a file of records, scored part by part: (start, its rows with `truth`, its features' profile)."
+    path, folder = Path(run_data(workspace, data)), Path(workspace)/'monitoring'
+    parts = table_parts(path, chunksize) if client or path.is_dir() else [{'kind': 'file', 'path': str(path)}]
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix='.parts-') as folder:
+        part = functools.partial(monitored_part, workspace, entry, data=data, length=length, start=start, end=end,
+                                 folder=folder, chunksize=chunksize)
+        done = (client.gather([client.submit(part, p, n) for n, p in enumerate(parts)]) if client
+                else [part(p, n) for n, p in enumerate(parts)])
+        for at in sorted(set().union(*done)):
+            held = [d[at] for d in done if at in d]
+            rows = pd.concat([pq.ParquetFile(f).read_row_group(g).to_pandas() for f, g, _ in held], ignore_index=True)
+            views = [read_profile(p) for *_, p in held]
+            yield at, rows.drop(columns='window'), reduce(lambda a, b: a.merge(b), views)
 
 # %% ../nbs/08_monitor.ipynb #5b4d5e2c
 def event_traffic(workspace, # the workspace
@@ -316,12 +378,14 @@ def traffic(workspace, # the workspace
             end='',    # the time to stop before, ISO; '' for all
             data='',   # a file of records, scored by the production version; '' for the prediction log
             clock='served', # the log's windows by the time requests were served, or by the records' own time (event)
+            client=None,    # a dask.distributed Client whose workers monitor a file's parts; None for this process
+            chunksize=100_000, # a file's records read at a time, and a part's records on Dask
            ):
     "Each window to monitor, from the prediction log or from a file: (start, rows, profile)."
     if clock not in ('served', 'event'): raise ConfigError(f"monitor_clock {clock!r} is not one of served, event")
     if not data: return (event_traffic if clock == 'event' else log_traffic)(workspace, name, length, start, end)
     from mlops_nb.score import scoring_version
-    return file_traffic(workspace, scoring_version(workspace, name), data, length, start, end)
+    return file_traffic(workspace, scoring_version(workspace, name), data, length, start, end, client, chunksize)
 
 # %% ../nbs/08_monitor.ipynb #e29e0985
 RULES = ('drift_share', 'estimated_auc_drop', 'realised_auc_drop', 'latency_p99_ms', 'error_rate')
@@ -341,6 +405,8 @@ def monitor(workspace,     # the workspace
             skew=None,     # the skew monitor's sample, share and distance (`SKEW` in 08d_skew); {'sample': 0} for none
             rate=0.01,     # the declared false-alarm rate of the ROC AUC rules per window; 0 for their fixed drops only
             costs=(1.0, 1.0), # the cost of a false positive and of a false negative at the decision threshold
+            client=None,   # a dask.distributed Client whose workers read and score a file's parts; None for here
+            chunksize=100_000, # a file's records read at a time, and a part's records on Dask
            ):
     "Monitor each window; write its report under monitoring/<model>/, and alerts.json; return the summary."
     name, length, references = model or default_model(workspace), window_length(window), {}
@@ -349,7 +415,7 @@ def monitor(workspace,     # the workspace
         return references[version]
     folder, windows, alerts = Path(workspace)/'monitoring'/name, [], []
     (folder/'windows'/window).mkdir(parents=True, exist_ok=True)
-    for at, rows, view in traffic(workspace, name, length, start, end, data, clock):
+    for at, rows, view in traffic(workspace, name, length, start, end, data, clock, client, chunksize):
         ref = reference(serving_version(rows))
         report = window_report(at, length, rows, view, ref, fixed)
         skew_settings = {**SKEW, **(skew or {})}
@@ -472,7 +538,7 @@ def monitor_config(workspace,        # the workspace
                    config_file=None, # a YAML config; None for the flights config
                    overrides=(),     # `-p key=value` overrides
                    echo=print,       # called with a line per window
-                   **options,        # the command's own options (window, start, end, data, model), where given
+                   **options,        # the command's own options (window, start, end, data, model...), if given
                   ):
     "Monitor as `mlops-nb monitor` does: the config's monitor settings, its options over them; return the summary."
     from mlops_nb.pipeline import base_config, known_parameters, stage_parameters

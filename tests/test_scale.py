@@ -8,7 +8,7 @@
 import json, os, signal, sqlite3, subprocess, time
 import pandas as pd, psutil, pytest
 from conftest import QUARTER, SLICE, cli, first_run, record, same_report
-from mlops_nb.core import list_runs, read_record, sha256_file
+from mlops_nb.core import list_runs, read_record, run_data, sha256_file
 from mlops_nb.features import historical, open_store, read_spec
 from mlops_nb.ingest import read_table
 from mlops_nb.pipeline import DASK_STAGES
@@ -132,6 +132,26 @@ def test_score_an_sql_table_in_key_ranges_on_workers(slice_workspace, cluster, t
                  workspace=slice_workspace)
     assert result.returncode != 0 and result.stderr.strip().splitlines()[-1].endswith(
         "--key nope: (sqlite3.OperationalError) no such column: nope"), result.stderr
+
+
+@pytest.mark.xdist_group('cluster')   # one Dask cluster
+def test_monitor_a_file_on_workers_equals_in_process(slice_copy, cluster, tmp_path):
+    rows = pd.read_parquet(run_data(slice_copy, 'run:latest'))                # the rows the slice run accepted
+    rows.to_parquet(tmp_path/'accepted.parquet', row_group_size=10_000)      # parts of 10,000 rows on the workers
+    summaries = {}
+    for how, extra in [('alone', []), ('dask', ['--dask', cluster])]:
+        result = cli('monitor', '--data', tmp_path/'accepted.parquet', '--window', '1w', '--chunksize', '10000', '-p',
+                     'drift_draws=50', *extra, workspace=slice_copy)
+        assert result.returncode in (0, 1) and 'window(s) of 1w' in result.stdout, result.stderr
+        summaries[how] = json.loads((slice_copy/'monitoring'/'flights_late'/'latest.json').read_text())['windows']
+    alone, dask = summaries['alone'], summaries['dask']
+    assert [(w['start'], w['rows']) for w in dask] == [(w['start'], w['rows']) for w in alone]
+    assert sum(w['rows'] for w in dask) == len(rows) and len(dask) >= 12
+    for one, two in zip(alone, dask):
+        assert two['performance'] == pytest.approx(one['performance'], abs=1e-9)         # the same labels and outputs
+        assert two['prediction']['mean_score'] == pytest.approx(one['prediction']['mean_score'], abs=1e-9)
+        assert two['drift']['features'].keys() == one['drift']['features'].keys()
+    assert not [p for p in (slice_copy/'monitoring').iterdir() if p.name.startswith('.parts-')]
 
 
 @pytest.mark.xdist_group('cluster')   # one Dask cluster
