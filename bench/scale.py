@@ -12,7 +12,10 @@ RSS of the client and of each worker process, and the share of the CPU time spen
 - features: the join of every flight with its weather as of its time (TTL one hour), in-process by Feast's offline
   store over all the rows in memory (what the features stage does without `--dask`), on Dask by `join_on_workers`
   (each worker reads its parts and writes its part of the training frame);
-- score: `mlops-nb score DIR/flights --out OUT.parquet [--dask local]`.
+- score: `mlops-nb score DIR/flights --out OUT.parquet [--dask local]`;
+- score-sql: the same flights in an SQLite table (DIR/flights.db, an integer primary key `id`, made once), scored by
+  `mlops-nb score sqlite:///DIR/flights.db --table flights --key id --out OUT.parquet [--dask local]`;
+- monitor: `mlops-nb monitor --data DIR/flights --window 4w -p drift_draws=50 [--dask local]`.
 
 In-process runs stop at `--in-process-up-to` years: beyond it one process would need the whole table in memory.
 """
@@ -77,12 +80,36 @@ def weather_store(data, folder):
     return repo
 
 
+def sqlite_flights(data):
+    "The dataset's flights in an SQLite table `flights` with an integer primary key `id`, written once."
+    import sqlite3
+    import pyarrow.parquet as pq
+    db = Path(data)/'flights.db'
+    if db.exists(): return db
+    with sqlite3.connect(Path(data)/'flights.db.partial') as conn:
+        first = 0
+        for file in sorted((Path(data)/'flights').glob('*.parquet')):
+            for batch in pq.ParquetFile(file).iter_batches(batch_size=200_000):
+                frame = batch.to_pandas()
+                frame.insert(0, 'id', range(first, first + len(frame)))
+                frame.to_sql('flights', conn, index=False, if_exists='append')
+                first += len(frame)
+        conn.execute('CREATE UNIQUE INDEX flights_id ON flights (id)')
+    (Path(data)/'flights.db.partial').rename(db)
+    return db
+
+
 def stage_commands(stage, data, repo, out, run, dask):
     "The command that runs `stage` on the dataset, in-process or on `--dask local`."
     extra = ['--dask', 'local'] if dask else []
     if stage == 'validate':
         return ['mlops-nb', 'validate', Path(data)/'flights', '--reference', run, '--out', out, *extra]
     if stage == 'score': return ['mlops-nb', 'score', Path(data)/'flights', '--out', Path(out)/'scored.parquet', *extra]
+    if stage == 'score-sql':
+        return ['mlops-nb', 'score', f'sqlite:///{sqlite_flights(data)}', '--table', 'flights', '--key', 'id', '--out',
+                Path(out)/'scored.parquet', *extra]
+    if stage == 'monitor':
+        return ['mlops-nb', 'monitor', '--data', Path(data)/'flights', '--window', '4w', '-p', 'drift_draws=50', *extra]
     return [sys.executable, __file__, '--join-child', 'dask' if dask else 'in-process', Path(data)/'flights', repo,
             Path(out)/('joined' if dask else 'joined.parquet')]
 

@@ -306,7 +306,8 @@ def file_traffic(workspace,         # the workspace
                 ):
     "Each window of a file of records, scored part by part: (start, its rows with `truth`, its features' profile)."
     path, folder = Path(run_data(workspace, data)), Path(workspace)/'monitoring'
-    parts = table_parts(path, chunksize) if client or path.is_dir() else [{'kind': 'file', 'path': str(path)}]
+    whole = client is None and not path.is_dir() and path.suffix.lower() not in ('.parquet', '.pq')  # a CSV, here
+    parts = [{'kind': 'file', 'path': str(path)}] if whole else table_parts(path, chunksize)
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix='.parts-') as folder:
         part = functools.partial(monitored_part, workspace, entry, data=data, length=length, start=start, end=end,

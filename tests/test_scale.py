@@ -12,7 +12,7 @@ from mlops_nb.core import list_runs, read_record, run_data, sha256_file
 from mlops_nb.features import historical, open_store, read_spec
 from mlops_nb.ingest import read_table
 from mlops_nb.pipeline import DASK_STAGES
-from mlops_nb.point_in_time import historical_on_dask
+from mlops_nb.point_in_time import historical_by_time
 from mlops_nb.synthetic import synthetic_flights
 
 STAGES = ['ingest', 'validate', 'features', 'train', 'evaluate', 'register', 'deploy']
@@ -214,10 +214,11 @@ def test_point_in_time_join_on_workers_equals_feasts(slice_workspace, cluster):
     spec, rows = read_spec(run), pd.read_parquet(run/'validated'/'data.parquet')
     feast = historical(open_store(spec['repo']), rows, spec['store'])
     from dask.distributed import Client
-    with Client(cluster) as client: on_workers = historical_on_dask(client, rows, spec['store'], ranges=7)
+    with Client(cluster) as client: on_workers = historical_by_time(rows, spec['store'], client=client, ranges=7)
     assert len(spec['store']['views']) == 2 and len(feast) == len(rows) > 40_000
     assert feast.filter(like='temp').notna().mean().min() > 0.9
     pd.testing.assert_frame_equal(on_workers, feast)                                                  # row for row
+    pd.testing.assert_frame_equal(historical_by_time(rows, spec['store']), feast)     # and here, as batch scoring does
 
 
 @pytest.fixture(scope='module')
