@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['parquet_files', 'parquet_parts', 'line_starts', 'csv_parts', 'csv_part_text', 'sql_from', 'sql_parts', 'sql_rows',
-           'table_parts', 'read_part', 'part_name', 'write_frames', 'table_chunks', 'table_sha256']
+           'table_parts', 'read_part', 'part_name', 'write_frames', 'read_rows', 'table_chunks', 'table_sha256']
 
 # %% ../nbs/01b_parts.ipynb #95a2cb28
 import hashlib, itertools
@@ -188,6 +188,20 @@ def write_frames(frames, # frames with the same columns
     finally:
         if writer: writer.close()
     return rows
+
+# %% ../nbs/01b_parts.ipynb #029b5124
+def read_rows(path, # a Parquet file
+              keep, # a boolean per row of the file
+             ):
+    "The file's rows where `keep` holds, read a row group at a time: the memory of those rows and one group."
+    import pyarrow as pa, pyarrow.parquet as pq
+    if keep.all(): return pd.read_parquet(path)
+    file, start, tables = pq.ParquetFile(path), 0, []
+    for group in range(file.num_row_groups):
+        rows = file.metadata.row_group(group).num_rows
+        if keep[start:start + rows].any(): tables.append(file.read_row_group(group).filter(keep[start:start + rows]))
+        start += rows
+    return pa.concat_tables(tables or [file.schema_arrow.empty_table()]).to_pandas()
 
 # %% ../nbs/01b_parts.ipynb #f2592ec6
 def table_chunks(path,              # a CSV (maybe compressed) or Parquet file, or a folder of Parquet files

@@ -27,6 +27,7 @@ from .core import *
 from .tracking import start_tracking
 from .modelfile import *
 from .engine import dask_setting, engine
+from .parts import read_rows
 
 # %% ../nbs/04_train.ipynb #4820c446
 def time_split(times,               # the rows' timestamps
