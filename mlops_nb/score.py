@@ -200,6 +200,7 @@ def score_file(workspace,         # the workspace
     out, sql = Path(out), '://' in str(data)
     if out.suffix.lower() not in ('.parquet', '.csv'):
         raise ConfigError(f"--out {out}: expected a .parquet or .csv file")
+    if key and not sql: raise ConfigError(f"--key {key}: only an SQL source is read in key ranges, not a file")
     entry = scoring_version(workspace, model)
     parts = sql_parts(str(data), table, query, key, chunksize) if sql else table_parts(data, chunksize)
     if client is None: SCORERS[(str(workspace), entry['name'], entry['version'])] = scorer = Scorer(workspace, entry)
