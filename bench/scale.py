@@ -9,9 +9,10 @@ in production (default: a new one made with `mlops-nb run`). Per stage and engin
 RSS of the client and of each worker process, and the share of the CPU time spent on the workers ("left the client").
 
 - validate: `mlops-nb validate DIR/flights --reference RUN [--dask local]`;
-- features: the join of every flight with its weather as of its time (TTL one hour), in-process by Feast's offline
-  store over all the rows in memory (what the features stage does without `--dask`), on Dask by `join_on_workers`
-  (each worker reads its parts and writes its part of the training frame);
+- features: the features stage's work on the flights as validation leaves them (DIR/validated, written once), with
+  the default config (the weather as a view, each origin's late rate over a day): the views' sources, the training
+  frame, the online store loaded and the labels seeded; in one process with Feast's join (the stage without
+  `--dask`), or by the workers (`build_on_workers`: the stage with it);
 - score: `mlops-nb score DIR/flights --out OUT.parquet [--dask local]`;
 - score-sql: the same flights in an SQLite table (DIR/flights.db, an integer primary key `id`, made once), scored by
   `mlops-nb score sqlite:///DIR/flights.db --table flights --key id --out OUT.parquet [--dask local]`;
@@ -19,12 +20,13 @@ RSS of the client and of each worker process, and the share of the CPU time spen
 
 In-process runs stop at `--in-process-up-to` years: beyond it one process would need the whole table in memory.
 """
-import argparse, json, os, statistics, subprocess, sys, tempfile, time
+import argparse, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 import psutil
 
 ENV = {**os.environ, 'WANDB_MODE': os.environ.get('WANDB_MODE', 'offline'), 'WANDB_SILENT': 'true'}
 WEATHER = ['temp', 'dewp', 'humid', 'wind_speed', 'precip', 'visib']
+KNOWN = 'minute + dep_delay + air_time + 60'    # the default config's: a label is known this many minutes on
 
 
 def measured(command, workspace):
@@ -47,37 +49,58 @@ def measured(command, workspace):
     return time.perf_counter() - start, client, list(workers.values())
 
 
-def join_child(engine, flights, repo, out):
-    "The features stage's join of `flights` with the store in `repo`: Feast's in one process, or on Dask workers."
-    from mlops_nb.engine import engine as dask_engine
-    from mlops_nb.features import historical, open_store
-    spec = json.loads((Path(repo)/'bench_spec.json').read_text())
-    if engine == 'in-process':
-        import pandas as pd
-        rows = pd.read_parquet(flights)
-        rows = rows.assign(time_hour=pd.to_datetime(rows.time_hour, utc=True))
-        historical(open_store(repo), rows, spec).to_parquet(out)
-        return
-    from mlops_nb.point_in_time import join_on_workers
-    with dask_engine('local') as client: join_on_workers(client, flights, spec, out, echo=lambda line: None)
-
-
-def weather_store(data, folder):
-    "A Feast repository whose one view is the dataset's weather, keyed by origin, TTL one hour."
+def validated_copy(data):
+    "The dataset as the validate stage leaves it, written once: flights with UTC times and the label, a file a year."
     import pandas as pd
-    from mlops_nb.features import TS, as_micro, definitions, open_store, write_repo
-    repo = Path(folder)/'repo'
-    if (repo/'bench_spec.json').exists(): return repo
-    weather = pd.read_parquet(Path(data)/'weather', columns=['origin', 'time_hour', *WEATHER])
-    source = Path(folder)/'weather_source.parquet'
-    weather.assign(**{TS: as_micro(pd.to_datetime(weather.time_hour, utc=True))}).drop(
-        columns='time_hour').to_parquet(source, row_group_size=50_000)
-    spec = {'views': [{'name': 'weather', 'entities': ['origin'], 'features': WEATHER, 'ttl_hours': 1,
-                       'path': str(source)}]}
-    write_repo(repo, spec)
-    open_store(repo).apply(definitions(spec))
-    (repo/'bench_spec.json').write_text(json.dumps(spec))
-    return repo
+    from mlops_nb.ingest import parse_timestamp
+    folder = Path(data)/'validated'
+    if (folder/'weather.parquet').exists(): return folder
+    (folder/'flights').mkdir(parents=True, exist_ok=True)
+    for file in sorted((Path(data)/'flights').glob('*.parquet')):
+        rows = parse_timestamp(pd.read_parquet(file), 'time_hour')
+        rows.assign(late=(rows.arr_delay > 15).astype(float).where(rows.arr_delay.notna())).to_parquet(
+            folder/'flights'/file.name, row_group_size=100_000)
+    parse_timestamp(pd.read_parquet(Path(data)/'weather'), 'time_hour').to_parquet(folder/'.weather.parquet')
+    (folder/'.weather.parquet').rename(folder/'weather.parquet')
+    return folder
+
+
+def features_child(engine, data, out):
+    """The features stage's work on the validated copy, with the default config: the views (the weather, each origin's
+    late rate over a day), the training frame, the online store loaded and the labels seeded; in one process with
+    Feast's join as the stage without `--dask`, or by the workers as with it (`build_on_workers`)."""
+    import pandas as pd
+    from mlops_nb.engine import engine as dask_engine
+    from mlops_nb.features import (add_calendar, arrivals, definitions, feature_frame, feature_spec, historical, hourly,
+                                   materialize, open_store, store_views, write_repo)
+    from mlops_nb.fresh import seed_labels
+    from mlops_nb.point_in_time import build_on_workers
+    folder, out = validated_copy(data), Path(out)
+    joins = [{'table': 'weather', 'keys': ['origin', 'time_hour'], 'columns': WEATHER}]
+    aggregates, ids, known = [{'entity': 'origin', 'window_days': 1}], ['carrier', 'flight', 'origin', 'dest'], KNOWN
+    spec = feature_spec(['sched_dep_time', 'sched_arr_time', 'distance'], ['carrier', 'origin', 'dest'], ['dayofweek'],
+                        joins, 'late', 'time_hour', aggregates, 'America/New_York')
+    tables = {'weather': pd.read_parquet(folder/'weather.parquet')}
+    if engine == 'dask':
+        with dask_engine('local') as client:
+            store_spec, built = build_on_workers(client, folder/'flights', tables, joins, aggregates, spec, ids, known,
+                                                 out, echo=lambda line: None)
+    else:
+        (out/'feature_sources').mkdir()
+        rows = add_calendar(pd.read_parquet(folder/'flights'), 'time_hour', ['dayofweek'], 'America/New_York')
+        rows, views = store_views(rows, tables, joins, aggregates, known, 'time_hour', 'late', out/'feature_sources')
+        store_spec = {'views': views}
+    repo = write_repo(out/'repo', store_spec)
+    store = open_store(repo)
+    store.apply(definitions(store_spec))
+    if engine != 'dask':
+        rows = historical(store, rows, store_spec)
+        feature_frame(rows, spec, ids).to_parquet(out/'features.parquet')
+        built = {'first': rows.time_hour.min(), 'last': rows.time_hour.max(),
+                 'labelled': [arrivals(rows, 'time_hour', 'late', known)]}
+    hours = hourly(pd.Series([built['first'], built['last']]))
+    materialize(store, store_spec, hours[0], hours[-1])
+    seed_labels(repo, store_spec, built['labelled'], 'time_hour', ids, 'late', hours[-1])
 
 
 def sqlite_flights(data):
@@ -99,7 +122,7 @@ def sqlite_flights(data):
     return db
 
 
-def stage_commands(stage, data, repo, out, run, dask):
+def stage_commands(stage, data, out, run, dask):
     "The command that runs `stage` on the dataset, in-process or on `--dask local`."
     extra = ['--dask', 'local'] if dask else []
     if stage == 'validate':
@@ -110,8 +133,7 @@ def stage_commands(stage, data, repo, out, run, dask):
                 Path(out)/'scored.parquet', *extra]
     if stage == 'monitor':
         return ['mlops-nb', 'monitor', '--data', Path(data)/'flights', '--window', '4w', '-p', 'drift_draws=50', *extra]
-    return [sys.executable, __file__, '--join-child', 'dask' if dask else 'in-process', Path(data)/'flights', repo,
-            Path(out)/('joined' if dask else 'joined.parquet')]
+    return [sys.executable, __file__, '--features-child', 'dask' if dask else 'in-process', data, out]
 
 
 def row(stage, years, engine, runs):
@@ -130,22 +152,22 @@ def main(years, runs, workspace, data, in_process_up_to, stages):
     from mlops_nb.synthetic import synthetic_flights
     if not workspace:
         workspace = Path(tempfile.mkdtemp())
-        subprocess.run(['mlops-nb', 'run'], env={**ENV, 'MLOPS_NB_WORKSPACE': str(workspace)}, check=True,
-                       stdout=subprocess.DEVNULL)
-    run = find_run(Path(workspace)).name
+        if set(stages) != {'features'}:     # the other stages validate against its run, or use its model
+            subprocess.run(['mlops-nb', 'run'], env={**ENV, 'MLOPS_NB_WORKSPACE': str(workspace)}, check=True,
+                           stdout=subprocess.DEVNULL)
+    run = find_run(Path(workspace)).name if set(stages) != {'features'} else ''
     print("| stage | years | engine | wall s | client peak RSS MiB | worker peak RSS MiB | client CPU s "
           "| workers CPU s | left the client |\n|---|---:|---|---:|---:|---:|---:|---:|---:|", flush=True)
     for n in years:
         folder = Path(data)/f'years-{n}'
         synthetic_flights(folder, years=n, echo=lambda line: None)
-        repo = weather_store(folder, folder)
         for stage in stages:
             for dask in (False, True):
                 if not dask and n > in_process_up_to: continue
                 results = []
                 for _ in range(runs):
                     with tempfile.TemporaryDirectory(dir=folder) as out:
-                        results.append(measured(list(map(str, stage_commands(stage, folder, repo, out, run, dask))),
+                        results.append(measured(list(map(str, stage_commands(stage, folder, out, run, dask))),
                                                 workspace))
                 print(row(stage, n, 'dask local (2 workers)' if dask else 'in-process', results), flush=True)
 
@@ -158,7 +180,7 @@ if __name__ == '__main__':
     parser.add_argument('--data', default=str(Path(tempfile.gettempdir())/'mlops_nb_scale'))
     parser.add_argument('--in-process-up-to', type=int, default=10)
     parser.add_argument('--stages', nargs='+', default=['validate', 'features', 'score'])
-    parser.add_argument('--join-child', nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument('--features-child', nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.join_child: join_child(*args.join_child)
+    if args.features_child: features_child(*args.features_child)
     else: main(args.years, args.runs, args.workspace, args.data, args.in_process_up_to, args.stages)

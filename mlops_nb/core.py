@@ -6,10 +6,10 @@
 __all__ = ['PATH_PARAMETERS', 'PRIMARY', 'METRICS', 'LOWER_IS_BETTER', 'PROJECT_FILE', 'PROJECT_ENVIRONMENT', 'first_line',
            'now_iso', 'ConfigError', 'parse_duration', 'plain', 'absolute_source', 'absolute_paths', 'load_config',
            'parse_override', 'type_name', 'check_type', 'resolve_config', 'better', 'check_task', 'workspace_path',
-           'new_run_id', 'sha256_file', 'write_json', 'read_record', 'write_record', 'stage_entry', 'record_stage',
-           'output_path', 'error_text', 'end_stage', 'fail_stage', 'stage_run_dir', 'run_workspace', 'list_runs',
-           'find_run', 'run_data', 'git_lineage', 'project_dir', 'find_project', 'setenv', 'shipped', 'source_dir',
-           'percentiles']
+           'new_run_id', 'listing_sha256', 'sha256_file', 'write_json', 'read_record', 'write_record', 'stage_entry',
+           'record_stage', 'output_path', 'error_text', 'end_stage', 'fail_stage', 'stage_run_dir', 'run_workspace',
+           'list_runs', 'find_run', 'run_data', 'git_lineage', 'project_dir', 'find_project', 'setenv', 'shipped',
+           'source_dir', 'percentiles']
 
 # %% ../nbs/00_core.ipynb #ed579daa
 import contextlib, datetime, hashlib, json, os, re, subprocess, uuid
@@ -145,8 +145,19 @@ def new_run_id():
     return datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S-') + uuid.uuid4().hex[:6]
 
 # %% ../nbs/00_core.ipynb #b4367fd7
-def sha256_file(path): # the file to hash
-    "Hex sha256 of a file, read in 1 MiB blocks."
+def listing_sha256(folder,  # a folder
+                   files,   # files in it, in name order
+                   digests, # their sha256s
+                  ):
+    "The sha256 of the files' names (relative to `folder`) and sha256s: a folder's, which a rename changes too."
+    listing = ''.join(f"{Path(f).relative_to(folder).as_posix()}\t{d}\n" for f, d in zip(files, digests))
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+def sha256_file(path): # the file to hash, or a folder (of parts)
+    "Hex sha256 of a file, read in 1 MiB blocks; of a folder, `listing_sha256` of every file in it."
+    if Path(path).is_dir():
+        files = sorted(f for f in Path(path).rglob('*') if f.is_file())
+        return listing_sha256(path, files, map(sha256_file, files))
     digest = hashlib.sha256()
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''): digest.update(block)

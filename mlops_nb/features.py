@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['TS', 'REPO_PY', 'LeakageError', 'check_leakage', 'days_to_holiday', 'calendar_part', 'add_calendar', 'join_table',
-           'aggregate_columns', 'feature_spec', 'feature_frame', 'as_micro', 'arrivals', 'change_points', 'nanoseconds',
-           'window_rate', 'store_yaml', 'definitions', 'open_store', 'materialize', 'offline_parts', 'while_compacting',
-           'read_offline', 'historical', 'online', 'rebase', 'relative_to', 'write_repo', 'hourly', 'source',
-           'table_view', 'aggregate_view', 'store_views', 'conform', 'request_rows', 'read_spec', 'get_features',
-           'field_kind', 'request_fields']
+           'static_joins', 'aggregate_columns', 'feature_spec', 'feature_frame', 'as_micro', 'arrivals',
+           'change_points', 'nanoseconds', 'window_rate', 'store_yaml', 'definitions', 'open_store', 'materialize',
+           'offline_parts', 'while_compacting', 'read_offline', 'historical', 'online', 'rebase', 'relative_to',
+           'write_repo', 'hourly', 'source', 'table_view', 'aggregate_spec', 'aggregate_view', 'store_views', 'conform',
+           'request_rows', 'read_spec', 'get_features', 'field_kind', 'request_fields']
 
 # %% ../nbs/03_features.ipynb #71702ea1
 import datetime as dt, json, os, time
@@ -70,6 +70,17 @@ def join_table(df,      # a frame
     right = table[[*on, *columns]]
     try: return df.merge(right, on=on, how='left', validate='many_to_one')
     except pd.errors.MergeError: raise ValueError(f"join on {on}: the joined table has duplicate keys")
+
+# %% ../nbs/03_features.ipynb #c62104ce
+def static_joins(df,        # a frame
+                 tables,    # table: its rows
+                 joins,     # the config's joins
+                 timestamp, # the time column
+                ):
+    "`df` with every static lookup table joined on its keys: the joins without the timestamp (the others are views)."
+    for join in joins:
+        if timestamp not in join['keys']: df = join_table(df, tables[join['table']], join['keys'], join['columns'])
+    return df
 
 # %% ../nbs/03_features.ipynb #791e8a9e
 def aggregate_columns(aggregates, # the config's aggregates: [{'entity', 'window_days'}]
@@ -145,7 +156,7 @@ def window_rate(events,         # arrivals, with `known_at`
                 target='late',  # the label
                ):
     "Per point (an entity and a time t): the rate and count of the entity's labels known in (t - window, t]."
-    name, count = f'{entity}_{target}_rate_{window_days}d', f'{entity}_labels_{window_days}d'
+    name, count = aggregate_columns([{'entity': entity, 'window_days': window_days}], target)
     window, parts = np.timedelta64(window_days, 'D'), []
     known = {key: group for key, group in events.sort_values('known_at', kind='stable').groupby(entity)}
     for key, at in points.groupby(entity):
@@ -366,6 +377,17 @@ def table_view(table,     # a validated joined table
         'name': join['table'], 'entities': entities, 'features': list(join['columns']), 'ttl_hours': 1, 'path': path
     }
 
+# %% ../nbs/03_features.ipynb #4108d2f5
+def aggregate_spec(aggregate, # {'entity', 'window_days'}
+                   target,    # the label
+                   folder,    # where its Parquet source goes
+                  ):
+    "The view of an aggregate: its name, entity, features, TTL (the window) and source's path."
+    entity, days = aggregate['entity'], aggregate['window_days']
+    return {'name': f'{entity}_rate_{days}d', 'entities': [entity], 'features': aggregate_columns([aggregate], target),
+            'ttl_hours': 24 * days, 'window_days': days,
+            'path': str((Path(folder)/f'{entity}_rate_{days}d.parquet').absolute())}
+
 # %% ../nbs/03_features.ipynb #f30436a7
 def aggregate_view(events,    # arrivals, with `known_at`
                    aggregate, # {'entity', 'window_days'}
@@ -373,17 +395,10 @@ def aggregate_view(events,    # arrivals, with `known_at`
                    target,    # the label
                   ):
     "The view of an entity's late rate over a window, a row where it changes: its TTL the window, exact at any time."
+    view = aggregate_spec(aggregate, target, folder)
     entity, days = aggregate['entity'], aggregate['window_days']
     table = window_rate(events, entity, change_points(events, entity, days), days, target).astype({entity: str})
-    name = f'{entity}_rate_{days}d'
-    return {
-        'name': name,
-        'entities': [entity],
-        'features': [c for c in table if c not in (entity, TS)],
-        'ttl_hours': 24 * days,
-        'window_days': days,
-        'path': source(table, TS, Path(folder) / f'{name}.parquet'),
-    }
+    return {**view, 'path': source(table, TS, view['path'])}
 
 # %% ../nbs/03_features.ipynb #aa07b133
 def store_views(data,          # validated rows
@@ -397,10 +412,8 @@ def store_views(data,          # validated rows
                 folder,        # where the views' Parquet sources go
                ):
     "The rows with static lookups joined, and the feature views: one per join on the timestamp, one per aggregate."
-    views = []
-    for join in joins:
-        if timestamp in join['keys']: views.append(table_view(tables[join['table']], join, timestamp, folder))
-        else: data = join_table(data, tables[join['table']], join['keys'], join['columns'])      # a static lookup table
+    views = [table_view(tables[j['table']], j, timestamp, folder) for j in joins if timestamp in j['keys']]
+    data = static_joins(data, tables, joins, timestamp)
     events = arrivals(data, timestamp, target, known_minutes)
     return data, views + [aggregate_view(events, a, folder, target) for a in aggregates]
 

@@ -98,14 +98,15 @@ def aggregate_views(spec): # the store's spec: {'views': [...]}
 # %% ../nbs/03a_fresh.ipynb #7b4cda77
 def seed_labels(repo,       # the Feast repository folder
                 spec,       # the store's spec
-                events,     # the training data's labelled rows, with `known_at`
+                labelled,   # frames of the training data's labelled rows, with `known_at`, one at a time
                 timestamp,  # the time column
                 id_columns, # the columns that name a row
                 target,     # the label
                 until,      # the time the online store was loaded up to
                ):
     "The features stage's labels, recorded; every view is pushed from `until` on (a retrain may have put older online)."
-    if aggregate_views(spec): record_labels(repo, aggregate_views(spec), events, timestamp, id_columns, target)
+    for events in labelled if aggregate_views(spec) else []:
+        record_labels(repo, aggregate_views(spec), events, timestamp, id_columns, target)
     with contextlib.closing(label_db(repo)) as conn:
         conn.executemany('insert or replace into pushed values (?, ?)',
                          [(v['name'], iso([until])[0]) for v in spec['views']])

@@ -7,7 +7,7 @@ __all__ = ['parquet_files', 'parquet_parts', 'line_starts', 'csv_parts', 'csv_pa
            'table_parts', 'read_part', 'part_name', 'write_frames', 'read_rows', 'table_chunks', 'table_sha256']
 
 # %% ../nbs/01b_parts.ipynb #95a2cb28
-import hashlib, itertools
+import itertools
 from pathlib import Path
 import pandas as pd
 from .core import *
@@ -190,17 +190,19 @@ def write_frames(frames, # frames with the same columns
     return rows
 
 # %% ../nbs/01b_parts.ipynb #029b5124
-def read_rows(path, # a Parquet file
-              keep, # a boolean per row of the file
+def read_rows(path, # a Parquet file, or a folder of them (its files in name order)
+              keep, # a boolean per row of the table
              ):
-    "The file's rows where `keep` holds, read a row group at a time: the memory of those rows and one group."
+    "The table's rows where `keep` holds, read a row group at a time: the memory of those rows and one group."
     import pyarrow as pa, pyarrow.parquet as pq
     if keep.all(): return pd.read_parquet(path)
-    file, start, tables = pq.ParquetFile(path), 0, []
-    for group in range(file.num_row_groups):
-        rows = file.metadata.row_group(group).num_rows
-        if keep[start:start + rows].any(): tables.append(file.read_row_group(group).filter(keep[start:start + rows]))
-        start += rows
+    start, tables = 0, []
+    for file in map(pq.ParquetFile, parquet_files(path)):
+        for group in range(file.num_row_groups):
+            rows = file.metadata.row_group(group).num_rows
+            if keep[start:start + rows].any():
+                tables.append(file.read_row_group(group).filter(keep[start:start + rows]))
+            start += rows
     return pa.concat_tables(tables or [file.schema_arrow.empty_table()]).to_pandas()
 
 # %% ../nbs/01b_parts.ipynb #f2592ec6
@@ -221,5 +223,4 @@ def table_sha256(path,        # a table file, or a folder of Parquet files
     if not path.is_dir(): return sha256_file(path)
     files = parquet_files(path)
     digests = client.gather(client.map(sha256_file, files)) if client is not None else map(sha256_file, files)
-    listing = ''.join(f"{f.relative_to(path).as_posix()}\t{d}\n" for f, d in zip(files, digests))
-    return hashlib.sha256(listing.encode()).hexdigest()
+    return listing_sha256(path, files, digests)

@@ -12,7 +12,7 @@ __all__ = ['STAGES', 'ON_DEMAND', 'NOTEBOOKS', 'RUNNER_PARAMETERS', 'DASK_STAGES
            'run_config', 'full_config', 'failure_line', 'summary_line']
 
 # %% ../nbs/10_pipeline.ipynb #b697430f
-import ast, io, json, os, queue, re, shutil, time, tokenize
+import ast, io, json, os, queue, re, time, tokenize
 from pathlib import Path
 import yaml
 from .core import *
@@ -204,7 +204,7 @@ def reuse_stages(base,    # the base run's directory
     for entry in (s for s in source['stages'] if s['name'] in needed):
         for out in entry['outputs'].values():
             (run_dir/out['path']).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(base/out['path'], run_dir/out['path'])
+            link_output(base/out['path'], run_dir/out['path'])
         record['stages'].append({**entry, 'reused_from': source['run_id']})
     record['lineage'] = {**source['lineage'], **record['lineage'], 'reused_from': source['run_id']}
     record['metrics'] = {**source['metrics'], **record['metrics']}

@@ -6,7 +6,7 @@
 __all__ = ['CI_SERVICES', 'BY_HAND', 'HEARTBEAT_SECONDS', 'STALE_SECONDS', 'RUN_PARAMETERS', 'ENGINE_PARAMETERS',
            'WORKSPACE_READS', 'ci_service', 'runner_info', 'Heartbeat', 'process_alive', 'runner_alive', 'run_status',
            'source_fingerprint', 'external_inputs', 'notebook_sha256', 'stage_key', 'earlier_outputs',
-           'workspace_state', 'cached_stage', 'reuse_cached', 'run_line']
+           'workspace_state', 'cached_stage', 'link_output', 'reuse_cached', 'run_line']
 
 # %% ../nbs/00a_runs.ipynb #41799787
 import hashlib, json, os, shutil, socket, sqlite3, threading, time
@@ -179,10 +179,23 @@ def cached_stage(workspace, # the workspace
         if run_dir.name == skip or entry is None: continue
         if any(record.get('workspace_state', {}).get(part) != state[part] for part in WORKSPACE_READS.get(name, ())):
             continue
-        if all((run_dir / o['path']).is_file() and sha256_file(run_dir / o['path']) == o['sha256']
+        if all((run_dir / o['path']).exists() and sha256_file(run_dir / o['path']) == o['sha256']
                for o in entry['outputs'].values()):
             return run_dir, entry
     return None
+
+# %% ../nbs/00a_runs.ipynb #a0af2f4c
+def link_output(source, # a run's output: a file, or a folder of parts
+                path,   # where it goes, replacing what is there
+               ):
+    "The output at `path` as hard links to `source`'s files, or copies where the file system has no links."
+    def link(one, to):
+        try: os.link(one, to)
+        except OSError: shutil.copyfile(one, to)
+    if Path(path).is_dir(): shutil.rmtree(path)
+    Path(path).unlink(missing_ok=True)
+    if Path(source).is_dir(): shutil.copytree(source, path, copy_function=link)
+    else: link(source, path)
 
 # %% ../nbs/00a_runs.ipynb #10e6a80d
 def reuse_cached(run_dir, # the new run's directory
@@ -194,9 +207,7 @@ def reuse_cached(run_dir, # the new run's directory
             *(o['path'] for o in entry['outputs'].values()), *([entry['notebook']] if entry.get('notebook') else [])
     ]:
         (run_dir/path).parent.mkdir(parents=True, exist_ok=True)
-        (run_dir/path).unlink(missing_ok=True)
-        try: os.link(source/path, run_dir/path)
-        except OSError: shutil.copyfile(source/path, run_dir/path)
+        link_output(source/path, run_dir/path)
     record = read_record(run_dir)
     record['stages'] = [s for s in record['stages'] if s['name'] != entry['name']
                         ] + [{**entry, 'cached_from': entry.get('cached_from') or source.name}]

@@ -168,6 +168,13 @@ def test_run_on_a_real_cluster_equals_in_process(slice_workspace, cluster, tmp_p
     params = [c for c in trials[0] if c.startswith('params_')]
     pd.testing.assert_frame_equal(trials[1][['number', 'value', *params]], trials[0][['number', 'value', *params]])
     assert sha256_file(dask/'model.skops') == sha256_file(alone/'model.skops')             # the same model, bit for bit
+    # the workers wrote the training frame as parts, and the views' sources: the in-process stage's rows and values
+    assert (dask/'features.parquet').is_dir() and not (dask/'labels').exists()
+    pd.testing.assert_frame_equal(pd.read_parquet(dask/'features.parquet'), pd.read_parquet(alone/'features.parquet'))
+    for here, there in zip(*(read_spec(run)['store']['views'] for run in (alone, dask))):
+        order = [*here['entities'], 'event_timestamp']
+        pd.testing.assert_frame_equal(pd.read_parquet(there['path']).sort_values(order, ignore_index=True),
+                                      pd.read_parquet(here['path']).sort_values(order, ignore_index=True))
 
 
 def peak_rss(*args):
