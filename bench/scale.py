@@ -73,7 +73,7 @@ def features_child(engine, data, out):
     from mlops_nb.engine import engine as dask_engine
     from mlops_nb.features import (add_calendar, arrivals, definitions, feature_frame, feature_spec, historical, hourly,
                                    materialize, open_store, store_views, write_repo)
-    from mlops_nb.fresh import seed_labels
+    from mlops_nb.fresh import label_rows, seed_labels
     from mlops_nb.point_in_time import build_on_workers
     folder, out = validated_copy(data), Path(out)
     joins = [{'table': 'weather', 'keys': ['origin', 'time_hour'], 'columns': WEATHER}]
@@ -97,10 +97,11 @@ def features_child(engine, data, out):
         rows = historical(store, rows, store_spec)
         feature_frame(rows, spec, ids).to_parquet(out/'features.parquet')
         built = {'first': rows.time_hour.min(), 'last': rows.time_hour.max(),
-                 'labelled': [arrivals(rows, 'time_hour', 'late', known)]}
+                 'labelled': [label_rows(arrivals(rows, 'time_hour', 'late', known), ['origin'], 'time_hour', ids,
+                                         'late')]}
     hours = hourly(pd.Series([built['first'], built['last']]))
     materialize(store, store_spec, hours[0], hours[-1])
-    seed_labels(repo, store_spec, built['labelled'], 'time_hour', ids, 'late', hours[-1])
+    seed_labels(repo, store_spec, built['labelled'], hours[-1])
 
 
 def sqlite_flights(data):
@@ -161,6 +162,7 @@ def main(years, runs, workspace, data, in_process_up_to, stages):
     for n in years:
         folder = Path(data)/f'years-{n}'
         synthetic_flights(folder, years=n, echo=lambda line: None)
+        if 'features' in stages: validated_copy(folder)     # written once, before anything is measured
         for stage in stages:
             for dask in (False, True):
                 if not dask and n > in_process_up_to: continue

@@ -234,11 +234,14 @@ def materialize(store, # the feature store
                 start, # the first time, for a view never materialized
                 end,   # the time to load up to
                ):
-    "Load the online store up to `end`, view by view: all of it the first time, then only what is new."
+    """Load the online store up to `end`, view by view: the first time from its TTL before `end` on (as Feast's
+    `materialize_incremental` does: an older row is past its TTL at `end`, and the point-in-time join would not give
+    it either), then only what is new. Feast reads the rows of that span, not the whole source."""
     for view in spec['views']:
         ends = [e for _, e in store.get_feature_view(view['name']).materialization_intervals]
         if not ends:
-            store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime(),
+            since = max(start, end - pd.Timedelta(hours=view['ttl_hours']))
+            store.materialize(start_date=since.to_pydatetime(), end_date=end.to_pydatetime(),
                               feature_views=[view['name']])
         elif end > max(ends): store.materialize_incremental(end_date=end.to_pydatetime(), feature_views=[view['name']])
 

@@ -11,6 +11,7 @@ import numpy as np, pandas as pd
 from .core import *
 from .features import (TS, add_calendar, aggregate_spec, arrivals, as_micro, change_points, feature_frame,
                                read_offline, source, static_joins, store_yaml, table_view, window_rate)
+from .fresh import ISO, iso, label_rows
 from .parts import read_part, table_parts, write_frames
 from pathlib import Path
 
@@ -82,24 +83,23 @@ def label_part(part,          # a part of the validated rows, from `table_parts`
                id_columns,    # the columns that name a row
                known_minutes, # how many minutes after its timestamp a row's label is known (an expression)
                chunksize,     # rows read at a time
-               path,          # the Parquet file of its labelled rows (none without labels or entities)
+               path,          # the Parquet file of its label rows (none without labels or entities)
               ):
-    "One part's labelled rows with `known_at` written to `path`, as a Dask task: the span of its times and labels."
+    "One part's label rows (`label_rows`) written to `path`, as a Dask task: the span of its times and labels."
     time, target, spans = spec['timestamp'], spec['target'], []
-    keep = list(dict.fromkeys([*entities, time, *id_columns, target, 'known_at']))
     def labelled():
         for chunk in read_part(part, chunksize):
-            labels = arrivals(static_joins(chunk, tables, joins, time), time, target, known_minutes)[keep]
-            spans.append((len(chunk), chunk[time].min(), chunk[time].max(), labels.known_at.min(),
-                          labels.known_at.max()))
-            if entities and len(labels): yield labels
+            events = arrivals(static_joins(chunk, tables, joins, time), time, target, known_minutes)
+            spans.append((len(chunk), chunk[time].min(), chunk[time].max(), events.known_at.min(),
+                          events.known_at.max()))
+            if entities and len(events): yield label_rows(events, entities, time, id_columns, target)
     write_frames(labelled(), path)
     spans = pd.DataFrame(spans, columns=['rows', 'first', 'last', 'known_first', 'known_last'])
     return {'rows': int(spans.rows.sum()), 'first': spans['first'].min(), 'last': spans['last'].max(),
             'known_first': spans.known_first.min(), 'known_last': spans.known_last.max()}
 
 # %% ../nbs/03c_point_in_time.ipynb #d820a6fe
-def rate_part(labels, # the folder of labelled rows, with `known_at`
+def rate_part(labels, # the folder of label rows (`label_rows`)
               view,   # an aggregate's view, from `aggregate_spec`
               target, # the label
               start,  # the range's first change point
@@ -109,7 +109,10 @@ def rate_part(labels, # the folder of labelled rows, with `known_at`
              ):
     "An aggregate view's rows at its change points in a range, as a Dask task: it reads only the labels it reaches."
     entity, days = view['entities'][0], view['window_days']
-    known = pd.read_parquet(labels, filters=in_range('known_at', start - pd.Timedelta(days=days), end, last))
+    since, until = iso([start - pd.Timedelta(days=days), end])     # the label table's times are text, as they sort
+    known = pd.read_parquet(labels, filters=[('entity', '==', entity), *in_range('known_at', since, until, last)])
+    known = pd.DataFrame({entity: known.value, 'known_at': pd.to_datetime(known.known_at, utc=True, format=ISO),
+                          target: known.truth})
     points = change_points(known, entity, days)
     points = points[(points[TS] >= start) & ((points[TS] <= end) if last else (points[TS] < end))]
     rows = window_rate(known, entity, points, days, target).astype({entity: str})
@@ -148,7 +151,7 @@ def gathered(client,  # a dask.distributed Client
 
 # %% ../nbs/03c_point_in_time.ipynb #6c950666
 def rate_view(client, # a dask.distributed Client
-              labels, # the folder of labelled rows, with `known_at`
+              labels, # the folder of label rows (`label_rows`)
               view,   # an aggregate's view, from `aggregate_spec`
               target, # the label
               spans,  # the labelled parts' spans, from `label_part`

@@ -5,12 +5,12 @@
 - Resume: a run killed with SIGKILL in `train` shows as interrupted, and `--resume` finishes it.
 - Cache: a second identical run reuses every stage; a changed parameter or changed data reruns what depends on it.
 """
-import json, os, signal, sqlite3, subprocess, time
+import json, os, signal, sqlite3, subprocess, sys, time
 import pandas as pd, psutil, pytest
 from conftest import QUARTER, SLICE, cli, first_run, record, same_report
 from mlops_nb.core import list_runs, read_record, run_data, sha256_file
 from mlops_nb.features import historical, open_store, read_spec
-from mlops_nb.ingest import read_table
+from mlops_nb.ingest import parse_timestamp, read_table
 from mlops_nb.pipeline import DASK_STAGES
 from mlops_nb.point_in_time import historical_by_time
 from mlops_nb.synthetic import synthetic_flights
@@ -177,10 +177,9 @@ def test_run_on_a_real_cluster_equals_in_process(slice_workspace, cluster, tmp_p
                                       pd.read_parquet(here['path']).sort_values(order, ignore_index=True))
 
 
-def peak_rss(*args):
-    "Run `mlops-nb ARGS` to its end; return its exit code and the peak RSS of its own process, in bytes."
-    process, peak = subprocess.Popen(['mlops-nb', *map(str, args)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL), 0
+def peak_rss(*command):
+    "Run `command` to its end; return its exit code and the peak RSS of its own process, in bytes."
+    process, peak = subprocess.Popen(list(map(str, command)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), 0
     while process.poll() is None:
         try: peak = max(peak, psutil.Process(process.pid).memory_info().rss)
         except psutil.NoSuchProcess: break
@@ -188,12 +187,19 @@ def peak_rss(*args):
     return process.wait(), peak
 
 
+@pytest.fixture(scope='module')
+def three_years(tmp_path_factory):
+    "Three years of synthetic flights and weather, a file (one row group, 336,776 flights) a year."
+    folder = tmp_path_factory.mktemp('three_years')
+    synthetic_flights(folder, years=3, row_group_size=400_000, echo=lambda line: None)
+    return folder
+
+
 @pytest.mark.xdist_group('cluster')   # one Dask cluster
-def test_validating_a_partitioned_dataset_on_workers(slice_workspace, cluster, tmp_path):
-    """Three years of synthetic flights, a file (one row group, 336,776 rows) a year: the workers read them, the report
-    and quarantine are in-process's, and the client's memory grows by far less than a partition's rows."""
-    synthetic_flights(tmp_path, years=3, row_group_size=400_000, echo=lambda line: None)
-    years, tiny = tmp_path/'flights', tmp_path/'tiny'
+def test_validating_a_partitioned_dataset_on_workers(slice_workspace, cluster, three_years, tmp_path):
+    """Three years of synthetic flights, a file a year: the workers read them, the report and quarantine are
+    in-process's, and the client's memory grows by far less than a partition's rows."""
+    years, tiny = three_years/'flights', tmp_path/'tiny'
     tiny.mkdir()
     pd.read_parquet(years/'flights-2013.parquet').head(1_000).to_parquet(tiny/'flights-2013.parquet')
     partition = pd.read_parquet(years/'flights-2014.parquet').memory_usage(deep=True).sum()
@@ -201,8 +207,8 @@ def test_validating_a_partitioned_dataset_on_workers(slice_workspace, cluster, t
     peaks = {}
     for name, data, extra in [('tiny', tiny, ['--dask', cluster]), ('dask', years, ['--dask', cluster]),
                               ('tiny in-process', tiny, []), ('in-process', years, [])]:
-        code, peaks[name] = peak_rss('validate', data, *reference, '--out', tmp_path/name, '--chunksize', 400_000,
-                                     *extra)
+        code, peaks[name] = peak_rss('mlops-nb', 'validate', data, *reference, '--out', tmp_path/name, '--chunksize',
+                                     400_000, *extra)
         assert code in (0, 1), name
     dask, alone = (json.loads((tmp_path/name/'report.json').read_text()) for name in ('dask', 'in-process'))
     same_report(alone, dask)
@@ -213,6 +219,48 @@ def test_validating_a_partitioned_dataset_on_workers(slice_workspace, cluster, t
           f"{grown['in-process'] / 2**20:.0f} MiB in-process")
     assert grown['in-process'] > partition / 2           # the measure sees a process that holds a partition's rows
     assert grown['dask'] < partition / 4, grown          # the client on Dask holds none
+
+
+# the features stage's build on the workers, by a client of its own: python -c BUILD SCHEDULER DATA WEATHER OUT
+BUILD = """
+import sys, pandas as pd
+from dask.distributed import Client
+from mlops_nb.features import feature_spec
+from mlops_nb.point_in_time import build_on_workers
+address, data, weather, out = sys.argv[1:]
+joins = [{'table': 'weather', 'keys': ['origin', 'time_hour'], 'columns': ['temp', 'visib']}]
+aggregates = [{'entity': 'origin', 'window_days': 1}]
+spec = feature_spec(['distance'], ['carrier'], ['dayofweek'], joins, 'late', 'time_hour', aggregates, 'UTC')
+with Client(address) as client:
+    build_on_workers(client, data, {'weather': pd.read_parquet(weather)}, joins, aggregates, spec, ['flight'],
+                     'minute + dep_delay + air_time + 60', out, echo=lambda line: None)
+"""
+
+
+@pytest.mark.xdist_group('cluster')   # one Dask cluster
+def test_features_of_a_partitioned_dataset_on_workers(cluster, three_years, tmp_path):
+    """The features stage's views and training frame built by the workers from three validated years, a file a year:
+    every row in features.parquet's parts, in time order, and the client grows by far less than a partition's rows."""
+    validated, tiny = tmp_path/'validated', tmp_path/'tiny'
+    for folder in (validated, tiny): folder.mkdir()
+    for file in sorted((three_years/'flights').glob('*.parquet')):     # as the validate stage leaves them
+        rows = parse_timestamp(pd.read_parquet(file), 'time_hour')
+        rows.assign(late=(rows.arr_delay > 15).astype(float).where(rows.arr_delay.notna())).to_parquet(
+            validated/file.name, row_group_size=100_000)
+    pd.read_parquet(validated/'flights-2013.parquet').head(1_000).to_parquet(tiny/'flights-2013.parquet')
+    parse_timestamp(pd.read_parquet(three_years/'weather'), 'time_hour').to_parquet(tmp_path/'weather.parquet')
+    partition = pd.read_parquet(validated/'flights-2014.parquet').memory_usage(deep=True).sum()
+    peaks = {}
+    for name, data in [('tiny', tiny), ('years', validated)]:
+        code, peaks[name] = peak_rss(sys.executable, '-c', BUILD, cluster, data, tmp_path/'weather.parquet',
+                                     tmp_path/name/'run')
+        assert code == 0, name
+    features = pd.read_parquet(tmp_path/'years'/'run'/'features.parquet', columns=['time_hour', 'origin_late_rate_1d'])
+    assert len(features) == 3 * 336_776 and features.time_hour.is_monotonic_increasing
+    assert features.origin_late_rate_1d.notna().mean() > 0.99
+    grown = peaks['years'] - peaks['tiny']
+    print(f"a partition: {partition / 2**20:.0f} MiB; the client grew by {grown / 2**20:.0f} MiB")
+    assert grown < partition / 4, grown           # (in one process it holds them all: the validation test above)
 
 
 @pytest.mark.xdist_group('cluster')   # one Dask cluster
