@@ -80,14 +80,14 @@ def features_child(engine, data, out):
     aggregates, ids, known = [{'entity': 'origin', 'window_days': 1}], ['carrier', 'flight', 'origin', 'dest'], KNOWN
     spec = feature_spec(['sched_dep_time', 'sched_arr_time', 'distance'], ['carrier', 'origin', 'dest'], ['dayofweek'],
                         joins, 'late', 'time_hour', aggregates, 'America/New_York')
-    tables = {'weather': pd.read_parquet(folder/'weather.parquet')}
     if engine == 'dask':
         with dask_engine('local') as client:
-            store_spec, built = build_on_workers(client, folder/'flights', tables, joins, aggregates, spec, ids, known,
-                                                 out, echo=lambda line: None)
+            store_spec, built = build_on_workers(client, folder/'flights', {'weather': folder/'weather.parquet'},
+                                                 joins, aggregates, spec, ids, known, out, echo=lambda line: None)
     else:
         (out/'feature_sources').mkdir()
         rows = add_calendar(pd.read_parquet(folder/'flights'), 'time_hour', ['dayofweek'], 'America/New_York')
+        tables = {'weather': pd.read_parquet(folder/'weather.parquet')}
         rows, views = store_views(rows, tables, joins, aggregates, known, 'time_hour', 'late', out/'feature_sources')
         store_spec = {'views': views}
     repo = write_repo(out/'repo', store_spec)

@@ -7,8 +7,8 @@ __all__ = ['TS', 'REPO_PY', 'LeakageError', 'check_leakage', 'days_to_holiday', 
            'static_joins', 'aggregate_columns', 'feature_spec', 'feature_frame', 'as_micro', 'arrivals',
            'change_points', 'nanoseconds', 'window_rate', 'store_yaml', 'definitions', 'open_store', 'materialize',
            'offline_parts', 'while_compacting', 'read_offline', 'historical', 'online', 'rebase', 'relative_to',
-           'write_repo', 'hourly', 'source', 'table_view', 'aggregate_spec', 'aggregate_view', 'store_views', 'conform',
-           'request_rows', 'read_spec', 'get_features', 'field_kind', 'request_fields']
+           'write_repo', 'hourly', 'source_rows', 'source', 'table_view', 'aggregate_spec', 'aggregate_view',
+           'store_views', 'conform', 'request_rows', 'read_spec', 'get_features', 'field_kind', 'request_fields']
 
 # %% ../nbs/03_features.ipynb #71702ea1
 import datetime as dt, json, os, time
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
 from .expressions import evaluate
+from .parts import write_frames
 
 # %% ../nbs/03_features.ipynb #57821f69
 class LeakageError(ValueError):
@@ -358,24 +359,30 @@ def hourly(times): # a UTC time column
     return pd.date_range(times.min().floor('h'), times.max().ceil('h'), freq='h')
 
 # %% ../nbs/03_features.ipynb #f31aedbe
+def source_rows(frame,     # rows
+                timestamp, # their time column
+               ):
+    "The rows as a feature source's: their time as Feast's event timestamp (microseconds)."
+    return frame.assign(**{TS: as_micro(frame[timestamp])}).drop(columns=[timestamp] if timestamp != TS else [])
+
 def source(frame,     # rows
            timestamp, # their time column
            path,      # the .parquet file to write
           ):
     "Write a feature source with its time as Feast's event timestamp (microseconds)."
-    frame.assign(**{TS: as_micro(frame[timestamp])}).drop(
-        columns=[timestamp] if timestamp != TS else []).to_parquet(path, index=False)
+    source_rows(frame, timestamp).to_parquet(path, index=False)
     return str(Path(path).absolute())
 
 # %% ../nbs/03_features.ipynb #81832a2e
-def table_view(table,     # a validated joined table
+def table_view(frames,    # a validated joined table's rows, a frame at a time
                join,      # its join in the config
                timestamp, # the time column
                folder,    # where its Parquet source goes
               ):
-    "The view of a joined table keyed by its entities and timestamp."
-    entities = [k for k in join['keys'] if k != timestamp]
-    path = source(table[[*entities, timestamp, *join['columns']]], timestamp, Path(folder)/f"{join['table']}.parquet")
+    "The view of a joined table keyed by its entities and timestamp, its source written a frame at a time."
+    entities, path = [k for k in join['keys'] if k != timestamp], Path(folder)/f"{join['table']}.parquet"
+    write_frames((source_rows(f[[*entities, timestamp, *join['columns']]], timestamp) for f in frames), path)
+    path = str(path.absolute())
     return {
         'name': join['table'], 'entities': entities, 'features': list(join['columns']), 'ttl_hours': 1, 'path': path
     }
@@ -415,7 +422,7 @@ def store_views(data,          # validated rows
                 folder,        # where the views' Parquet sources go
                ):
     "The rows with static lookups joined, and the feature views: one per join on the timestamp, one per aggregate."
-    views = [table_view(tables[j['table']], j, timestamp, folder) for j in joins if timestamp in j['keys']]
+    views = [table_view([tables[j['table']]], j, timestamp, folder) for j in joins if timestamp in j['keys']]
     data = static_joins(data, tables, joins, timestamp)
     events = arrivals(data, timestamp, target, known_minutes)
     return data, views + [aggregate_view(events, a, folder, target) for a in aggregates]

@@ -223,7 +223,7 @@ def test_validating_a_partitioned_dataset_on_workers(slice_workspace, cluster, t
 
 # the features stage's build on the workers, by a client of its own: python -c BUILD SCHEDULER DATA WEATHER OUT
 BUILD = """
-import sys, pandas as pd
+import sys
 from dask.distributed import Client
 from mlops_nb.features import feature_spec
 from mlops_nb.point_in_time import build_on_workers
@@ -232,7 +232,7 @@ joins = [{'table': 'weather', 'keys': ['origin', 'time_hour'], 'columns': ['temp
 aggregates = [{'entity': 'origin', 'window_days': 1}]
 spec = feature_spec(['distance'], ['carrier'], ['dayofweek'], joins, 'late', 'time_hour', aggregates, 'UTC')
 with Client(address) as client:
-    build_on_workers(client, data, {'weather': pd.read_parquet(weather)}, joins, aggregates, spec, ['flight'],
+    build_on_workers(client, data, {'weather': weather}, joins, aggregates, spec, ['flight'],
                      'minute + dep_delay + air_time + 60', out, echo=lambda line: None)
 """
 
