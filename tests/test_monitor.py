@@ -66,9 +66,11 @@ def exact_shares(target, reference, values):
 
 def test_effect_sizes_equal_their_exact_values(months):
     """Read from the sketches, each effect size is within a stated tolerance of its exact value on the raw rows:
-    normalised Wasserstein within 0.01 (a 200-quantile grid and KLL's rank error; KLL compacts at random, so the gap
-    varies from run to run, 0.005 at most in 5 runs), numeric PSI within 0.01 (KLL's rank error on the decile edges),
-    Jensen-Shannon and categorical PSI within 1e-9 (the frequent-item counts are exact below whylogs' limit)."""
+    normalised Wasserstein (a 200-quantile grid and KLL's rank error) and numeric PSI (KLL's rank error on the decile
+    edges) within 0.02; Jensen-Shannon and categorical PSI within 1e-9 (the frequent-item counts are exact below
+    whylogs' limit). KLL compacts at random, so the numeric gaps vary from run to run: over 200 profilings of these
+    months (2026-12-07) the worst gap of a run was at most 0.0125 for PSI and 0.0105 for Wasserstein (medians 0.0029
+    and 0.0042; 2 runs in 200 above 0.01 for each, which the former bound of 0.01 failed on)."""
     raw_january, january = months[1]
     worst = {}
     for month in range(2, 13):
@@ -87,7 +89,7 @@ def test_effect_sizes_equal_their_exact_values(months):
                 gap = abs(found[name] - value)
                 worst[(kind, name)] = max(worst.get((kind, name), 0), gap)
     print('largest gap from the exact value:', {f'{k[0]} {k[1]}': f'{v:.2e}' for k, v in worst.items()})
-    assert worst[('number', 'wasserstein')] <= 0.01 and worst[('number', 'psi')] <= 0.01, worst
+    assert worst[('number', 'wasserstein')] <= 0.02 and worst[('number', 'psi')] <= 0.02, worst
     assert worst[('category', 'jensen_shannon')] <= 1e-9 and worst[('category', 'psi')] <= 1e-9, worst
 
 
