@@ -83,7 +83,8 @@ def features_child(engine, data, out):
     if engine == 'dask':
         with dask_engine('local') as client:
             store_spec, built = build_on_workers(client, folder/'flights', {'weather': folder/'weather.parquet'},
-                                                 joins, aggregates, spec, ids, known, out, echo=lambda line: None)
+                                                 joins, aggregates, spec, ids, known, out, out/'repo',
+                                                 echo=lambda line: None)
     else:
         (out/'feature_sources').mkdir()
         rows = add_calendar(pd.read_parquet(folder/'flights'), 'time_hour', ['dayofweek'], 'America/New_York')

@@ -153,6 +153,8 @@ def listing_sha256(folder,  # a folder
     listing = ''.join(f"{Path(f).relative_to(folder).as_posix()}\t{d}\n" for f, d in zip(files, digests))
     return hashlib.sha256(listing.encode()).hexdigest()
 
+
+# %% ../nbs/00_core.ipynb #718560d5
 def sha256_file(path): # the file to hash, or a folder (of parts)
     "Hex sha256 of a file, read in 1 MiB blocks; of a folder, `listing_sha256` of every file in it."
     if Path(path).is_dir():

@@ -365,6 +365,8 @@ def source_rows(frame,     # rows
     "The rows as a feature source's: their time as Feast's event timestamp (microseconds)."
     return frame.assign(**{TS: as_micro(frame[timestamp])}).drop(columns=[timestamp] if timestamp != TS else [])
 
+
+# %% ../nbs/03_features.ipynb #2b539c64
 def source(frame,     # rows
            timestamp, # their time column
            path,      # the .parquet file to write

@@ -5,11 +5,12 @@
 - Resume: a run killed with SIGKILL in `train` shows as interrupted, and `--resume` finishes it.
 - Cache: a second identical run reuses every stage; a changed parameter or changed data reruns what depends on it.
 """
-import json, os, signal, sqlite3, subprocess, sys, time
+import contextlib, json, os, signal, sqlite3, subprocess, sys, time
 import pandas as pd, psutil, pytest
 from conftest import QUARTER, SLICE, cli, first_run, record, same_report
 from mlops_nb.core import list_runs, read_record, run_data, sha256_file
 from mlops_nb.features import historical, open_store, read_spec
+from mlops_nb.fresh import label_db
 from mlops_nb.ingest import parse_timestamp, read_table
 from mlops_nb.pipeline import DASK_STAGES
 from mlops_nb.point_in_time import historical_by_time
@@ -175,6 +176,13 @@ def test_run_on_a_real_cluster_equals_in_process(slice_workspace, cluster, tmp_p
         order = [*here['entities'], 'event_timestamp']
         pd.testing.assert_frame_equal(pd.read_parquet(there['path']).sort_values(order, ignore_index=True),
                                       pd.read_parquet(here['path']).sort_values(order, ignore_index=True))
+    # the workers recorded the label table: in-process's rows, in its order
+    tables = []
+    for workspace in (slice_workspace, tmp_path):
+        with contextlib.closing(label_db(workspace/'feature_repo')) as conn:
+            tables.append(pd.read_sql('select * from labels order by rowid', conn))
+    assert len(tables[0]) > 0
+    pd.testing.assert_frame_equal(tables[1], tables[0])
 
 
 def peak_rss(*command):
@@ -233,7 +241,7 @@ aggregates = [{'entity': 'origin', 'window_days': 1}]
 spec = feature_spec(['distance'], ['carrier'], ['dayofweek'], joins, 'late', 'time_hour', aggregates, 'UTC')
 with Client(address) as client:
     build_on_workers(client, data, {'weather': weather}, joins, aggregates, spec, ['flight'],
-                     'minute + dep_delay + air_time + 60', out, echo=lambda line: None)
+                     'minute + dep_delay + air_time + 60', out, out + '/repo', echo=lambda line: None)
 """
 
 
@@ -253,9 +261,9 @@ def test_features_of_a_partitioned_dataset_on_workers(cluster, three_years, tmp_
     peaks = {}
     for name, data in [('tiny', tiny), ('years', validated)]:
         code, peaks[name] = peak_rss(sys.executable, '-c', BUILD, cluster, data, tmp_path/'weather.parquet',
-                                     tmp_path/name/'run')
+                                     tmp_path/'runs'/name)                  # not in the data's folder: read whole
         assert code == 0, name
-    features = pd.read_parquet(tmp_path/'years'/'run'/'features.parquet', columns=['time_hour', 'origin_late_rate_1d'])
+    features = pd.read_parquet(tmp_path/'runs'/'years'/'features.parquet', columns=['time_hour', 'origin_late_rate_1d'])
     assert len(features) == 3 * 336_776 and features.time_hour.is_monotonic_increasing
     assert features.origin_late_rate_1d.notna().mean() > 0.99
     grown = peaks['years'] - peaks['tiny']
