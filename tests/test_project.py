@@ -1,7 +1,7 @@
 "A team's own project: `init`, its CI/CD workflow run step by step on a slice, its container, and `init --check`."
 import fnmatch, json, os, shutil, signal, subprocess, sys, time, urllib.request
 from pathlib import Path
-import pytest, yaml
+import kubernetes_validate, pytest, yaml
 from conftest import SLICE, cli
 from mlops_nb.project import DOCKERIGNORE, dockerfile_text
 from mlops_nb.release import release_state
@@ -168,6 +168,33 @@ def test_init_check_names_each_problem_in_one_line(tmp_path):
     assert "Dockerfile: differs from the package's (yours is used)" in result.stdout.splitlines()
     assert result.stderr.startswith('mlops-nb: error: 2 problems in ') and len(result.stderr.splitlines()) == 1
 
+
+
+KUBERNETES = '1.30'   # the oldest Kubernetes the manifests are checked against (every field they use is older)
+
+
+def test_kubernetes_manifests_pass_the_schemas_and_init_check_notices_a_change(tmp_path):
+    """Every document `init` writes in k8s/ passes Kubernetes' schemas (strict: no unknown field), a broken one does
+    not; the jobs run commands the CLI has, the server the Dockerfile's; `init --check` notes a changed manifest."""
+    project = slice_project(tmp_path/'p')
+    docs = [d for path in sorted((project/'k8s').glob('*.yaml')) for d in yaml.safe_load_all(path.read_text())]
+    assert [d['kind'] for d in docs] == ['CronJob'] * 3 + ['Deployment', 'Service', 'PersistentVolumeClaim']
+    for doc in docs: kubernetes_validate.validate(doc, KUBERNETES, strict=True)
+    server = docs[3]['spec']['template']['spec']['containers'][0]
+    broken = json.loads(json.dumps(docs[3]))
+    broken['spec']['template']['spec']['containers'][0]['readinessProbe']['httpGet']['paht'] = '/ready'
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES, strict=True)
+    assert server['command'] == yaml.safe_load(dockerfile_text().rsplit('\nCMD ', 1)[1])   # the image's own command
+    for job in docs[:3]:
+        command = job['spec']['jobTemplate']['spec']['template']['spec']['containers'][0]['command']
+        result = cli(*command[1:], '--help')
+        assert command[0] == 'mlops-nb' and result.returncode == 0, (command, result.stderr)
+    result = cli('init', '--check', cwd=project)
+    assert "k8s/server.yaml: same as the package's" in result.stdout.splitlines()
+    (project/'k8s'/'jobs.yaml').write_text((project/'k8s'/'jobs.yaml').read_text().replace('15 * * * *', '0 * * * *'))
+    result = cli('init', '--check', cwd=project)
+    assert result.returncode == 0 and "k8s/jobs.yaml: differs from the package's (yours is used)" in result.stdout
 
 ALERT_TESTS = {
     'Data invariants hold for inputs', 'Models are not too stale', 'Computing performance has not regressed',
