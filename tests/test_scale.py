@@ -229,6 +229,32 @@ def test_validating_a_partitioned_dataset_on_workers(slice_workspace, cluster, t
     assert grown['dask'] < partition / 4, grown          # the client on Dask holds none
 
 
+
+@pytest.mark.xdist_group('cluster')   # one Dask cluster
+def test_scoring_a_partitioned_dataset_on_workers(slice_workspace, cluster, three_years, tmp_path):
+    """Three years of synthetic flights in one row group (1,010,328 records: a part that cannot be split), scored by
+    the workers 20,000 at a time: every record, and the client grows by far less than the part's rows. It holds a
+    row group of scored records at a time, while it writes `--out` (the same predictions as in one process: the
+    March tests above)."""
+    years, tiny = tmp_path/'years', tmp_path/'tiny'
+    for folder in (years, tiny): folder.mkdir()
+    rows = pd.concat([pd.read_parquet(f) for f in sorted((three_years/'flights').glob('*.parquet'))], ignore_index=True)
+    rows.to_parquet(years/'flights.parquet', row_group_size=len(rows))
+    rows.head(1_000).to_parquet(tiny/'flights.parquet')
+    partition = rows.memory_usage(deep=True).sum()
+    del rows
+    model = f"flights_late:{json.loads((first_run(slice_workspace)/'registered.json').read_text())['version']}"
+    peaks = {}
+    for name, data in [('tiny', tiny), ('years', years)]:
+        code, peaks[name] = peak_rss('mlops-nb', 'score', data, '--out', tmp_path/f'{name}.parquet', '--model', model,
+                                     '--dask', cluster, '--chunksize', 20_000, '--workspace', slice_workspace)
+        assert code == 0, name
+    scored = pd.read_parquet(tmp_path/'years.parquet', columns=['time_hour', 'probability'])
+    assert len(scored) == 3 * 336_776 and scored.probability.between(0, 1).all()
+    grown = peaks['years'] - peaks['tiny']
+    print(f"a part: {partition / 2**20:.0f} MiB; the client grew by {grown / 2**20:.0f} MiB")
+    assert grown < partition / 4, grown
+
 # the features stage's build on the workers, by a client of its own: python -c BUILD SCHEDULER DATA WEATHER OUT
 BUILD = """
 import sys
