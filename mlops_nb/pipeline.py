@@ -218,16 +218,24 @@ def cell_seconds(notebook): # an executed notebook file
 
 # %% ../nbs/10_pipeline.ipynb #778899ae
 def quiet_kernel_manager():
-    "The kernel manager papermill runs stages with: its kernels log errors only, its client starts no heartbeat thread."
+    """The kernel manager papermill runs stages with: its kernels log errors only, its client starts no heartbeat
+    thread, and they talk over Unix sockets, not TCP ports (a port found free can be taken by another process before
+    the kernel binds it: "Address already in use", and the stage fails)."""
+    import tempfile, uuid
     from jupyter_client.asynchronous import AsyncKernelClient
     from jupyter_client.manager import AsyncKernelManager
-    from traitlets import Type
+    from traitlets import CaselessStrEnum, Type, default
     class NoHeartbeatClient(AsyncKernelClient):
 
         def start_channels(self, shell=True, iopub=True, stdin=True, hb=False, control=True):
             super().start_channels(shell, iopub, stdin, False, control)
     class QuietKernelManager(AsyncKernelManager):
         client_factory = Type(NoHeartbeatClient, klass=AsyncKernelClient)
+        transport = CaselessStrEnum(['tcp', 'ipc'], default_value='ipc', config=True)
+
+        @default('ip')
+        def _socket_path(self): # the sockets' path, less the `-N` of each: short, as a socket's path must be
+            return os.path.join(tempfile.gettempdir(), f'mlops-nb-kernel-{uuid.uuid4().hex[:12]}')
 
         def format_kernel_cmd(self, extra_arguments=None):
             return [*super().format_kernel_cmd(extra_arguments), '--IPKernelApp.log_level=ERROR']
@@ -455,23 +463,29 @@ def run_pipeline(workspace,       # the workspace
     return run_stages(run_dir, config, stages, parameters, echo, cache)
 
 # %% ../nbs/10_pipeline.ipynb #5b7e0afd
-def resume_run(workspace, # the workspace
-               run_id,    # the run to continue
+def resume_run(workspace,   # the workspace
+               run_id,      # the run to continue
+               stages=None, # the stages to run next, in order (an orchestrator's task); None for every one not done
               ):
-    "Ready run `run_id` to continue from its first stage that did not succeed; (its directory, config, stages left)."
+    """Ready run `run_id` to continue from its first stage that did not succeed, or with `stages` once every stage
+    before them succeeded in it; (its directory, config, stages left)."""
     run_dir = find_run(workspace, run_id)
     record = read_record(run_dir)
     status = run_status(run_dir, record)
     if status == 'running':
         raise ConfigError(
             f"run {run_id} is still running (process {record['runner']['pid']}); resume it once it has ended")
-    plan = record.get('plan') or list(STAGES)
-    left = [n for n in plan if n not in {s['name'] for s in record['stages'] if s['status'] == 'succeeded'}]
-    if status == 'succeeded' or not left:
+    plan, done = record.get('plan') or list(STAGES), {s['name'] for s in record['stages'] if s['status'] == 'succeeded'}
+    left = [n for n in plan if n not in done]
+    if stages:
+        before = [n for n in list(STAGES)[:list(STAGES).index(stages[0])] if n not in done]
+        if before: raise ConfigError(f"run {run_id} has not done {', '.join(before)}; run it before {stages[0]}")
+        plan, left = [n for n in STAGES if n in {*plan, *stages}], list(stages)
+    elif status == 'succeeded' or not left:
         raise ConfigError(f"run {run_id} {status} with every stage done; there is nothing to resume")
-    left = plan[plan.index(left[0]):]
+    else: left = plan[plan.index(left[0]):]
     record['stages'] = [s for s in record['stages'] if s['name'] not in left]
-    record.update(status='running', ended=None, failed_stage=None, error=None, runner=runner_info(),
+    record.update(status='running', ended=None, failed_stage=None, error=None, runner=runner_info(), plan=plan,
                   resumed=[*record.get('resumed', []), {'at': now_iso(), 'from': left[0], 'was': status}])
     write_record(run_dir, record)
     return run_dir, record['config'], left
@@ -492,10 +506,9 @@ def run_config(workspace,        # the workspace
     "Run the pipeline as `mlops-nb run` does, and return the final run record."
     parameters = stage_parameters()
     if resume:
-        if config_file or overrides or stages or start or base:
-            raise ConfigError("--resume continues a run with its own config and stages; "
-                              "drop --config, -p, --stages, --from and --base")
-        run_dir, config, left = resume_run(workspace, resume)
+        if config_file or overrides or start or base:
+            raise ConfigError("--resume continues a run with its own config; drop --config, -p, --from and --base")
+        run_dir, config, left = resume_run(workspace, resume, select_stages(stages) if stages else None)
         echo(f"run {run_dir.name}: resuming at {left[0]}: {', '.join(left)} -> {run_dir}")
         config = {**known_parameters(parameters), **config}
         return run_stages(run_dir, {**config, 'dask': dask_setting(dask, config.get('dask', ''))}, left, parameters,

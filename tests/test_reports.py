@@ -1,7 +1,7 @@
 """The Voila reports in a real browser: `mlops-nb report` serves each on loopback, Debian's Chromium (driven by
 Playwright through `executable_path`) opens it; and JupyterLab opens a stage notebook and starts its kernel.
 Screenshots go to test-artifacts/ (or $MLOPS_NB_ARTIFACTS)."""
-import json, os, re, shutil, signal, subprocess, time, urllib.parse
+import json, os, re, shutil, signal, subprocess, tempfile, time, urllib.parse
 from pathlib import Path
 import httpx, pandas as pd, pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
@@ -69,16 +69,24 @@ TOKEN = 'report-token-for-the-tests'
 
 def serve(*command, url, timeout=120):
     "Start a server process, its token `TOKEN`, and return it once `url` answers (any status below 500: it is up)."
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    log = tempfile.TemporaryFile('w+')                               # a file, not a pipe: a full pipe would block it
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True,
                                start_new_session=True, env={**os.environ, 'MLOPS_NB_TOKEN': TOKEN})
+    process.log = log
     deadline = time.time() + timeout
     while time.time() < deadline:
-        assert process.poll() is None, process.stderr.read()[-2000:]
+        assert process.poll() is None, said(process)
         try:
             if httpx.get(url, timeout=5).status_code < 500: return process
         except httpx.TransportError: pass
         time.sleep(0.5)
     raise AssertionError(f'{command[0]} did not answer {url} in {timeout} s')
+
+
+def said(process):
+    "The end of what the server wrote to its stderr."
+    process.log.seek(0)
+    return process.log.read()[-3000:]
 
 
 def stop(process):
@@ -106,6 +114,9 @@ def open_report(browser, name, workspace, tries=2):
         server = serve('mlops-nb', 'report', name, '--port', str(port), '--workspace', str(workspace),
                        url=f'http://127.0.0.1:{port}/api')
         page = browser.new_page(viewport={'width': 1280, 'height': 1600})
+        remote = []                                                   # what the page asked of anywhere but loopback
+        page.on('request', lambda request: remote.append(request.url)
+                if urllib.parse.urlsplit(request.url).hostname not in ('127.0.0.1', None) else None)
         started = time.perf_counter()
         try:
             page.goto(f'http://127.0.0.1:{port}/?token={TOKEN}', timeout=120_000)
@@ -113,11 +124,15 @@ def open_report(browser, name, workspace, tries=2):
             seconds = time.perf_counter() - started
             # every widget drawn
             page.wait_for_function("!document.body.innerText.includes('Loading widget')", timeout=120_000)
+            # nothing from off the machine: no network at run time, and no CDN out of reach to hold the page up
+            assert not remote, remote
             return server, page, seconds
         except PlaywrightTimeout:
+            print(f"{name}: the page did not load in 120 s (attempt {attempt}); remote requests {remote}; "
+                  f"the server said:\n{said(server)}")
             page.close(); stop(server)
             if attempt == tries: raise
-            print(f"{name}: the page did not load in 120 s (attempt {attempt}); trying once more with a new server")
+            print(f"{name}: trying once more with a new server")
 
 
 @pytest.mark.parametrize('name', list(TITLES))
