@@ -13,7 +13,7 @@ from .core import *
 from pathlib import Path
 from .engine import engine_record
 from .ingest import counted
-from .parts import read_part, table_chunks, table_parts, table_sha256
+from .parts import read_part, shown_url, source_chunks, source_parts, table_parts, table_sha256
 from .suite import reference_suite
 from .validate import (SeenRows, TableCheck, check_fail_on, frame_chunks, reference_profiles, row_hashes,
     table_report, validate_chunks, write_validation)
@@ -183,28 +183,37 @@ def validate_file(path,                # the CSV or Parquet file, or folder of P
                   chunksize=100_000,   # rows read at a time
                   echo=print,          # called with progress lines
                   client=None,         # a dask.distributed Client whose workers read the parts; None in-process
+                  query='',            # SQL only: the query whose rows to check, when `path` is an SQLAlchemy URL
+                  key='',              # SQL only: a column the rows are read by, in ranges of `chunksize` rows
                  ):
-    "Validate a file as `mlops-nb validate` does; write the report, quarantine and profile; return the report, folder."
+    """Validate a file or an SQL query's rows as `mlops-nb validate` does; write the report, quarantine and profile;
+    return the report and its folder."""
     rules, source = reference_suite(workspace, reference, str(suite or ''))
     if rules is None: raise ConfigError("nothing to validate against: give --reference RUN_ID|latest or --suite FILE")
     if table not in rules['tables']:
         raise ConfigError(f"the suite has no table {table!r} (tables: {', '.join(rules['tables'])})")
     policy = validation_policy(read_record(source)['config'] if source else {}, fail_on, max_quarantine)
     suite_file = Path(suite) if suite else source/'suite.yaml'
-    echo(f"validating {path} (table {table!r}) against {f'suite {suite}' if suite else f'run {source.name}'}" +
+    sql = '://' in str(path)
+    if sql and not query: raise ConfigError(f"{shown_url(path)}: give --query 'SELECT ...' for the rows to validate "
+                                            "(--table names the suite's table)")
+    echo(f"validating {shown_url(path) if sql else path} (table {table!r}) against "
+         f"{f'suite {suite}' if suite else f'run {source.name}'}" +
          (f", drift against run {source.name}" if source else ", no reference profile"))
     reference = reference_profiles(source, [table]).get(table)
     if client is None:
-        report, quarantined, view = validate_chunks(counted(table_chunks(path, chunksize), echo), rules, table,
-                                                    reference, *policy)
+        chunks = counted(source_chunks(path, '', query, key, chunksize), echo)
+        report, quarantined, view = validate_chunks(chunks, rules, table, reference, *policy)
     else:
-        tc = workers_check(client, parts := table_parts(path, chunksize), rules, table, chunksize, echo)
+        parts = source_parts(path, '', query, key, chunksize)
+        tc = workers_check(client, parts, rules, table, chunksize, echo)
         report, quarantined, view = table_report(tc, reference, *policy), tc.quarantined(), tc.view
     report = {
         **report,
         'engine': {**engine_record(client), **({'parts': len(parts), 'read_by': 'workers'} if client else {})},
-        'file': str(Path(path).absolute()),
-        'file_sha256': table_sha256(path, client),
+        'file': shown_url(path) if sql else str(Path(path).absolute()),
+        'file_sha256': None if sql else table_sha256(path, client),
+        **({'query': query, 'key': key} if sql else {}),
         'fail_on': policy[0],
         'max_quarantine_fraction': policy[1],
         'suite': {

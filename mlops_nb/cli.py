@@ -75,8 +75,9 @@ def run(config: Optional[Path] = typer.Option(None, '--config',
         start: str = typer.Option('', '--from', help="Run from this stage on"),
         base: str = typer.Option('', '--base', help="Run whose outputs feed a partial run [default: the latest]"),
         resume: str = typer.Option('', '--resume',
-                                   help="Continue this failed or interrupted run from its "
-                                        "first stage not done, with its own config"),
+                                   help="Continue this failed or interrupted run from its first stage not done, "
+                                        "with its own config; with --stages, run those next in it (a task of an "
+                                        "orchestrator: the stages before them done in it)"),
         no_cache: bool = typer.Option(False, '--no-cache',
                                       help="Execute every stage, even those an earlier run did with the same inputs"),
         dask: Optional[str] = DASK):
@@ -99,7 +100,8 @@ def runs(workspace: Optional[Path] = WORKSPACE):
 
 # %% ../nbs/11_cli.ipynb #73af62cf
 @command(app)
-def validate(data_file: Path = typer.Argument(..., help="CSV or Parquet file, or folder of Parquet files, to validate"),
+def validate(data_file: str = typer.Argument(..., help="CSV or Parquet file, folder of Parquet files, or "
+                                                      "SQLAlchemy URL (with --query), to validate"),
              reference: str = typer.Option('latest', '--reference',
                                            help="Run whose suite and profiles are the reference: a run id or 'latest'"),
              suite: Optional[Path] = typer.Option(None, '--suite',
@@ -116,15 +118,20 @@ def validate(data_file: Path = typer.Argument(..., help="CSV or Parquet file, or
                                                 help="Folder for report.json, the quarantine and the "
                                                      "profile [default: WORKSPACE/validations/<id>]"),
              chunksize: int = typer.Option(100_000, '--chunksize', min=1, help="Rows read at a time"),
+             query: str = typer.Option('', '--query', help="SQL only: a query whose rows to validate"),
+             key: str = typer.Option('', '--key',
+                                     help="SQL only: an (indexed) column whose ranges the Dask workers read on their "
+                                          "own, --chunksize rows each"),
              dask: Optional[str] = DASK,
              workspace: Optional[Path] = WORKSPACE):
-    "Validate a data file against a suite: exit 0 on pass or warn, 1 on fail."
+    "Validate a data file or an SQL query's rows against a suite: exit 0 on pass or warn, 1 on fail."
     from mlops_nb.engine import dask_setting, engine
     from mlops_nb.chunks import validate_file
     from mlops_nb.validate import failure_summary, report_lines
     with engine(dask_setting(dask)) as client:
         report, folder = validate_file(data_file, workspace_path(workspace), reference, suite or '', table, fail_on,
-                                       max_quarantine, out or '', chunksize, lambda m: typer.echo(m, err=True), client)
+                                       max_quarantine, out or '', chunksize, lambda m: typer.echo(m, err=True), client,
+                                       query, key)
     for line in report_lines(report): typer.echo(line)
     typer.echo(f"report: {folder/'report.json'}")
     if report['status'] == 'fail': fail(failure_summary({table: report}, folder/'report.json'), 1)

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['parquet_files', 'parquet_parts', 'line_starts', 'csv_parts', 'csv_part_text', 'sql_from', 'sql_parts', 'sql_rows',
-           'table_parts', 'read_part', 'part_name', 'write_frames', 'read_rows', 'table_chunks', 'table_sha256']
+           'table_parts', 'read_part', 'part_name', 'write_frames', 'read_rows', 'table_chunks', 'table_sha256',
+           'source_parts', 'source_chunks', 'shown_url']
 
 # %% ../nbs/01b_parts.ipynb #95a2cb28
 import itertools
@@ -224,3 +225,34 @@ def table_sha256(path,        # a table file, or a folder of Parquet files
     files = parquet_files(path)
     digests = client.gather(client.map(sha256_file, files)) if client is not None else map(sha256_file, files)
     return listing_sha256(path, files, digests)
+
+# %% ../nbs/01b_parts.ipynb #fafa968a
+def source_parts(data,              # a CSV or Parquet file, a folder of Parquet files, or an SQLAlchemy URL
+                 table='',          # SQL only: the table to read
+                 query='',          # SQL only: a query whose rows to read, instead of a table
+                 key='',            # SQL only: a column to read the rows by, in ranges; '' for one part
+                 chunksize=100_000, # about how many rows a part holds
+                ):
+    "The parts of a file (`table_parts`) or of an SQL source (`sql_parts`), which workers read on their own."
+    if '://' in str(data): return sql_parts(str(data), table, query, key, chunksize)
+    if key: raise ConfigError(f"--key {key}: only an SQL source is read in key ranges, not a file")
+    return table_parts(data, chunksize)
+
+# %% ../nbs/01b_parts.ipynb #0e90f331
+def source_chunks(data,              # a CSV or Parquet file, a folder of Parquet files, or an SQLAlchemy URL
+                  table='',          # SQL only: the table to read
+                  query='',          # SQL only: a query whose rows to read, instead of a table
+                  key='',            # SQL only: a column to read the rows by, in ranges; '' for one part
+                  chunksize=100_000, # rows read at a time
+                 ):
+    "The rows of a file or an SQL source in this process, `chunksize` at a time, in the order of its parts."
+    if '://' not in str(data) and not key: return table_chunks(data, chunksize)
+    parts = source_parts(data, table, query, key, chunksize)
+    return itertools.chain.from_iterable(read_part(p, chunksize) for p in parts)
+
+# %% ../nbs/01b_parts.ipynb #55a17a5d
+def shown_url(url, # an SQLAlchemy URL
+             ):
+    "The URL as a report or a message may show it: its password, if any, as ***."
+    import sqlalchemy
+    return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)

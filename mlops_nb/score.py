@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
 from .ingest import DataError, counted, read_table
-from .parts import part_name, read_part, sql_parts, table_chunks, table_parts, write_frames
+from .parts import part_name, read_part, source_parts, table_chunks, table_parts, write_frames
 from .features import (TS, add_calendar, conform, historical, open_store, read_offline, read_spec,
                                request_rows)
 from .inference import load_path, model_inputs
@@ -200,9 +200,8 @@ def score_file(workspace,         # the workspace
     out, sql = Path(out), '://' in str(data)
     if out.suffix.lower() not in ('.parquet', '.csv'):
         raise ConfigError(f"--out {out}: expected a .parquet or .csv file")
-    if key and not sql: raise ConfigError(f"--key {key}: only an SQL source is read in key ranges, not a file")
     entry = scoring_version(workspace, model)
-    parts = sql_parts(str(data), table, query, key, chunksize) if sql else table_parts(data, chunksize)
+    parts = source_parts(data, table, query, key, chunksize)
     if client is None: SCORERS[(str(workspace), entry['name'], entry['version'])] = scorer = Scorer(workspace, entry)
     how = (f"{scorer.path.name} path" if client is None else f"on Dask, {len(client.scheduler_info()['workers'])} "
            f"workers reading their own parts{'' if len(parts) > 1 or not sql else '; give --key to read in ranges'}")

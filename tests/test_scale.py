@@ -12,6 +12,7 @@ from mlops_nb.core import list_runs, read_record, run_data, sha256_file
 from mlops_nb.features import historical, open_store, read_spec
 from mlops_nb.fresh import label_db
 from mlops_nb.ingest import parse_timestamp, read_table
+from mlops_nb.parts import sql_parts
 from mlops_nb.pipeline import DASK_STAGES
 from mlops_nb.point_in_time import historical_by_time
 from mlops_nb.synthetic import synthetic_flights
@@ -86,6 +87,33 @@ def test_validate_on_dask_equals_in_process(slice_workspace, cluster, march, tmp
     pd.testing.assert_frame_equal(quarantine_dask, quarantine)
     assert (on_dask['engine']['engine'], on_dask['engine']['workers']) == ('dask', 2)
     if engine == 'cluster': assert on_dask['engine']['scheduler'] == cluster
+
+
+@pytest.mark.xdist_group('cluster')   # one Dask cluster
+def test_validate_an_sql_query_in_key_ranges_on_workers(slice_workspace, cluster, march, tmp_path):
+    "March's rows in SQLite, read by the workers in ranges of a key, validate as the CSV file does in one process."
+    with sqlite3.connect(tmp_path/'march.db') as conn:
+        pd.read_csv(march).to_sql('march', conn, index=False)
+        conn.execute('CREATE INDEX march_time ON march (time_hour)')
+    url, query = f"sqlite:///{tmp_path/'march.db'}", 'SELECT * FROM march'
+    report, quarantine = validated(slice_workspace, march, tmp_path/'file', '--chunksize', '5000')
+    on_dask, quarantine_dask = validated(slice_workspace, url, tmp_path/'sql', '--query', query, '--key', 'time_hour',
+                                         '--chunksize', '5000', '--dask', cluster)
+    same_report(report, on_dask)
+    assert report['rows']['quarantined'] == 800                  # the bad hours, and the repeats across ranges
+    # the same rows; `_row` is a row's place in the order read, here the key's
+    def in_order(frame):
+        rows = frame.drop(columns='_row')
+        return rows.sort_values(list(rows.columns), ignore_index=True)
+    assert quarantine_dask['_row'].between(0, 29_133).all()
+    pd.testing.assert_frame_equal(in_order(quarantine_dask), in_order(quarantine))
+    ranges = sql_parts(url, query=query, key='time_hour', chunksize=5000)
+    assert len(ranges) > 3 and on_dask['engine']['parts'] == len(ranges)
+    where = (on_dask['file'], on_dask['file_sha256'], on_dask['query'], on_dask['key'])
+    assert where == (url, None, query, 'time_hour')
+    unasked = cli('validate', url, '--reference', first_run(slice_workspace).name, workspace=slice_workspace)
+    assert unasked.returncode == 2 and unasked.stderr.strip().splitlines()[-1] == (
+        f"mlops-nb: error: {url}: give --query 'SELECT ...' for the rows to validate (--table names the suite's table)")
 
 
 @pytest.mark.xdist_group('cluster')   # one Dask cluster
