@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['EXAMPLES', 'BLANK', 'BLANK_HEADER', 'WORKFLOW_HEADER', 'DOCKERFILE', 'DOCKERIGNORE', 'KUBE_WORKSPACE', 'KUBE_SERVER',
-           'KUBE_JOBS_HEADER', 'GITIGNORE', 'README', 'project_config', 'workflow_job', 'workflow_text',
-           'dockerfile_text', 'cron_job', 'kubernetes_files', 'project_files', 'init_project', 'check_notebook',
-           'shipped_copies', 'check_copy', 'check_project']
+           'KUBE_JOBS_HEADER', 'AIRFLOW_DAGS', 'GITIGNORE', 'README', 'project_config', 'workflow_job', 'workflow_text',
+           'dockerfile_text', 'cron_job', 'kubernetes_files', 'airflow_dags_text', 'team_files', 'project_files',
+           'init_project', 'check_notebook', 'shipped_copies', 'check_copy', 'check_project']
 
 # %% ../nbs/10a_project.ipynb #c4c53106
 import json, shutil
@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 import mlops_nb
 from .core import *
-from .pipeline import (NOTEBOOKS, code_cells, config_lines, config_text, notebook_parameters,
+from .pipeline import (NOTEBOOKS, STAGES, code_cells, config_lines, config_text, notebook_parameters,
     parameter_comments, parameters_cell)
 
 # %% ../nbs/10a_project.ipynb #7e65d19f
@@ -292,6 +292,96 @@ def kubernetes_files():
     return {'k8s/workspace.yaml': KUBE_WORKSPACE, 'k8s/server.yaml': KUBE_SERVER,
             'k8s/jobs.yaml': KUBE_JOBS_HEADER + yaml.safe_dump_all(jobs, sort_keys=False, width=120)}
 
+# %% ../nbs/10a_project.ipynb #15107bdb
+AIRFLOW_DAGS = '''\
+"""This project's pipeline, and its loop in production, as Airflow DAGs (Airflow 3). Written by `mlops-nb init`;
+`mlops-nb init --check` compares it with the package's.
+
+Each task runs a `mlops-nb` command in the project's folder: $MLOPS_NB_COMMAND (default `mlops-nb`), from the
+project's own environment, so Airflow's needs nothing of mlops_nb. $MLOPS_NB_PROJECT names the folder when this file
+is not in its `dags/`; $MLOPS_NB_RETRIES, how often a failed task is tried again (default 1, after 5 minutes).
+
+- `mlops_nb_pipeline`: a task a stage, all on one run. The first starts the run; each next one runs its stage in
+  it (`mlops-nb run --resume RUN --stages STAGE`), so a task retried or cleared does its own stage again, never the
+  run from the start. The params' `overrides` reach the stage notebooks as `-p key=value`.
+- `mlops_nb_production`, hourly: the feature store brought up to now, the last day monitored, then a retraining
+  round (which retrains only when a trigger fires). A retrain still running holds its lock: this hour's is skipped.
+"""
+import datetime, os, re, subprocess
+from airflow.exceptions import AirflowException, AirflowSkipException
+from airflow.sdk import DAG, Param, task
+
+PROJECT = os.environ.get('MLOPS_NB_PROJECT') or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMMAND = os.environ.get('MLOPS_NB_COMMAND', 'mlops-nb')
+STAGES = STAGE_LIST
+START = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+RETRIES = {'retries': int(os.environ.get('MLOPS_NB_RETRIES', '1')), 'retry_delay': datetime.timedelta(minutes=5)}
+
+
+def mlops_nb(*args,   # the command's arguments, each one argument (no shell reads them)
+             ok=(0,), # the exit codes that are not a failure
+            ):
+    "Run `mlops-nb ARGS` in the project, its output into the task's log; fail the task with the command's last line."
+    done = subprocess.run([COMMAND, *args], cwd=PROJECT, capture_output=True, text=True)
+    print(done.stderr + done.stdout)
+    if done.returncode not in ok:
+        said = (done.stderr.strip() or done.stdout.strip() or f'exit {done.returncode}').splitlines()[-1]
+        raise AirflowException(said)
+    return done
+
+
+with DAG('mlops_nb_pipeline', schedule=None, start_date=START, catchup=False, max_active_runs=1, default_args=RETRIES,
+         params={'overrides': Param({}, type='object', description='Stage parameters, each passed as -p key=value')},
+         tags=['mlops_nb']):
+
+    @task(task_id=STAGES[0])
+    def start_run(params=None):
+        "Start the run with its first stage; return its id, which every later task runs in."
+        overrides = [a for key, value in params['overrides'].items() for a in ('-p', f'{key}={value}')]
+        done = mlops_nb('run', '--stages', STAGES[0], *overrides)
+        return re.search(r'^run (\\S+) succeeded', done.stdout, re.M).group(1)
+
+    @task
+    def run_stage(name, run_id):
+        "Run stage `name` in the run; return the run's id for the next task."
+        mlops_nb('run', '--resume', run_id, '--stages', name)
+        return run_id
+
+    run_id = start_run()
+    for name in STAGES[1:]: run_id = run_stage.override(task_id=name)(name=name, run_id=run_id)
+
+
+with DAG('mlops_nb_production', schedule='@hourly', start_date=START, catchup=False, max_active_runs=1,
+         default_args=RETRIES, tags=['mlops_nb']):
+
+    @task
+    def materialize(): mlops_nb('materialize')
+
+    @task
+    def monitor(): mlops_nb('monitor', '--window', '1d', ok=(0, 1))    # 1: a window alerted, which the retrain reads
+
+    @task
+    def retrain():
+        try: mlops_nb('retrain')
+        except AirflowException as e:
+            if 'another retrain is running' in str(e): raise AirflowSkipException(str(e))
+            raise
+
+    materialize() >> monitor() >> retrain()
+'''
+
+def airflow_dags_text():
+    "The project's `dags/mlops_nb.py`: the pipeline, a task a stage on one run; and the loop in production."
+    return AIRFLOW_DAGS.replace('STAGE_LIST', repr(list(STAGES)))
+
+# %% ../nbs/10a_project.ipynb #bcfc1263
+def team_files():
+    "The files for where a team runs things (CI/CD, a container, Kubernetes, Airflow), by their paths in a project."
+    return {
+        '.github/workflows/mlops.yml': workflow_text(), 'Dockerfile': dockerfile_text(), '.dockerignore': DOCKERIGNORE,
+        **kubernetes_files(), 'dags/mlops_nb.py': airflow_dags_text()
+    }
+
 # %% ../nbs/10a_project.ipynb #94be725b
 GITIGNORE = """\
 workspace/
@@ -317,6 +407,8 @@ After upgrading mlops_nb, `mlops-nb init --check` compares `nbs/` with the noteb
 `.github/workflows/mlops.yml` runs data validation, the pipeline, the quality gates, a staging server and a
 canary on every push; the `Dockerfile` packs the server with the production model
 (`docker build -t {name}-server .` after a run, then `docker run --rm -p 8000:8000 {name}-server`).
+`k8s/` runs that image on Kubernetes (the server, and the loop in production as CronJobs); `dags/mlops_nb.py`
+runs the pipeline, a task a stage, and the same loop from Airflow.
 """
 
 # %% ../nbs/10a_project.ipynb #1dddb9eb
@@ -326,9 +418,7 @@ def project_files(folder,  # the project's folder
     "Each file `init` writes, by its path in the project, with its text."
     return {
         'mlops.yaml': project_config(example), '.gitignore': GITIGNORE,
-        'README.md': README.format(name=Path(folder).absolute().name, example=example),
-        '.github/workflows/mlops.yml': workflow_text(), 'Dockerfile': dockerfile_text(), '.dockerignore': DOCKERIGNORE,
-        **kubernetes_files()
+        'README.md': README.format(name=Path(folder).absolute().name, example=example), **team_files()
     }
 
 # %% ../nbs/10a_project.ipynb #3fd669f5
@@ -376,13 +466,9 @@ def shipped_copies():
         p
         for p in sorted(reports.rglob('*')) if p.is_file() and not {'.ipynb_checkpoints', '__pycache__'} & set(p.parts)
     ]
-    templates = {
-        '.github/workflows/mlops.yml': workflow_text(), 'Dockerfile': dockerfile_text(), '.dockerignore': DOCKERIGNORE,
-        **kubernetes_files()
-    }
     return {f"reports/{p.relative_to(reports)}": (p.read_text(), True)
             for p in found} | {k: (v, False)
-                               for k, v in templates.items()}
+                               for k, v in team_files().items()}
 
 # %% ../nbs/10a_project.ipynb #c82e35ea
 def check_copy(project, # the project's folder

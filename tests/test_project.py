@@ -1,13 +1,16 @@
 "A team's own project: `init`, its CI/CD workflow run step by step on a slice, its container, and `init --check`."
-import fnmatch, json, os, shutil, signal, subprocess, sys, time, urllib.request
+import fnmatch, json, os, re, shutil, signal, subprocess, sys, time, urllib.request
 from pathlib import Path
 import kubernetes_validate, pytest, yaml
-from conftest import SLICE, cli
+from conftest import QUARTER, SLICE, cli
+from mlops_nb.core import list_runs, read_record
+from mlops_nb.pipeline import STAGES
 from mlops_nb.project import DOCKERIGNORE, dockerfile_text
 from mlops_nb.release import release_state
 from mlops_nb.simulate import free_port
 
 SLICE_CONFIG = dict(pair.split('=', 1) for pair in SLICE[1::2])
+AIRFLOW = Path(os.environ.get('MLOPS_NB_AIRFLOW', Path.home()/'.cache'/'mlops_nb'/'airflow'))/'bin'/'airflow'
 
 
 def slice_project(folder):
@@ -195,6 +198,48 @@ def test_kubernetes_manifests_pass_the_schemas_and_init_check_notices_a_change(t
     (project/'k8s'/'jobs.yaml').write_text((project/'k8s'/'jobs.yaml').read_text().replace('15 * * * *', '0 * * * *'))
     result = cli('init', '--check', cwd=project)
     assert result.returncode == 0 and "k8s/jobs.yaml: differs from the package's (yours is used)" in result.stdout
+
+
+def airflow(*args, home, project):
+    "Run `airflow ARGS` from its own venv, its home and the project's dags/ given; each task's mlops-nb is ours."
+    env = {
+        **os.environ, 'AIRFLOW_HOME': str(home), 'AIRFLOW__CORE__DAGS_FOLDER': str(project/'dags'),
+        'AIRFLOW__CORE__LOAD_EXAMPLES': 'False', 'MLOPS_NB_RETRIES': '0', 'WANDB_MODE': 'offline',
+        'WANDB_SILENT': 'true', 'MLOPS_NB_WORKSPACE': str(project/'workspace'),
+        'MLOPS_NB_COMMAND': str(Path(sys.executable).parent/'mlops-nb'),
+    }
+    return subprocess.run([str(AIRFLOW), *args], capture_output=True, text=True, env=env, timeout=900)
+
+
+def test_the_airflow_dag_runs_each_stage_as_a_task_of_one_run_and_a_failing_stage_fails_its_task(tmp_path):
+    """Airflow itself (`airflow dags test`) runs the generated pipeline DAG on the CI slice, its params reaching the
+    notebooks as -p: one run, every stage done by its own task; then a gate no model passes fails `evaluate` with the
+    stage's one-line error, and `register` and `deploy` never run."""
+    project, home = slice_project(tmp_path/'p'), tmp_path/'airflow'
+    assert airflow('db', 'migrate', home=home, project=project).returncode == 0
+    parsed = airflow('dags', 'reserialize', home=home, project=project)             # the file imports: both DAGs
+    assert parsed.returncode == 0, parsed.stdout[-2000:] + parsed.stderr[-2000:]
+    listed = airflow('dags', 'list', '-o', 'plain', home=home, project=project)
+    assert {'mlops_nb_pipeline', 'mlops_nb_production'} <= set(listed.stdout.split()), listed.stdout + listed.stderr
+    quarter = dict(pair.split('=', 1) for pair in QUARTER[1::2])
+    result = airflow('dags', 'test', 'mlops_nb_pipeline', '-c', json.dumps({'overrides': quarter}), home=home,
+                     project=project)
+    assert result.returncode == 0 and 'state=success' in result.stdout + result.stderr, result.stderr[-3000:]
+    [run] = list_runs(project/'workspace')
+    done = read_record(run)
+    assert done['status'] == 'succeeded' and done['plan'] == list(STAGES), done
+    assert [(s['name'], s['status']) for s in done['stages']] == [(name, 'succeeded') for name in STAGES]
+    assert len(done['resumed']) == len(STAGES) - 1 and done['config']['sample_fraction'] == 0.25    # a -p value
+    failing = json.dumps({'overrides': {**quarter, 'min_test_roc_auc': 0.99}})
+    result = airflow('dags', 'test', 'mlops_nb_pipeline', '-c', failing, home=home, project=project)
+    said = result.stdout + result.stderr
+    assert result.returncode != 0 and 'state=failed' in said, said[-3000:]
+    assert re.search(r"AirflowException: mlops-nb: error: stage 'evaluate' failed: GateFailed: quality gate failed: "
+                     r"test_roc_auc [0-9.]+ is below the floor 0.99 \(traceback in ", said), said[-3000:]
+    failed = read_record(list_runs(project/'workspace')[-1])
+    assert (failed['status'], failed['failed_stage']) == ('failed', 'evaluate')
+    assert [s['name'] for s in failed['stages']] == list(STAGES)[:5]                  # register and deploy never ran
+
 
 ALERT_TESTS = {
     'Data invariants hold for inputs', 'Models are not too stale', 'Computing performance has not regressed',
