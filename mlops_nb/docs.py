@@ -14,7 +14,6 @@ from pathlib import Path
 import typer
 import IPython  # noqa: F401 (whole, before execnb imports a part of it: else a circular import)
 from execnb.nbio import read_nb, write_nb
-from fastcore.parallel import parallel
 from fastcore.xtras import working_directory
 from nbdev.config import get_config
 from nbdev.processors import FilterDefaults, FrontmatterProc, add_fold, add_links, exec_show_docs, insert_warning
@@ -244,7 +243,12 @@ def write_pages(root,  # the repository: nbs/, docs/, bench/
     notebooks = [Path(nb) for nb in notebooks] if notebooks else sorted((root/'nbs').glob('*.ipynb'))
     say(f"executing {len(notebooks)} notebooks " + (f"on {workers} processes" if workers else "in this process"))
     jobs = [(nb, pages/nb.name) for nb in notebooks]
-    failed = [e for e in parallel(render_one, jobs, n_workers=workers, method='spawn') if e]
+    if workers:   # a fresh process a notebook, as a kernel is: no notebook sees what an earlier one left behind
+        import concurrent.futures, multiprocessing
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn'),
+                                                    max_tasks_per_child=1) as pool:
+            failed = [e for e in pool.map(render_one, jobs) if e]
+    else: failed = [e for e in map(render_one, jobs) if e]
     if failed: raise DocsError('; '.join(failed))
     (pages/'reference').mkdir(exist_ok=True)
     (pages/'reference'/'cli.md').write_text(cli_reference())

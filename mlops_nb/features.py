@@ -5,10 +5,11 @@
 # %% auto #0
 __all__ = ['TS', 'REPO_PY', 'LeakageError', 'check_leakage', 'days_to_holiday', 'calendar_part', 'add_calendar', 'join_table',
            'static_joins', 'aggregate_columns', 'feature_spec', 'feature_frame', 'as_micro', 'arrivals',
-           'change_points', 'nanoseconds', 'window_rate', 'store_yaml', 'definitions', 'open_store', 'materialize',
-           'offline_parts', 'while_compacting', 'read_offline', 'historical', 'online', 'rebase', 'relative_to',
-           'write_repo', 'hourly', 'source_rows', 'source', 'table_view', 'aggregate_spec', 'aggregate_view',
-           'store_views', 'conform', 'request_rows', 'read_spec', 'get_features', 'field_kind', 'request_fields']
+           'change_points', 'nanoseconds', 'window_rate', 'store_yaml', 'definitions', 'stored_time', 'read_timestamps',
+           'open_store', 'materialize', 'offline_parts', 'while_compacting', 'read_offline', 'historical', 'online',
+           'rebase', 'relative_to', 'write_repo', 'hourly', 'source_rows', 'source', 'table_view', 'aggregate_spec',
+           'aggregate_view', 'store_views', 'conform', 'request_rows', 'read_spec', 'get_features', 'field_kind',
+           'request_fields']
 
 # %% ../nbs/03_features.ipynb #71702ea1
 import datetime as dt, json, os, time
@@ -222,9 +223,26 @@ def definitions(spec): # {'views': [{'name', 'entities', 'features', 'ttl_hours'
                          schema=[Field(name=c, dtype=Float64) for c in v['features']]) for v in spec['views']]
     return [*entities.values(), *views]
 
+# %% ../nbs/03_features.ipynb #79c904ce
+def stored_time(text, # a `timestamp` column's value as SQLite holds it: ISO 8601 with a space or a `T`, or seconds
+               ):
+    "A naive UTC datetime from what a `timestamp` column holds, however it was written."
+    text = text.decode()
+    if text.replace('.', '', 1).isdigit(): return dt.datetime(1970, 1, 1) + dt.timedelta(seconds=float(text))
+    return dt.datetime.fromisoformat(text)
+
+def read_timestamps(): # (no arguments)
+    """Read SQLite's `timestamp` columns (Feast's online store's) with `stored_time`, so a time written as
+    `2013-04-01T09:00:00` (or as seconds) reads as one written as `2013-04-01 09:00:00`. Once pandas has used a
+    `sqlite3` connection, every later write in that process takes the `T` form, which sqlite3's own converter cannot
+    read: a server reading that store failed with "invalid literal for int()"."""
+    import sqlite3
+    sqlite3.register_converter('timestamp', stored_time)
+
 # %% ../nbs/03_features.ipynb #bf367f31
 def open_store(repo): # the repository folder
-    "The Feast feature store in `repo`."
+    "The Feast feature store in `repo`, its SQLite times read whichever way they were written (`read_timestamps`)."
+    read_timestamps()
     os.environ.setdefault('FEAST_USAGE', 'False')
     from feast import FeatureStore
     return FeatureStore(repo_path=str(repo))

@@ -90,15 +90,18 @@ def features_caught_up(client,      # an HttpClient of the server
                        spec,        # the production feature spec
                        timeout=60,  # seconds
                       ):
-    "Wait until the server's feature cache holds what the store holds now (it looks every 50 ms)."
+    """Wait until the server's feature cache holds what the store holds now (it looks every 50 ms); the store is looked
+    at again each time, so a write after the call is waited for too, never taken for a cache left behind."""
     from mlops_nb.online import FeatureCache
-    wanted = json.loads(json.dumps(FeatureCache(spec['repo'], spec['store']['views']).marker()))
-    deadline = time.monotonic() + timeout
+    store = FeatureCache(spec['repo'], spec['store']['views'])
+    deadline, served = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         status, metadata = client.call('GET', '/metadata')
-        if status == 200 and (metadata.get('features') or {}).get('marker') == wanted: return
+        served = (metadata.get('features') or {}).get('marker') if status == 200 else None
+        if served == json.loads(json.dumps(store.marker())): return
         time.sleep(0.01)
-    raise RuntimeError(f"the server's feature cache did not catch up with the store within {timeout} s")
+    raise RuntimeError(f"the server's feature cache did not catch up with the store within {timeout} s (the store's "
+                       f"files {store.marker()}, the server's {served}; /ready: {client.call('GET', '/ready')})")
 
 # %% ../nbs/09ba_world.ipynb #5ddb81a6
 def known_before(workspace, # the workspace
