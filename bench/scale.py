@@ -16,6 +16,9 @@ RSS of the client and of each worker process, and the share of the CPU time spen
 - score: `mlops-nb score DIR/flights --out OUT.parquet [--dask local]`;
 - score-sql: the same flights in an SQLite table (DIR/flights.db, an integer primary key `id`, made once), scored by
   `mlops-nb score sqlite:///DIR/flights.db --table flights --key id --out OUT.parquet [--dask local]`;
+- run: the whole pipeline, `mlops-nb run -p source=DIR/flights -p "extra_sources={'weather': 'DIR/weather'}"
+  [--dask local]` in a new workspace; the client is then the runner and each stage's kernel (the peak RSS of the
+  largest), and the seconds of each stage are printed from its `run.json`;
 - monitor: `mlops-nb monitor --data DIR/flights --window 4w -p drift_draws=50 [--dask local]`.
 
 In-process runs stop at `--in-process-up-to` years: beyond it one process would need the whole table in memory.
@@ -35,17 +38,21 @@ def measured(command, workspace):
     # stderr to a file, not a pipe: a full pipe would stop the workers, which write to it too
     process = subprocess.Popen(command, env={**ENV, 'MLOPS_NB_WORKSPACE': str(workspace)}, stdout=subprocess.DEVNULL,
                                stderr=log, text=True)
-    root = psutil.Process(process.pid)
+    root, kernels = psutil.Process(process.pid), {}    # a run's stages: each a kernel, the client of its work
     while process.poll() is None:
         try:
             children = [c for c in root.children() if 'resource_tracker' not in ' '.join(c.cmdline())]
-            for p, seen in [(root, client), *((c, workers.setdefault(c.pid, {'rss': 0, 'cpu': 0})) for c in children)]:
+            for p in children: (kernels if 'ipykernel' in ' '.join(p.cmdline()) else workers).setdefault(
+                p.pid, {'rss': 0, 'cpu': 0})
+            for p, seen in [(root, client), *((c, {**workers, **kernels}[c.pid]) for c in children)]:
                 with p.oneshot(): seen.update(rss=max(seen['rss'], p.memory_info().rss), cpu=sum(p.cpu_times()[:2]))
         except psutil.Error: pass
         time.sleep(0.1)
     if process.wait() not in (0, 1):
         log.seek(0)
         sys.exit(f"{' '.join(map(str, command))} failed:\n{log.read()[-3000:]}")
+    client = {'rss': max([client['rss'], *(k['rss'] for k in kernels.values())]),
+              'cpu': client['cpu'] + sum(k['cpu'] for k in kernels.values())}
     return time.perf_counter() - start, client, list(workers.values())
 
 
@@ -133,9 +140,19 @@ def stage_commands(stage, data, out, run, dask):
     if stage == 'score-sql':
         return ['mlops-nb', 'score', f'sqlite:///{sqlite_flights(data)}', '--table', 'flights', '--key', 'id', '--out',
                 Path(out)/'scored.parquet', *extra]
+    if stage == 'run':     # the whole pipeline on the dataset, in a workspace of its own (`out`)
+        return ['mlops-nb', 'run', '--workspace', out, '-p', f"source={Path(data)/'flights'}", '-p',
+                f"extra_sources={{'weather': '{Path(data)/'weather'}'}}", *extra]
     if stage == 'monitor':
         return ['mlops-nb', 'monitor', '--data', Path(data)/'flights', '--window', '4w', '-p', 'drift_draws=50', *extra]
     return [sys.executable, __file__, '--features-child', 'dask' if dask else 'in-process', data, out]
+
+
+def stage_seconds(workspace):
+    "The seconds of each stage of the workspace's run, from its `run.json`."
+    import json
+    record = json.loads(next(Path(workspace).glob('runs/*/run.json')).read_text())
+    return ', '.join(f"{s['name']} {s['seconds']:,.1f} s" for s in record['stages'])
 
 
 def row(stage, years, engine, runs):
@@ -154,10 +171,11 @@ def main(years, runs, workspace, data, in_process_up_to, stages):
     from mlops_nb.synthetic import synthetic_flights
     if not workspace:
         workspace = Path(tempfile.mkdtemp())
-        if set(stages) != {'features'}:     # the other stages validate against its run, or use its model
+        if set(stages) - {'features', 'run'}:     # the other stages validate against its run, or use its model
             subprocess.run(['mlops-nb', 'run'], env={**ENV, 'MLOPS_NB_WORKSPACE': str(workspace)}, check=True,
                            stdout=subprocess.DEVNULL)
-    run = find_run(Path(workspace)).name if set(stages) != {'features'} else ''
+    run = find_run(Path(workspace)).name if set(stages) - {'features', 'run'} else ''
+    notes = []   # each run's stages' seconds
     print("| stage | years | engine | wall s | client peak RSS MiB | worker peak RSS MiB | client CPU s "
           "| workers CPU s | left the client |\n|---|---:|---|---:|---:|---:|---:|---:|---:|", flush=True)
     for n in years:
@@ -172,7 +190,10 @@ def main(years, runs, workspace, data, in_process_up_to, stages):
                     with tempfile.TemporaryDirectory(dir=folder) as out:
                         results.append(measured(list(map(str, stage_commands(stage, folder, out, run, dask))),
                                                 workspace))
+                        if stage == 'run': notes.append(f"{n} years, {'dask' if dask else 'in-process'}: " +
+                                                        stage_seconds(out))
                 print(row(stage, n, 'dask local (2 workers)' if dask else 'in-process', results), flush=True)
+    print(*notes, sep='\n')
 
 
 if __name__ == '__main__':

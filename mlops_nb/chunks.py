@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['partition_hashes', 'cross_duplicates', 'check_partition', 'validate_parts', 'validate_frame', 'check_tables',
-           'checked_part', 'repeated_hashes', 'merged_checks', 'workers_check', 'validation_policy', 'validate_file']
+           'checked_part', 'repeated_hashes', 'merged_checks', 'workers_check', 'validation_policy', 'validate_file',
+           'part_facts', 'any_repeated', 'facts_on_workers', 'write_accepted', 'validated_on_workers']
 
 # %% ../nbs/02c_chunks.ipynb #6c061d97
 import functools, operator
@@ -12,9 +13,10 @@ import numpy as np, pandas as pd
 from .core import *
 from pathlib import Path
 from .engine import engine_record
-from .ingest import counted
-from .parts import read_part, shown_url, source_chunks, source_parts, table_parts, table_sha256
-from .suite import reference_suite
+from .ingest import counted, split_labelled
+from .parts import (read_part, shown_url, source_chunks, source_parts, table_parts, table_sha256, unify_parts,
+                            write_split)
+from .suite import merge_table_facts, reference_suite, table_facts
 from .validate import (SeenRows, TableCheck, check_fail_on, frame_chunks, reference_profiles, row_hashes,
     table_report, validate_chunks, write_validation)
 
@@ -109,13 +111,17 @@ def checked_part(part,          # a part from `table_parts`
                  chunksize,     # rows read at a time
                  buckets=1,     # how many buckets to split the part's distinct row hashes into, by value
                  repeated=None, # hashes of rows that earlier parts hold, to quarantine as duplicates
+                 keep=None,     # called on the worker with the accepted rows (a chunk at a time) and `index`, or None
+                 index=0,       # the part's number in the table
                 ):
-    "Read and check one part, as a Dask task on the worker that owns it: (its check, its distinct hashes by bucket)."
+    """Read and check one part, as a Dask task on the worker that owns it: (its check, its distinct hashes by bucket,
+    what `keep` returned)."""
     tc = TableCheck(suite, table)
     if repeated is not None: tc.seen.add(repeated)
-    for chunk in read_part(part, chunksize): tc.add(chunk)
+    accepted = (tc.add(chunk) for chunk in read_part(part, chunksize))
+    kept = keep(accepted, index) if keep else sum(map(len, accepted))
     hashes, tc.seen = tc.seen.hashes, SeenRows()
-    return tc, [hashes[hashes % buckets == b] for b in range(buckets)]
+    return tc, [hashes[hashes % buckets == b] for b in range(buckets)], kept
 
 # %% ../nbs/02c_chunks.ipynb #ed2fbb89
 def repeated_hashes(*parts, # one bucket's distinct hashes of each part, in the table's order
@@ -141,24 +147,28 @@ def workers_check(client,           # a dask.distributed Client
                   table,            # the suite's table
                   chunksize,        # rows a worker reads at a time
                   echo=print,       # called with progress lines
+                  keep=None,        # `checked_part`'s: called on each worker with a part's accepted rows
                  ):
-    "Check a table's parts on the workers that read them, as one process checks the table; return the merged check."
+    """Check a table's parts on the workers that read them, as one process checks the table: the merged check, and
+    what `keep` returned for each part."""
     from dask.distributed import as_completed
     workers = len(client.scheduler_info()['workers'])
     buckets = min(len(parts), 2 * workers) if suite['tables'][table].get('unique_rows') else 0
-    first = client.map(checked_part, parts, suite=suite, table=table, chunksize=chunksize, buckets=max(buckets, 1))
+    first = [client.submit(checked_part, p, suite, table, chunksize, max(buckets, 1), keep=keep, index=i)
+             for i, p in enumerate(parts)]
     for done, _ in enumerate(as_completed(first), 1): echo(f"  checked {done:,} of {len(parts):,} parts")
-    checks = [client.submit(operator.itemgetter(0), f) for f in first]
+    checks, kept = ([client.submit(operator.itemgetter(k), f) for f in first] for k in (0, 2))
     if buckets:
         hashes = [client.submit(operator.itemgetter(1), f) for f in first]
         repeats = client.gather([client.submit(repeated_hashes, *[client.submit(operator.itemgetter(b), h)
                                                                   for h in hashes]) for b in range(buckets)])
         for i, part in enumerate(parts):
             known = np.concatenate([r[i] for r in repeats])
-            if len(known): checks[i] = client.submit(operator.itemgetter(0), client.submit(
-                checked_part, part, suite, table, chunksize, repeated=known))
+            if not len(known): continue   # checked again, knowing the rows that earlier parts hold
+            again = client.submit(checked_part, part, suite, table, chunksize, repeated=known, keep=keep, index=i)
+            checks[i], kept[i] = (client.submit(operator.itemgetter(k), again) for k in (0, 2))
     while len(checks) > 1: checks = [client.submit(merged_checks, *checks[i:i + 8]) for i in range(0, len(checks), 8)]
-    return checks[0].result() if checks else TableCheck(suite, table)
+    return checks[0].result() if checks else TableCheck(suite, table), client.gather(kept)
 
 # %% ../nbs/02c_chunks.ipynb #3d4e5f71
 def validation_policy(config,              # the reference run's config ({} without one)
@@ -206,7 +216,7 @@ def validate_file(path,                # the CSV or Parquet file, or folder of P
         report, quarantined, view = validate_chunks(chunks, rules, table, reference, *policy)
     else:
         parts = source_parts(path, '', query, key, chunksize)
-        tc = workers_check(client, parts, rules, table, chunksize, echo)
+        tc, _ = workers_check(client, parts, rules, table, chunksize, echo)
         report, quarantined, view = table_report(tc, reference, *policy), tc.quarantined(), tc.view
     report = {
         **report,
@@ -225,3 +235,89 @@ def validate_file(path,                # the CSV or Parquet file, or folder of P
     folder = Path(out) if out else Path(workspace)/'validations'/new_run_id()
     write_validation(folder, 'report.json', report, {table: quarantined}, {table: view})
     return report, folder
+
+# %% ../nbs/02c_chunks.ipynb #c395cef0
+def part_facts(part,      # a part from `table_parts`
+               ignore,    # columns not to check (a derived target)
+               chunksize, # rows read at a time
+               buckets,   # how many buckets to split the part's distinct row hashes into, by value
+              ):
+    "A part's `table_facts` and its rows' distinct hashes by bucket, as a Dask task on the worker that reads it."
+    facts, hashes = None, []
+    for chunk in read_part(part, chunksize):
+        facts = table_facts(chunk, ignore) if facts is None else merge_table_facts(facts, table_facts(chunk, ignore))
+        hashes.append(pd.util.hash_pandas_object(chunk, index=False).to_numpy())
+    hashes = np.concatenate(hashes)
+    distinct = np.unique(hashes)
+    facts['repeats'] = len(distinct) < len(hashes)   # within the part, across its chunks too
+    return facts, [distinct[distinct % buckets == b] for b in range(buckets)]
+
+# %% ../nbs/02c_chunks.ipynb #70189631
+def any_repeated(*parts, # one bucket's distinct hashes of each part, in the table's order
+                ):
+    "Whether a part holds a row that an earlier part holds, as a Dask task."
+    return any(len(r) for r in repeated_hashes(*parts))
+
+# %% ../nbs/02c_chunks.ipynb #5d56517e
+def facts_on_workers(client,            # a dask.distributed Client
+                     parts,             # the table's parts, from `table_parts`
+                     ignore=(),         # columns not to check (a derived target)
+                     chunksize=100_000, # rows a worker reads at a time
+                     echo=print,        # called with progress lines
+                    ):
+    "The facts of a table whose parts the workers read: those of the table read whole (`table_facts`)."
+    from mlops_nb.engine import gathered
+    buckets = max(1, min(len(parts), 2 * len(client.scheduler_info()['workers'])))
+    read = [client.submit(part_facts, p, list(ignore), chunksize, buckets) for p in parts]
+    facts = gathered(client, [client.submit(operator.itemgetter(0), f) for f in read], 'learned from', echo)
+    hashes = [client.submit(operator.itemgetter(1), f) for f in read]
+    across = client.gather([client.submit(any_repeated, *[client.submit(operator.itemgetter(b), h) for h in hashes])
+                            for b in range(buckets)])
+    merged = functools.reduce(merge_table_facts, facts)
+    return {**merged, 'repeats': merged['repeats'] or any(across)}
+
+# %% ../nbs/02c_chunks.ipynb #d6cfcd0e
+def write_accepted(rows,   # a part's accepted rows, a chunk at a time
+                   index,  # the part's number, which names its files
+                   folder, # where data.parquet/ and unlabelled.parquet/ go
+                   target, # the target column: rows without one go to unlabelled.parquet/
+                  ):
+    """`workers_check`'s `keep` for the validate stage: write a part's accepted rows (`write_split`); their counts, an
+    empty frame of the rows with a target (its columns and types) and up to three of its target's distinct values."""
+    seen = {'head': None, 'targets': set()}
+    def split():
+        for chunk in rows:
+            labelled, unlabelled = split_labelled(chunk, target)
+            seen['head'] = labelled.iloc[:0] if seen['head'] is None else seen['head']
+            if len(seen['targets']) < 3: seen['targets'].update(labelled[target].drop_duplicates().head(3))
+            yield labelled, unlabelled
+    written, without = write_split(split(), folder, index)
+    return {'rows': written, 'rows_without_target': without, 'head': seen['head'], 'targets': seen['targets']}
+
+# %% ../nbs/02c_chunks.ipynb #fb31f606
+def validated_on_workers(client,                  # a dask.distributed Client
+                         parts,                   # the data table's parts, from `table_parts`
+                         suite,                   # the suite
+                         reference,               # the reference profile view; None: no drift checks
+                         fail_on,                 # soft checks that fail
+                         max_quarantine_fraction, # the largest quarantined share of rows that passes
+                         folder,                  # where the workers write data.parquet/ and unlabelled.parquet/
+                         target,                  # the target column
+                         chunksize=100_000,       # rows a worker reads at a time
+                         echo=print,              # called with progress lines
+                        ):
+    """The validate stage's data table, checked by the workers that read its parts and write the rows they accept:
+    (report, quarantined rows, profile view, what they wrote: `write_accepted`'s, summed)."""
+    import shutil
+    for name in ('data.parquet', 'unlabelled.parquet'):   # a retried stage leaves no part of its last attempt
+        shutil.rmtree(Path(folder)/name, ignore_errors=True)
+        (Path(folder)/name).mkdir(parents=True)
+    tc, kept = workers_check(client, parts, suite, 'data', chunksize, echo,
+                             functools.partial(write_accepted, folder=Path(folder), target=target))
+    for name in ('data.parquet', 'unlabelled.parquet'): unify_parts(client, sorted((Path(folder)/name).iterdir()), echo)
+    report = table_report(tc, reference, fail_on, max_quarantine_fraction)
+    echo(f"data: {report['status'].upper()} (dask): {tc.rows:,} rows in = {tc.accepted:,} accepted + "
+         f"{tc.rows - tc.accepted:,} quarantined")
+    return report, tc.quarantined(), tc.view, {
+        'rows': sum(k['rows'] for k in kept), 'rows_without_target': sum(k['rows_without_target'] for k in kept),
+        'head': kept[0]['head'], 'targets': set().union(*(k['targets'] for k in kept))}

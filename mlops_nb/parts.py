@@ -5,14 +5,17 @@
 # %% auto #0
 __all__ = ['parquet_files', 'parquet_parts', 'line_starts', 'csv_parts', 'csv_part_text', 'sql_from', 'sql_parts', 'sql_rows',
            'table_parts', 'read_part', 'part_name', 'write_frames', 'read_rows', 'table_chunks', 'table_sha256',
-           'source_parts', 'source_chunks', 'shown_url']
+           'source_parts', 'source_chunks', 'shown_url', 'write_split', 'ingest_part', 'recast', 'unify_parts',
+           'ingest_on_workers']
 
 # %% ../nbs/01b_parts.ipynb #95a2cb28
 import itertools
 from pathlib import Path
 import pandas as pd
 from .core import *
-from .ingest import COMPRESSED, DataError, SourceError, flat, guarded, read_chunks, read_error
+from .engine import gathered
+from .ingest import (COMPRESSED, DataError, SourceError, flat, guarded, read_chunks, read_error, shape_rows,
+                             source_file)
 
 # %% ../nbs/01b_parts.ipynb #9c5473ef
 def parquet_files(path, # a Parquet file, or a folder of them (searched recursively)
@@ -177,13 +180,16 @@ def part_name(part, # a part from `table_parts` or `sql_parts`
 def write_frames(frames, # frames with the same columns
                  path,   # the Parquet file to write, one row group a frame; none is written without rows
                 ):
-    "Write `frames` to one Parquet file as they come, holding one at a time; return the rows written."
+    """Write `frames` to one Parquet file as they come, holding one at a time; return the rows written. A column with
+    no value in the first frame is written as text: the type pandas gives text columns with values."""
     import pyarrow as pa, pyarrow.parquet as pq
     writer, rows = None, 0
     try:
         for frame in frames:
             table = pa.Table.from_pandas(frame, preserve_index=False)
-            writer = writer or pq.ParquetWriter(path, table.schema)
+            if writer is None:
+                typed = [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema]
+                writer = pq.ParquetWriter(path, pa.schema(typed, table.schema.metadata))
             writer.write_table(table.cast(writer.schema))
             rows += len(frame)
     finally:
@@ -236,7 +242,7 @@ def source_parts(data,              # a CSV or Parquet file, a folder of Parquet
     "The parts of a file (`table_parts`) or of an SQL source (`sql_parts`), which workers read on their own."
     if '://' in str(data): return sql_parts(str(data), table, query, key, chunksize)
     if key: raise ConfigError(f"--key {key}: only an SQL source is read in key ranges, not a file")
-    return table_parts(data, chunksize)
+    return table_parts(source_file(data), chunksize)
 
 # %% ../nbs/01b_parts.ipynb #0e90f331
 def source_chunks(data,              # a CSV or Parquet file, a folder of Parquet files, or an SQLAlchemy URL
@@ -256,3 +262,76 @@ def shown_url(url, # an SQLAlchemy URL
     "The URL as a report or a message may show it: its password, if any, as ***."
     import sqlalchemy
     return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+
+# %% ../nbs/01b_parts.ipynb #6a8e1151
+def write_split(pairs,  # (the rows with a target, the rows without), a chunk at a time
+                folder, # where data.parquet/ and unlabelled.parquet/ are
+                index,  # the part's number, which names its files
+               ):
+    "Write a part's rows with a target to data.parquet/ and the rest (a few, held) to unlabelled.parquet/: the counts."
+    aside, name = [], f'part-{index:05d}.parquet'
+    def labelled():
+        for data, unlabelled in pairs:
+            aside.append(unlabelled)
+            yield data
+    rows = write_frames(labelled(), Path(folder)/'data.parquet'/name)
+    return rows, write_frames(aside, Path(folder)/'unlabelled.parquet'/name)
+
+# %% ../nbs/01b_parts.ipynb #803938e2
+def ingest_part(part,      # a part from `source_parts`
+                folder,    # the run's folder: the part's rows go to data.parquet/ and unlabelled.parquet/ in it
+                index,     # the part's number, which names its files
+                shape,     # `shape_rows`' arguments after the rows
+                chunksize, # rows read at a time
+               ):
+    "Read, shape and write one part as a Dask task; return its counts: rows read, rows with and without a target."
+    counts = {'rows_read': 0, 'target_sum': 0.0}
+    def shaped():
+        for chunk in read_part(part, chunksize):
+            data, unlabelled = shape_rows(chunk, **shape)
+            counts['rows_read'] += len(chunk)
+            counts['target_sum'] += float(data[shape['target']].sum())
+            yield data, unlabelled
+    rows, without = write_split(shaped(), folder, index)
+    return {**counts, 'rows': rows, 'rows_without_target': without}
+
+# %% ../nbs/01b_parts.ipynb #80c240b0
+def recast(path,   # a Parquet file
+           schema, # the schema to write it in
+          ):
+    "Write a Parquet file again in `schema`, as a Dask task."
+    import pyarrow.parquet as pq
+    pq.write_table(pq.read_table(path).cast(schema), path)
+
+# %% ../nbs/01b_parts.ipynb #5087cc56
+def unify_parts(client,     # a dask.distributed Client
+                files,      # Parquet files written apart, in order
+                echo=print, # called with progress lines
+               ):
+    "Give every file the schema that fits them all (whole numbers with gaps become floats); that schema."
+    import pyarrow as pa, pyarrow.parquet as pq
+    schemas = [pq.read_schema(f) for f in files]                 # their footers only
+    try: common = pa.unify_schemas(schemas, promote_options='permissive').remove_metadata()
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise DataError(f"{Path(files[0]).parent}: the parts' column types do not agree: {first_line(e)}")
+    differ = [f for f, s in zip(files, schemas) if not s.remove_metadata().equals(common)]
+    if differ: gathered(client, [client.submit(recast, str(f), common) for f in differ], 'retyped', echo)
+    return common
+
+# %% ../nbs/01b_parts.ipynb #ee32d224
+def ingest_on_workers(client,            # a dask.distributed Client
+                      parts,             # the source's parts, from `source_parts`
+                      folder,            # the run's folder, where data.parquet/ and unlabelled.parquet/ go
+                      shape,             # `shape_rows`' arguments after the rows
+                      chunksize=100_000, # rows a worker reads at a time
+                      echo=print,        # called with progress lines
+                     ):
+    "The ingest stage's snapshots, written by the workers as folders of parts; the counts of every part, summed."
+    import shutil
+    for name in ('data.parquet', 'unlabelled.parquet'):   # a retried stage leaves no part of its last attempt
+        shutil.rmtree(Path(folder)/name, ignore_errors=True)
+        (Path(folder)/name).mkdir(parents=True)
+    counts = gathered(client, [client.submit(ingest_part, p, str(folder), i, shape, chunksize)
+                               for i, p in enumerate(parts)], 'ingested', echo)
+    for name in ('data.parquet', 'unlabelled.parquet'): unify_parts(client, sorted((Path(folder)/name).iterdir()), echo)
+    return {key: sum(c[key] for c in counts) for key in counts[0]}

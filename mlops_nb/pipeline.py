@@ -29,7 +29,7 @@ STAGES = {
 ON_DEMAND = {'monitor': '08_monitor.ipynb', 'retrain': '09_retrain.ipynb'}
 NOTEBOOKS = {**STAGES, **ON_DEMAND}
 RUNNER_PARAMETERS = ('run_dir', 'workspace')
-DASK_STAGES = ('validate', 'features', 'train')   # the stages whose work `--dask` moves onto Dask workers
+DASK_STAGES = ('ingest', 'validate', 'features', 'train')   # the stages whose work `--dask` moves onto Dask workers
 
 def notebooks_dir():
     "The folder of the stage notebooks: the project's `nbs/` inside a project (`mlops-nb init`), else the package's."

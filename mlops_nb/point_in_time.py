@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['point_in_time', 'view_part', 'historical_by_time', 'time_ranges', 'in_range', 'label_part', 'record_parts',
-           'rate_part', 'frame_part', 'gathered', 'rate_view', 'build_on_workers', 'local_offline', 'local_sources']
+           'rate_part', 'frame_part', 'rate_view', 'build_on_workers', 'local_offline', 'local_sources']
 
 # %% ../nbs/03c_point_in_time.ipynb #c5108df1
 import numpy as np, pandas as pd
 from .core import *
+from .engine import gathered
 from .features import (TS, add_calendar, aggregate_spec, arrivals, as_micro, change_points, feature_frame,
                                read_offline, source, static_joins, store_yaml, table_view, window_rate)
 from .fresh import ISO, insert_labels, iso, label_rows
@@ -144,17 +145,6 @@ def frame_part(data,       # the validated rows: a Parquet file or folder
     rows = add_calendar(static_joins(rows, tables, joins, time), time, spec['calendar'], spec['timezone'])
     if store['views']: rows = historical_by_time(rows, store, time)
     return write_frames([feature_frame(rows, spec, id_columns)], path) if len(rows) else 0
-
-# %% ../nbs/03c_point_in_time.ipynb #47e5eb38
-def gathered(client,  # a dask.distributed Client
-             futures, # its tasks
-             doing,   # what they do, for the progress lines
-             echo,    # called with progress lines
-            ):
-    "The tasks' results in order, with a line as each ends."
-    from dask.distributed import as_completed
-    for done, _ in enumerate(as_completed(futures), 1): echo(f"  {doing}: {done:,} of {len(futures):,} parts")
-    return client.gather(futures)
 
 # %% ../nbs/03c_point_in_time.ipynb #6c950666
 def rate_view(client, # a dask.distributed Client

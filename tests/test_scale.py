@@ -192,6 +192,10 @@ def test_run_on_a_real_cluster_equals_in_process(slice_workspace, cluster, tmp_p
     assert [(s['name'], s['engine']['engine']) for s in on_dask['stages']
             ] == [(n, 'dask' if n in DASK_STAGES else 'in-process') for n in STAGES]
     assert {s['engine'].get('scheduler') for s in on_dask['stages'] if s['name'] in DASK_STAGES} == {cluster}
+    # the workers ingested and validated the rows: the snapshots are folders of parts, with in-process's rows
+    for name in ('data.parquet', 'unlabelled.parquet', 'validated/data.parquet', 'validated/unlabelled.parquet'):
+        assert (dask/name).is_dir(), name
+        pd.testing.assert_frame_equal(pd.read_parquet(dask/name), pd.read_parquet(alone/name))
     same_report(*(json.loads((run/'validation.json').read_text())['tables']['data'] for run in (alone, dask)))
     trials = [pd.read_csv(run/'trials.csv') for run in (alone, dask)]
     params = [c for c in trials[0] if c.startswith('params_')]
