@@ -17,19 +17,22 @@ RSS of the client and of each worker process, and the share of the CPU time spen
 - score-sql: the same flights in an SQLite table (DIR/flights.db, an integer primary key `id`, made once), scored by
   `mlops-nb score sqlite:///DIR/flights.db --table flights --key id --out OUT.parquet [--dask local]`;
 - run: the whole pipeline, `mlops-nb run -p source=DIR/flights -p "extra_sources={'weather': 'DIR/weather'}"
-  [--dask local]` in a new workspace; the client is then the runner and each stage's kernel (the peak RSS of the
-  largest), and the seconds of each stage are printed from its `run.json`;
+  [--dask local]` in a new workspace, validated on the first half of the last year and tested on its second half,
+  with 2 trials fitting at most 1,000,000 rows each (`RUN`); the client is then the runner and each stage's kernel
+  (the peak RSS of the largest), and the seconds of each stage are printed from its `run.json`;
 - monitor: `mlops-nb monitor --data DIR/flights --window 4w -p drift_draws=50 [--dask local]`.
 
 In-process runs stop at `--in-process-up-to` years: beyond it one process would need the whole table in memory.
 """
-import argparse, os, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 import psutil
 
 ENV = {**os.environ, 'WANDB_MODE': os.environ.get('WANDB_MODE', 'offline'), 'WANDB_SILENT': 'true'}
 WEATHER = ['temp', 'dewp', 'humid', 'wind_speed', 'precip', 'visib']
 KNOWN = 'minute + dep_delay + air_time + 60'    # the default config's: a label is known this many minutes on
+# the run's search, bounded so that a 30M-row run fits a session: two trials, each fitting a million rows at most
+RUN = ['-p', 'trials=2', '-p', 'max_fit_rows=1000000']
 
 
 def measured(command, workspace):
@@ -141,8 +144,10 @@ def stage_commands(stage, data, out, run, dask):
         return ['mlops-nb', 'score', f'sqlite:///{sqlite_flights(data)}', '--table', 'flights', '--key', 'id', '--out',
                 Path(out)/'scored.parquet', *extra]
     if stage == 'run':     # the whole pipeline on the dataset, in a workspace of its own (`out`)
+        last = 2013 + json.loads((Path(data)/'dataset.json').read_text())['years'] - 1
         return ['mlops-nb', 'run', '--workspace', out, '-p', f"source={Path(data)/'flights'}", '-p',
-                f"extra_sources={{'weather': '{Path(data)/'weather'}'}}", *extra]
+                f"extra_sources={{'weather': '{Path(data)/'weather'}'}}", '-p', f'valid_start={last}-01-01', '-p',
+                f'test_start={last}-07-01', *RUN, *extra]
     if stage == 'monitor':
         return ['mlops-nb', 'monitor', '--data', Path(data)/'flights', '--window', '4w', '-p', 'drift_draws=50', *extra]
     return [sys.executable, __file__, '--features-child', 'dask' if dask else 'in-process', data, out]
@@ -150,7 +155,6 @@ def stage_commands(stage, data, out, run, dask):
 
 def stage_seconds(workspace):
     "The seconds of each stage of the workspace's run, from its `run.json`."
-    import json
     record = json.loads(next(Path(workspace).glob('runs/*/run.json')).read_text())
     return ', '.join(f"{s['name']} {s['seconds']:,.1f} s" for s in record['stages'])
 

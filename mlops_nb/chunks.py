@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['partition_hashes', 'cross_duplicates', 'check_partition', 'validate_parts', 'validate_frame', 'check_tables',
-           'checked_part', 'repeated_hashes', 'merged_checks', 'workers_check', 'validation_policy', 'validate_file',
-           'part_facts', 'any_repeated', 'facts_on_workers', 'write_accepted', 'validated_on_workers']
+           'checked_part', 'repeated_hashes', 'merged_checks', 'by_bucket', 'workers_check', 'validation_policy',
+           'validate_file', 'part_facts', 'any_repeated', 'facts_on_workers', 'write_accepted', 'validated_on_workers']
 
 # %% ../nbs/02c_chunks.ipynb #6c061d97
 import functools, operator
@@ -14,8 +14,8 @@ from .core import *
 from pathlib import Path
 from .engine import engine_record
 from .ingest import counted, split_labelled
-from .parts import (read_part, shown_url, source_chunks, source_parts, table_parts, table_sha256, unify_parts,
-                            write_split)
+from .parts import (fresh_split, read_part, shown_url, source_chunks, source_parts, table_parts, table_sha256,
+                            unify_parts, write_split)
 from .suite import merge_table_facts, reference_suite, table_facts
 from .validate import (SeenRows, TableCheck, check_fail_on, frame_chunks, reference_profiles, row_hashes,
     table_report, validate_chunks, write_validation)
@@ -140,6 +140,16 @@ def merged_checks(*checks, # `TableCheck`s of consecutive parts, in order
     "One check of the parts' rows, as a Dask task."
     return functools.reduce(TableCheck.merge, checks)
 
+# %% ../nbs/02c_chunks.ipynb #1a1326c8
+def by_bucket(client,  # a dask.distributed Client
+              func,    # called with one bucket's hashes of every part, in order: `repeated_hashes`, say
+              tasks,   # futures of the parts' results, whose second item is their hashes by bucket
+              buckets, # how many buckets
+             ):
+    "`func` on each bucket's hashes of all the parts, as Dask tasks on the workers: their futures, a bucket each."
+    hashes = [client.submit(operator.itemgetter(1), t) for t in tasks]
+    return [client.submit(func, *[client.submit(operator.itemgetter(b), h) for h in hashes]) for b in range(buckets)]
+
 # %% ../nbs/02c_chunks.ipynb #a0b89c79
 def workers_check(client,           # a dask.distributed Client
                   parts,            # the table's parts, from `table_parts`
@@ -149,19 +159,16 @@ def workers_check(client,           # a dask.distributed Client
                   echo=print,       # called with progress lines
                   keep=None,        # `checked_part`'s: called on each worker with a part's accepted rows
                  ):
-    """Check a table's parts on the workers that read them, as one process checks the table: the merged check, and
-    what `keep` returned for each part."""
+    "Check a table's parts on the workers that read them, as one process checks it: the merged check, each part's kept."
     from dask.distributed import as_completed
-    workers = len(client.scheduler_info()['workers'])
-    buckets = min(len(parts), 2 * workers) if suite['tables'][table].get('unique_rows') else 0
+    unique = suite['tables'][table].get('unique_rows')
+    buckets = min(len(parts), 2 * len(client.scheduler_info()['workers'])) if unique else 0
     first = [client.submit(checked_part, p, suite, table, chunksize, max(buckets, 1), keep=keep, index=i)
              for i, p in enumerate(parts)]
     for done, _ in enumerate(as_completed(first), 1): echo(f"  checked {done:,} of {len(parts):,} parts")
     checks, kept = ([client.submit(operator.itemgetter(k), f) for f in first] for k in (0, 2))
     if buckets:
-        hashes = [client.submit(operator.itemgetter(1), f) for f in first]
-        repeats = client.gather([client.submit(repeated_hashes, *[client.submit(operator.itemgetter(b), h)
-                                                                  for h in hashes]) for b in range(buckets)])
+        repeats = client.gather(by_bucket(client, repeated_hashes, first, buckets))
         for i, part in enumerate(parts):
             known = np.concatenate([r[i] for r in repeats])
             if not len(known): continue   # checked again, knowing the rows that earlier parts hold
@@ -270,9 +277,7 @@ def facts_on_workers(client,            # a dask.distributed Client
     buckets = max(1, min(len(parts), 2 * len(client.scheduler_info()['workers'])))
     read = [client.submit(part_facts, p, list(ignore), chunksize, buckets) for p in parts]
     facts = gathered(client, [client.submit(operator.itemgetter(0), f) for f in read], 'learned from', echo)
-    hashes = [client.submit(operator.itemgetter(1), f) for f in read]
-    across = client.gather([client.submit(any_repeated, *[client.submit(operator.itemgetter(b), h) for h in hashes])
-                            for b in range(buckets)])
+    across = client.gather(by_bucket(client, any_repeated, read, buckets))
     merged = functools.reduce(merge_table_facts, facts)
     return {**merged, 'repeats': merged['repeats'] or any(across)}
 
@@ -308,13 +313,10 @@ def validated_on_workers(client,                  # a dask.distributed Client
                         ):
     """The validate stage's data table, checked by the workers that read its parts and write the rows they accept:
     (report, quarantined rows, profile view, what they wrote: `write_accepted`'s, summed)."""
-    import shutil
-    for name in ('data.parquet', 'unlabelled.parquet'):   # a retried stage leaves no part of its last attempt
-        shutil.rmtree(Path(folder)/name, ignore_errors=True)
-        (Path(folder)/name).mkdir(parents=True)
+    folders = fresh_split(folder)
     tc, kept = workers_check(client, parts, suite, 'data', chunksize, echo,
                              functools.partial(write_accepted, folder=Path(folder), target=target))
-    for name in ('data.parquet', 'unlabelled.parquet'): unify_parts(client, sorted((Path(folder)/name).iterdir()), echo)
+    for path in folders: unify_parts(client, sorted(path.iterdir()), echo)
     report = table_report(tc, reference, fail_on, max_quarantine_fraction)
     echo(f"data: {report['status'].upper()} (dask): {tc.rows:,} rows in = {tc.accepted:,} accepted + "
          f"{tc.rows - tc.accepted:,} quarantined")

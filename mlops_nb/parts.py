@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['parquet_files', 'parquet_parts', 'line_starts', 'csv_parts', 'csv_part_text', 'sql_from', 'sql_parts', 'sql_rows',
            'table_parts', 'read_part', 'part_name', 'write_frames', 'read_rows', 'table_chunks', 'table_sha256',
-           'source_parts', 'source_chunks', 'shown_url', 'write_split', 'ingest_part', 'recast', 'unify_parts',
-           'ingest_on_workers']
+           'source_parts', 'source_chunks', 'shown_url', 'write_split', 'fresh_split', 'ingest_part', 'recast',
+           'unify_parts', 'ingest_on_workers']
 
 # %% ../nbs/01b_parts.ipynb #95a2cb28
 import itertools
@@ -277,6 +277,17 @@ def write_split(pairs,  # (the rows with a target, the rows without), a chunk at
     rows = write_frames(labelled(), Path(folder)/'data.parquet'/name)
     return rows, write_frames(aside, Path(folder)/'unlabelled.parquet'/name)
 
+# %% ../nbs/01b_parts.ipynb #b40f442e
+def fresh_split(folder, # where `write_split`'s two folders go
+               ):
+    "Make `write_split`'s folders in `folder`, empty (a retried stage leaves no part of its last attempt): their paths."
+    import shutil
+    paths = [Path(folder)/'data.parquet', Path(folder)/'unlabelled.parquet']
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+    return paths
+
 # %% ../nbs/01b_parts.ipynb #803938e2
 def ingest_part(part,      # a part from `source_parts`
                 folder,    # the run's folder: the part's rows go to data.parquet/ and unlabelled.parquet/ in it
@@ -327,11 +338,8 @@ def ingest_on_workers(client,            # a dask.distributed Client
                       echo=print,        # called with progress lines
                      ):
     "The ingest stage's snapshots, written by the workers as folders of parts; the counts of every part, summed."
-    import shutil
-    for name in ('data.parquet', 'unlabelled.parquet'):   # a retried stage leaves no part of its last attempt
-        shutil.rmtree(Path(folder)/name, ignore_errors=True)
-        (Path(folder)/name).mkdir(parents=True)
+    folders = fresh_split(folder)
     counts = gathered(client, [client.submit(ingest_part, p, str(folder), i, shape, chunksize)
                                for i, p in enumerate(parts)], 'ingested', echo)
-    for name in ('data.parquet', 'unlabelled.parquet'): unify_parts(client, sorted((Path(folder)/name).iterdir()), echo)
+    for path in folders: unify_parts(client, sorted(path.iterdir()), echo)
     return {key: sum(c[key] for c in counts) for key in counts[0]}
