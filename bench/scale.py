@@ -19,7 +19,8 @@ RSS of the client and of each worker process, and the share of the CPU time spen
 - run: the whole pipeline, `mlops-nb run -p source=DIR/flights -p "extra_sources={'weather': 'DIR/weather'}"
   [--dask local]` in a new workspace, validated on the first half of the last year and tested on its second half,
   with 2 trials fitting at most 1,000,000 rows each (`RUN`); the client is then the runner and each stage's kernel
-  (the peak RSS of the largest), and the seconds of each stage are printed from its `run.json`;
+  (the peak RSS of the largest), and the seconds of each stage are printed from its `run.json`; run-data: its
+  first two stages alone, `--stages ingest,validate`, the stages that read the source;
 - monitor: `mlops-nb monitor --data DIR/flights --window 4w -p drift_draws=50 [--dask local]`.
 
 In-process runs stop at `--in-process-up-to` years: beyond it one process would need the whole table in memory.
@@ -143,11 +144,12 @@ def stage_commands(stage, data, out, run, dask):
     if stage == 'score-sql':
         return ['mlops-nb', 'score', f'sqlite:///{sqlite_flights(data)}', '--table', 'flights', '--key', 'id', '--out',
                 Path(out)/'scored.parquet', *extra]
-    if stage == 'run':     # the whole pipeline on the dataset, in a workspace of its own (`out`)
+    if stage in ('run', 'run-data'):     # the pipeline on the dataset, in a workspace of its own (`out`)
         last = 2013 + json.loads((Path(data)/'dataset.json').read_text())['years'] - 1
         return ['mlops-nb', 'run', '--workspace', out, '-p', f"source={Path(data)/'flights'}", '-p',
                 f"extra_sources={{'weather': '{Path(data)/'weather'}'}}", '-p', f'valid_start={last}-01-01', '-p',
-                f'test_start={last}-07-01', *RUN, *extra]
+                f'test_start={last}-07-01', *RUN, *(['--stages', 'ingest,validate'] if stage == 'run-data' else []),
+                *extra]
     if stage == 'monitor':
         return ['mlops-nb', 'monitor', '--data', Path(data)/'flights', '--window', '4w', '-p', 'drift_draws=50', *extra]
     return [sys.executable, __file__, '--features-child', 'dask' if dask else 'in-process', data, out]
@@ -175,10 +177,10 @@ def main(years, runs, workspace, data, in_process_up_to, stages):
     from mlops_nb.synthetic import synthetic_flights
     if not workspace:
         workspace = Path(tempfile.mkdtemp())
-        if set(stages) - {'features', 'run'}:     # the other stages validate against its run, or use its model
+        if set(stages) - {'features', 'run', 'run-data'}:     # the others validate against its run, or use its model
             subprocess.run(['mlops-nb', 'run'], env={**ENV, 'MLOPS_NB_WORKSPACE': str(workspace)}, check=True,
                            stdout=subprocess.DEVNULL)
-    run = find_run(Path(workspace)).name if set(stages) - {'features', 'run'} else ''
+    run = find_run(Path(workspace)).name if set(stages) - {'features', 'run', 'run-data'} else ''
     notes = []   # each run's stages' seconds
     print("| stage | years | engine | wall s | client peak RSS MiB | worker peak RSS MiB | client CPU s "
           "| workers CPU s | left the client |\n|---|---:|---|---:|---:|---:|---:|---:|---:|", flush=True)
@@ -194,7 +196,7 @@ def main(years, runs, workspace, data, in_process_up_to, stages):
                     with tempfile.TemporaryDirectory(dir=folder) as out:
                         results.append(measured(list(map(str, stage_commands(stage, folder, out, run, dask))),
                                                 workspace))
-                        if stage == 'run': notes.append(f"{n} years, {'dask' if dask else 'in-process'}: " +
+                        if stage.startswith('run'): notes.append(f"{n} years, {'dask' if dask else 'in-process'}: " +
                                                         stage_seconds(out))
                 print(row(stage, n, 'dask local (2 workers)' if dask else 'in-process', results), flush=True)
     print(*notes, sep='\n')
