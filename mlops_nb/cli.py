@@ -80,9 +80,15 @@ def run(config: Optional[Path] = typer.Option(None, '--config',
                                         "orchestrator: the stages before them done in it)"),
         no_cache: bool = typer.Option(False, '--no-cache',
                                       help="Execute every stage, even those an earlier run did with the same inputs"),
-        dask: Optional[str] = DASK):
+        dask: Optional[str] = DASK,
+        notebook_tests: Optional[bool] = typer.Option(
+            None, '--notebook-tests/--no-notebook-tests',
+            help="Run each stage notebook's own tests (the examples under its definitions) before the stage "
+                 "[default: $MLOPS_NB_NOTEBOOK_TESTS, else on]")):
     "Run the pipeline: each stage notebook in order, headless, with papermill; stages done with the same inputs reused."
     from mlops_nb.pipeline import failure_line, run_config, summary_line
+    from mlops_nb.runs import NOTEBOOK_TESTS
+    if notebook_tests is not None: os.environ[NOTEBOOK_TESTS] = '1' if notebook_tests else '0'  # for every stage
     record = run_config(workspace_path(workspace), config, param, stages, start, base,
                         lambda m: typer.echo(m, err=True), resume, not no_cache, dask)
     run_dir = workspace_path(workspace)/'runs'/record['run_id']

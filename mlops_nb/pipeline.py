@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['STAGES', 'ON_DEMAND', 'NOTEBOOKS', 'RUNNER_PARAMETERS', 'DASK_STAGES', 'FLIGHTS', 'GENERIC', 'REQUIRED',
-           'CONFIG_HEADER', 'WARM_IMPORTS', 'notebooks_dir', 'base_config', 'parameters_cell', 'parameter_comments',
-           'notebook_parameters', 'stage_parameters', 'known_parameters', 'default_config', 'own_config', 'inline',
-           'config_lines', 'config_text', 'select_stages', 'base_run', 'reuse_stages', 'cell_seconds',
-           'quiet_kernel_manager', 'stop_kernel', 'code_cells', 'notebook_imports', 'Kernels', 'execute_stage',
-           'begin_stage', 'finish_stage', 'start_run', 'run_stage', 'run_stages', 'run_pipeline', 'resume_run',
-           'run_config', 'full_config', 'failure_line', 'summary_line']
+           'CONFIG_HEADER', 'WARM_IMPORTS', 'STAGE_CELL', 'notebooks_dir', 'base_config', 'parameters_cell',
+           'parameter_comments', 'notebook_parameters', 'stage_parameters', 'known_parameters', 'default_config',
+           'own_config', 'inline', 'config_lines', 'config_text', 'select_stages', 'base_run', 'reuse_stages',
+           'cell_seconds', 'quiet_kernel_manager', 'stop_kernel', 'code_cells', 'notebook_imports', 'Kernels',
+           'stage_notebook', 'execute_stage', 'begin_stage', 'finish_stage', 'start_run', 'run_stage', 'run_stages',
+           'run_pipeline', 'resume_run', 'run_config', 'full_config', 'failure_line', 'summary_line']
 
 # %% ../nbs/10_pipeline.ipynb #b697430f
 import ast, io, json, os, queue, re, time, tokenize
@@ -315,6 +315,21 @@ class Kernels:
     def __exit__(self, *exc):
         if self.ahead: self.ahead.warming.stop_channels(); stop_kernel(self.ahead)
 
+# %% ../nbs/10_pipeline.ipynb #3576cbfe
+STAGE_CELL = re.compile(r'^#\|\s*(export[si]?|eval:\s*false)\b', re.M)   # an exported cell, or one nbdev_test skips
+
+def stage_notebook(path,       # a stage notebook
+                   tests=True, # keep its tests: the cells under each definition
+                  ):
+    """The notebook a stage runs: all of it, or without tests only its exported cells, its `parameters` cell and the
+    cells `nbdev_test` skips (`#| eval: false`: the stage's own); its Markdown is kept."""
+    import nbformat
+    nb = nbformat.read(str(path), as_version=4)
+    if not tests:
+        nb.cells = [c for c in nb.cells if c.cell_type != 'code' or 'parameters' in c.metadata.get('tags', [])
+                    or STAGE_CELL.search(c.source)]
+    return nb
+
 # %% ../nbs/10_pipeline.ipynb #8899aabf
 def execute_stage(name,        # the stage
                   run_dir,     # the run directory
@@ -322,13 +337,13 @@ def execute_stage(name,        # the stage
                   folder=None, # the notebooks' folder; None for `nbs/`
                   kernel=None, # a kernel started for it (`Kernels`), shut down after it; None: papermill starts one
                  ):
-    "Run one stage notebook; return (error or None, seconds)."
+    "Run one stage notebook, with its tests unless `notebook_tests()` says not; return (error or None, seconds)."
     import papermill
     out = Path(run_dir)/'notebooks'/STAGES[name]
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
-            str(Path(folder or notebooks_dir()) / STAGES[name]),
+            stage_notebook(Path(folder or notebooks_dir())/STAGES[name], notebook_tests()),
             str(out),
             kernel_name='python3',
             parameters={**parameters, 'run_dir': str(run_dir), 'workspace': str(Path(run_dir).parent.parent)},

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx, pytest
 from playwright.sync_api import sync_playwright
 from typer.testing import CliRunner
-from conftest import cli
+from conftest import WITH_NOTEBOOK_TESTS, cli
 from test_reports import ARGS, ARTIFACTS, CHROMIUM, free_port
 
 PROJECT = Path(__file__).parent.parent
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.xdist_group('docs')
 def site(tmp_path_factory):
     "The site, built once by the command (into a folder of the tests, not the checkout's _site/)."
     out = tmp_path_factory.mktemp('docs')
-    result = cli('docs', '--out', out, '--workers', '1', cwd=PROJECT, timeout=1800)
+    result = cli('docs', '--out', out, '--workers', '1', cwd=PROJECT, timeout=1800, env=WITH_NOTEBOOK_TESTS)
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'executing' in result.stderr and 'built the site in' in result.stdout
     return out/'_site'

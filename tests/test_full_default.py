@@ -1,7 +1,7 @@
 "The whole default pipeline on the full year of flights, exactly as a new user runs it: the README's quick start."
 import re, shlex
 from pathlib import Path
-from conftest import cli, record
+from conftest import WITH_NOTEBOOK_TESTS, cli, record
 
 README = Path(__file__).parent.parent/'README.md'
 
@@ -16,7 +16,8 @@ def quick_start():
 def test_the_quick_start_reaches_the_roc_auc_floor_and_monitors_december(tmp_path):
     (run, *run_args), (monitor, *monitor_args) = quick_start()
     assert (run, monitor, run_args, monitor_args[0]) == ('mlops-nb', 'mlops-nb', ['run'], 'monitor')
-    result = cli(*run_args, cwd=tmp_path, timeout=1800)                               # ./workspace, as a user gets it
+    # ./workspace and the notebooks' tests, as a user gets them
+    result = cli(*run_args, cwd=tmp_path, timeout=1800, env=WITH_NOTEBOOK_TESTS)
     assert result.returncode == 0, result.stderr
     rec = record(tmp_path/'workspace')
     assert rec['status'] == 'succeeded' and rec['config']['filter'] == '' and rec['config']['sample_fraction'] == 1.0

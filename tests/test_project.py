@@ -2,7 +2,7 @@
 import fnmatch, json, os, re, shutil, signal, subprocess, sys, time, urllib.request
 from pathlib import Path
 import kubernetes_validate, pytest, yaml
-from conftest import QUARTER, SLICE, cli
+from conftest import QUARTER, SLICE, WITH_NOTEBOOK_TESTS, cli
 from mlops_nb.core import list_runs, read_record
 from mlops_nb.pipeline import STAGES
 from mlops_nb.project import DOCKERIGNORE, dockerfile_text
@@ -48,7 +48,7 @@ def workflow_project(tmp_path_factory):
     project = slice_project(tmp_path_factory.mktemp('team')/'flights')
     workflow = yaml.safe_load((project/'.github'/'workflows'/'mlops.yml').read_text())
     env = {
-        **os.environ, **workflow['env'], 'WANDB_SILENT': 'true',
+        **os.environ, **workflow['env'], **WITH_NOTEBOOK_TESTS, 'WANDB_SILENT': 'true',
         'PATH': f"{Path(sys.executable).parent}:{os.environ['PATH']}", 'GITHUB_ACTIONS': 'true', 'CI': 'true'
     }  # as GitHub's runner sets them for every step
     results = []

@@ -29,7 +29,8 @@ def test_wheel_in_a_fresh_venv_runs_the_project_with_its_own_notebooks(tmp_path)
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ('PYTHONPATH', 'VIRTUAL_ENV', 'MLOPS_NB_WORKSPACE', 'PROMETHEUS_MULTIPROC_DIR')
+        if k not in ('PYTHONPATH', 'VIRTUAL_ENV', 'MLOPS_NB_WORKSPACE', 'PROMETHEUS_MULTIPROC_DIR',
+                     'MLOPS_NB_NOTEBOOK_TESTS')
     }
     env.update(PATH=f"{bin_dir}:{env['PATH']}", WANDB_MODE='offline', WANDB_SILENT='true',
                PIP_DISABLE_PIP_VERSION_CHECK='1')
