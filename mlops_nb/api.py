@@ -5,8 +5,9 @@
 # %% auto #0
 __all__ = ['TIME_SCHEMA', 'KIND_TYPES', 'iso_time', 'whole', 'field_meaning', 'request_model', 'error_lines', 'Answer', 'Answers',
            'Problem', 'Truth', 'Stored', 'Readiness', 'truth_model', 'problem', 'validation_problem', 'create_app',
-           'document_token', 'lifespan', 'add_refusals', 'predict_body', 'predicted', 'add_prediction_routes',
-           'is_json', 'FastPredict', 'add_status_routes', 'describe', 'app_from_environment', 'serve']
+           'document_token', 'lifespan', 'add_refusals', 'predict_body', 'answers_for', 'predicted',
+           'add_prediction_routes', 'is_json', 'FastPredict', 'add_status_routes', 'describe', 'app_from_environment',
+           'serve']
 
 # %% ../nbs/07e_api.ipynb #8aa69ebb
 import asyncio, datetime as dt, json, os, shutil, sys, uuid
@@ -237,7 +238,7 @@ def create_app(workspace,           # the workspace
     spec = production_spec(workspace, name)
     Record, server = request_model(spec), Server(workspace, name, settings, spec['request'])
     app = FastAPI(
-        title=f"mlops_nb model server: {name}", lifespan=lifespan(server), version='1',
+        title=f"mlops_nb model server: {name}", lifespan=lifespan(server, token), version='1',
         description=f"Predictions of `{name}` from the raw fields known before the "
         "event; see the stage notebooks in nbs/ and the README.")
     app.state.server = server
@@ -268,13 +269,20 @@ def document_token(app): # the FastAPI app, guarded by a token
             }
 
 # %% ../nbs/07e_api.ipynb #6083b780
-def lifespan(server): # a Server
-    "The app's lifespan: load the models and start the micro-batcher; on shutdown stop both and write the log out."
+def lifespan(server,     # a Server
+             token=None, # the bearer token its gRPC service requires too; None for none
+            ):
+    """The app's lifespan: load the models, start the micro-batcher and, with the `grpc` setting, the gRPC service on
+    the same loop (see 07i_grpc); on shutdown stop them and write the log out."""
     @asynccontextmanager
     async def running(app):
         server.start()
         batching = asyncio.create_task(batch_loop(server))
+        if server.settings['grpc']:
+            from mlops_nb.grpc_service import start_grpc
+            rpc = await start_grpc(server, server.settings['grpc'], token)
         yield
+        if server.settings['grpc']: await rpc.stop(grace=1)
         batching.cancel()
         await asyncio.to_thread(server.stop)
     return running
@@ -303,16 +311,26 @@ def predict_body(Record,    # the request record's model
     return Union[Annotated[List[Record], Field(min_length=1, max_length=max_batch)], Record]
 
 # %% ../nbs/07e_api.ipynb #f85ce19a
+async def answers_for(server,  # the Server
+                   records, # validated request records (dicts)
+                  ):
+    """The records' answers once their batch is scored, with the HTTP status: (200, answers), or (503, why) before the
+    server is ready, or (500, why) if the model failed. Every protocol's predict goes through here: one batcher, one
+    release routing, one prediction log, one set of metrics."""
+    if server.release is None: return 503, f"not ready: {server.problem}"
+    future = asyncio.get_running_loop().create_future()
+    server.queue.put_nowait(Pending(records, [uuid.uuid4().hex for _ in records], future))
+    try: return 200, await future
+    except Exception as e:
+        return 500, f"the production model failed on this request: {type(e).__name__}: {first_line(e)}"
+
+# %% ../nbs/07e_api.ipynb #6a66d746
 async def predicted(server,  # the Server
                     records, # validated request records (dicts)
                    ):
-    "`/predict`'s response: the records' answers once their batch is scored, or why not (503 not ready, 500 failed)."
-    if server.release is None: return problem(503, f"not ready: {server.problem}")
-    future = asyncio.get_running_loop().create_future()
-    server.queue.put_nowait(Pending(records, [uuid.uuid4().hex for _ in records], future))
-    try: answers = await future
-    except Exception as e:
-        return problem(500, f"the production model failed on this request: {type(e).__name__}: {first_line(e)}")
+    "`/predict`'s response: the records' answers (`answers_for`), or its reason as a `problem`."
+    status, answers = await answers_for(server, records)
+    if status != 200: return problem(status, answers)
     return Response(json.dumps({'predictions': answers}), media_type='application/json')
 
 # %% ../nbs/07e_api.ipynb #e98d57c3

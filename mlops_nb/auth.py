@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['TOKEN_VARIABLE', 'TOKEN_FILE_VARIABLE', 'HOSTS_VARIABLE', 'OPEN_PATHS', 'LOOPBACK_NAMES', 'AccessError', 'read_token',
-           'is_loopback', 'access', 'BearerToken']
+           'is_loopback', 'access', 'token_problem', 'BearerToken']
 
 # %% ../nbs/07h_auth.ipynb #3327ba3c
 import hmac, ipaddress, os, secrets
@@ -59,6 +59,16 @@ def access(host,         # the address the server listens on
     hosts = ['*'] if everywhere else list(dict.fromkeys([*own, *LOOPBACK_NAMES, *extra]))
     return token, hosts, warning
 
+# %% ../nbs/07h_auth.ipynb #a1af061f
+def token_problem(sent,  # the Authorization header's value (bytes), b'' if none
+                  token, # the token required (bytes)
+                 ):
+    "Why the header does not carry the token (`Bearer <token>`), in one line; None if it does."
+    scheme, _, given = sent.partition(b' ')
+    if not sent: return "no bearer token: send the header 'Authorization: Bearer <token>'"
+    valid = scheme.lower() == b'bearer' and hmac.compare_digest(given.strip(), token)
+    return None if valid else "the bearer token is not this server's"
+
 # %% ../nbs/07h_auth.ipynb #57e0bd1c
 class BearerToken:
     "ASGI middleware: a request to a path but the probes carries `Authorization: Bearer <token>`, or `refuse` answers."
@@ -71,10 +81,6 @@ class BearerToken:
 
     async def __call__(self, scope, receive, send):
         if scope['type'] == 'http' and scope['path'] not in OPEN_PATHS:
-            sent = dict(scope['headers']).get(b'authorization', b'')
-            scheme, _, given = sent.partition(b' ')
-            valid = scheme.lower() == b'bearer' and hmac.compare_digest(given.strip(), self.token)
-            missing = "no bearer token: send the header 'Authorization: Bearer <token>'"
-            why = missing if not sent else None if valid else "the bearer token is not this server's"
+            why = token_problem(dict(scope['headers']).get(b'authorization', b''), self.token)
             if why: return await self.refuse(f"{scope['path']}: {why}")(scope, receive, send)
         await self.app(scope, receive, send)

@@ -246,15 +246,20 @@ def serve_command(
         push_labels: bool = typer.Option(
             True, '--push-labels/--no-push-labels',
             help="Push the label aggregates each truth at /feedback changes to the feature store"),
+        grpc_port: int = typer.Option(0, '--grpc-port', min=0,
+                                      help="Also answer gRPC's Predictor.Predict on this port, on the same host "
+                                           "(the .proto: `mlops-nb init` writes it) [default: no gRPC]"),
         workspace: Optional[Path] = WORKSPACE):
     """Serve a model over HTTP: /predict, /feedback, /health, /ready, /metadata, /metrics; API documentation at /docs.
     Beyond loopback every route but /health and /ready takes a bearer token: $MLOPS_NB_TOKEN or $MLOPS_NB_TOKEN_FILE."""
     from mlops_nb.api import serve
-    typer.echo(f"serving on http://{host}:{port} (the API's documentation at /docs); Ctrl-C stops", err=True)
+    rpc = f"{host}:{grpc_port}" if grpc_port else ''
+    typer.echo(f"serving on http://{host}:{port} (the API's documentation at /docs)"
+               + (f" and gRPC on {rpc}" if rpc else '') + "; Ctrl-C stops", err=True)
     serve(workspace_path(workspace), model, host, port, workers, max_batch=max_batch, max_wait_ms=max_wait_ms,
           canary_min_requests=canary_min_requests, canary_error_margin=canary_error_margin,
           canary_latency_margin=canary_latency_margin, canary_latency_floor_ms=canary_latency_floor_ms,
-          push_labels=push_labels)
+          push_labels=push_labels, grpc=rpc)
 
 # %% ../nbs/11_cli.ipynb #8fe93eb4
 @command(app, 'deploy')

@@ -376,10 +376,12 @@ def airflow_dags_text():
 
 # %% ../nbs/10a_project.ipynb #bcfc1263
 def team_files():
-    "The files for where a team runs things (CI/CD, a container, Kubernetes, Airflow), by their paths in a project."
+    """The files for where a team runs things (CI/CD, a container, Kubernetes, Airflow, gRPC clients), by their paths
+    in a project."""
+    from mlops_nb.grpc_service import proto_text
     return {
         '.github/workflows/mlops.yml': workflow_text(), 'Dockerfile': dockerfile_text(), '.dockerignore': DOCKERIGNORE,
-        **kubernetes_files(), 'dags/mlops_nb.py': airflow_dags_text()
+        **kubernetes_files(), 'dags/mlops_nb.py': airflow_dags_text(), 'protos/mlops_nb/predict.proto': proto_text()
     }
 
 # %% ../nbs/10a_project.ipynb #94be725b
@@ -408,7 +410,8 @@ After upgrading mlops_nb, `mlops-nb init --check` compares `nbs/` with the noteb
 canary on every push; the `Dockerfile` packs the server with the production model
 (`docker build -t {name}-server .` after a run, then `docker run --rm -p 8000:8000 {name}-server`).
 `k8s/` runs that image on Kubernetes (the server, and the loop in production as CronJobs); `dags/mlops_nb.py`
-runs the pipeline, a task a stage, and the same loop from Airflow.
+runs the pipeline, a task a stage, and the same loop from Airflow. `protos/mlops_nb/predict.proto` is the gRPC
+service `mlops-nb serve --grpc-port PORT` answers, for clients in any language to compile.
 """
 
 # %% ../nbs/10a_project.ipynb #1dddb9eb

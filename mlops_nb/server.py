@@ -31,7 +31,8 @@ SETTINGS = {'max_batch': 1000,             # the most records one request may se
             # ...and by more than this many milliseconds (below it, the difference is noise)
             'canary_latency_floor_ms': 2.0,
             'shadow_queue': 10_000,  # requests waiting for the shadow; more are not shadowed (and counted)
-            'push_labels': True}     # push the label aggregates each truth at /feedback changes to the feature store
+            'push_labels': True,     # push the label aggregates each truth at /feedback changes to the feature store
+            'grpc': ''}              # an address (host:port) to answer gRPC's Predictor.Predict on too; '' for none
 
 def server_settings(**changes): # settings to change
     "The server's settings: `SETTINGS` with `changes`; an unknown name is a `ConfigError`."
