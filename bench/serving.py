@@ -25,6 +25,12 @@ measures instead the same server idle and while the store is written under it, i
 client sends truths to /feedback (20 a request, known now, each pushing its origin's late rate) and `mlops-nb
 materialize` runs in a loop, bringing the store up to now (each run writes the Feast registry, so the server reloads
 its cache beside the answers).
+
+    python bench/serving.py --grpc [--workspace DIR] [--runs 3] [--requests 2000] [--seconds 20]
+
+measures instead one `mlops-nb serve --grpc-port` over both of its protocols, in each round: single-record p50 and
+p99 over --requests sequential calls on one connection (httpx keep-alive; one gRPC channel), then the same with 8
+concurrent clients, each on its own connection, for --seconds; REST and gRPC alternate, on the same records.
 """
 import argparse, asyncio, json, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -102,7 +108,7 @@ def cpu_seconds(process):
 
 
 async def concurrent(url, path, sent, clients, seconds):
-    "(requests, requests per second, p99 ms, failures) of `clients` clients, each on its own connection, `seconds`."
+    "(milliseconds of each request, requests per second, failures) of `clients` clients on their own connections."
     times, failures, stop = [], 0, time.perf_counter() + seconds
     async def client(k):  # one httpx client each: a shared pool stalls at 32 connections
         nonlocal failures
@@ -116,7 +122,7 @@ async def concurrent(url, path, sent, clients, seconds):
                 i += clients
     began = time.perf_counter()
     await asyncio.gather(*(client(k) for k in range(clients)))
-    return len(times), len(times) / (time.perf_counter() - began), float(np.percentile(times, 99)), failures
+    return times, len(times) / (time.perf_counter() - began), failures
 
 
 def http_round(url, path, sent, requests, seconds, process):
@@ -131,10 +137,10 @@ def http_round(url, path, sent, requests, seconds, process):
     }
     for clients in (8, 32):
         cpu = cpu_seconds(process)
-        count, rate, p99, failures = asyncio.run(concurrent(url, path, sent, clients, seconds))
+        times, rate, failures = asyncio.run(concurrent(url, path, sent, clients, seconds))
         assert failures == 0, f"{failures} failed requests with {clients} clients"
-        figures[f'rps_{clients}'], figures[f'p99_{clients}'] = rate, p99
-        figures[f'cpu_{clients}'] = (cpu_seconds(process) - cpu) * 1000 / count
+        figures[f'rps_{clients}'], figures[f'p99_{clients}'] = rate, float(np.percentile(times, 99))
+        figures[f'cpu_{clients}'] = (cpu_seconds(process) - cpu) * 1000 / len(times)
     return figures
 
 
@@ -285,6 +291,81 @@ def fresh_main(args, workspace, name, version, run, raw):
     print(f"ratios busy / idle: p50 {m('busy_p50') / m('idle_p50'):.2f}, p99 {m('busy_p99') / m('idle_p99'):.2f}")
 
 
+def grpc_requests(records):
+    "Each record as a Predictor.Predict request of one record."
+    from google.protobuf import json_format, struct_pb2
+    from mlops_nb.grpc_service import messages
+    return [messages()[0](records=[json_format.ParseDict(r, struct_pb2.Struct())]) for r in records]
+
+
+def grpc_sequential(address, sent, n):
+    "Milliseconds of n Predict calls one after another on one channel."
+    import grpc
+    from mlops_nb.grpc_service import predict_stub
+    times = []
+    with grpc.insecure_channel(address) as channel:
+        call = predict_stub(channel)
+        for i in range(n):
+            start = time.perf_counter(); call(sent[i % len(sent)], timeout=30)
+            times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+async def grpc_concurrent(address, sent, clients, seconds):
+    "(milliseconds of each call, calls per second) of `clients` clients, each on its own channel, for `seconds`."
+    import grpc
+    from mlops_nb.grpc_service import predict_stub
+    times, stop = [], time.perf_counter() + seconds
+    async def client(k):
+        async with grpc.aio.insecure_channel(address) as channel:
+            call, i = predict_stub(channel), k
+            while time.perf_counter() < stop:
+                start = time.perf_counter(); await call(sent[i % len(sent)], timeout=30)
+                times.append((time.perf_counter() - start) * 1000); i += clients
+    began = time.perf_counter()
+    await asyncio.gather(*(client(k) for k in range(clients)))
+    return times, len(times) / (time.perf_counter() - began)
+
+
+def grpc_round(url, address, raw, requests, seconds):
+    "One round: REST and gRPC, one client then 8, on the same records."
+    sent, figures = grpc_requests(raw), {}
+    for name, times in (('rest', sequential(url, '/predict', raw, requests)),
+                        ('grpc', grpc_sequential(address, sent, requests))):
+        figures[f'{name}_p50'], figures[f'{name}_p99'] = np.percentile(times, 50), np.percentile(times, 99)
+    rest, rest_rate, failures = asyncio.run(concurrent(url, '/predict', raw, 8, seconds))
+    assert failures == 0, f"{failures} failed requests with 8 clients"
+    rpc, rpc_rate = asyncio.run(grpc_concurrent(address, sent, 8, seconds))
+    for name, times, rate in (('rest', rest, rest_rate), ('grpc', rpc, rpc_rate)):
+        figures[f'{name}_p50_8'], figures[f'{name}_p99_8'] = np.percentile(times, 50), np.percentile(times, 99)
+        figures[f'{name}_rps_8'] = rate
+    return figures
+
+
+def grpc_main(args, workspace, name, version, raw):
+    "The --grpc figures."
+    env = {**os.environ, 'WANDB_MODE': 'offline', 'MLOPS_NB_WORKSPACE': str(workspace), 'OMP_NUM_THREADS': '1'}
+    port, rpc = free_port(), free_port()
+    server = start(['mlops-nb', 'serve', '--port', str(port), '--grpc-port', str(rpc)], env,
+                   f'http://127.0.0.1:{port}/ready')
+    rounds = []
+    try:
+        for i in range(args.runs):
+            rounds.append(grpc_round(f'http://127.0.0.1:{port}', f'127.0.0.1:{rpc}', raw, args.requests, args.seconds))
+            print(f"round {i + 1}/{args.runs}: " + ', '.join(f"{k} {v:.2f}" for k, v in rounds[-1].items()),
+                  file=sys.stderr, flush=True)
+    finally: server.terminate(); server.wait(60)
+    m = lambda k: statistics.median(r[k] for r in rounds)
+    print(f"\n/predict and Predictor.Predict, one record a request, medians of {args.runs} rounds (model {name} "
+          f"version {version}, {os.cpu_count()} cores)")
+    print(f"{'protocol':<9} {'1 client p50':>12} {'p99':>7} {'8 clients p50':>13} {'p99':>7} {'calls/s':>8}")
+    for k in ('rest', 'grpc'):
+        print(f"{k:<9} {m(k + '_p50'):12.2f} {m(k + '_p99'):7.2f} {m(k + '_p50_8'):13.2f} {m(k + '_p99_8'):7.2f} "
+              f"{m(k + '_rps_8'):8.0f}")
+    print(f"gRPC / REST: p50 {m('grpc_p50') / m('rest_p50'):.2f}, p99 {m('grpc_p99') / m('rest_p99'):.2f}; "
+          f"8 clients p99 {m('grpc_p99_8') / m('rest_p99_8'):.2f}, throughput {m('grpc_rps_8') / m('rest_rps_8'):.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--workspace',
@@ -298,11 +379,13 @@ def main():
     parser.add_argument('--no-mlflow', action='store_true', help='leave `mlflow models serve` out')
     parser.add_argument('--fresh', action='store_true',
                         help='measure the server idle and while truths are pushed and materializations run')
+    parser.add_argument('--grpc', action='store_true', help="measure the server's gRPC beside its REST")
     args = parser.parse_args()
     workspace = Path(args.workspace or tempfile.mkdtemp(prefix='bench-serving-'))
     name, version, run = deployed(workspace)
     raw, features = bodies(run, max(args.requests, 5000))
     if args.fresh: return fresh_main(args, workspace, name, version, run, raw)
+    if args.grpc: return grpc_main(args, workspace, name, version, raw)
     env = {
         **os.environ, 'WANDB_MODE': 'offline', 'MLOPS_NB_WORKSPACE': str(workspace), 'REFERENCE_MODEL': name,
         'REFERENCE_VERSION': str(version), 'PYTHONPATH': str(HERE), 'OMP_NUM_THREADS': '1'
